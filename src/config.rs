@@ -1,0 +1,263 @@
+//! All configuration: one clap tree, every value from an environment variable.
+//! Nothing else in the crate reads the environment.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use reqwest::Url;
+use secrecy::SecretString;
+
+use crate::opsgenie::{EU_API_URL, US_API_URL};
+use crate::outbound::Timeouts;
+use crate::slack::DEFAULT_SLACK_API_URL;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "oncall-bot",
+    version,
+    about = "Answers \"who is on call?\" in Slack"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the Slack Events API endpoint.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub slack: SlackArgs,
+    #[command(flatten)]
+    pub opsgenie: OpsGenieArgs,
+    /// How long an on-call answer is cached: seconds (`300`) or a duration (`5m`).
+    #[arg(long, env = "ONCALL_CACHE_TTL", default_value = "5m", value_parser = parse_duration)]
+    pub oncall_cache_ttl: Duration,
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:3000")]
+    pub listen_addr: SocketAddr,
+    /// Total time allowed for one outbound call (Slack, OpsGenie).
+    #[arg(long, env = "HTTP_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub http_timeout: Duration,
+    /// Time allowed to connect to Slack or OpsGenie.
+    #[arg(long, env = "HTTP_CONNECT_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub http_connect_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct SlackArgs {
+    /// Bot token (xoxb-…).
+    #[arg(long, env = "SLACK_BOT_TOKEN", hide_env_values = true, value_parser = parse_secret)]
+    pub slack_bot_token: Option<SecretString>,
+    /// Signing secret from the app's Basic Information page.
+    #[arg(long, env = "SLACK_SIGNING_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    pub slack_signing_secret: Option<SecretString>,
+    /// Slack Web API base URL.
+    #[arg(long, env = "SLACK_API_URL", default_value = DEFAULT_SLACK_API_URL, value_parser = parse_http_url)]
+    pub slack_api_url: Url,
+}
+
+#[derive(Debug, Args)]
+pub struct OpsGenieArgs {
+    /// OpsGenie API integration key.
+    #[arg(long, env = "OPSGENIE_API_KEY", hide_env_values = true, value_parser = parse_secret)]
+    pub opsgenie_api_key: Option<SecretString>,
+    /// Name of the OpsGenie schedule to answer for.
+    #[arg(long, env = "OPSGENIE_SCHEDULE")]
+    pub opsgenie_schedule: Option<String>,
+    /// Where the OpsGenie account lives.
+    #[arg(long, env = "OPSGENIE_REGION", value_enum, default_value_t = Region::Us)]
+    pub opsgenie_region: Region,
+    /// Overrides the region's API base URL (tests, proxies).
+    #[arg(long, env = "OPSGENIE_API_URL", value_parser = parse_http_url)]
+    pub opsgenie_api_url: Option<Url>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Region {
+    Us,
+    Eu,
+}
+
+/// A required variable that is not set.
+#[derive(Debug, thiserror::Error)]
+#[error("{name} is not set: {what}")]
+pub struct Missing {
+    pub name: &'static str,
+    pub what: &'static str,
+}
+
+fn required<T>(value: Option<T>, name: &'static str, what: &'static str) -> Result<T, Missing> {
+    value.ok_or(Missing { name, what })
+}
+
+/// Slack settings, checked.
+#[derive(Debug, Clone)]
+pub struct SlackConfig {
+    pub bot_token: SecretString,
+    pub signing_secret: SecretString,
+    pub api_url: Url,
+}
+
+/// OpsGenie settings, checked.
+#[derive(Debug, Clone)]
+pub struct OpsGenieConfig {
+    pub api_key: SecretString,
+    pub schedule: String,
+    pub api_url: Url,
+}
+
+/// Everything `serve` needs, checked.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub slack: SlackConfig,
+    pub opsgenie: OpsGenieConfig,
+    pub cache_ttl: Duration,
+    pub listen_addr: SocketAddr,
+    pub timeouts: Timeouts,
+}
+
+impl SlackArgs {
+    pub fn config(self) -> Result<SlackConfig, Missing> {
+        Ok(SlackConfig {
+            bot_token: required(
+                self.slack_bot_token,
+                "SLACK_BOT_TOKEN",
+                "the bot token (xoxb-…)",
+            )?,
+            signing_secret: required(
+                self.slack_signing_secret,
+                "SLACK_SIGNING_SECRET",
+                "the app's signing secret",
+            )?,
+            api_url: self.slack_api_url,
+        })
+    }
+}
+
+impl OpsGenieArgs {
+    pub fn config(self) -> Result<OpsGenieConfig, Missing> {
+        let region_url = match self.opsgenie_region {
+            Region::Us => US_API_URL,
+            Region::Eu => EU_API_URL,
+        };
+        Ok(OpsGenieConfig {
+            api_key: required(
+                self.opsgenie_api_key,
+                "OPSGENIE_API_KEY",
+                "an OpsGenie API key",
+            )?,
+            schedule: required(
+                self.opsgenie_schedule
+                    .filter(|name| !name.trim().is_empty()),
+                "OPSGENIE_SCHEDULE",
+                "the OpsGenie schedule's name",
+            )?,
+            api_url: match self.opsgenie_api_url {
+                Some(url) => url,
+                None => parse_http_url(region_url).map_err(|_| Missing {
+                    name: "OPSGENIE_API_URL",
+                    what: "a valid OpsGenie base URL",
+                })?,
+            },
+        })
+    }
+}
+
+impl ServeArgs {
+    pub fn config(self) -> Result<ServeConfig, Missing> {
+        Ok(ServeConfig {
+            slack: self.slack.config()?,
+            opsgenie: self.opsgenie.config()?,
+            cache_ttl: self.oncall_cache_ttl,
+            listen_addr: self.listen_addr,
+            timeouts: Timeouts {
+                connect: self.http_connect_timeout,
+                total: self.http_timeout,
+            },
+        })
+    }
+}
+
+fn parse_secret(value: &str) -> Result<SecretString, String> {
+    if value.trim().is_empty() {
+        return Err("it is empty".into());
+    }
+    Ok(SecretString::from(value.trim().to_owned()))
+}
+
+/// Seconds (`300`) or a human duration (`5m`, `1h30m`).
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    humantime::parse_duration(value)
+        .map_err(|_| "expected seconds (300) or a duration (5m, 1h30m)".to_owned())
+}
+
+fn parse_http_url(value: &str) -> Result<Url, String> {
+    let url = Url::parse(value.trim()).map_err(|error| format!("not a URL: {error}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+        return Err("expected an http:// or https:// URL".to_owned());
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_seconds_or_human() {
+        assert_eq!(parse_duration("300"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration(" 1h30m "), Ok(Duration::from_secs(5400)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-5").is_err());
+    }
+
+    #[test]
+    fn only_http_urls_are_accepted() {
+        assert!(parse_http_url("http://127.0.0.1:9/api").is_ok());
+        assert!(parse_http_url("https://slack.com/api").is_ok());
+        assert!(parse_http_url("ftp://example.com").is_err());
+        assert!(parse_http_url("mailto:ops@example.com").is_err());
+        assert!(parse_http_url("slack.com/api").is_err());
+    }
+
+    #[test]
+    fn the_region_picks_the_opsgenie_url_unless_overridden() {
+        let args = |region, url: Option<&str>| OpsGenieArgs {
+            opsgenie_api_key: Some("key".into()),
+            opsgenie_schedule: Some("SRE_schedule".into()),
+            opsgenie_region: region,
+            opsgenie_api_url: url.map(|url| Url::parse(url).expect("a URL")),
+        };
+        let url = |args: OpsGenieArgs| args.config().expect("valid").api_url.to_string();
+        assert_eq!(url(args(Region::Us, None)), "https://api.opsgenie.com/");
+        assert_eq!(url(args(Region::Eu, None)), "https://api.eu.opsgenie.com/");
+        assert_eq!(
+            url(args(Region::Eu, Some("http://127.0.0.1:9/"))),
+            "http://127.0.0.1:9/"
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let config = SlackArgs {
+            slack_bot_token: Some("xoxb-very-secret".into()),
+            slack_signing_secret: Some("signing-very-secret".into()),
+            slack_api_url: Url::parse(DEFAULT_SLACK_API_URL).expect("a URL"),
+        }
+        .config()
+        .expect("valid");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("very-secret"), "{shown}");
+    }
+}

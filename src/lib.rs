@@ -1,0 +1,15 @@
+//! oncall-bot: answers "who is on call?" in Slack threads from an OpsGenie schedule.
+//!
+//! - [`slack`] and [`opsgenie`]: one module per outside system.
+//! - [`oncall`] and [`bot`]: the domain, free of HTTP frameworks and wire formats.
+//! - [`server`], [`config`], [`startup`]: the edges and the composition root.
+
+pub mod bot;
+pub mod config;
+pub mod oncall;
+pub mod opsgenie;
+pub mod outbound;
+pub mod server;
+pub mod slack;
+pub mod startup;
+pub mod telemetry;

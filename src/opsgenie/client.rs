@@ -1,0 +1,179 @@
+use std::time::Duration;
+
+use reqwest::{StatusCode, Url};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::wire::{ErrorBody, OnCallsResponse};
+use crate::outbound::{with_retries, RetryPolicy, Retryable, Timeouts};
+
+pub const US_API_URL: &str = "https://api.opsgenie.com";
+pub const EU_API_URL: &str = "https://api.eu.opsgenie.com";
+
+/// A failed OpsGenie call, sorted by what the caller can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum OpsGenieError {
+    #[error(
+        "OpsGenie refused the API key (HTTP {status}): check OPSGENIE_API_KEY, \
+         its permissions, and OPSGENIE_REGION (us or eu)"
+    )]
+    Unauthorized { status: u16 },
+    #[error("OpsGenie has no such schedule (HTTP 404): {message}")]
+    NotFound { message: String },
+    #[error("OpsGenie rate-limited the call (Retry-After: {retry_after:?})")]
+    RateLimited { retry_after: Option<Duration> },
+    #[error("OpsGenie rejected the request (HTTP {status}): {message}")]
+    Rejected { status: u16, message: String },
+    #[error("OpsGenie failed (HTTP {status})")]
+    Server { status: u16 },
+    #[error("OpsGenie did not answer in time")]
+    Timeout,
+    #[error("could not reach OpsGenie: {0}")]
+    Transport(String),
+    #[error("OpsGenie's answer could not be read: {0}")]
+    Decode(String),
+    #[error("the OpsGenie base URL `{0}` cannot take a path")]
+    BadBaseUrl(String),
+}
+
+impl Retryable for OpsGenieError {
+    fn retry_hint(&self) -> Option<Option<Duration>> {
+        match self {
+            Self::RateLimited { retry_after } => Some(*retry_after),
+            Self::Server { .. } | Self::Timeout | Self::Transport(_) => Some(None),
+            Self::Unauthorized { .. }
+            | Self::NotFound { .. }
+            | Self::Rejected { .. }
+            | Self::Decode(_)
+            | Self::BadBaseUrl(_) => None,
+        }
+    }
+}
+
+impl From<reqwest::Error> for OpsGenieError {
+    fn from(error: reqwest::Error) -> Self {
+        if error.is_timeout() {
+            Self::Timeout
+        } else if error.is_decode() {
+            Self::Decode(error.to_string())
+        } else {
+            Self::Transport(error.to_string())
+        }
+    }
+}
+
+/// A small OpsGenie REST client: one base URL, one API key.
+#[derive(Clone)]
+pub struct OpsGenieClient {
+    http: reqwest::Client,
+    base_url: Url,
+    api_key: SecretString,
+    retries: RetryPolicy,
+}
+
+impl std::fmt::Debug for OpsGenieClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpsGenieClient")
+            .field("base_url", &self.base_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpsGenieClient {
+    pub fn new(
+        base_url: Url,
+        api_key: SecretString,
+        timeouts: Timeouts,
+    ) -> Result<Self, OpsGenieError> {
+        if base_url.cannot_be_a_base() {
+            return Err(OpsGenieError::BadBaseUrl(base_url.to_string()));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            .timeout(timeouts.total)
+            .user_agent(concat!("oncall-bot/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            base_url,
+            api_key,
+            retries: RetryPolicy {
+                max_attempts: 3,
+                initial_delay: Duration::from_millis(200),
+                max_delay: Duration::from_secs(1),
+                deadline: Duration::from_secs(3),
+            },
+        })
+    }
+
+    /// How transient failures (429, 5xx, timeouts) are retried.
+    pub fn with_retries(mut self, retries: RetryPolicy) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// The usernames (emails) on call right now for the schedule with this name.
+    pub async fn on_call_emails(&self, schedule: &str) -> Result<Vec<String>, OpsGenieError> {
+        let mut url = self.url(&["v2", "schedules", schedule, "on-calls"])?;
+        url.query_pairs_mut()
+            .append_pair("scheduleIdentifierType", "name")
+            .append_pair("flat", "true");
+        let answer: OnCallsResponse = with_retries(self.retries, || async {
+            let response = self.send(self.http.get(url.clone())).await?;
+            Ok::<_, OpsGenieError>(response.json().await?)
+        })
+        .await?;
+        Ok(answer.data.on_call_recipients)
+    }
+
+    fn url(&self, segments: &[&str]) -> Result<Url, OpsGenieError> {
+        let mut url = self.base_url.clone();
+        url.path_segments_mut()
+            .map_err(|()| OpsGenieError::BadBaseUrl(self.base_url.to_string()))?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(url)
+    }
+
+    /// Sends with the API key and turns every non-2xx answer into an error.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, OpsGenieError> {
+        let response = request
+            .header(
+                reqwest::header::AUTHORIZATION,
+                format!("GenieKey {}", self.api_key.expose_secret()),
+            )
+            .send()
+            .await?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let message = response
+            .json::<ErrorBody>()
+            .await
+            .unwrap_or_default()
+            .message;
+        Err(match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => OpsGenieError::Unauthorized {
+                status: status.as_u16(),
+            },
+            StatusCode::NOT_FOUND => OpsGenieError::NotFound { message },
+            StatusCode::TOO_MANY_REQUESTS => OpsGenieError::RateLimited { retry_after },
+            status if status.is_server_error() => OpsGenieError::Server {
+                status: status.as_u16(),
+            },
+            status => OpsGenieError::Rejected {
+                status: status.as_u16(),
+                message,
+            },
+        })
+    }
+}

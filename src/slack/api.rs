@@ -1,0 +1,172 @@
+//! The Slack Web API, through slack-morphism's client, behind the few calls the bot makes.
+
+use std::time::Duration;
+
+use hyper_util::client::legacy::connect::HttpConnector;
+use secrecy::{ExposeSecret, SecretString};
+use slack_morphism::errors::SlackClientError;
+use slack_morphism::prelude::{
+    SlackApiChatPostMessageRequest, SlackApiToken, SlackApiTokenValue,
+    SlackApiUsersLookupByEmailRequest, SlackClient, SlackClientHyperConnector,
+    SlackClientHyperHttpsConnector,
+};
+use slack_morphism::{EmailAddress, SlackChannelId, SlackMessageContent, SlackTs};
+
+use crate::bot::BotIdentity;
+use crate::outbound::{with_retries, RetryPolicy, Retryable, Timeouts};
+
+pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
+
+/// A failed Slack call, sorted by what the caller can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum SlackError {
+    /// Slack answered `ok: false`; `code` is its error string (`invalid_auth`, …).
+    #[error("Slack refused the call: {code}")]
+    Api { code: String },
+    #[error("Slack rate-limited the call (Retry-After: {retry_after:?})")]
+    RateLimited { retry_after: Option<Duration> },
+    #[error("Slack answered HTTP {status}")]
+    Http { status: u16 },
+    #[error("Slack did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("could not talk to Slack: {0}")]
+    Transport(String),
+    #[error("could not set up TLS for Slack: {0}")]
+    Tls(std::io::Error),
+}
+
+impl Retryable for SlackError {
+    fn retry_hint(&self) -> Option<Option<Duration>> {
+        match self {
+            Self::RateLimited { retry_after } => {
+                Some(Some(retry_after.unwrap_or(Duration::from_secs(1))))
+            }
+            Self::Http { status } if *status >= 500 => Some(None),
+            Self::Transport(_) => Some(None),
+            // A timed-out write may have landed: retrying it could post twice.
+            Self::Timeout(_) | Self::Api { .. } | Self::Http { .. } | Self::Tls(_) => None,
+        }
+    }
+}
+
+impl From<SlackClientError> for SlackError {
+    fn from(error: SlackClientError) -> Self {
+        match error {
+            SlackClientError::ApiError(api) => Self::Api { code: api.code },
+            SlackClientError::RateLimitError(limit) => Self::RateLimited {
+                retry_after: limit.retry_after,
+            },
+            SlackClientError::HttpError(http) => Self::Http {
+                status: http.status_code.as_u16(),
+            },
+            other => Self::Transport(other.to_string()),
+        }
+    }
+}
+
+/// The bot's Slack Web API client. Cheap to share behind an `Arc`.
+pub struct SlackApi {
+    client: SlackClient<SlackClientHyperHttpsConnector>,
+    token: SlackApiToken,
+    timeout: Duration,
+    post_retries: RetryPolicy,
+}
+
+impl std::fmt::Debug for SlackApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlackApi")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SlackApi {
+    /// `base_url` is the Web API root (`https://slack.com/api`, or a fake's).
+    pub fn new(
+        base_url: &str,
+        token: &SecretString,
+        timeouts: Timeouts,
+    ) -> Result<Self, SlackError> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(timeouts.connect));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(SlackError::Tls)?
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let connector = SlackClientHyperConnector::with_connector(https)
+            .with_slack_api_url(base_url.trim_end_matches('/'));
+        Ok(Self {
+            client: SlackClient::new(connector),
+            token: SlackApiToken::new(SlackApiTokenValue(token.expose_secret().to_owned())),
+            timeout: timeouts.total,
+            post_retries: RetryPolicy {
+                max_attempts: 8,
+                initial_delay: Duration::from_millis(250),
+                max_delay: Duration::from_secs(5),
+                deadline: Duration::from_secs(30),
+            },
+        })
+    }
+
+    /// How long and how often a reply is retried (rate limits, Slack 5xx).
+    pub fn with_post_retries(mut self, policy: RetryPolicy) -> Self {
+        self.post_retries = policy;
+        self
+    }
+
+    async fn call<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, SlackClientError>>,
+    ) -> Result<T, SlackError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => result.map_err(SlackError::from),
+            Err(_) => Err(SlackError::Timeout(self.timeout)),
+        }
+    }
+
+    /// `auth.test`: who the token belongs to.
+    pub async fn auth_test(&self) -> Result<BotIdentity, SlackError> {
+        let session = self.client.open_session(&self.token);
+        let me = self.call(session.auth_test()).await?;
+        Ok(BotIdentity {
+            user_id: me.user_id.0,
+            bot_id: me.bot_id.map(|id| id.0),
+        })
+    }
+
+    /// `chat.postMessage` into a thread, retried on rate limits and Slack outages.
+    pub async fn post_in_thread(
+        &self,
+        channel: &str,
+        thread_ts: &str,
+        text: &str,
+    ) -> Result<(), SlackError> {
+        let request = SlackApiChatPostMessageRequest::new(
+            SlackChannelId(channel.to_owned()),
+            SlackMessageContent::new().with_text(text.to_owned()),
+        )
+        .with_thread_ts(SlackTs(thread_ts.to_owned()));
+        with_retries(self.post_retries, || async {
+            let session = self.client.open_session(&self.token);
+            self.call(session.chat_post_message(&request))
+                .await
+                .map(drop)
+        })
+        .await
+    }
+
+    /// `users.lookupByEmail`: the Slack user id, or `None` when nobody has that email.
+    pub async fn user_id_by_email(&self, email: &str) -> Result<Option<String>, SlackError> {
+        let request = SlackApiUsersLookupByEmailRequest::new(EmailAddress(email.to_owned()));
+        let session = self.client.open_session(&self.token);
+        match self.call(session.users_lookup_by_email(&request)).await {
+            Ok(found) => Ok(Some(found.user.id.0)),
+            Err(SlackError::Api { code }) if code == "users_not_found" => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+}

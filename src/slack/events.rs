@@ -1,0 +1,170 @@
+//! Slack Events API payloads, turned into the bot's own types at the boundary.
+//!
+//! Parsing is deliberately lenient: anything Slack may send that the bot does not
+//! act on becomes [`Inbound::Ignored`] with a reason, never an error, so it is acked
+//! and dropped. Only a body that is not JSON at all is refused.
+
+use serde::Deserialize;
+
+use crate::bot::{BotIdentity, Request, RequestKind};
+
+/// What a verified request to the events endpoint asks of us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Envelope {
+    /// Slack checks the endpoint when the request URL is saved.
+    UrlVerification { challenge: String },
+    /// An event delivery; `event_id` is the same across Slack's retries.
+    Callback { event_id: String, event: Inbound },
+    /// Any other envelope (`app_rate_limited`, unknown ones, malformed ones).
+    Unhandled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inbound {
+    /// A person asked the bot something.
+    Request(Request),
+    Ignored(IgnoreReason),
+}
+
+/// Why an event gets no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IgnoreReason {
+    OwnMessage,
+    OtherBot,
+    /// An edit, a deletion, a join… anything that is not a person writing.
+    NotAPersonWriting,
+    /// A `message` event outside a direct message (mentions arrive as `app_mention`).
+    NotADirectMessage,
+    MissingFields,
+    UnhandledEventType,
+}
+
+impl IgnoreReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OwnMessage => "own_message",
+            Self::OtherBot => "other_bot",
+            Self::NotAPersonWriting => "not_a_person_writing",
+            Self::NotADirectMessage => "not_a_direct_message",
+            Self::MissingFields => "missing_fields",
+            Self::UnhandledEventType => "unhandled_event_type",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the request body is not JSON: {0}")]
+pub struct NotJson(#[from] serde_json::Error);
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireEnvelope {
+    UrlVerification {
+        challenge: String,
+    },
+    EventCallback {
+        event_id: String,
+        event: serde_json::Value,
+    },
+    #[serde(other)]
+    Other,
+}
+
+/// The fields of `app_mention` and `message` events the bot reads.
+#[derive(Deserialize)]
+struct WireMessage {
+    #[serde(rename = "type")]
+    kind: String,
+    subtype: Option<String>,
+    user: Option<String>,
+    bot_id: Option<String>,
+    #[serde(default)]
+    text: String,
+    ts: Option<String>,
+    thread_ts: Option<String>,
+    channel: Option<String>,
+    channel_type: Option<String>,
+    edited: Option<serde::de::IgnoredAny>,
+}
+
+/// Message subtypes that are still a person writing.
+const PERSON_SUBTYPES: &[&str] = &["file_share", "thread_broadcast"];
+
+impl Envelope {
+    /// Parses a verified request body. `identity` is who the bot is, so that its own
+    /// messages are recognised.
+    pub fn parse(body: &[u8], identity: &BotIdentity) -> Result<Self, NotJson> {
+        let value: serde_json::Value = serde_json::from_slice(body)?;
+        let Ok(envelope) = serde_json::from_value::<WireEnvelope>(value) else {
+            tracing::debug!("event envelope without the fields we need");
+            return Ok(Self::Unhandled);
+        };
+        Ok(match envelope {
+            WireEnvelope::UrlVerification { challenge } => Self::UrlVerification { challenge },
+            WireEnvelope::EventCallback { event_id, event } => Self::Callback {
+                event_id,
+                event: classify(event, identity),
+            },
+            WireEnvelope::Other => Self::Unhandled,
+        })
+    }
+}
+
+fn classify(event: serde_json::Value, identity: &BotIdentity) -> Inbound {
+    let kind = event.get("type").and_then(|kind| kind.as_str());
+    if !matches!(kind, Some("app_mention" | "message")) {
+        return Inbound::Ignored(IgnoreReason::UnhandledEventType);
+    }
+    let message = match serde_json::from_value::<WireMessage>(event) {
+        Ok(message) => message,
+        Err(error) => {
+            tracing::debug!(%error, "message event with unexpected fields");
+            return Inbound::Ignored(IgnoreReason::MissingFields);
+        }
+    };
+    match classify_message(message, identity) {
+        Ok(request) => Inbound::Request(request),
+        Err(reason) => Inbound::Ignored(reason),
+    }
+}
+
+fn classify_message(message: WireMessage, identity: &BotIdentity) -> Result<Request, IgnoreReason> {
+    let from_us = message.user.as_deref() == Some(identity.user_id.as_str())
+        || message.bot_id.is_some() && message.bot_id == identity.bot_id;
+    if from_us {
+        return Err(IgnoreReason::OwnMessage);
+    }
+    if message.bot_id.is_some() {
+        return Err(IgnoreReason::OtherBot);
+    }
+    if let Some(subtype) = message.subtype.as_deref() {
+        if subtype == "bot_message" {
+            return Err(IgnoreReason::OtherBot);
+        }
+        if !PERSON_SUBTYPES.contains(&subtype) {
+            return Err(IgnoreReason::NotAPersonWriting);
+        }
+    }
+    if message.edited.is_some() {
+        return Err(IgnoreReason::NotAPersonWriting);
+    }
+    let kind = if message.kind == "app_mention" {
+        RequestKind::Mention
+    } else if message.channel_type.as_deref() == Some("im") {
+        RequestKind::DirectMessage
+    } else {
+        return Err(IgnoreReason::NotADirectMessage);
+    };
+    let (Some(user), Some(channel), Some(ts)) = (message.user, message.channel, message.ts) else {
+        tracing::debug!("message event without user, channel or ts");
+        return Err(IgnoreReason::MissingFields);
+    };
+    Ok(Request {
+        kind,
+        channel,
+        user,
+        thread_ts: message.thread_ts.unwrap_or_else(|| ts.clone()),
+        ts,
+        text: message.text,
+    })
+}
