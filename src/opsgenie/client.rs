@@ -177,3 +177,194 @@ impl OpsGenieClient {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wiremock::matchers::{header, method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const FAST_RETRIES: RetryPolicy = RetryPolicy {
+        max_attempts: 3,
+        initial_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(20),
+        deadline: Duration::from_secs(2),
+    };
+
+    async fn client_for(server: &MockServer) -> OpsGenieClient {
+        OpsGenieClient::new(
+            server.uri().parse().expect("URL"),
+            SecretString::from("genie-key"),
+            Timeouts {
+                connect: Duration::from_secs(1),
+                total: Duration::from_millis(500),
+            },
+        )
+        .expect("client")
+        .with_retries(FAST_RETRIES)
+    }
+
+    fn on_calls(schedule: &str) -> wiremock::MockBuilder {
+        Mock::given(method("GET")).and(path(format!("/v2/schedules/{schedule}/on-calls")))
+    }
+
+    #[tokio::test]
+    async fn sends_the_documented_on_call_request_and_reads_the_recipients() {
+        let server = MockServer::start().await;
+        // The name is one path segment, percent-encoded.
+        on_calls("SRE%20schedule")
+            .and(query_param("scheduleIdentifierType", "name"))
+            .and(query_param("flat", "true"))
+            .and(header("authorization", "GenieKey genie-key"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "data": {"_parent": {"id": "1", "name": "SRE schedule", "enabled": true},
+                         "onCallRecipients": ["alice@corp.example", "bob@corp.example"]},
+                "took": 0.2, "requestId": "r"
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let emails = client_for(&server)
+            .await
+            .on_call_emails("SRE schedule")
+            .await
+            .expect("on-call people");
+        assert_eq!(emails, ["alice@corp.example", "bob@corp.example"]);
+    }
+
+    #[tokio::test]
+    async fn a_schedule_with_nobody_on_call_is_an_empty_list() {
+        let server = MockServer::start().await;
+        on_calls("Quiet")
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "data": {"_parent": {"id": "1", "name": "Quiet", "enabled": true}},
+                "took": 0.1, "requestId": "r"
+            })))
+            .mount(&server)
+            .await;
+        let emails = client_for(&server).await.on_call_emails("Quiet").await;
+        assert_eq!(emails.expect("an answer"), Vec::<String>::new());
+    }
+
+    #[tokio::test]
+    async fn unauthorized_is_a_configuration_error_and_not_retried() {
+        let server = MockServer::start().await;
+        on_calls("S")
+            .respond_with(ResponseTemplate::new(401).set_body_json(
+                serde_json::json!({"message": "Key format is not valid!", "took": 0.0, "requestId": "r"}),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let error = client_for(&server)
+            .await
+            .on_call_emails("S")
+            .await
+            .expect_err("401");
+        assert!(
+            matches!(error, OpsGenieError::Unauthorized { status: 401 }),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("OPSGENIE_REGION"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_schedule_is_not_found_and_not_retried() {
+        let server = MockServer::start().await;
+        on_calls("Nope")
+            .respond_with(ResponseTemplate::new(404).set_body_json(serde_json::json!(
+                {"message": "Schedule with identifier [Nope] not found", "took": 0.0, "requestId": "r"}
+            )))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let error = client_for(&server)
+            .await
+            .on_call_emails("Nope")
+            .await
+            .expect_err("404");
+        assert!(
+            matches!(&error, OpsGenieError::NotFound { message } if message.contains("[Nope]")),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn server_errors_are_retried_a_bounded_number_of_times() {
+        let server = MockServer::start().await;
+        on_calls("S")
+            .respond_with(ResponseTemplate::new(503))
+            .expect(3)
+            .mount(&server)
+            .await;
+        let error = client_for(&server)
+            .await
+            .on_call_emails("S")
+            .await
+            .expect_err("503");
+        assert!(
+            matches!(error, OpsGenieError::Server { status: 503 }),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn rate_limits_are_retried_after_the_servers_wait() {
+        let server = MockServer::start().await;
+        on_calls("S")
+            .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "0"))
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        on_calls("S")
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!(
+                {"data": {"onCallRecipients": ["alice@corp.example"]}}
+            )))
+            .mount(&server)
+            .await;
+        let emails = client_for(&server).await.on_call_emails("S").await;
+        assert_eq!(emails.expect("answer after 429"), ["alice@corp.example"]);
+        let requests = server.received_requests().await.unwrap_or_default();
+        assert_eq!(requests.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_hung_opsgenie_times_out() {
+        let server = MockServer::start().await;
+        on_calls("S")
+            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5)))
+            .mount(&server)
+            .await;
+        let client = client_for(&server).await.with_retries(RetryPolicy::none());
+        let error = client.on_call_emails("S").await.expect_err("timeout");
+        assert!(matches!(error, OpsGenieError::Timeout), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_not_the_documented_json_is_a_decode_error() {
+        let server = MockServer::start().await;
+        on_calls("S")
+            .respond_with(ResponseTemplate::new(200).set_body_string("<html>maintenance</html>"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let error = client_for(&server)
+            .await
+            .on_call_emails("S")
+            .await
+            .expect_err("decode");
+        assert!(matches!(error, OpsGenieError::Decode(_)), "{error:?}");
+    }
+
+    #[test]
+    fn the_api_key_is_not_in_debug_output() {
+        let client = OpsGenieClient::new(
+            "https://api.opsgenie.com".parse().expect("URL"),
+            SecretString::from("genie-secret-key"),
+            Timeouts::default(),
+        )
+        .expect("client");
+        assert!(!format!("{client:?}").contains("genie-secret-key"));
+    }
+}

@@ -170,3 +170,204 @@ impl SlackApi {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wiremock::matchers::{body_json, header, method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    fn api_for(server: &MockServer) -> SlackApi {
+        SlackApi::new(
+            &server.uri(),
+            &SecretString::from("xoxb-secret"),
+            Timeouts {
+                connect: Duration::from_secs(1),
+                total: Duration::from_millis(500),
+            },
+        )
+        .expect("client")
+        .with_post_retries(RetryPolicy {
+            max_attempts: 4,
+            initial_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(20),
+            deadline: Duration::from_secs(3),
+        })
+    }
+
+    fn posted() -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "ok": true, "channel": "C1", "ts": "2.2",
+            "message": {"type": "message", "ts": "2.2", "text": "hi"}
+        }))
+    }
+
+    #[tokio::test]
+    async fn posts_into_the_thread_with_the_bot_token() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/chat.postMessage"))
+            .and(header("authorization", "Bearer xoxb-secret"))
+            .and(body_json(serde_json::json!(
+                {"channel": "C1", "thread_ts": "1.1", "text": "hello"}
+            )))
+            .respond_with(posted())
+            .expect(1)
+            .mount(&server)
+            .await;
+        api_for(&server)
+            .post_in_thread("C1", "1.1", "hello")
+            .await
+            .expect("posted");
+    }
+
+    #[tokio::test]
+    async fn a_rate_limited_post_is_retried_after_retry_after_and_posted_once() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/chat.postMessage"))
+            .respond_with(
+                ResponseTemplate::new(429)
+                    .insert_header("retry-after", "1")
+                    .set_body_json(serde_json::json!({"ok": false, "error": "ratelimited"})),
+            )
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/chat.postMessage"))
+            .respond_with(posted())
+            .expect(1)
+            .mount(&server)
+            .await;
+        let started = std::time::Instant::now();
+        api_for(&server)
+            .post_in_thread("C1", "1.1", "hello")
+            .await
+            .expect("posted after the wait");
+        assert!(
+            started.elapsed() >= Duration::from_secs(1),
+            "Retry-After was not honoured"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_ok_false_answer_is_an_api_error_and_not_retried() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/chat.postMessage"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({"ok": false, "error": "channel_not_found"})),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let error = api_for(&server)
+            .post_in_thread("C1", "1.1", "hello")
+            .await
+            .expect_err("ok:false");
+        assert!(
+            matches!(&error, SlackError::Api { code } if code == "channel_not_found"),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_email_is_no_user_and_a_known_one_is_its_id() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/users.lookupByEmail"))
+            .and(query_param("email", "alice@corp.example"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!(
+                {"ok": true, "user": {"id": "UALICE", "team_id": "T1", "name": "alice"}}
+            )))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/users.lookupByEmail"))
+            .and(query_param("email", "ghost@corp.example"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({"ok": false, "error": "users_not_found"})),
+            )
+            .mount(&server)
+            .await;
+        let api = api_for(&server);
+        assert_eq!(
+            api.user_id_by_email("alice@corp.example")
+                .await
+                .expect("found"),
+            Some("UALICE".to_owned())
+        );
+        assert_eq!(
+            api.user_id_by_email("ghost@corp.example")
+                .await
+                .expect("answered"),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn auth_test_gives_the_bots_user_and_bot_ids() {
+        let server = MockServer::start().await;
+        Mock::given(path("/auth.test"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "ok": true, "url": "https://corp.slack.com/", "team": "Corp", "user": "ops",
+                "team_id": "T1", "user_id": "UBOT", "bot_id": "BBOT"
+            })))
+            .mount(&server)
+            .await;
+        let identity = api_for(&server).auth_test().await.expect("identity");
+        assert_eq!(
+            identity,
+            BotIdentity {
+                user_id: "UBOT".into(),
+                bot_id: Some("BBOT".into())
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_wrong_token_fails_auth_test_with_slacks_code() {
+        let server = MockServer::start().await;
+        Mock::given(path("/auth.test"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({"ok": false, "error": "invalid_auth"})),
+            )
+            .mount(&server)
+            .await;
+        let error = api_for(&server)
+            .auth_test()
+            .await
+            .expect_err("invalid_auth");
+        assert!(
+            matches!(&error, SlackError::Api { code } if code == "invalid_auth"),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hung_slack_times_out() {
+        let server = MockServer::start().await;
+        Mock::given(path("/auth.test"))
+            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5)))
+            .mount(&server)
+            .await;
+        let error = api_for(&server).auth_test().await.expect_err("timeout");
+        assert!(matches!(error, SlackError::Timeout(_)), "{error:?}");
+    }
+
+    #[test]
+    fn the_token_is_not_in_debug_output() {
+        let api = SlackApi::new(
+            DEFAULT_SLACK_API_URL,
+            &SecretString::from("xoxb-secret"),
+            Timeouts::default(),
+        )
+        .expect("client");
+        assert!(!format!("{api:?}").contains("xoxb-secret"));
+    }
+}

@@ -168,3 +168,120 @@ fn classify_message(message: WireMessage, identity: &BotIdentity) -> Result<Requ
         text: message.text,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity() -> BotIdentity {
+        BotIdentity {
+            user_id: "UBOT".into(),
+            bot_id: Some("BBOT".into()),
+        }
+    }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!("{}/tests/data/slack/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
+    }
+
+    fn parse(body: &[u8]) -> Envelope {
+        Envelope::parse(body, &identity()).expect("JSON")
+    }
+
+    #[test]
+    fn slacks_url_verification_payload_yields_its_challenge() {
+        assert_eq!(
+            parse(&fixture("python-slack-events-api_url_challenge.json")),
+            Envelope::UrlVerification {
+                challenge: "valid_challenge_token".into()
+            }
+        );
+    }
+
+    #[test]
+    fn an_app_mention_becomes_a_mention_request() {
+        let Envelope::Callback { event_id, event } = parse(&fixture("app_mention.json")) else {
+            panic!("a callback");
+        };
+        assert_eq!(event_id, "Ev123ABC456");
+        assert_eq!(
+            event,
+            Inbound::Request(Request {
+                kind: RequestKind::Mention,
+                channel: "C123ABC456".into(),
+                user: "U061F7AUR".into(),
+                ts: "1515449522.000016".into(),
+                thread_ts: "1515449522.000016".into(),
+                text: "<@UBOT> is it everything a river should be?".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn a_dm_becomes_a_direct_message_request() {
+        let Envelope::Callback { event, .. } = parse(&fixture("message_im.json")) else {
+            panic!("a callback");
+        };
+        let Inbound::Request(request) = event else {
+            panic!("a request, got {event:?}");
+        };
+        assert_eq!(request.kind, RequestKind::DirectMessage);
+        assert_eq!(request.channel, "D024BE91L");
+    }
+
+    #[test]
+    fn real_edit_payloads_and_other_events_are_ignored_with_a_reason() {
+        let cases = [
+            (
+                "slack-morphism_message_changed.json",
+                IgnoreReason::NotAPersonWriting,
+            ),
+            (
+                "slack-morphism_message_changed_by_bot.json",
+                IgnoreReason::NotAPersonWriting,
+            ),
+        ];
+        for (name, reason) in cases {
+            let Envelope::Callback { event, .. } = parse(&fixture(name)) else {
+                panic!("{name}: a callback");
+            };
+            assert_eq!(event, Inbound::Ignored(reason), "{name}");
+        }
+        // This older payload has no event_id, which every Events API delivery carries.
+        assert_eq!(
+            parse(&fixture("python-slack-events-api_reaction_added.json")),
+            Envelope::Unhandled
+        );
+    }
+
+    #[test]
+    fn odd_shapes_are_ignored_not_errors() {
+        let event = |event: serde_json::Value| {
+            let body =
+                serde_json::json!({"type": "event_callback", "event_id": "Ev1", "event": event});
+            match parse(body.to_string().as_bytes()) {
+                Envelope::Callback { event, .. } => event,
+                other => panic!("a callback, got {other:?}"),
+            }
+        };
+        assert_eq!(
+            event(serde_json::json!({"type": "app_mention", "text": "hi"})),
+            Inbound::Ignored(IgnoreReason::MissingFields)
+        );
+        assert_eq!(
+            event(
+                serde_json::json!({"type": "app_mention", "user": {"id": "U1"}, "ts": "1", "channel": "C"})
+            ),
+            Inbound::Ignored(IgnoreReason::MissingFields)
+        );
+        assert_eq!(
+            event(serde_json::json!({"type": 7})),
+            Inbound::Ignored(IgnoreReason::UnhandledEventType)
+        );
+        assert_eq!(parse(b"{}"), Envelope::Unhandled);
+        assert_eq!(parse(b"null"), Envelope::Unhandled);
+        assert!(Envelope::parse(b"{\"type\":", &identity()).is_err());
+        assert!(Envelope::parse(&[0xff, 0xfe], &identity()).is_err());
+    }
+}
