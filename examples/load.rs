@@ -69,7 +69,7 @@ async fn main() {
     let latencies = fire(&app, "1", count, concurrency).await;
     report("sustained", latencies, started.elapsed());
     app.settle().await;
-    let replies_delivered = app.replies().await.len();
+    let replies_delivered = app.replies().len();
     println!(
         "replies delivered: {replies_delivered}/{count} (all answered {:.2?} after the first mention)",
         started.elapsed()
@@ -94,7 +94,7 @@ async fn main() {
     );
     println!(
         "replies delivered in all: {} of {}",
-        app.replies().await.len(),
+        app.replies().len(),
         count + 1 + burst
     );
 }

@@ -10,6 +10,8 @@ pub mod oncall;
 pub mod opsgenie;
 pub mod outbound;
 pub mod server;
+#[cfg(feature = "simulator")]
+pub mod simulator;
 pub mod slack;
 pub mod startup;
 pub mod telemetry;

@@ -1,12 +1,11 @@
 //! Who gets an answer, what it says, and where it goes.
 
+use oncall_bot::simulator::Post;
 use serde_json::Value;
-use wiremock::matchers::{header, method, path};
-use wiremock::Mock;
 
 use crate::helpers::*;
 
-fn only_reply(replies: &[Value]) -> &Value {
+fn only_reply(replies: &[Post]) -> &Post {
     assert_eq!(
         replies.len(),
         1,
@@ -18,26 +17,15 @@ fn only_reply(replies: &[Value]) -> &Value {
 #[tokio::test]
 async fn a_mention_in_a_channel_is_answered_in_its_thread_with_the_on_call_people() {
     let app = spawn_app().await;
-    Mock::given(method("POST"))
-        .and(path("/chat.postMessage"))
-        .and(header(
-            "authorization",
-            format!("Bearer {BOT_TOKEN}").as_str(),
-        ))
-        .respond_with(posted())
-        .with_priority(1)
-        .expect(1)
-        .mount(&app.slack)
-        .await;
     let response = app.deliver(&fixture("app_mention.json")).await;
     assert_eq!(response.status(), 200);
     app.settle().await;
-    let replies = app.replies().await;
+    let replies = app.replies();
     let reply = only_reply(&replies);
-    assert_eq!(reply["channel"], "C123ABC456");
-    assert_eq!(reply["thread_ts"], "1515449522.000016");
+    assert_eq!(reply.channel, "C123ABC456");
+    assert_eq!(reply.thread_ts.as_deref(), Some("1515449522.000016"));
     assert_eq!(
-        reply["text"],
+        reply.text,
         "On call for *SRE_schedule* right now: <@UALICE>, <@UBOB>"
     );
 }
@@ -53,8 +41,11 @@ async fn a_mention_inside_a_thread_is_answered_in_that_thread() {
     ))
     .await;
     app.settle().await;
-    let replies = app.replies().await;
-    assert_eq!(only_reply(&replies)["thread_ts"], "1700000000.000100");
+    let replies = app.replies();
+    assert_eq!(
+        only_reply(&replies).thread_ts.as_deref(),
+        Some("1700000000.000100")
+    );
 }
 
 #[tokio::test]
@@ -62,14 +53,11 @@ async fn a_direct_message_is_answered() {
     let app = spawn_app().await;
     app.deliver(&fixture("message_im.json")).await;
     app.settle().await;
-    let replies = app.replies().await;
+    let replies = app.replies();
     let reply = only_reply(&replies);
-    assert_eq!(reply["channel"], "D024BE91L");
-    assert_eq!(reply["thread_ts"], "1355517523.000005");
-    assert!(reply["text"]
-        .as_str()
-        .unwrap_or_default()
-        .contains("<@UALICE>"));
+    assert_eq!(reply.channel, "D024BE91L");
+    assert_eq!(reply.thread_ts.as_deref(), Some("1355517523.000005"));
+    assert!(reply.text.contains("<@UALICE>"), "{}", reply.text);
 }
 
 #[tokio::test]
@@ -122,7 +110,7 @@ async fn the_bot_ignores_itself_other_bots_edits_and_channel_chatter() {
         assert_eq!(app.deliver(body).await.status(), 200, "{body}");
     }
     app.settle().await;
-    assert_eq!(app.replies().await, Vec::<Value>::new());
+    assert_eq!(app.replies(), Vec::<Post>::new());
     assert_eq!(app.on_call_lookups().await, 0);
 }
 
@@ -144,7 +132,7 @@ async fn a_retried_event_is_acked_and_answered_once() {
         assert_eq!(response.status(), 200);
     }
     app.settle().await;
-    assert_eq!(app.replies().await.len(), 1);
+    assert_eq!(app.replies().len(), 1);
 }
 
 #[tokio::test]
@@ -173,7 +161,7 @@ async fn the_same_message_under_a_new_event_id_is_answered_once() {
     ))
     .await;
     app.settle().await;
-    assert_eq!(app.replies().await.len(), 2);
+    assert_eq!(app.replies().len(), 2);
 }
 
 #[tokio::test]
@@ -182,48 +170,37 @@ async fn help_lists_what_the_bot_understands_without_asking_opsgenie() {
     app.deliver(&mention("Ev1", "C1", "1.1", "<@UBOT>   HELP "))
         .await;
     app.settle().await;
-    let replies = app.replies().await;
-    let text = only_reply(&replies)["text"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let replies = app.replies();
+    let text = only_reply(&replies).text.clone();
     assert!(text.contains("`@ops cache clear`"), "{text}");
     assert_eq!(app.on_call_lookups().await, 0);
 }
 
 #[tokio::test]
 async fn a_person_without_a_slack_account_is_named_by_email() {
-    let app = spawn_app_without_schedule().await;
-    on_call_request()
-        .respond_with(on_call_answer(&[
-            "alice@corp.example",
-            "dave@contractor.example",
-        ]))
-        .mount(&app.opsgenie)
-        .await;
+    let app = spawn_app().await;
+    app.opsgenie
+        .set_on_call(SCHEDULE, &["alice@corp.example", "dave@contractor.example"]);
     app.deliver(&mention("Ev1", "C1", "1.1", "<@UBOT> anyone?"))
         .await;
     app.settle().await;
-    let replies = app.replies().await;
+    let replies = app.replies();
     assert_eq!(
-        only_reply(&replies)["text"],
+        only_reply(&replies).text,
         "On call for *SRE_schedule* right now: <@UALICE>, dave@contractor.example (no Slack account found)"
     );
 }
 
 #[tokio::test]
 async fn nobody_on_call_is_said_plainly() {
-    let app = spawn_app_without_schedule().await;
-    on_call_request()
-        .respond_with(on_call_answer(&[]))
-        .mount(&app.opsgenie)
-        .await;
+    let app = spawn_app().await;
+    app.opsgenie.set_on_call(SCHEDULE, &[]);
     app.deliver(&mention("Ev1", "C1", "1.1", "<@UBOT> anyone?"))
         .await;
     app.settle().await;
-    let replies = app.replies().await;
+    let replies = app.replies();
     assert_eq!(
-        only_reply(&replies)["text"],
+        only_reply(&replies).text,
         "Nobody is on call for *SRE_schedule* right now."
     );
     assert_eq!(app.email_lookups().await, 0);

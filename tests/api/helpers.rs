@@ -1,17 +1,18 @@
 //! One harness for every integration test: the real app on a loopback port, with
-//! wiremock fakes standing in for Slack and OpsGenie.
+//! the simulated Slack workspace and OpsGenie account (wiremock on loopback).
 
 use std::time::Duration;
 
 use oncall_bot::config::{OpsGenieConfig, ServeConfig, SlackConfig};
 use oncall_bot::outbound::Timeouts;
 use oncall_bot::server::AppState;
+use oncall_bot::simulator::{OpsGenieAccount, Post, SlackWorkspace};
 use oncall_bot::slack::signature::{unix_now, SignatureVerifier};
 use oncall_bot::startup;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use wiremock::matchers::{header, method, path, query_param};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 pub const SIGNING_SECRET: &str = "test-signing-secret";
 pub const BOT_TOKEN: &str = "xoxb-test-token";
@@ -20,67 +21,35 @@ pub const SCHEDULE: &str = "SRE_schedule";
 pub const BOT_USER: &str = "UBOT";
 pub const BOT_ID: &str = "BBOT";
 
-/// The people of the fake workspace: email → Slack user id.
+/// The people of the simulated workspace: email → Slack user id.
 pub const PEOPLE: &[(&str, &str)] = &[
     ("alice@corp.example", "UALICE"),
     ("bob@corp.example", "UBOB"),
+    ("carol@corp.example", "UCAROL"),
 ];
 
 pub struct TestApp {
     pub address: String,
-    pub slack: MockServer,
-    pub opsgenie: MockServer,
+    pub slack: SlackWorkspace,
+    pub opsgenie: OpsGenieAccount,
     pub state: AppState,
     pub http: reqwest::Client,
 }
 
-/// Mounts the fake Slack workspace's standing answers (auth.test, lookups, posts).
-pub async fn mount_slack_workspace(slack: &MockServer) {
-    Mock::given(method("GET"))
-        .and(path("/auth.test"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "ok": true, "url": "https://corp.slack.com/", "team": "Corp", "user": "ops",
-            "team_id": "T1", "user_id": BOT_USER, "bot_id": BOT_ID
-        })))
-        .mount(slack)
-        .await;
-    for (email, user) in PEOPLE {
-        Mock::given(method("GET"))
-            .and(path("/users.lookupByEmail"))
-            .and(query_param("email", *email))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-                "ok": true, "user": {"id": user, "team_id": "T1", "name": email.split('@').next()}
-            })))
-            .with_priority(1)
-            .mount(slack)
-            .await;
-    }
-    Mock::given(method("GET"))
-        .and(path("/users.lookupByEmail"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"ok": false, "error": "users_not_found"})),
-        )
-        .with_priority(5)
-        .mount(slack)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/chat.postMessage"))
-        .respond_with(posted())
-        .with_priority(5)
-        .mount(slack)
-        .await;
+/// The simulated workspace: the bot, Alice, Bob and Carol.
+pub async fn start_slack() -> SlackWorkspace {
+    SlackWorkspace::start(BOT_TOKEN, BOT_USER, BOT_ID, PEOPLE).await
 }
 
-/// Slack's answer to a successful `chat.postMessage`.
-pub fn posted() -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(json!({
-        "ok": true, "channel": "C1", "ts": "1700000000.000100",
-        "message": {"type": "message", "ts": "1700000000.000100", "text": "…", "bot_id": BOT_ID}
-    }))
+/// The simulated OpsGenie account, with Alice and Bob on call for `SCHEDULE`.
+pub async fn start_opsgenie() -> OpsGenieAccount {
+    let opsgenie = OpsGenieAccount::start(OPSGENIE_KEY).await;
+    opsgenie.set_on_call(SCHEDULE, &["alice@corp.example", "bob@corp.example"]);
+    opsgenie
 }
 
-/// OpsGenie's answer for the on-call people of `SCHEDULE`.
+/// OpsGenie's answer for the on-call people of `SCHEDULE`, for mocks that
+/// override the simulation (delays, faults).
 pub fn on_call_answer(emails: &[&str]) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({
         "data": {
@@ -104,18 +73,18 @@ pub fn on_call_request() -> wiremock::MockBuilder {
         ))
 }
 
-/// The app's configuration, pointed at the two fakes.
-pub fn test_config(slack: &MockServer, opsgenie: &MockServer) -> ServeConfig {
+/// The app's configuration, pointed at the two simulations.
+pub fn test_config(slack: &SlackWorkspace, opsgenie: &OpsGenieAccount) -> ServeConfig {
     ServeConfig {
         slack: SlackConfig {
             bot_token: BOT_TOKEN.into(),
             signing_secret: SIGNING_SECRET.into(),
-            api_url: slack.uri().parse().expect("fake URL"),
+            api_url: slack.url().parse().expect("fake URL"),
         },
         opsgenie: OpsGenieConfig {
             api_key: OPSGENIE_KEY.into(),
             schedule: SCHEDULE.into(),
-            api_url: opsgenie.uri().parse().expect("fake URL"),
+            api_url: opsgenie.url().parse().expect("fake URL"),
         },
         cache_ttl: Duration::from_secs(300),
         listen_addr: "127.0.0.1:0".parse().expect("an address"),
@@ -126,22 +95,17 @@ pub fn test_config(slack: &MockServer, opsgenie: &MockServer) -> ServeConfig {
     }
 }
 
-/// The app with Alice and Bob on call.
+/// The app, serving on a loopback port, with Alice and Bob on call.
 pub async fn spawn_app() -> TestApp {
-    let app = spawn_app_without_schedule().await;
-    on_call_request()
-        .respond_with(on_call_answer(&["alice@corp.example", "bob@corp.example"]))
-        .mount(&app.opsgenie)
-        .await;
-    app
+    spawn_app_with(|_| {}).await
 }
 
-/// The app with no on-call answer mounted yet: tests mount their own.
-pub async fn spawn_app_without_schedule() -> TestApp {
-    let slack = MockServer::start().await;
-    let opsgenie = MockServer::start().await;
-    mount_slack_workspace(&slack).await;
-    let config = test_config(&slack, &opsgenie);
+/// The app, with its configuration adjusted by `adjust` first.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
+    let slack = start_slack().await;
+    let opsgenie = start_opsgenie().await;
+    let mut config = test_config(&slack, &opsgenie);
+    adjust(&mut config);
     let state = startup::build_state(&config).await.expect("the app starts");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
     let address = format!("http://{}", listener.local_addr().expect("an address"));
@@ -196,40 +160,34 @@ impl TestApp {
         self.state.wait_idle().await;
     }
 
-    /// The bodies of every `chat.postMessage` the bot sent.
-    pub async fn replies(&self) -> Vec<Value> {
-        self.requests_to(&self.slack, "/chat.postMessage")
-            .await
-            .iter()
-            .map(|request| request.body_json().expect("a JSON body"))
-            .collect()
+    /// Every message the bot posted.
+    pub fn replies(&self) -> Vec<Post> {
+        self.slack.posts()
     }
 
     /// How many on-call lookups reached OpsGenie.
     pub async fn on_call_lookups(&self) -> usize {
-        self.requests_to(
-            &self.opsgenie,
+        requests_to(
+            self.opsgenie.server(),
             &format!("/v2/schedules/{SCHEDULE}/on-calls"),
         )
         .await
-        .len()
     }
 
     pub async fn email_lookups(&self) -> usize {
-        self.requests_to(&self.slack, "/users.lookupByEmail")
-            .await
-            .len()
+        requests_to(self.slack.server(), "/users.lookupByEmail").await
     }
+}
 
-    async fn requests_to(&self, server: &MockServer, wanted: &str) -> Vec<Request> {
-        server
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|request| request.url.path() == wanted)
-            .collect()
-    }
+/// How many requests `server` received for `wanted` (a path).
+pub async fn requests_to(server: &MockServer, wanted: &str) -> usize {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|request| request.url.path() == wanted)
+        .count()
 }
 
 /// An `app_mention` event callback.

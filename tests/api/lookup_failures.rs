@@ -5,18 +5,18 @@ use wiremock::ResponseTemplate;
 use crate::helpers::*;
 
 async fn reply_when_opsgenie_answers(answer: ResponseTemplate) -> String {
-    let app = spawn_app_without_schedule().await;
+    let app = spawn_app().await;
     on_call_request()
         .respond_with(answer)
-        .mount(&app.opsgenie)
+        .mount(app.opsgenie.server())
         .await;
     app.deliver(&mention("Ev1", "C1", "1.1", "<@UBOT> is anyone there?"))
         .await;
     app.settle().await;
-    let replies = app.replies().await;
+    let replies = app.replies();
     assert_eq!(replies.len(), 1, "{replies:?}");
-    assert_eq!(replies[0]["thread_ts"], "1.1");
-    replies[0]["text"].as_str().unwrap_or_default().to_owned()
+    assert_eq!(replies[0].thread_ts.as_deref(), Some("1.1"));
+    replies[0].text.clone()
 }
 
 fn error_body(message: &str) -> serde_json::Value {

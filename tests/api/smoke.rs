@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use oncall_bot::slack::signature::unix_now;
 use tokio::process::Command;
-use wiremock::MockServer;
 
 use crate::helpers::*;
 
@@ -18,23 +17,19 @@ fn free_port() -> u16 {
 
 #[tokio::test]
 async fn the_binary_serves_and_answers_a_signed_mention() {
-    let slack = MockServer::start().await;
-    let opsgenie = MockServer::start().await;
-    mount_slack_workspace(&slack).await;
-    on_call_request()
-        .respond_with(on_call_answer(&["alice@corp.example"]))
-        .mount(&opsgenie)
-        .await;
+    let slack = start_slack().await;
+    let opsgenie = start_opsgenie().await;
+    opsgenie.set_on_call(SCHEDULE, &["alice@corp.example"]);
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_oncall-bot"))
         .arg("serve")
         .env_clear()
         .env("SLACK_BOT_TOKEN", BOT_TOKEN)
         .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
-        .env("SLACK_API_URL", slack.uri())
+        .env("SLACK_API_URL", slack.url())
         .env("OPSGENIE_API_KEY", OPSGENIE_KEY)
         .env("OPSGENIE_SCHEDULE", SCHEDULE)
-        .env("OPSGENIE_API_URL", opsgenie.uri())
+        .env("OPSGENIE_API_URL", opsgenie.url())
         .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -67,22 +62,15 @@ async fn the_binary_serves_and_answers_a_signed_mention() {
 
     let mut replies = Vec::new();
     for _ in 0..100 {
-        replies = slack
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|request| request.url.path() == "/chat.postMessage")
-            .collect();
+        replies = slack.posts();
         if !replies.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(replies.len(), 1);
-    let reply: serde_json::Value = replies[0].body_json().expect("JSON");
     assert_eq!(
-        reply["text"],
+        replies[0].text,
         "On call for *SRE_schedule* right now: <@UALICE>"
     );
     child.start_kill().expect("the binary stops");

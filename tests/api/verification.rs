@@ -72,7 +72,7 @@ async fn forged_stale_and_unsigned_requests_get_401_and_cause_nothing() {
         assert_eq!(response.status(), 401, "{case}");
     }
     app.settle().await;
-    assert!(app.replies().await.is_empty());
+    assert!(app.replies().is_empty());
     assert_eq!(app.on_call_lookups().await, 0);
 }
 
@@ -86,7 +86,7 @@ async fn a_signed_body_that_is_not_json_gets_400() {
     let response = app.deliver("{\"type\": \"event_callback\", ").await;
     assert_eq!(response.status(), 400);
     app.settle().await;
-    assert!(app.replies().await.is_empty());
+    assert!(app.replies().is_empty());
 }
 
 #[tokio::test]
@@ -99,12 +99,12 @@ async fn a_body_over_one_mebibyte_is_refused_with_413() {
 
 #[tokio::test]
 async fn events_are_acked_before_a_slow_opsgenie_answers() {
-    let app = spawn_app_without_schedule().await;
+    let app = spawn_app().await;
     on_call_request()
         .respond_with(
             on_call_answer(&["alice@corp.example"]).set_delay(Duration::from_millis(1500)),
         )
-        .mount(&app.opsgenie)
+        .mount(app.opsgenie.server())
         .await;
     let started = Instant::now();
     let response = app
@@ -118,7 +118,7 @@ async fn events_are_acked_before_a_slow_opsgenie_answers() {
         "acked after {acked_after:?}"
     );
     app.settle().await;
-    assert_eq!(app.replies().await.len(), 1);
+    assert_eq!(app.replies().len(), 1);
 }
 
 #[tokio::test]
@@ -134,7 +134,7 @@ async fn unknown_event_types_and_envelopes_are_acked_and_ignored() {
         assert_eq!(app.deliver(&body).await.status(), 200, "{body}");
     }
     app.settle().await;
-    assert!(app.replies().await.is_empty());
+    assert!(app.replies().is_empty());
 }
 
 #[tokio::test]

@@ -1,0 +1,49 @@
+//! A simulated Slack workspace and OpsGenie account on loopback: stateful fakes
+//! that answer like the real APIs (status codes, `ok: false` errors, envelopes)
+//! and remember what the bot did. The integration tests, the load benchmark and
+//! `oncall-bot demo` all run against these; tests mount extra wiremock mocks on
+//! the same servers to inject faults (those take precedence).
+
+mod opsgenie;
+mod slack;
+
+pub use opsgenie::OpsGenieAccount;
+pub use slack::{Post, SlackWorkspace, UserGroup};
+
+use std::collections::HashMap;
+
+/// Simulated answers are mounted at this wiremock priority, so a test's own mock
+/// (default priority 5) wins over them.
+const SIMULATION_PRIORITY: u8 = 100;
+
+/// The parameters of a Web API call, whether sent as query, form or JSON body.
+/// JSON arrays become comma-separated, as Slack's form encoding has them.
+fn call_parameters(request: &wiremock::Request) -> HashMap<String, String> {
+    let mut parameters: HashMap<String, String> = request.url.query_pairs().into_owned().collect();
+    if let Ok(serde_json::Value::Object(body)) = serde_json::from_slice(&request.body) {
+        for (key, value) in body {
+            let text = match value {
+                serde_json::Value::String(text) => text,
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .map(|item| {
+                        item.as_str()
+                            .map_or_else(|| item.to_string(), str::to_owned)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(","),
+                other => other.to_string(),
+            };
+            parameters.insert(key, text);
+        }
+    } else {
+        parameters.extend(url::form_urlencoded::parse(&request.body).into_owned());
+    }
+    parameters
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,0 +1,291 @@
+//! The simulated Slack workspace: Web API methods the bot calls.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+use wiremock::matchers::path;
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use super::{call_parameters, lock, SIMULATION_PRIORITY};
+
+/// A message the bot posted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Post {
+    pub channel: String,
+    pub thread_ts: Option<String>,
+    pub text: String,
+    pub ts: String,
+}
+
+/// A Slack user group (`@handle`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserGroup {
+    pub id: String,
+    pub handle: String,
+    pub users: Vec<String>,
+}
+
+#[derive(Debug)]
+struct State {
+    bot_token: String,
+    user_token: Option<String>,
+    bot_user_id: String,
+    bot_id: String,
+    /// (email, user id)
+    people: Vec<(String, String)>,
+    user_groups: Vec<UserGroup>,
+    /// When true, only the user token may change user groups (a workspace setting).
+    user_groups_need_user_token: bool,
+    posts: Vec<Post>,
+    clock: u64,
+}
+
+/// A Slack workspace on loopback.
+pub struct SlackWorkspace {
+    server: MockServer,
+    state: Arc<Mutex<State>>,
+}
+
+const METHODS: &[&str] = &[
+    "auth.test",
+    "chat.postMessage",
+    "chat.getPermalink",
+    "users.lookupByEmail",
+    "usergroups.list",
+    "usergroups.users.list",
+    "usergroups.users.update",
+];
+
+impl SlackWorkspace {
+    /// A workspace whose bot has `bot_token`, `bot_user_id` and `bot_id`, with
+    /// `people` as (email, Slack user id).
+    pub async fn start(
+        bot_token: &str,
+        bot_user_id: &str,
+        bot_id: &str,
+        people: &[(&str, &str)],
+    ) -> Self {
+        let state = Arc::new(Mutex::new(State {
+            bot_token: bot_token.to_owned(),
+            user_token: None,
+            bot_user_id: bot_user_id.to_owned(),
+            bot_id: bot_id.to_owned(),
+            people: people
+                .iter()
+                .map(|(email, id)| ((*email).to_owned(), (*id).to_owned()))
+                .collect(),
+            user_groups: Vec::new(),
+            user_groups_need_user_token: false,
+            posts: Vec::new(),
+            clock: 1_700_000_000,
+        }));
+        let server = MockServer::start().await;
+        for method in METHODS {
+            Mock::given(path(format!("/{method}")))
+                .respond_with(Method {
+                    name: method,
+                    state: Arc::clone(&state),
+                })
+                .with_priority(SIMULATION_PRIORITY)
+                .mount(&server)
+                .await;
+        }
+        Self { server, state }
+    }
+
+    /// The Web API base URL (`SLACK_API_URL`).
+    pub fn url(&self) -> String {
+        self.server.uri()
+    }
+
+    /// The underlying server: for recorded requests and injected faults.
+    pub fn server(&self) -> &MockServer {
+        &self.server
+    }
+
+    /// Every message the bot posted, in order.
+    pub fn posts(&self) -> Vec<Post> {
+        lock(&self.state).posts.clone()
+    }
+
+    pub fn add_user_group(&self, id: &str, handle: &str, users: &[&str]) {
+        lock(&self.state).user_groups.push(UserGroup {
+            id: id.to_owned(),
+            handle: handle.to_owned(),
+            users: users.iter().map(|user| (*user).to_owned()).collect(),
+        });
+    }
+
+    pub fn user_group(&self, handle: &str) -> Option<UserGroup> {
+        lock(&self.state)
+            .user_groups
+            .iter()
+            .find(|group| group.handle == handle)
+            .cloned()
+    }
+
+    /// Makes user groups editable only with `user_token`, as workspaces that
+    /// restrict who may edit them do; the bot token then gets `permission_denied`.
+    pub fn restrict_user_group_edits(&self, user_token: &str) {
+        let mut state = lock(&self.state);
+        state.user_token = Some(user_token.to_owned());
+        state.user_groups_need_user_token = true;
+    }
+
+    /// Adds a person to the workspace.
+    pub fn add_person(&self, email: &str, user_id: &str) {
+        lock(&self.state)
+            .people
+            .push((email.to_owned(), user_id.to_owned()));
+    }
+}
+
+struct Method {
+    name: &'static str,
+    state: Arc<Mutex<State>>,
+}
+
+fn ok(mut body: Value) -> ResponseTemplate {
+    body["ok"] = json!(true);
+    ResponseTemplate::new(200).set_body_json(body)
+}
+
+fn refused(error: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({"ok": false, "error": error}))
+}
+
+impl Respond for Method {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let mut state = lock(&self.state);
+        let token = request
+            .headers
+            .get("authorization")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .unwrap_or_default()
+            .to_owned();
+        let with_user_token = state.user_token.as_deref() == Some(token.as_str());
+        if token.is_empty() {
+            return refused("not_authed");
+        }
+        if token != state.bot_token && !with_user_token {
+            return refused("invalid_auth");
+        }
+        let parameters = call_parameters(request);
+        let parameter = |name: &str| parameters.get(name).cloned().unwrap_or_default();
+        match self.name {
+            "auth.test" => ok(json!({
+                "url": "https://simulated.slack.com/", "team": "Simulated", "user": "ops",
+                "team_id": "TSIM", "user_id": state.bot_user_id, "bot_id": state.bot_id
+            })),
+            "chat.postMessage" => {
+                let (channel, text) = (parameter("channel"), parameter("text"));
+                if channel.is_empty() {
+                    return refused("channel_not_found");
+                }
+                if text.is_empty() {
+                    return refused("no_text");
+                }
+                state.clock += 1;
+                let ts = format!("{}.000100", state.clock);
+                let thread_ts = parameters.get("thread_ts").cloned();
+                state.posts.push(Post {
+                    channel: channel.clone(),
+                    thread_ts,
+                    text: text.clone(),
+                    ts: ts.clone(),
+                });
+                let bot_id = state.bot_id.clone();
+                ok(json!({
+                    "channel": channel, "ts": ts,
+                    "message": {"type": "message", "ts": ts, "text": text, "bot_id": bot_id}
+                }))
+            }
+            "chat.getPermalink" => {
+                let (channel, ts) = (parameter("channel"), parameter("message_ts"));
+                if channel.is_empty() || ts.is_empty() {
+                    return refused("invalid_arguments");
+                }
+                ok(json!({
+                    "channel": channel,
+                    "permalink": format!(
+                        "https://simulated.slack.com/archives/{channel}/p{}",
+                        ts.replace('.', "")
+                    )
+                }))
+            }
+            "users.lookupByEmail" => {
+                let email = parameter("email");
+                match state
+                    .people
+                    .iter()
+                    .find(|(known, _)| known.eq_ignore_ascii_case(&email))
+                {
+                    Some((email, id)) => ok(json!({"user": {
+                        "id": id, "team_id": "TSIM",
+                        "name": email.split('@').next().unwrap_or_default(),
+                        "profile": {"email": email}
+                    }})),
+                    None => refused("users_not_found"),
+                }
+            }
+            "usergroups.list" => {
+                let groups: Vec<Value> = state
+                    .user_groups
+                    .iter()
+                    .map(|group| {
+                        json!({
+                            "id": group.id, "team_id": "TSIM", "is_usergroup": true,
+                            "name": group.handle, "handle": group.handle,
+                            "description": "", "is_external": false,
+                            "date_create": 1_600_000_000, "date_update": 1_600_000_000,
+                            "date_delete": 0, "created_by": "UADMIN",
+                            "user_count": group.users.len(),
+                            "prefs": {"channels": [], "groups": []}
+                        })
+                    })
+                    .collect();
+                ok(json!({ "usergroups": groups }))
+            }
+            "usergroups.users.list" => {
+                let id = parameter("usergroup");
+                match state.user_groups.iter().find(|group| group.id == id) {
+                    Some(group) => ok(json!({ "users": group.users })),
+                    None => refused("no_such_subteam"),
+                }
+            }
+            "usergroups.users.update" => {
+                if state.user_groups_need_user_token && !with_user_token {
+                    return refused("permission_denied");
+                }
+                let id = parameter("usergroup");
+                let users: Vec<String> = parameter("users")
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|user| !user.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if users.is_empty() {
+                    return refused("no_users_provided");
+                }
+                let known = |user: &String| state.people.iter().any(|(_, id)| id == user);
+                if !users.iter().all(known) {
+                    return refused("invalid_users");
+                }
+                match state.user_groups.iter_mut().find(|group| group.id == id) {
+                    Some(group) => {
+                        group.users = users;
+                        let group = group.clone();
+                        ok(json!({"usergroup": {
+                            "id": group.id, "team_id": "TSIM", "is_usergroup": true,
+                            "name": group.handle, "handle": group.handle,
+                            "users": group.users, "user_count": group.users.len()
+                        }}))
+                    }
+                    None => refused("no_such_subteam"),
+                }
+            }
+            _ => ResponseTemplate::new(404),
+        }
+    }
+}
