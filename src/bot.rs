@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::alerting::{AlertOutcome, AlertRaiser};
 use crate::oncall::{OnCallDirectory, Responder};
 use crate::slack::{SlackApi, SlackError};
 
@@ -121,12 +122,26 @@ pub fn on_call_text(schedule: &str, responders: &[Responder]) -> String {
     format!("On call for *{schedule}* right now: {}", names.join(", "))
 }
 
+/// The line added to the answer about the alert raised for the request.
+pub fn alert_text(outcome: AlertOutcome) -> String {
+    match outcome {
+        AlertOutcome::Raised(priority) => format!("I also raised a {priority} alert in OpsGenie."),
+        AlertOutcome::AlreadyRaised(priority) => {
+            format!("A {priority} alert for this message is already open in OpsGenie.")
+        }
+        AlertOutcome::Failed => {
+            "Raising an alert in OpsGenie failed, so only the mention above went out.".to_owned()
+        }
+    }
+}
+
 /// Answers requests: decides what to say and says it in the request's thread.
 pub struct Bot {
     identity: BotIdentity,
     schedule: String,
     directory: OnCallDirectory,
     slack: Arc<SlackApi>,
+    alerts: Option<AlertRaiser>,
 }
 
 impl Bot {
@@ -141,7 +156,14 @@ impl Bot {
             schedule,
             directory,
             slack,
+            alerts: None,
         }
+    }
+
+    /// Also raises an alert for every help request.
+    pub fn with_alerts(mut self, alerts: AlertRaiser) -> Self {
+        self.alerts = Some(alerts);
+        self
     }
 
     pub fn identity(&self) -> &BotIdentity {
@@ -165,16 +187,32 @@ impl Bot {
                 tracing::info!(user = %request.user, "on-call cache cleared");
                 CACHE_CLEARED_TEXT.to_owned()
             }
-            Command::WhoIsOnCall => match self.directory.on_call(&self.schedule).await {
-                Ok(on_call) => {
-                    let responders = self.directory.responders(&on_call).await;
-                    on_call_text(&on_call.schedule, &responders)
+            Command::WhoIsOnCall => {
+                let alert = async {
+                    match &self.alerts {
+                        Some(alerts) => Some(alerts.raise_for(request).await),
+                        None => None,
+                    }
+                };
+                let (answer, alert) = tokio::join!(self.on_call_answer(), alert);
+                match alert {
+                    Some(outcome) => format!("{answer}\n{}", alert_text(outcome)),
+                    None => answer,
                 }
-                Err(error) => {
-                    tracing::error!(error = %error, schedule = %self.schedule, "on-call lookup failed");
-                    LOOKUP_FAILED_TEXT.to_owned()
-                }
-            },
+            }
+        }
+    }
+
+    async fn on_call_answer(&self) -> String {
+        match self.directory.on_call(&self.schedule).await {
+            Ok(on_call) => {
+                let responders = self.directory.responders(&on_call).await;
+                on_call_text(&on_call.schedule, &responders)
+            }
+            Err(error) => {
+                tracing::error!(error = %error, schedule = %self.schedule, "on-call lookup failed");
+                LOOKUP_FAILED_TEXT.to_owned()
+            }
         }
     }
 }

@@ -4,10 +4,14 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use std::str::FromStr;
+
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use reqwest::Url;
 use secrecy::SecretString;
 
+use crate::alerting::Priority;
 use crate::opsgenie::{EU_API_URL, US_API_URL};
 use crate::outbound::Timeouts;
 use crate::slack::DEFAULT_SLACK_API_URL;
@@ -35,6 +39,8 @@ pub struct ServeArgs {
     pub slack: SlackArgs,
     #[command(flatten)]
     pub opsgenie: OpsGenieArgs,
+    #[command(flatten)]
+    pub alerts: AlertArgs,
     /// How long an on-call answer is cached: seconds (`300`) or a duration (`5m`).
     #[arg(long, env = "ONCALL_CACHE_TTL", default_value = "5m", value_parser = parse_duration)]
     pub oncall_cache_ttl: Duration,
@@ -78,6 +84,35 @@ pub struct OpsGenieArgs {
     pub opsgenie_api_url: Option<Url>,
 }
 
+#[derive(Debug, Args)]
+pub struct AlertArgs {
+    /// Raise an alert for every help request (not for `help` or `cache clear`).
+    #[arg(long, env = "ALERT_ON_MENTION", default_value = "false", value_parser = BoolishValueParser::new())]
+    pub alert_on_mention: bool,
+    /// The alerts' priority, P1 to P5.
+    #[arg(long, env = "ALERT_PRIORITY", default_value = "P4", value_parser = Priority::from_str)]
+    pub alert_priority: Priority,
+    /// OpsGenie team the alerts are routed to (a `responders` entry).
+    #[arg(long, env = "ALERT_TEAM")]
+    pub alert_team: Option<String>,
+}
+
+/// How help requests raise alerts, when they do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertConfig {
+    pub priority: Priority,
+    pub team: Option<String>,
+}
+
+impl AlertArgs {
+    pub fn config(self) -> Option<AlertConfig> {
+        self.alert_on_mention.then(|| AlertConfig {
+            priority: self.alert_priority,
+            team: self.alert_team.filter(|team| !team.trim().is_empty()),
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Region {
     Us,
@@ -117,6 +152,8 @@ pub struct OpsGenieConfig {
 pub struct ServeConfig {
     pub slack: SlackConfig,
     pub opsgenie: OpsGenieConfig,
+    /// `None` when alerts are off.
+    pub alerts: Option<AlertConfig>,
     pub cache_ttl: Duration,
     pub listen_addr: SocketAddr,
     pub timeouts: Timeouts,
@@ -174,6 +211,7 @@ impl ServeArgs {
         Ok(ServeConfig {
             slack: self.slack.config()?,
             opsgenie: self.opsgenie.config()?,
+            alerts: self.alerts.config(),
             cache_ttl: self.oncall_cache_ttl,
             listen_addr: self.listen_addr,
             timeouts: Timeouts {

@@ -4,6 +4,7 @@
 //! - [`oncall`] and [`bot`]: the domain, free of HTTP frameworks and wire formats.
 //! - [`server`], [`config`], [`startup`]: the edges and the composition root.
 
+pub mod alerting;
 pub mod bot;
 pub mod config;
 pub mod oncall;

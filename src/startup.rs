@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use crate::alerting::{AlertRaiser, AlertSink};
 use crate::bot::Bot;
 use crate::config::ServeConfig;
 use crate::oncall::{OnCallDirectory, OnCallSource};
@@ -48,11 +49,25 @@ pub async fn build_state(config: &ServeConfig) -> Result<AppState, StartupError>
         config.timeouts,
     )?;
     let directory = OnCallDirectory::new(
-        OnCallSource::OpsGenie(opsgenie),
+        OnCallSource::OpsGenie(opsgenie.clone()),
         Arc::clone(&slack),
         config.cache_ttl,
     );
-    let bot = Bot::new(identity, config.opsgenie.schedule.clone(), directory, slack);
+    let mut bot = Bot::new(
+        identity,
+        config.opsgenie.schedule.clone(),
+        directory,
+        Arc::clone(&slack),
+    );
+    if let Some(alerts) = &config.alerts {
+        tracing::info!(priority = %alerts.priority, team = ?alerts.team, "help requests raise alerts");
+        bot = bot.with_alerts(AlertRaiser::new(
+            AlertSink::OpsGenie(opsgenie),
+            alerts.priority,
+            alerts.team.clone(),
+            slack,
+        ));
+    }
     Ok(AppState::new(
         SignatureVerifier::new(config.slack.signing_secret.clone()),
         Arc::new(bot),

@@ -3,7 +3,8 @@ use std::time::Duration;
 use reqwest::{StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::wire::{ErrorBody, OnCallsResponse};
+use super::wire::{AcceptedResponse, CreateAlertBody, ErrorBody, OnCallsResponse, Responder};
+use crate::alerting::Alert;
 use crate::outbound::{with_retries, RetryPolicy, Retryable, Timeouts};
 
 pub const US_API_URL: &str = "https://api.opsgenie.com";
@@ -68,6 +69,7 @@ pub struct OpsGenieClient {
     base_url: Url,
     api_key: SecretString,
     retries: RetryPolicy,
+    alert_retries: RetryPolicy,
 }
 
 impl std::fmt::Debug for OpsGenieClient {
@@ -102,12 +104,19 @@ impl OpsGenieClient {
                 max_delay: Duration::from_secs(1),
                 deadline: Duration::from_secs(3),
             },
+            alert_retries: RetryPolicy {
+                max_attempts: 3,
+                initial_delay: Duration::from_millis(250),
+                max_delay: Duration::from_secs(1),
+                deadline: Duration::from_secs(3),
+            },
         })
     }
 
     /// How transient failures (429, 5xx, timeouts) are retried.
     pub fn with_retries(mut self, retries: RetryPolicy) -> Self {
         self.retries = retries;
+        self.alert_retries = retries;
         self
     }
 
@@ -123,6 +132,34 @@ impl OpsGenieClient {
         })
         .await?;
         Ok(answer.data.on_call_recipients)
+    }
+
+    /// Creates an alert; OpsGenie accepts it with 202 and a request id, returned here.
+    pub async fn create_alert(&self, alert: &Alert) -> Result<String, OpsGenieError> {
+        let url = self.url(&["v2", "alerts"])?;
+        let body = CreateAlertBody {
+            message: &alert.message,
+            alias: &alert.alias,
+            description: &alert.description,
+            responders: alert
+                .team
+                .iter()
+                .map(|team| Responder {
+                    kind: "team",
+                    name: team,
+                })
+                .collect(),
+            tags: &alert.tags,
+            details: &alert.details,
+            source: &alert.source,
+            priority: alert.priority.as_str(),
+        };
+        let accepted: AcceptedResponse = with_retries(self.alert_retries, || async {
+            let response = self.send(self.http.post(url.clone()).json(&body)).await?;
+            Ok::<_, OpsGenieError>(response.json().await?)
+        })
+        .await?;
+        Ok(accepted.request_id)
     }
 
     fn url(&self, segments: &[&str]) -> Result<Url, OpsGenieError> {

@@ -1,6 +1,8 @@
 //! OpsGenie's JSON, as far as the bot reads it.
 
-use serde::Deserialize;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 
 /// `GET /v2/schedules/{id}/on-calls?flat=true`
 #[derive(Debug, Deserialize)]
@@ -21,4 +23,34 @@ pub struct OnCallsData {
 pub struct ErrorBody {
     #[serde(default)]
     pub message: String,
+}
+
+/// `POST /v2/alerts`
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateAlertBody<'a> {
+    pub message: &'a str,
+    pub alias: &'a str,
+    pub description: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub responders: Vec<Responder<'a>>,
+    pub tags: &'a [String],
+    pub details: &'a BTreeMap<String, String>,
+    pub source: &'a str,
+    pub priority: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Responder<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub name: &'a str,
+}
+
+/// OpsGenie's 202 answer to an accepted request.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AcceptedResponse {
+    #[serde(default)]
+    pub request_id: String,
 }

@@ -51,6 +51,7 @@ const METHODS: &[&str] = &[
     "chat.postMessage",
     "chat.getPermalink",
     "users.lookupByEmail",
+    "users.info",
     "usergroups.list",
     "usergroups.users.list",
     "usergroups.users.update",
@@ -227,6 +228,24 @@ impl Respond for Method {
                         "profile": {"email": email}
                     }})),
                     None => refused("users_not_found"),
+                }
+            }
+            "users.info" => {
+                let id = parameter("user");
+                match state.people.iter().find(|(_, known)| *known == id) {
+                    Some((email, id)) => {
+                        let handle = email.split('@').next().unwrap_or_default();
+                        let mut name = handle.chars();
+                        let real_name = name
+                            .next()
+                            .map(|first| first.to_uppercase().chain(name).collect::<String>())
+                            .unwrap_or_default();
+                        ok(json!({"user": {
+                            "id": id, "team_id": "TSIM", "name": handle, "real_name": real_name,
+                            "profile": {"display_name": "", "real_name": real_name, "email": email}
+                        }}))
+                    }
+                    None => refused("user_not_found"),
                 }
             }
             "usergroups.list" => {

@@ -6,11 +6,11 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use secrecy::{ExposeSecret, SecretString};
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::{
-    SlackApiChatPostMessageRequest, SlackApiToken, SlackApiTokenValue,
-    SlackApiUsersLookupByEmailRequest, SlackClient, SlackClientHyperConnector,
-    SlackClientHyperHttpsConnector,
+    SlackApiChatGetPermalinkRequest, SlackApiChatPostMessageRequest, SlackApiToken,
+    SlackApiTokenValue, SlackApiUsersInfoRequest, SlackApiUsersLookupByEmailRequest, SlackClient,
+    SlackClientHyperConnector, SlackClientHyperHttpsConnector,
 };
-use slack_morphism::{EmailAddress, SlackChannelId, SlackMessageContent, SlackTs};
+use slack_morphism::{EmailAddress, SlackChannelId, SlackMessageContent, SlackTs, SlackUserId};
 
 use crate::bot::BotIdentity;
 use crate::outbound::{with_retries, RetryPolicy, Retryable, Timeouts};
@@ -157,6 +157,34 @@ impl SlackApi {
                 .map(drop)
         })
         .await
+    }
+
+    /// `users.info`: how a person is called (display name, else real name, else handle).
+    pub async fn user_name(&self, user_id: &str) -> Result<String, SlackError> {
+        let request = SlackApiUsersInfoRequest::new(SlackUserId(user_id.to_owned()));
+        let session = self.client.open_session(&self.token);
+        let user = self.call(session.users_info(&request)).await?.user;
+        let (display_name, real_name) = user
+            .profile
+            .map(|profile| (profile.display_name, profile.real_name))
+            .unwrap_or_default();
+        let name = [display_name, real_name, user.name]
+            .into_iter()
+            .flatten()
+            .find(|name| !name.trim().is_empty())
+            .unwrap_or_else(|| user_id.to_owned());
+        Ok(name)
+    }
+
+    /// `chat.getPermalink`: the URL of a message.
+    pub async fn permalink(&self, channel: &str, ts: &str) -> Result<String, SlackError> {
+        let request = SlackApiChatGetPermalinkRequest::new(
+            SlackChannelId(channel.to_owned()),
+            SlackTs(ts.to_owned()),
+        );
+        let session = self.client.open_session(&self.token);
+        let answer = self.call(session.chat_get_permalink(&request)).await?;
+        Ok(answer.permalink.to_string())
     }
 
     /// `users.lookupByEmail`: the Slack user id, or `None` when nobody has that email.

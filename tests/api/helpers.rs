@@ -86,6 +86,7 @@ pub fn test_config(slack: &SlackWorkspace, opsgenie: &OpsGenieAccount) -> ServeC
             schedule: SCHEDULE.into(),
             api_url: opsgenie.url().parse().expect("fake URL"),
         },
+        alerts: None,
         cache_ttl: Duration::from_secs(300),
         listen_addr: "127.0.0.1:0".parse().expect("an address"),
         timeouts: Timeouts {

@@ -1,8 +1,11 @@
 //! Integration tests: the real router and clients against Slack and OpsGenie fakes.
 
+mod alerts;
 mod answers;
 mod cache;
 mod helpers;
+mod logs;
 mod lookup_failures;
+mod secrets;
 mod smoke;
 mod verification;
