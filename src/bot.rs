@@ -139,7 +139,7 @@ pub fn alert_text(outcome: AlertOutcome) -> String {
 pub struct Bot {
     identity: BotIdentity,
     schedule: String,
-    directory: OnCallDirectory,
+    directory: Arc<OnCallDirectory>,
     slack: Arc<SlackApi>,
     alerts: Option<AlertRaiser>,
 }
@@ -148,7 +148,7 @@ impl Bot {
     pub fn new(
         identity: BotIdentity,
         schedule: String,
-        directory: OnCallDirectory,
+        directory: Arc<OnCallDirectory>,
         slack: Arc<SlackApi>,
     ) -> Self {
         Self {

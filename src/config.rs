@@ -2,9 +2,8 @@
 //! Nothing else in the crate reads the environment.
 
 use std::net::SocketAddr;
-use std::time::Duration;
-
 use std::str::FromStr;
+use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -15,6 +14,7 @@ use crate::alerting::Priority;
 use crate::opsgenie::{EU_API_URL, US_API_URL};
 use crate::outbound::Timeouts;
 use crate::slack::DEFAULT_SLACK_API_URL;
+use crate::usergroup_sync::UserGroupRef;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,22 +31,52 @@ pub struct Cli {
 pub enum Command {
     /// Serve the Slack Events API endpoint.
     Serve(ServeArgs),
+    /// Make a Slack user group equal to the people on call, once, then exit.
+    SyncUsergroup(SyncArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub slack: SlackArgs,
+    /// Signing secret from the app's Basic Information page.
+    #[arg(long, env = "SLACK_SIGNING_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    pub slack_signing_secret: Option<SecretString>,
     #[command(flatten)]
     pub opsgenie: OpsGenieArgs,
     #[command(flatten)]
     pub alerts: AlertArgs,
+    /// User group to keep equal to the people on call (handle or id); off when unset.
+    #[arg(long, env = "SLACK_USERGROUP", value_parser = UserGroupRef::from_str)]
+    pub slack_usergroup: Option<UserGroupRef>,
+    /// How often `serve` syncs the user group.
+    #[arg(long, env = "USERGROUP_SYNC_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    pub usergroup_sync_interval: Duration,
     /// How long an on-call answer is cached: seconds (`300`) or a duration (`5m`).
     #[arg(long, env = "ONCALL_CACHE_TTL", default_value = "5m", value_parser = parse_duration)]
     pub oncall_cache_ttl: Duration,
     /// Address the HTTP server listens on.
     #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:3000")]
     pub listen_addr: SocketAddr,
+    #[command(flatten)]
+    pub http: HttpArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub slack: SlackArgs,
+    #[command(flatten)]
+    pub opsgenie: OpsGenieArgs,
+    /// User group to keep equal to the people on call: its handle (`opsoncall`) or id.
+    #[arg(long, env = "SLACK_USERGROUP", value_parser = UserGroupRef::from_str)]
+    pub slack_usergroup: Option<UserGroupRef>,
+    #[command(flatten)]
+    pub http: HttpArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct HttpArgs {
     /// Total time allowed for one outbound call (Slack, OpsGenie).
     #[arg(long, env = "HTTP_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub http_timeout: Duration,
@@ -55,14 +85,24 @@ pub struct ServeArgs {
     pub http_connect_timeout: Duration,
 }
 
+impl HttpArgs {
+    pub fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            connect: self.http_connect_timeout,
+            total: self.http_timeout,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct SlackArgs {
     /// Bot token (xoxb-…).
     #[arg(long, env = "SLACK_BOT_TOKEN", hide_env_values = true, value_parser = parse_secret)]
     pub slack_bot_token: Option<SecretString>,
-    /// Signing secret from the app's Basic Information page.
-    #[arg(long, env = "SLACK_SIGNING_SECRET", hide_env_values = true, value_parser = parse_secret)]
-    pub slack_signing_secret: Option<SecretString>,
+    /// User token (xoxp-…) with usergroups:write, for workspaces that restrict who
+    /// may edit user groups; used only for user-group calls.
+    #[arg(long, env = "SLACK_USER_TOKEN", hide_env_values = true, value_parser = parse_secret)]
+    pub slack_user_token: Option<SecretString>,
     /// Slack Web API base URL.
     #[arg(long, env = "SLACK_API_URL", default_value = DEFAULT_SLACK_API_URL, value_parser = parse_http_url)]
     pub slack_api_url: Url,
@@ -135,7 +175,8 @@ fn required<T>(value: Option<T>, name: &'static str, what: &'static str) -> Resu
 #[derive(Debug, Clone)]
 pub struct SlackConfig {
     pub bot_token: SecretString,
-    pub signing_secret: SecretString,
+    /// For user-group calls, when the workspace restricts them.
+    pub user_token: Option<SecretString>,
     pub api_url: Url,
 }
 
@@ -151,12 +192,46 @@ pub struct OpsGenieConfig {
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub slack: SlackConfig,
+    pub signing_secret: SecretString,
     pub opsgenie: OpsGenieConfig,
+    /// `None` when no user group is kept in sync.
+    pub usergroup: Option<UserGroupConfig>,
     /// `None` when alerts are off.
     pub alerts: Option<AlertConfig>,
     pub cache_ttl: Duration,
     pub listen_addr: SocketAddr,
     pub timeouts: Timeouts,
+}
+
+/// The user group `serve` keeps in sync, and how often.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserGroupConfig {
+    pub group: UserGroupRef,
+    pub interval: Duration,
+}
+
+/// Everything `sync-usergroup` needs, checked.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    pub slack: SlackConfig,
+    pub opsgenie: OpsGenieConfig,
+    pub group: UserGroupRef,
+    pub timeouts: Timeouts,
+}
+
+impl SyncArgs {
+    pub fn config(self) -> Result<SyncConfig, Missing> {
+        Ok(SyncConfig {
+            slack: self.slack.config()?,
+            opsgenie: self.opsgenie.config()?,
+            group: required(
+                self.slack_usergroup,
+                "SLACK_USERGROUP",
+                "the user group's handle (opsoncall) or id",
+            )?,
+            timeouts: self.http.timeouts(),
+        })
+    }
 }
 
 impl SlackArgs {
@@ -167,11 +242,7 @@ impl SlackArgs {
                 "SLACK_BOT_TOKEN",
                 "the bot token (xoxb-…)",
             )?,
-            signing_secret: required(
-                self.slack_signing_secret,
-                "SLACK_SIGNING_SECRET",
-                "the app's signing secret",
-            )?,
+            user_token: self.slack_user_token,
             api_url: self.slack_api_url,
         })
     }
@@ -210,14 +281,20 @@ impl ServeArgs {
     pub fn config(self) -> Result<ServeConfig, Missing> {
         Ok(ServeConfig {
             slack: self.slack.config()?,
+            signing_secret: required(
+                self.slack_signing_secret,
+                "SLACK_SIGNING_SECRET",
+                "the app's signing secret",
+            )?,
             opsgenie: self.opsgenie.config()?,
             alerts: self.alerts.config(),
+            usergroup: self.slack_usergroup.map(|group| UserGroupConfig {
+                group,
+                interval: self.usergroup_sync_interval,
+            }),
             cache_ttl: self.oncall_cache_ttl,
             listen_addr: self.listen_addr,
-            timeouts: Timeouts {
-                connect: self.http_connect_timeout,
-                total: self.http_timeout,
-            },
+            timeouts: self.http.timeouts(),
         })
     }
 }
@@ -290,7 +367,7 @@ mod tests {
     fn secrets_do_not_show_in_debug_output() {
         let config = SlackArgs {
             slack_bot_token: Some("xoxb-very-secret".into()),
-            slack_signing_secret: Some("signing-very-secret".into()),
+            slack_user_token: Some("xoxp-very-secret".into()),
             slack_api_url: Url::parse(DEFAULT_SLACK_API_URL).expect("a URL"),
         }
         .config()

@@ -16,3 +16,4 @@ pub mod simulator;
 pub mod slack;
 pub mod startup;
 pub mod telemetry;
+pub mod usergroup_sync;

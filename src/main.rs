@@ -8,17 +8,22 @@ use oncall_bot::{startup, telemetry};
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init();
-    let result: anyhow::Result<()> = match cli.command {
-        Command::Serve(args) => match args.config() {
-            Ok(config) => startup::run_serve(config).await.map_err(Into::into),
-            Err(missing) => Err(missing.into()),
-        },
-    };
-    match result {
+    match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => startup::run_serve(args.config()?).await?,
+        Command::SyncUsergroup(args) => {
+            let report = startup::run_sync(args.config()?).await?;
+            println!("{report}");
+        }
+    }
+    Ok(())
 }

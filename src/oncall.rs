@@ -8,7 +8,7 @@ use futures_util::future::join_all;
 use moka::future::Cache;
 
 use crate::opsgenie::{OpsGenieClient, OpsGenieError};
-use crate::slack::SlackApi;
+use crate::slack::{SlackApi, SlackError};
 
 /// How long an email's Slack account (or its absence) is remembered.
 pub const SLACK_USER_TTL: Duration = Duration::from_secs(60 * 60);
@@ -88,31 +88,36 @@ impl OnCallDirectory {
             .await
     }
 
-    /// The people on call with their Slack accounts, looked up concurrently.
+    /// Asks the source now, bypassing the cache, and caches the fresh answer.
+    pub async fn refresh(&self, schedule: &str) -> Result<Arc<OnCall>, LookupError> {
+        let on_call = Arc::new(self.source.on_call(schedule).await?);
+        self.on_call
+            .insert(schedule.to_owned(), Arc::clone(&on_call))
+            .await;
+        Ok(on_call)
+    }
+
+    /// The people on call with their Slack accounts, looked up concurrently. A
+    /// failed lookup is not remembered, and the person is shown by email meanwhile.
     pub async fn responders(&self, on_call: &OnCall) -> Vec<Responder> {
         join_all(on_call.emails.iter().map(|email| async move {
+            let slack_user = self.slack_user(email).await.unwrap_or_else(|error| {
+                tracing::warn!(%error, "could not look up a Slack account by email");
+                None
+            });
             Responder {
                 email: email.clone(),
-                slack_user: self.slack_user(email).await,
+                slack_user,
             }
         }))
         .await
     }
 
-    /// The Slack user with this email. A failed lookup is not remembered, and the
-    /// person is shown by email meanwhile.
-    async fn slack_user(&self, email: &str) -> Option<String> {
-        let lookup = self
-            .slack_users
+    /// The Slack user with this email (`None`: nobody has it), cached.
+    pub async fn slack_user(&self, email: &str) -> Result<Option<String>, Arc<SlackError>> {
+        self.slack_users
             .try_get_with_by_ref(email, self.slack.user_id_by_email(email))
-            .await;
-        match lookup {
-            Ok(user) => user,
-            Err(error) => {
-                tracing::warn!(%error, "could not look up a Slack account by email");
-                None
-            }
-        }
+            .await
     }
 
     /// Forgets every cached answer, so the next ones come fresh from upstream.

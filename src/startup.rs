@@ -7,12 +7,14 @@ use tokio::net::TcpListener;
 
 use crate::alerting::{AlertRaiser, AlertSink};
 use crate::bot::Bot;
-use crate::config::ServeConfig;
+use crate::config::{OpsGenieConfig, ServeConfig, SlackConfig, SyncConfig};
 use crate::oncall::{OnCallDirectory, OnCallSource};
 use crate::opsgenie::{OpsGenieClient, OpsGenieError};
+use crate::outbound::Timeouts;
 use crate::server::{app, AppState};
 use crate::slack::signature::SignatureVerifier;
 use crate::slack::{SlackApi, SlackError};
+use crate::usergroup_sync::{SyncError, SyncReport, UserGroupSync};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -31,33 +33,64 @@ pub enum StartupError {
     Serve(#[source] std::io::Error),
 }
 
-/// Builds the app state: asks Slack who the bot is, then wires the bot up.
-pub async fn build_state(config: &ServeConfig) -> Result<AppState, StartupError> {
-    let slack = Arc::new(
-        SlackApi::new(
-            config.slack.api_url.as_str(),
-            &config.slack.bot_token,
-            config.timeouts,
-        )
-        .map_err(StartupError::SlackClient)?,
-    );
-    let identity = slack.auth_test().await.map_err(StartupError::AuthTest)?;
+/// What `serve` runs: the HTTP app, and the user-group sync when configured.
+pub struct Services {
+    pub state: AppState,
+    pub user_group_sync: Option<(Arc<UserGroupSync>, std::time::Duration)>,
+}
+
+/// The Slack clients: the bot's, and the one for user-group calls (the user
+/// token's when there is one).
+struct SlackClients {
+    bot: Arc<SlackApi>,
+    groups: Arc<SlackApi>,
+}
+
+fn slack_clients(config: &SlackConfig, timeouts: Timeouts) -> Result<SlackClients, StartupError> {
+    let client = |token| {
+        SlackApi::new(config.api_url.as_str(), token, timeouts)
+            .map(Arc::new)
+            .map_err(StartupError::SlackClient)
+    };
+    let bot = client(&config.bot_token)?;
+    let groups = match &config.user_token {
+        Some(user_token) => client(user_token)?,
+        None => Arc::clone(&bot),
+    };
+    Ok(SlackClients { bot, groups })
+}
+
+fn opsgenie_client(
+    config: &OpsGenieConfig,
+    timeouts: Timeouts,
+) -> Result<OpsGenieClient, StartupError> {
+    Ok(OpsGenieClient::new(
+        config.api_url.clone(),
+        config.api_key.clone(),
+        timeouts,
+    )?)
+}
+
+/// Builds everything `serve` runs: asks Slack who the bot is, then wires it up.
+pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
+    let slack = slack_clients(&config.slack, config.timeouts)?;
+    let identity = slack
+        .bot
+        .auth_test()
+        .await
+        .map_err(StartupError::AuthTest)?;
     tracing::info!(user_id = %identity.user_id, bot_id = ?identity.bot_id, "connected to Slack");
-    let opsgenie = OpsGenieClient::new(
-        config.opsgenie.api_url.clone(),
-        config.opsgenie.api_key.clone(),
-        config.timeouts,
-    )?;
-    let directory = OnCallDirectory::new(
+    let opsgenie = opsgenie_client(&config.opsgenie, config.timeouts)?;
+    let directory = Arc::new(OnCallDirectory::new(
         OnCallSource::OpsGenie(opsgenie.clone()),
-        Arc::clone(&slack),
+        Arc::clone(&slack.bot),
         config.cache_ttl,
-    );
+    ));
     let mut bot = Bot::new(
         identity,
         config.opsgenie.schedule.clone(),
-        directory,
-        Arc::clone(&slack),
+        Arc::clone(&directory),
+        Arc::clone(&slack.bot),
     );
     if let Some(alerts) = &config.alerts {
         tracing::info!(priority = %alerts.priority, team = ?alerts.team, "help requests raise alerts");
@@ -65,32 +98,56 @@ pub async fn build_state(config: &ServeConfig) -> Result<AppState, StartupError>
             AlertSink::OpsGenie(opsgenie),
             alerts.priority,
             alerts.team.clone(),
-            slack,
+            Arc::clone(&slack.bot),
         ));
     }
-    Ok(AppState::new(
-        SignatureVerifier::new(config.slack.signing_secret.clone()),
+    let user_group_sync = config.usergroup.as_ref().map(|usergroup| {
+        let sync = UserGroupSync::new(
+            directory,
+            slack.groups,
+            config.opsgenie.schedule.clone(),
+            usergroup.group.clone(),
+        );
+        (Arc::new(sync), usergroup.interval)
+    });
+    let state = AppState::new(
+        SignatureVerifier::new(config.signing_secret.clone()),
         Arc::new(bot),
-    ))
+    );
+    Ok(Services {
+        state,
+        user_group_sync,
+    })
 }
 
 /// Serves on `listener` until `shutdown` resolves, then lets acked replies finish.
 pub async fn serve(
     listener: TcpListener,
-    state: AppState,
+    services: Services,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartupError> {
-    axum::serve(listener, app(state.clone()))
+    let Services {
+        state,
+        user_group_sync,
+    } = services;
+    let sync_loop = user_group_sync.map(|(sync, interval)| {
+        tracing::info!(interval = ?interval, "keeping the user group in sync");
+        tokio::spawn(sync.run_every(interval))
+    });
+    let served = axum::serve(listener, app(state.clone()))
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(StartupError::Serve)?;
+        .map_err(StartupError::Serve);
+    if let Some(sync_loop) = sync_loop {
+        sync_loop.abort();
+    }
     state.wait_idle().await;
-    Ok(())
+    served
 }
 
 /// `oncall-bot serve`.
 pub async fn run_serve(config: ServeConfig) -> Result<(), StartupError> {
-    let state = build_state(&config).await?;
+    let services = build(&config).await?;
     let listener = TcpListener::bind(config.listen_addr)
         .await
         .map_err(|source| StartupError::Listen {
@@ -98,7 +155,38 @@ pub async fn run_serve(config: ServeConfig) -> Result<(), StartupError> {
             source,
         })?;
     tracing::info!(addr = %config.listen_addr, "listening for Slack events on /slack/events");
-    serve(listener, state, shutdown_signal()).await
+    serve(listener, services, shutdown_signal()).await
+}
+
+/// The user-group sync for `sync-usergroup`: no cache to share, fresh answers.
+pub fn user_group_sync(config: &SyncConfig) -> Result<UserGroupSync, StartupError> {
+    let slack = slack_clients(&config.slack, config.timeouts)?;
+    let opsgenie = opsgenie_client(&config.opsgenie, config.timeouts)?;
+    let directory = OnCallDirectory::new(
+        OnCallSource::OpsGenie(opsgenie),
+        slack.bot,
+        std::time::Duration::from_secs(60),
+    );
+    Ok(UserGroupSync::new(
+        Arc::new(directory),
+        slack.groups,
+        config.opsgenie.schedule.clone(),
+        config.group.clone(),
+    ))
+}
+
+/// `oncall-bot sync-usergroup`: one sync; the report, or why it failed.
+pub async fn run_sync(config: SyncConfig) -> Result<SyncReport, SyncOrStartupError> {
+    let sync = user_group_sync(&config)?;
+    Ok(sync.run_once().await?)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncOrStartupError {
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    #[error(transparent)]
+    Sync(#[from] SyncError),
 }
 
 /// Resolves on SIGINT or SIGTERM.

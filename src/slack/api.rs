@@ -70,6 +70,7 @@ pub struct SlackApi {
     token: SlackApiToken,
     timeout: Duration,
     post_retries: RetryPolicy,
+    read_retries: RetryPolicy,
 }
 
 impl std::fmt::Debug for SlackApi {
@@ -109,12 +110,24 @@ impl SlackApi {
                 max_delay: Duration::from_secs(5),
                 deadline: Duration::from_secs(30),
             },
+            read_retries: RetryPolicy {
+                max_attempts: 4,
+                initial_delay: Duration::from_millis(250),
+                max_delay: Duration::from_secs(2),
+                deadline: Duration::from_secs(20),
+            },
         })
     }
 
     /// How long and how often a reply is retried (rate limits, Slack 5xx).
     pub fn with_post_retries(mut self, policy: RetryPolicy) -> Self {
         self.post_retries = policy;
+        self
+    }
+
+    /// How reads and idempotent writes (lookups, user groups) are retried.
+    pub fn with_read_retries(mut self, policy: RetryPolicy) -> Self {
+        self.read_retries = policy;
         self
     }
 
@@ -190,12 +203,108 @@ impl SlackApi {
     /// `users.lookupByEmail`: the Slack user id, or `None` when nobody has that email.
     pub async fn user_id_by_email(&self, email: &str) -> Result<Option<String>, SlackError> {
         let request = SlackApiUsersLookupByEmailRequest::new(EmailAddress(email.to_owned()));
-        let session = self.client.open_session(&self.token);
-        match self.call(session.users_lookup_by_email(&request)).await {
+        let lookup = with_retries(self.read_retries, || async {
+            let session = self.client.open_session(&self.token);
+            self.call(session.users_lookup_by_email(&request)).await
+        })
+        .await;
+        match lookup {
             Ok(found) => Ok(Some(found.user.id.0)),
             Err(SlackError::Api { code }) if code == "users_not_found" => Ok(None),
             Err(error) => Err(error),
         }
+    }
+}
+
+/// The fields of a user group the bot reads (`usergroups.list`). Parsed here rather
+/// than with slack-morphism's model, which requires fields Slack may leave out.
+#[derive(Debug, serde::Deserialize)]
+struct UserGroupsList {
+    usergroups: Vec<UserGroupSummary>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct UserGroupSummary {
+    id: String,
+    handle: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct UserGroupMembers {
+    #[serde(default)]
+    users: Vec<String>,
+}
+
+/// `usergroups.users.update`, which slack-morphism does not wrap.
+#[derive(Debug, serde::Serialize)]
+struct UpdateUserGroupMembers<'a> {
+    usergroup: &'a str,
+    /// Comma-separated user ids, as the method takes them.
+    users: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Acknowledged {}
+
+impl SlackApi {
+    /// `usergroups.list`: the id of the group with this handle, if there is one.
+    pub async fn user_group_id(&self, handle: &str) -> Result<Option<String>, SlackError> {
+        let list: UserGroupsList = with_retries(self.read_retries, || async {
+            let session = self.client.open_session(&self.token);
+            let no_parameters: Vec<(&str, Option<&String>)> = Vec::new();
+            self.call(
+                session
+                    .http_session_api
+                    .http_get("usergroups.list", &no_parameters, None),
+            )
+            .await
+        })
+        .await?;
+        Ok(list
+            .usergroups
+            .into_iter()
+            .find(|group| group.handle.eq_ignore_ascii_case(handle))
+            .map(|group| group.id))
+    }
+
+    /// `usergroups.users.list`: the members of a group.
+    pub async fn user_group_members(&self, group_id: &str) -> Result<Vec<String>, SlackError> {
+        let members: UserGroupMembers = with_retries(self.read_retries, || async {
+            let session = self.client.open_session(&self.token);
+            let parameters = vec![("usergroup", Some(&group_id))];
+            self.call(
+                session
+                    .http_session_api
+                    .http_get("usergroups.users.list", &parameters, None),
+            )
+            .await
+        })
+        .await?;
+        Ok(members.users)
+    }
+
+    /// `usergroups.users.update`: makes `users` the group's members. Slack refuses
+    /// an empty list, so callers never send one.
+    pub async fn set_user_group_members(
+        &self,
+        group_id: &str,
+        users: &[String],
+    ) -> Result<(), SlackError> {
+        let request = UpdateUserGroupMembers {
+            usergroup: group_id,
+            users: users.join(","),
+        };
+        with_retries(self.read_retries, || async {
+            let session = self.client.open_session(&self.token);
+            self.call(session.http_session_api.http_post::<_, Acknowledged>(
+                "usergroups.users.update",
+                &request,
+                None,
+            ))
+            .await
+            .map(drop)
+        })
+        .await
     }
 }
 

@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
-use oncall_bot::config::{OpsGenieConfig, ServeConfig, SlackConfig};
+use oncall_bot::config::{OpsGenieConfig, ServeConfig, SlackConfig, SyncConfig};
 use oncall_bot::outbound::Timeouts;
 use oncall_bot::server::AppState;
 use oncall_bot::simulator::{OpsGenieAccount, Post, SlackWorkspace};
 use oncall_bot::slack::signature::{unix_now, SignatureVerifier};
 use oncall_bot::startup;
+use oncall_bot::usergroup_sync::UserGroupRef;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use wiremock::matchers::{header, method, path, query_param};
@@ -76,23 +77,47 @@ pub fn on_call_request() -> wiremock::MockBuilder {
 /// The app's configuration, pointed at the two simulations.
 pub fn test_config(slack: &SlackWorkspace, opsgenie: &OpsGenieAccount) -> ServeConfig {
     ServeConfig {
-        slack: SlackConfig {
-            bot_token: BOT_TOKEN.into(),
-            signing_secret: SIGNING_SECRET.into(),
-            api_url: slack.url().parse().expect("fake URL"),
-        },
-        opsgenie: OpsGenieConfig {
-            api_key: OPSGENIE_KEY.into(),
-            schedule: SCHEDULE.into(),
-            api_url: opsgenie.url().parse().expect("fake URL"),
-        },
+        slack: slack_config(slack),
+        signing_secret: SIGNING_SECRET.into(),
+        opsgenie: opsgenie_config(opsgenie),
         alerts: None,
+        usergroup: None,
         cache_ttl: Duration::from_secs(300),
         listen_addr: "127.0.0.1:0".parse().expect("an address"),
-        timeouts: Timeouts {
-            connect: Duration::from_secs(1),
-            total: Duration::from_secs(2),
-        },
+        timeouts: test_timeouts(),
+    }
+}
+
+pub fn test_timeouts() -> Timeouts {
+    Timeouts {
+        connect: Duration::from_secs(1),
+        total: Duration::from_secs(2),
+    }
+}
+
+pub fn slack_config(slack: &SlackWorkspace) -> SlackConfig {
+    SlackConfig {
+        bot_token: BOT_TOKEN.into(),
+        user_token: None,
+        api_url: slack.url().parse().expect("fake URL"),
+    }
+}
+
+pub fn opsgenie_config(opsgenie: &OpsGenieAccount) -> OpsGenieConfig {
+    OpsGenieConfig {
+        api_key: OPSGENIE_KEY.into(),
+        schedule: SCHEDULE.into(),
+        api_url: opsgenie.url().parse().expect("fake URL"),
+    }
+}
+
+/// `sync-usergroup`'s configuration for `group`, pointed at the two simulations.
+pub fn sync_config(slack: &SlackWorkspace, opsgenie: &OpsGenieAccount, group: &str) -> SyncConfig {
+    SyncConfig {
+        slack: slack_config(slack),
+        opsgenie: opsgenie_config(opsgenie),
+        group: group.parse::<UserGroupRef>().expect("a group"),
+        timeouts: test_timeouts(),
     }
 }
 
@@ -107,14 +132,11 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
     let opsgenie = start_opsgenie().await;
     let mut config = test_config(&slack, &opsgenie);
     adjust(&mut config);
-    let state = startup::build_state(&config).await.expect("the app starts");
+    let services = startup::build(&config).await.expect("the app starts");
+    let state = services.state.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
     let address = format!("http://{}", listener.local_addr().expect("an address"));
-    tokio::spawn(startup::serve(
-        listener,
-        state.clone(),
-        std::future::pending(),
-    ));
+    tokio::spawn(startup::serve(listener, services, std::future::pending()));
     TestApp {
         address,
         slack,

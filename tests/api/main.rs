@@ -8,4 +8,5 @@ mod logs;
 mod lookup_failures;
 mod secrets;
 mod smoke;
+mod usergroup_sync;
 mod verification;

@@ -1,0 +1,285 @@
+//! Cron mode: keeps a Slack user group (`@opsoncall`) equal to the people on call.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::MissedTickBehavior;
+
+use crate::oncall::{LookupError, OnCallDirectory};
+use crate::slack::{SlackApi, SlackError};
+
+/// A user group, by id (`S0123ABCD`) or by handle (`opsoncall`, `@opsoncall`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserGroupRef {
+    Id(String),
+    Handle(String),
+}
+
+impl FromStr for UserGroupRef {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let value = value.trim();
+        let looks_like_id = value.len() > 1
+            && value.starts_with('S')
+            && value
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        if looks_like_id {
+            return Ok(Self::Id(value.to_owned()));
+        }
+        let handle = value.trim_start_matches('@');
+        if handle.is_empty() || handle.chars().any(char::is_whitespace) {
+            return Err("expected a user group handle (opsoncall) or id (S0123ABCD)".to_owned());
+        }
+        Ok(Self::Handle(handle.to_owned()))
+    }
+}
+
+impl fmt::Display for UserGroupRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Id(id) => write!(f, "user group {id}"),
+            Self::Handle(handle) => write!(f, "@{handle}"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("could not find out who is on call, so {group} was left as it is: {source}")]
+    OnCall {
+        group: UserGroupRef,
+        source: LookupError,
+    },
+    #[error("Slack failed, so {group} was left as it is: {source}")]
+    Slack {
+        group: UserGroupRef,
+        source: Arc<SlackError>,
+    },
+    #[error("there is no user group with the handle @{0} (check SLACK_USERGROUP)")]
+    NoSuchGroup(String),
+    #[error(
+        "nobody on call for {schedule} could be found in Slack ({}); Slack cannot empty a \
+         user group, so {group} was left as it is",
+        .skipped.join(", ")
+    )]
+    NobodyResolvable {
+        schedule: String,
+        group: UserGroupRef,
+        skipped: Vec<String>,
+    },
+    #[error(
+        "Slack refused to change {group} (permission_denied): the workspace most likely \
+         restricts who may edit user groups. Set SLACK_USER_TOKEN to a user token (xoxp-…) \
+         with the usergroups:write scope, from a person allowed to edit the group; \
+         user-group calls then use it"
+    )]
+    PermissionDenied { group: UserGroupRef },
+}
+
+/// What one sync did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncOutcome {
+    Unchanged { members: Vec<String> },
+    Updated { from: Vec<String>, to: Vec<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncReport {
+    pub group: UserGroupRef,
+    pub outcome: SyncOutcome,
+    /// People on call without a Slack account, by email.
+    pub skipped: Vec<String>,
+}
+
+impl fmt::Display for SyncReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |users: &[String]| format!("[{}]", users.join(", "));
+        match &self.outcome {
+            SyncOutcome::Unchanged { members } => {
+                write!(f, "{} unchanged: {}", self.group, list(members))?
+            }
+            SyncOutcome::Updated { from, to } => write!(
+                f,
+                "{} updated from {} to {}",
+                self.group,
+                list(from),
+                list(to)
+            )?,
+        }
+        if !self.skipped.is_empty() {
+            write!(
+                f,
+                " (skipped, no Slack account: {})",
+                self.skipped.join(", ")
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Keeps one user group equal to the people on call for one schedule.
+pub struct UserGroupSync {
+    directory: Arc<OnCallDirectory>,
+    /// The client for user-group calls: the user token's when there is one.
+    groups: Arc<SlackApi>,
+    schedule: String,
+    group: UserGroupRef,
+}
+
+impl UserGroupSync {
+    pub fn new(
+        directory: Arc<OnCallDirectory>,
+        groups: Arc<SlackApi>,
+        schedule: String,
+        group: UserGroupRef,
+    ) -> Self {
+        Self {
+            directory,
+            groups,
+            schedule,
+            group,
+        }
+    }
+
+    /// One sync: fresh on-call people → Slack ids → update the group if it differs.
+    pub async fn run_once(&self) -> Result<SyncReport, SyncError> {
+        let slack_failed = |source| SyncError::Slack {
+            group: self.group.clone(),
+            source,
+        };
+        let group_id = match &self.group {
+            UserGroupRef::Id(id) => id.clone(),
+            UserGroupRef::Handle(handle) => self
+                .groups
+                .user_group_id(handle)
+                .await
+                .map_err(|error| slack_failed(Arc::new(error)))?
+                .ok_or_else(|| SyncError::NoSuchGroup(handle.clone()))?,
+        };
+        let on_call = self
+            .directory
+            .refresh(&self.schedule)
+            .await
+            .map_err(|source| SyncError::OnCall {
+                group: self.group.clone(),
+                source,
+            })?;
+        let mut wanted = BTreeSet::new();
+        let mut skipped = Vec::new();
+        for email in &on_call.emails {
+            match self
+                .directory
+                .slack_user(email)
+                .await
+                .map_err(slack_failed)?
+            {
+                Some(user) => {
+                    wanted.insert(user);
+                }
+                None => {
+                    tracing::warn!(%email, "on call but no Slack account has this email; skipped");
+                    skipped.push(email.clone());
+                }
+            }
+        }
+        if wanted.is_empty() {
+            return Err(SyncError::NobodyResolvable {
+                schedule: self.schedule.clone(),
+                group: self.group.clone(),
+                skipped,
+            });
+        }
+        let current: BTreeSet<String> = self
+            .groups
+            .user_group_members(&group_id)
+            .await
+            .map_err(|error| slack_failed(Arc::new(error)))?
+            .into_iter()
+            .collect();
+        let wanted: Vec<String> = wanted.into_iter().collect();
+        let outcome = if current.iter().eq(wanted.iter()) {
+            SyncOutcome::Unchanged { members: wanted }
+        } else {
+            match self.groups.set_user_group_members(&group_id, &wanted).await {
+                Ok(()) => {}
+                Err(SlackError::Api { code }) if code == "permission_denied" => {
+                    return Err(SyncError::PermissionDenied {
+                        group: self.group.clone(),
+                    })
+                }
+                Err(error) => return Err(slack_failed(Arc::new(error))),
+            }
+            SyncOutcome::Updated {
+                from: current.into_iter().collect(),
+                to: wanted,
+            }
+        };
+        Ok(SyncReport {
+            group: self.group.clone(),
+            outcome,
+            skipped,
+        })
+    }
+
+    /// Syncs every `period` until dropped, logging each outcome and carrying on
+    /// after failures. A slow sync delays the next tick rather than bunching them.
+    pub async fn run_every(self: Arc<Self>, period: Duration) {
+        let mut ticker = tokio::time::interval(period);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            match self.run_once().await {
+                Ok(report) => tracing::info!(%report, "user group synced"),
+                Err(error) => tracing::error!(%error, "user group sync failed"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_are_named_by_id_or_handle() {
+        let parse = |value: &str| value.parse::<UserGroupRef>();
+        assert_eq!(parse("S0123ABCD"), Ok(UserGroupRef::Id("S0123ABCD".into())));
+        assert_eq!(
+            parse("opsoncall"),
+            Ok(UserGroupRef::Handle("opsoncall".into()))
+        );
+        assert_eq!(
+            parse("@opsoncall"),
+            Ok(UserGroupRef::Handle("opsoncall".into()))
+        );
+        assert_eq!(
+            parse("sre-team"),
+            Ok(UserGroupRef::Handle("sre-team".into()))
+        );
+        assert_eq!(parse("Support"), Ok(UserGroupRef::Handle("Support".into())));
+        assert!(parse("").is_err());
+        assert!(parse("@").is_err());
+        assert!(parse("ops on call").is_err());
+    }
+
+    #[test]
+    fn the_report_is_one_line_saying_what_happened() {
+        let report = SyncReport {
+            group: UserGroupRef::Handle("opsoncall".into()),
+            outcome: SyncOutcome::Updated {
+                from: vec!["UALICE".into()],
+                to: vec!["UBOB".into(), "UCAROL".into()],
+            },
+            skipped: vec!["dave@corp.example".into()],
+        };
+        assert_eq!(
+            report.to_string(),
+            "@opsoncall updated from [UALICE] to [UBOB, UCAROL] (skipped, no Slack account: dave@corp.example)"
+        );
+    }
+}
