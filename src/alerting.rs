@@ -10,6 +10,7 @@ use moka::future::Cache;
 use sha2::{Digest, Sha256};
 
 use crate::bot::Request;
+use crate::metrics::Metrics;
 use crate::opsgenie::{OpsGenieClient, OpsGenieError};
 use crate::slack::SlackApi;
 
@@ -131,6 +132,7 @@ pub struct AlertRaiser {
     priority: Priority,
     team: Option<String>,
     slack: Arc<SlackApi>,
+    metrics: Arc<Metrics>,
     raised: Cache<String, ()>,
 }
 
@@ -140,12 +142,14 @@ impl AlertRaiser {
         priority: Priority,
         team: Option<String>,
         slack: Arc<SlackApi>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             sink,
             priority,
             team,
             slack,
+            metrics,
             raised: Cache::builder()
                 .time_to_live(RAISED_TTL)
                 .max_capacity(100_000)
@@ -157,6 +161,7 @@ impl AlertRaiser {
         let alias = alias_for(&request.channel, &request.ts);
         if self.raised.contains_key(&alias) {
             tracing::info!(%alias, "alert for this message already raised");
+            self.metrics.alert("already_raised");
             return AlertOutcome::AlreadyRaised(self.priority);
         }
         let alert = self.alert_for(request, alias.clone()).await;
@@ -164,10 +169,12 @@ impl AlertRaiser {
             Ok(request_id) => {
                 self.raised.insert(alias.clone(), ()).await;
                 tracing::info!(%alias, %request_id, priority = %self.priority, "alert raised");
+                self.metrics.alert("raised");
                 AlertOutcome::Raised(self.priority)
             }
             Err(error) => {
                 tracing::error!(%alias, %error, "could not raise the alert");
+                self.metrics.alert("failed");
                 AlertOutcome::Failed
             }
         }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::alerting::{AlertOutcome, AlertRaiser};
-use crate::oncall::{OnCallDirectory, Responder};
+use crate::oncall::{describe_age, Freshness, OnCallDirectory, Responder};
 use crate::slack::{SlackApi, SlackError};
 
 /// Who the bot is in the workspace, from `auth.test`.
@@ -107,11 +107,13 @@ pub const CACHE_CLEARED_TEXT: &str =
 pub const LOOKUP_FAILED_TEXT: &str = "Sorry, I could not find out who is on call right now. \
 Please try again in a minute, or page the team from OpsGenie directly.";
 
-/// The answer naming who is on call.
-pub fn on_call_text(schedule: &str, responders: &[Responder]) -> String {
-    if responders.is_empty() {
-        return format!("Nobody is on call for *{schedule}* right now.");
-    }
+/// The answer naming who is on call. A stale answer says so, and how old it is.
+pub fn on_call_text(
+    schedule: &str,
+    responders: &[Responder],
+    freshness: Freshness,
+    source: &str,
+) -> String {
     let names: Vec<String> = responders
         .iter()
         .map(|responder| match &responder.slack_user {
@@ -119,7 +121,21 @@ pub fn on_call_text(schedule: &str, responders: &[Responder]) -> String {
             None => format!("{} (no Slack account found)", responder.email),
         })
         .collect();
-    format!("On call for *{schedule}* right now: {}", names.join(", "))
+    match (freshness, names.is_empty()) {
+        (Freshness::Fresh, true) => format!("Nobody is on call for *{schedule}* right now."),
+        (Freshness::Fresh, false) => {
+            format!("On call for *{schedule}* right now: {}", names.join(", "))
+        }
+        (Freshness::Stale { age }, true) => format!(
+            "{source} is not answering; {} ago nobody was on call for *{schedule}*.",
+            describe_age(age)
+        ),
+        (Freshness::Stale { age }, false) => format!(
+            "{source} is not answering; this is who was on call for *{schedule}* {} ago: {}",
+            describe_age(age),
+            names.join(", ")
+        ),
+    }
 }
 
 /// The line added to the answer about the alert raised for the request.
@@ -170,6 +186,16 @@ impl Bot {
         &self.identity
     }
 
+    /// The on-call source's name ("OpsGenie").
+    pub fn source_name(&self) -> &'static str {
+        self.directory.source_name()
+    }
+
+    /// Whether the last call to the on-call source succeeded (`None`: no call yet).
+    pub fn source_healthy(&self) -> Option<bool> {
+        self.directory.source_healthy()
+    }
+
     /// Works out the reply and posts it in the request's thread.
     pub async fn answer(&self, request: &Request) -> Result<(), SlackError> {
         let reply = self.reply_to(request).await;
@@ -205,12 +231,17 @@ impl Bot {
 
     async fn on_call_answer(&self) -> String {
         match self.directory.on_call(&self.schedule).await {
-            Ok(on_call) => {
-                let responders = self.directory.responders(&on_call).await;
-                on_call_text(&on_call.schedule, &responders)
+            Ok(answer) => {
+                let responders = self.directory.responders(&answer.on_call).await;
+                on_call_text(
+                    &answer.on_call.schedule,
+                    &responders,
+                    answer.freshness,
+                    self.directory.source_name(),
+                )
             }
-            Err(error) => {
-                tracing::error!(error = %error, schedule = %self.schedule, "on-call lookup failed");
+            Err(failure) => {
+                tracing::error!(error = %failure, schedule = %self.schedule, "no on-call answer");
                 LOOKUP_FAILED_TEXT.to_owned()
             }
         }
@@ -266,13 +297,35 @@ mod tests {
                 slack_user: None,
             },
         ];
+        let fresh = |responders: &[Responder]| {
+            on_call_text("SRE_schedule", responders, Freshness::Fresh, "OpsGenie")
+        };
         assert_eq!(
-            on_call_text("SRE_schedule", &responders),
+            fresh(&responders),
             "On call for *SRE_schedule* right now: <@UALICE>, dave@corp.example (no Slack account found)"
         );
         assert_eq!(
-            on_call_text("SRE_schedule", &[]),
+            fresh(&[]),
             "Nobody is on call for *SRE_schedule* right now."
+        );
+    }
+
+    #[test]
+    fn a_stale_answer_says_the_source_is_not_answering_and_how_old_it_is() {
+        let responders = [Responder {
+            email: "alice@corp.example".into(),
+            slack_user: Some("UALICE".into()),
+        }];
+        let stale = Freshness::Stale {
+            age: std::time::Duration::from_secs(12 * 60 + 5),
+        };
+        assert_eq!(
+            on_call_text("SRE_schedule", &responders, stale, "OpsGenie"),
+            "OpsGenie is not answering; this is who was on call for *SRE_schedule* 12 minutes ago: <@UALICE>"
+        );
+        assert_eq!(
+            on_call_text("SRE_schedule", &[], stale, "OpsGenie"),
+            "OpsGenie is not answering; 12 minutes ago nobody was on call for *SRE_schedule*."
         );
     }
 }

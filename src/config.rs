@@ -11,6 +11,7 @@ use reqwest::Url;
 use secrecy::SecretString;
 
 use crate::alerting::Priority;
+use crate::oncall::BackoffPolicy;
 use crate::opsgenie::{EU_API_URL, US_API_URL};
 use crate::outbound::Timeouts;
 use crate::slack::DEFAULT_SLACK_API_URL;
@@ -25,6 +26,15 @@ use crate::usergroup_sync::UserGroupRef;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Log format: `text` for people, `json` for log pipelines (one object a line).
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,6 +68,9 @@ pub struct ServeArgs {
     /// Address the HTTP server listens on.
     #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:3000")]
     pub listen_addr: SocketAddr,
+    /// At SIGTERM/SIGINT, how long acked replies may take to finish.
+    #[arg(long, env = "SHUTDOWN_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_drain_timeout: Duration,
     #[command(flatten)]
     pub http: HttpArgs,
 }
@@ -199,7 +212,10 @@ pub struct ServeConfig {
     /// `None` when alerts are off.
     pub alerts: Option<AlertConfig>,
     pub cache_ttl: Duration,
+    /// After a failed on-call lookup, how long the source is left alone.
+    pub source_backoff: BackoffPolicy,
     pub listen_addr: SocketAddr,
+    pub drain_timeout: Duration,
     pub timeouts: Timeouts,
 }
 
@@ -293,7 +309,9 @@ impl ServeArgs {
                 interval: self.usergroup_sync_interval,
             }),
             cache_ttl: self.oncall_cache_ttl,
+            source_backoff: BackoffPolicy::default(),
             listen_addr: self.listen_addr,
+            drain_timeout: self.shutdown_drain_timeout,
             timeouts: self.http.timeouts(),
         })
     }

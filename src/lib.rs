@@ -7,6 +7,7 @@
 pub mod alerting;
 pub mod bot;
 pub mod config;
+pub mod metrics;
 pub mod oncall;
 pub mod opsgenie;
 pub mod outbound;

@@ -1,13 +1,17 @@
-//! Who is on call: the on-call source behind one question, with caching and
-//! coalescing, and each person's Slack account.
+//! Who is on call: the on-call source behind one question, with caching,
+//! coalescing, stale answers during outages, and each person's Slack account.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use moka::future::Cache;
 
+use crate::metrics::Metrics;
 use crate::opsgenie::{OpsGenieClient, OpsGenieError};
+use crate::outbound::Retryable;
 use crate::slack::{SlackApi, SlackError};
 
 /// How long an email's Slack account (or its absence) is remembered.
@@ -41,6 +45,15 @@ pub enum LookupError {
     OpsGenie(#[from] OpsGenieError),
 }
 
+impl LookupError {
+    /// An outage or overload rather than a configuration mistake.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::OpsGenie(error) => error.retry_hint().is_some(),
+        }
+    }
+}
+
 impl OnCallSource {
     /// Who is on call for `schedule` right now, straight from the source.
     pub async fn on_call(&self, schedule: &str) -> Result<OnCall, LookupError> {
@@ -52,49 +65,240 @@ impl OnCallSource {
             emails,
         })
     }
+
+    /// The system's name, as people know it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::OpsGenie(_) => "OpsGenie",
+        }
+    }
 }
 
+/// How current an answer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    Fresh,
+    /// The source is failing; this is the last good answer, this old.
+    Stale {
+        age: Duration,
+    },
+}
+
+/// An on-call answer and how current it is.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub on_call: Arc<OnCall>,
+    pub freshness: Freshness,
+}
+
+/// Why there is no answer at all.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupFailure {
+    #[error("the on-call lookup failed: {0}")]
+    Failed(Arc<LookupError>),
+    #[error("the on-call source failed moments ago; backing off for {0:?}")]
+    BackingOff(Duration),
+}
+
+/// A good answer and when it was fetched.
+#[derive(Debug)]
+struct Snapshot {
+    on_call: Arc<OnCall>,
+    fetched_at: Instant,
+}
+
+/// After a failure, no upstream try for this schedule until `until`.
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    until: Instant,
+    delay: Duration,
+    /// The failure was an outage (stale answers apply), not a configuration error.
+    transient: bool,
+}
+
+/// How long to wait after a failed refresh before the next upstream try.
+#[derive(Debug, Clone, Copy)]
+pub struct BackoffPolicy {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Default for BackoffPolicy {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(5),
+            max: Duration::from_secs(60),
+        }
+    }
+}
+
+const HEALTH_UNKNOWN: u8 = 0;
+const HEALTH_OK: u8 = 1;
+const HEALTH_FAILED: u8 = 2;
+
 /// On-call answers and Slack accounts, cached. Concurrent misses for the same key
-/// share one upstream call.
+/// share one upstream call; when the source fails, the last good answer is served
+/// with its age, and the source is left alone for a backoff window.
 pub struct OnCallDirectory {
     source: OnCallSource,
     slack: Arc<SlackApi>,
-    on_call: Cache<String, Arc<OnCall>>,
+    metrics: Arc<Metrics>,
+    fresh: Cache<String, Arc<Snapshot>>,
+    last_good: Cache<String, Arc<Snapshot>>,
+    backoff: Mutex<HashMap<String, Backoff>>,
+    backoff_policy: BackoffPolicy,
     slack_users: Cache<String, Option<String>>,
+    last_call: AtomicU8,
 }
 
 impl OnCallDirectory {
-    pub fn new(source: OnCallSource, slack: Arc<SlackApi>, ttl: Duration) -> Self {
+    pub fn new(
+        source: OnCallSource,
+        slack: Arc<SlackApi>,
+        ttl: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             source,
             slack,
-            on_call: Cache::builder()
+            metrics,
+            fresh: Cache::builder()
                 .time_to_live(ttl)
                 .max_capacity(1_000)
                 .build(),
+            last_good: Cache::builder().max_capacity(1_000).build(),
+            backoff: Mutex::new(HashMap::new()),
+            backoff_policy: BackoffPolicy::default(),
             slack_users: Cache::builder()
                 .time_to_live(SLACK_USER_TTL)
                 .max_capacity(10_000)
                 .build(),
+            last_call: AtomicU8::new(HEALTH_UNKNOWN),
         }
     }
 
-    /// Who is on call for `schedule`, from the cache when it is fresh.
-    pub async fn on_call(&self, schedule: &str) -> Result<Arc<OnCall>, Arc<LookupError>> {
-        self.on_call
-            .try_get_with_by_ref(schedule, async {
-                self.source.on_call(schedule).await.map(Arc::new)
-            })
-            .await
+    pub fn with_backoff(mut self, policy: BackoffPolicy) -> Self {
+        self.backoff_policy = policy;
+        self
+    }
+
+    /// The on-call source's name ("OpsGenie").
+    pub fn source_name(&self) -> &'static str {
+        self.source.name()
+    }
+
+    /// `Some(true)` when the last call to the source succeeded, `Some(false)` when
+    /// it failed, `None` before the first.
+    pub fn source_healthy(&self) -> Option<bool> {
+        match self.last_call.load(Ordering::Relaxed) {
+            HEALTH_OK => Some(true),
+            HEALTH_FAILED => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Who is on call for `schedule`: fresh from the cache or the source, or the
+    /// last good answer when the source is failing.
+    pub async fn on_call(&self, schedule: &str) -> Result<Answer, LookupFailure> {
+        if let Some(snapshot) = self.fresh.get(schedule).await {
+            self.metrics.cache(true);
+            return Ok(fresh(&snapshot));
+        }
+        self.metrics.cache(false);
+        if let Some(backoff) = self.current_backoff(schedule) {
+            let wait = backoff.until.saturating_duration_since(Instant::now());
+            return self
+                .stale(schedule, backoff.transient)
+                .await
+                .ok_or(LookupFailure::BackingOff(wait));
+        }
+        let fetched = self
+            .fresh
+            .try_get_with_by_ref(schedule, self.fetch(schedule))
+            .await;
+        match fetched {
+            Ok(snapshot) => Ok(fresh(&snapshot)),
+            Err(error) => self
+                .stale(schedule, error.is_transient())
+                .await
+                .ok_or(LookupFailure::Failed(error)),
+        }
     }
 
     /// Asks the source now, bypassing the cache, and caches the fresh answer.
     pub async fn refresh(&self, schedule: &str) -> Result<Arc<OnCall>, LookupError> {
-        let on_call = Arc::new(self.source.on_call(schedule).await?);
-        self.on_call
-            .insert(schedule.to_owned(), Arc::clone(&on_call))
-            .await;
+        let snapshot = self.fetch(schedule).await?;
+        let on_call = Arc::clone(&snapshot.on_call);
+        self.fresh.insert(schedule.to_owned(), snapshot).await;
         Ok(on_call)
+    }
+
+    /// One upstream try; remembers a success as the last good answer and a
+    /// failure as a backoff window.
+    async fn fetch(&self, schedule: &str) -> Result<Arc<Snapshot>, LookupError> {
+        match self.source.on_call(schedule).await {
+            Ok(on_call) => {
+                self.last_call.store(HEALTH_OK, Ordering::Relaxed);
+                if let Ok(mut backoff) = self.backoff.lock() {
+                    backoff.remove(schedule);
+                }
+                let snapshot = Arc::new(Snapshot {
+                    on_call: Arc::new(on_call),
+                    fetched_at: Instant::now(),
+                });
+                self.last_good
+                    .insert(schedule.to_owned(), Arc::clone(&snapshot))
+                    .await;
+                Ok(snapshot)
+            }
+            Err(error) => {
+                self.last_call.store(HEALTH_FAILED, Ordering::Relaxed);
+                self.back_off(schedule, error.is_transient());
+                tracing::warn!(%error, %schedule, "on-call lookup failed; backing off");
+                Err(error)
+            }
+        }
+    }
+
+    fn back_off(&self, schedule: &str, transient: bool) {
+        let Ok(mut backoffs) = self.backoff.lock() else {
+            return;
+        };
+        let delay = backoffs
+            .get(schedule)
+            .map(|previous| (previous.delay * 2).min(self.backoff_policy.max))
+            .unwrap_or(self.backoff_policy.initial);
+        backoffs.insert(
+            schedule.to_owned(),
+            Backoff {
+                until: Instant::now() + delay,
+                delay,
+                transient,
+            },
+        );
+    }
+
+    fn current_backoff(&self, schedule: &str) -> Option<Backoff> {
+        let backoffs = self.backoff.lock().ok()?;
+        backoffs
+            .get(schedule)
+            .copied()
+            .filter(|backoff| backoff.until > Instant::now())
+    }
+
+    /// The last good answer, when the failure is one where an old answer helps.
+    async fn stale(&self, schedule: &str, transient: bool) -> Option<Answer> {
+        if !transient {
+            return None;
+        }
+        let snapshot = self.last_good.get(schedule).await?;
+        self.metrics.stale_answer();
+        Some(Answer {
+            on_call: Arc::clone(&snapshot.on_call),
+            freshness: Freshness::Stale {
+                age: snapshot.fetched_at.elapsed(),
+            },
+        })
     }
 
     /// The people on call with their Slack accounts, looked up concurrently. A
@@ -120,9 +324,55 @@ impl OnCallDirectory {
             .await
     }
 
-    /// Forgets every cached answer, so the next ones come fresh from upstream.
+    /// Forgets cached answers and any backoff, so the next answer comes fresh from
+    /// the source. The last good answers stay, as a fallback for outages.
     pub fn clear(&self) {
-        self.on_call.invalidate_all();
+        self.fresh.invalidate_all();
         self.slack_users.invalidate_all();
+        if let Ok(mut backoffs) = self.backoff.lock() {
+            backoffs.clear();
+        }
+    }
+}
+
+fn fresh(snapshot: &Snapshot) -> Answer {
+    Answer {
+        on_call: Arc::clone(&snapshot.on_call),
+        freshness: Freshness::Fresh,
+    }
+}
+
+/// "12 minutes", "less than a minute", "3 hours", "2 days".
+pub fn describe_age(age: Duration) -> String {
+    let minutes = age.as_secs() / 60;
+    let plural = |count: u64, unit: &str| {
+        if count == 1 {
+            format!("1 {unit}")
+        } else {
+            format!("{count} {unit}s")
+        }
+    };
+    match minutes {
+        0 => "less than a minute".to_owned(),
+        1..=119 => plural(minutes, "minute"),
+        120..=2879 => plural(minutes / 60, "hour"),
+        _ => plural(minutes / 1440, "day"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_as_a_person_would_say_them() {
+        let minutes = |m: u64| Duration::from_secs(m * 60);
+        assert_eq!(describe_age(Duration::from_secs(59)), "less than a minute");
+        assert_eq!(describe_age(minutes(1)), "1 minute");
+        assert_eq!(describe_age(minutes(12)), "12 minutes");
+        assert_eq!(describe_age(minutes(119)), "119 minutes");
+        assert_eq!(describe_age(minutes(120)), "2 hours");
+        assert_eq!(describe_age(minutes(60 * 47)), "47 hours");
+        assert_eq!(describe_age(minutes(60 * 48)), "2 days");
     }
 }

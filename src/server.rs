@@ -1,11 +1,13 @@
-//! The HTTP edge: the Slack Events API endpoint and the health probe.
+//! The HTTP edge: the Slack Events API endpoint, health and readiness probes, and
+//! metrics.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -14,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::bot::{Bot, Request};
+use crate::metrics::Metrics;
 use crate::slack::events::{Envelope, Inbound};
 use crate::slack::signature::{SignatureVerifier, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
@@ -33,28 +36,32 @@ pub struct AppState {
 struct Inner {
     verifier: SignatureVerifier,
     bot: Arc<Bot>,
+    metrics: Arc<Metrics>,
     seen: Cache<String, ()>,
     work: TaskTracker,
+    /// Event ids acked but not yet answered.
+    in_flight: Mutex<HashSet<String>>,
 }
 
 impl AppState {
-    pub fn new(verifier: SignatureVerifier, bot: Arc<Bot>) -> Self {
+    pub fn new(verifier: SignatureVerifier, bot: Arc<Bot>, metrics: Arc<Metrics>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 verifier,
                 bot,
+                metrics,
                 seen: Cache::builder()
                     .time_to_live(ANSWERED_TTL)
                     .max_capacity(100_000)
                     .build(),
                 work: TaskTracker::new(),
+                in_flight: Mutex::new(HashSet::new()),
             }),
         }
     }
 
-    /// The replies acked but not yet posted.
-    pub fn in_flight(&self) -> &TaskTracker {
-        &self.inner.work
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
     }
 
     /// Waits until every reply acked so far has been posted (or has failed).
@@ -62,6 +69,28 @@ impl AppState {
         self.inner.work.close();
         self.inner.work.wait().await;
         self.inner.work.reopen();
+    }
+
+    /// Lets acked replies finish for at most `limit`; logs each one that did not.
+    /// Returns how many were lost.
+    pub async fn drain(&self, limit: Duration) -> usize {
+        self.inner.work.close();
+        if tokio::time::timeout(limit, self.inner.work.wait())
+            .await
+            .is_ok()
+        {
+            return 0;
+        }
+        let lost: Vec<String> = self
+            .inner
+            .in_flight
+            .lock()
+            .map(|ids| ids.iter().cloned().collect())
+            .unwrap_or_default();
+        for event_id in &lost {
+            tracing::error!(%event_id, "shutting down before this acked event was answered");
+        }
+        lost.len()
     }
 
     /// True the first time `key` is seen within [`ANSWERED_TTL`].
@@ -74,6 +103,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/slack/events", post(slack_events))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -82,45 +113,108 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Ready unless the last call to the on-call source failed.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let source = state.inner.bot.source_name();
+    match state.inner.bot.source_healthy() {
+        Some(false) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: the last {source} call failed\n"),
+        )
+            .into_response(),
+        Some(true) => format!("ready: the last {source} call succeeded\n").into_response(),
+        None => format!("ready: no {source} call yet\n").into_response(),
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.inner.metrics.render(),
+    )
+        .into_response()
+}
+
 async fn slack_events(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let received = Instant::now();
+    let (event_type, outcome, response) = handle_event(&state, &headers, &body, received).await;
+    state.inner.metrics.event(event_type, outcome);
+    state.inner.metrics.ack_latency(received.elapsed());
+    response
+}
+
+/// Verifies, parses and dedupes one delivery; starts the answer without waiting.
+/// Returns the event type and outcome (for metrics) and the response.
+async fn handle_event(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    received: Instant,
+) -> (&'static str, &'static str, Response) {
     let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
     if let Err(reason) =
         state
             .inner
             .verifier
-            .verify(header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER), &body)
+            .verify(header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER), body)
     {
         tracing::warn!(%reason, "refused a request to /slack/events");
-        return StatusCode::UNAUTHORIZED.into_response();
+        let response = StatusCode::UNAUTHORIZED.into_response();
+        return ("unknown", "rejected_signature", response);
     }
-    let envelope = match Envelope::parse(&body, state.inner.bot.identity()) {
+    let envelope = match Envelope::parse(body, state.inner.bot.identity()) {
         Ok(envelope) => envelope,
         Err(error) => {
             tracing::warn!(%error, "signed request with a body that is not JSON");
-            return StatusCode::BAD_REQUEST.into_response();
+            return (
+                "unknown",
+                "malformed",
+                StatusCode::BAD_REQUEST.into_response(),
+            );
         }
     };
     match envelope {
         Envelope::UrlVerification { challenge } => {
-            Json(serde_json::json!({ "challenge": challenge })).into_response()
+            let response = Json(serde_json::json!({ "challenge": challenge })).into_response();
+            ("url_verification", "answered", response)
         }
-        Envelope::Unhandled => StatusCode::OK.into_response(),
-        Envelope::Callback { event_id, event } => {
+        Envelope::Unhandled => ("other", "ignored", StatusCode::OK.into_response()),
+        Envelope::Callback {
+            event_id,
+            event_type,
+            event,
+        } => {
             let retry = header("x-slack-retry-num").unwrap_or("0");
-            let span = tracing::info_span!("slack_event", %event_id, channel = tracing::field::Empty, retry);
-            accept(state, event_id, event).instrument(span).await;
-            StatusCode::OK.into_response()
+            let span = tracing::info_span!(
+                "slack_event",
+                %event_id,
+                channel = tracing::field::Empty,
+                retry
+            );
+            let outcome = accept(state, event_id, event, received)
+                .instrument(span)
+                .await;
+            (event_type, outcome, StatusCode::OK.into_response())
         }
     }
 }
 
-/// Decides whether an event gets an answer, and if so starts it without waiting.
-async fn accept(state: AppState, event_id: String, event: Inbound) {
+/// Decides whether an event gets an answer, and if so starts it. Returns the
+/// outcome for metrics.
+async fn accept(
+    state: &AppState,
+    event_id: String,
+    event: Inbound,
+    received: Instant,
+) -> &'static str {
     let request = match event {
         Inbound::Request(request) => request,
         Inbound::Ignored(reason) => {
             tracing::debug!(reason = reason.as_str(), "event ignored");
-            return;
+            return "ignored";
         }
     };
     tracing::Span::current().record("channel", request.channel.as_str());
@@ -131,18 +225,34 @@ async fn accept(state: AppState, event_id: String, event: Inbound) {
         || !state.first_sighting(message_key).await
     {
         tracing::info!("duplicate delivery, already answered");
-        return;
+        return "duplicate";
     }
-    let bot = Arc::clone(&state.inner.bot);
-    state
-        .inner
-        .work
-        .spawn(answer(bot, request).instrument(tracing::Span::current()));
+    if let Ok(mut in_flight) = state.inner.in_flight.lock() {
+        in_flight.insert(event_id.clone());
+    }
+    let state_for_task = state.clone();
+    state.inner.work.spawn(
+        async move {
+            answer(&state_for_task, &request, received).await;
+            if let Ok(mut in_flight) = state_for_task.inner.in_flight.lock() {
+                in_flight.remove(&event_id);
+            }
+        }
+        .instrument(tracing::Span::current()),
+    );
+    "answered"
 }
 
-async fn answer(bot: Arc<Bot>, request: Request) {
-    match bot.answer(&request).await {
-        Ok(()) => tracing::info!(user = %request.user, "answered"),
-        Err(error) => tracing::error!(%error, "could not post the reply"),
+async fn answer(state: &AppState, request: &Request, received: Instant) {
+    match state.inner.bot.answer(request).await {
+        Ok(()) => {
+            state.inner.metrics.reply("posted");
+            state.inner.metrics.reply_latency(received.elapsed());
+            tracing::info!(user = %request.user, "answered");
+        }
+        Err(error) => {
+            state.inner.metrics.reply("failed");
+            tracing::error!(%error, "could not post the reply; it is lost");
+        }
     }
 }

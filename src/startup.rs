@@ -2,12 +2,14 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
 use crate::alerting::{AlertRaiser, AlertSink};
 use crate::bot::Bot;
 use crate::config::{OpsGenieConfig, ServeConfig, SlackConfig, SyncConfig};
+use crate::metrics::Metrics;
 use crate::oncall::{OnCallDirectory, OnCallSource};
 use crate::opsgenie::{OpsGenieClient, OpsGenieError};
 use crate::outbound::Timeouts;
@@ -36,7 +38,9 @@ pub enum StartupError {
 /// What `serve` runs: the HTTP app, and the user-group sync when configured.
 pub struct Services {
     pub state: AppState,
-    pub user_group_sync: Option<(Arc<UserGroupSync>, std::time::Duration)>,
+    pub user_group_sync: Option<(Arc<UserGroupSync>, Duration)>,
+    /// How long acked replies may take to finish at shutdown.
+    pub drain_timeout: Duration,
 }
 
 /// The Slack clients: the bot's, and the one for user-group calls (the user
@@ -80,12 +84,18 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
         .await
         .map_err(StartupError::AuthTest)?;
     tracing::info!(user_id = %identity.user_id, bot_id = ?identity.bot_id, "connected to Slack");
-    let opsgenie = opsgenie_client(&config.opsgenie, config.timeouts)?;
-    let directory = Arc::new(OnCallDirectory::new(
-        OnCallSource::OpsGenie(opsgenie.clone()),
-        Arc::clone(&slack.bot),
-        config.cache_ttl,
-    ));
+    let metrics = Arc::new(Metrics::new());
+    let opsgenie =
+        opsgenie_client(&config.opsgenie, config.timeouts)?.with_metrics(Arc::clone(&metrics));
+    let directory = Arc::new(
+        OnCallDirectory::new(
+            OnCallSource::OpsGenie(opsgenie.clone()),
+            Arc::clone(&slack.bot),
+            config.cache_ttl,
+            Arc::clone(&metrics),
+        )
+        .with_backoff(config.source_backoff),
+    );
     let mut bot = Bot::new(
         identity,
         config.opsgenie.schedule.clone(),
@@ -99,6 +109,7 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
             alerts.priority,
             alerts.team.clone(),
             Arc::clone(&slack.bot),
+            Arc::clone(&metrics),
         ));
     }
     let user_group_sync = config.usergroup.as_ref().map(|usergroup| {
@@ -107,20 +118,24 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
             slack.groups,
             config.opsgenie.schedule.clone(),
             usergroup.group.clone(),
+            Arc::clone(&metrics),
         );
         (Arc::new(sync), usergroup.interval)
     });
     let state = AppState::new(
         SignatureVerifier::new(config.signing_secret.clone()),
         Arc::new(bot),
+        metrics,
     );
     Ok(Services {
         state,
         user_group_sync,
+        drain_timeout: config.drain_timeout,
     })
 }
 
-/// Serves on `listener` until `shutdown` resolves, then lets acked replies finish.
+/// Serves on `listener` until `shutdown` resolves: stops accepting, then lets acked
+/// replies finish for at most the drain timeout, logging any that could not.
 pub async fn serve(
     listener: TcpListener,
     services: Services,
@@ -129,6 +144,7 @@ pub async fn serve(
     let Services {
         state,
         user_group_sync,
+        drain_timeout,
     } = services;
     let sync_loop = user_group_sync.map(|(sync, interval)| {
         tracing::info!(interval = ?interval, "keeping the user group in sync");
@@ -141,7 +157,12 @@ pub async fn serve(
     if let Some(sync_loop) = sync_loop {
         sync_loop.abort();
     }
-    state.wait_idle().await;
+    let lost = state.drain(drain_timeout).await;
+    if lost == 0 {
+        tracing::info!("every acked event was answered");
+    } else {
+        tracing::error!(lost, "shut down with acked events unanswered");
+    }
     served
 }
 
@@ -162,16 +183,19 @@ pub async fn run_serve(config: ServeConfig) -> Result<(), StartupError> {
 pub fn user_group_sync(config: &SyncConfig) -> Result<UserGroupSync, StartupError> {
     let slack = slack_clients(&config.slack, config.timeouts)?;
     let opsgenie = opsgenie_client(&config.opsgenie, config.timeouts)?;
+    let metrics = Arc::new(Metrics::new());
     let directory = OnCallDirectory::new(
         OnCallSource::OpsGenie(opsgenie),
         slack.bot,
-        std::time::Duration::from_secs(60),
+        Duration::from_secs(60),
+        Arc::clone(&metrics),
     );
     Ok(UserGroupSync::new(
         Arc::new(directory),
         slack.groups,
         config.opsgenie.schedule.clone(),
         config.group.clone(),
+        metrics,
     ))
 }
 

@@ -2,11 +2,16 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// Logs to stderr; `RUST_LOG` filters (default `info`).
-pub fn init() {
+use crate::config::LogFormat;
+
+/// Logs to stderr, as text or JSON lines; `RUST_LOG` filters (default `info`).
+pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().with_current_span(true).init(),
+    }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::time::MissedTickBehavior;
 
+use crate::metrics::Metrics;
 use crate::oncall::{LookupError, OnCallDirectory};
 use crate::slack::{SlackApi, SlackError};
 
@@ -129,6 +130,7 @@ pub struct UserGroupSync {
     groups: Arc<SlackApi>,
     schedule: String,
     group: UserGroupRef,
+    metrics: Arc<Metrics>,
 }
 
 impl UserGroupSync {
@@ -137,17 +139,35 @@ impl UserGroupSync {
         groups: Arc<SlackApi>,
         schedule: String,
         group: UserGroupRef,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             directory,
             groups,
             schedule,
             group,
+            metrics,
         }
     }
 
     /// One sync: fresh on-call people → Slack ids → update the group if it differs.
     pub async fn run_once(&self) -> Result<SyncReport, SyncError> {
+        let result = self.sync().await;
+        self.metrics.usergroup_sync(match &result {
+            Ok(SyncReport {
+                outcome: SyncOutcome::Unchanged { .. },
+                ..
+            }) => "unchanged",
+            Ok(SyncReport {
+                outcome: SyncOutcome::Updated { .. },
+                ..
+            }) => "updated",
+            Err(_) => "failed",
+        });
+        result
+    }
+
+    async fn sync(&self) -> Result<SyncReport, SyncError> {
         let slack_failed = |source| SyncError::Slack {
             group: self.group.clone(),
             source,

@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{StatusCode, Url};
@@ -5,6 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::wire::{AcceptedResponse, CreateAlertBody, ErrorBody, OnCallsResponse, Responder};
 use crate::alerting::Alert;
+use crate::metrics::Metrics;
 use crate::outbound::{with_retries, RetryPolicy, Retryable, Timeouts};
 
 pub const US_API_URL: &str = "https://api.opsgenie.com";
@@ -70,6 +72,7 @@ pub struct OpsGenieClient {
     api_key: SecretString,
     retries: RetryPolicy,
     alert_retries: RetryPolicy,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl std::fmt::Debug for OpsGenieClient {
@@ -110,7 +113,14 @@ impl OpsGenieClient {
                 max_delay: Duration::from_secs(1),
                 deadline: Duration::from_secs(3),
             },
+            metrics: None,
         })
+    }
+
+    /// Counts every HTTP call by outcome.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// How transient failures (429, 5xx, timeouts) are retried.
@@ -127,7 +137,7 @@ impl OpsGenieClient {
             .append_pair("scheduleIdentifierType", "name")
             .append_pair("flat", "true");
         let answer: OnCallsResponse = with_retries(self.retries, || async {
-            let response = self.send(self.http.get(url.clone())).await?;
+            let response = self.send("on_calls", self.http.get(url.clone())).await?;
             Ok::<_, OpsGenieError>(response.json().await?)
         })
         .await?;
@@ -155,7 +165,9 @@ impl OpsGenieClient {
             priority: alert.priority.as_str(),
         };
         let accepted: AcceptedResponse = with_retries(self.alert_retries, || async {
-            let response = self.send(self.http.post(url.clone()).json(&body)).await?;
+            let response = self
+                .send("alerts", self.http.post(url.clone()).json(&body))
+                .await?;
             Ok::<_, OpsGenieError>(response.json().await?)
         })
         .await?;
@@ -173,6 +185,18 @@ impl OpsGenieClient {
 
     /// Sends with the API key and turns every non-2xx answer into an error.
     async fn send(
+        &self,
+        call: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, OpsGenieError> {
+        let result = self.send_once(request).await;
+        if let Some(metrics) = &self.metrics {
+            metrics.opsgenie_call(call, outcome_label(&result));
+        }
+        result
+    }
+
+    async fn send_once(
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, OpsGenieError> {
@@ -212,6 +236,19 @@ impl OpsGenieClient {
                 message,
             },
         })
+    }
+}
+
+fn outcome_label(result: &Result<reqwest::Response, OpsGenieError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(OpsGenieError::Unauthorized { .. }) => "unauthorized",
+        Err(OpsGenieError::NotFound { .. }) => "not_found",
+        Err(OpsGenieError::RateLimited { .. }) => "rate_limited",
+        Err(OpsGenieError::Rejected { .. } | OpsGenieError::BadBaseUrl(_)) => "client_error",
+        Err(OpsGenieError::Server { .. }) => "server_error",
+        Err(OpsGenieError::Timeout) => "timeout",
+        Err(OpsGenieError::Transport(_) | OpsGenieError::Decode(_)) => "transport",
     }
 }
 

@@ -14,7 +14,12 @@ pub enum Envelope {
     /// Slack checks the endpoint when the request URL is saved.
     UrlVerification { challenge: String },
     /// An event delivery; `event_id` is the same across Slack's retries.
-    Callback { event_id: String, event: Inbound },
+    Callback {
+        event_id: String,
+        /// `app_mention`, `message`, or `other`: for metrics.
+        event_type: &'static str,
+        event: Inbound,
+    },
     /// Any other envelope (`app_rate_limited`, unknown ones, malformed ones).
     Unhandled,
 }
@@ -103,6 +108,11 @@ impl Envelope {
             WireEnvelope::UrlVerification { challenge } => Self::UrlVerification { challenge },
             WireEnvelope::EventCallback { event_id, event } => Self::Callback {
                 event_id,
+                event_type: match event.get("type").and_then(|kind| kind.as_str()) {
+                    Some("app_mention") => "app_mention",
+                    Some("message") => "message",
+                    _ => "other",
+                },
                 event: classify(event, identity),
             },
             WireEnvelope::Other => Self::Unhandled,
@@ -201,10 +211,16 @@ mod tests {
 
     #[test]
     fn an_app_mention_becomes_a_mention_request() {
-        let Envelope::Callback { event_id, event } = parse(&fixture("app_mention.json")) else {
+        let Envelope::Callback {
+            event_id,
+            event_type,
+            event,
+        } = parse(&fixture("app_mention.json"))
+        else {
             panic!("a callback");
         };
         assert_eq!(event_id, "Ev123ABC456");
+        assert_eq!(event_type, "app_mention");
         assert_eq!(
             event,
             Inbound::Request(Request {

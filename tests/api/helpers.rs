@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use oncall_bot::config::{OpsGenieConfig, ServeConfig, SlackConfig, SyncConfig};
+use oncall_bot::oncall::BackoffPolicy;
 use oncall_bot::outbound::Timeouts;
 use oncall_bot::server::AppState;
 use oncall_bot::simulator::{OpsGenieAccount, Post, SlackWorkspace};
@@ -83,7 +84,9 @@ pub fn test_config(slack: &SlackWorkspace, opsgenie: &OpsGenieAccount) -> ServeC
         alerts: None,
         usergroup: None,
         cache_ttl: Duration::from_secs(300),
+        source_backoff: BackoffPolicy::default(),
         listen_addr: "127.0.0.1:0".parse().expect("an address"),
+        drain_timeout: Duration::from_secs(5),
         timeouts: test_timeouts(),
     }
 }

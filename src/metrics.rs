@@ -1,0 +1,215 @@
+//! What the bot does, counted for Prometheus (`GET /metrics`, OpenMetrics text).
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    /// `app_mention`, `message`, `url_verification`, `other`, `unknown`.
+    pub r#type: &'static str,
+    /// `answered`, `ignored`, `duplicate`, `rejected_signature`, `malformed`.
+    pub outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamLabels {
+    /// `on_calls`, `alerts`.
+    pub call: &'static str,
+    /// `ok`, `unauthorized`, `not_found`, `rate_limited`, `client_error`,
+    /// `server_error`, `timeout`, `transport`.
+    pub outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabels {
+    /// `hit`, `miss`.
+    pub result: &'static str,
+}
+
+/// Every metric the bot exports. Shared behind an `Arc`; counting is lock-free.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    events: Family<EventLabels, Counter>,
+    replies: Family<OutcomeLabels, Counter>,
+    opsgenie_calls: Family<UpstreamLabels, Counter>,
+    oncall_cache: Family<CacheLabels, Counter>,
+    stale_answers: Counter,
+    alerts: Family<OutcomeLabels, Counter>,
+    usergroup_syncs: Family<OutcomeLabels, Counter>,
+    ack_latency: Histogram,
+    reply_latency: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("oncall_bot");
+        let events = Family::<EventLabels, Counter>::default();
+        let replies = Family::<OutcomeLabels, Counter>::default();
+        let opsgenie_calls = Family::<UpstreamLabels, Counter>::default();
+        let oncall_cache = Family::<CacheLabels, Counter>::default();
+        let stale_answers = Counter::default();
+        let alerts = Family::<OutcomeLabels, Counter>::default();
+        let usergroup_syncs = Family::<OutcomeLabels, Counter>::default();
+        // 100 µs … ~13 s
+        let ack_latency = Histogram::new(exponential_buckets(0.0001, 2.0, 18));
+        // 1 ms … ~65 s
+        let reply_latency = Histogram::new(exponential_buckets(0.001, 2.0, 17));
+        registry.register(
+            "slack_events",
+            "Slack events received, by type and outcome",
+            events.clone(),
+        );
+        registry.register(
+            "replies",
+            "Replies posted to Slack, by outcome",
+            replies.clone(),
+        );
+        registry.register(
+            "opsgenie_calls",
+            "HTTP calls to the on-call source, by call and outcome",
+            opsgenie_calls.clone(),
+        );
+        registry.register(
+            "oncall_cache_lookups",
+            "On-call cache lookups, by result",
+            oncall_cache.clone(),
+        );
+        registry.register(
+            "stale_answers",
+            "Answers served from the last good on-call answer because the source failed",
+            stale_answers.clone(),
+        );
+        registry.register("alerts", "Alerts raised, by outcome", alerts.clone());
+        registry.register(
+            "usergroup_syncs",
+            "User group syncs, by outcome",
+            usergroup_syncs.clone(),
+        );
+        registry.register(
+            "ack_latency_seconds",
+            "Time from receiving a Slack event to acking it",
+            ack_latency.clone(),
+        );
+        registry.register(
+            "reply_latency_seconds",
+            "Time from receiving a request to its reply being posted",
+            reply_latency.clone(),
+        );
+        Self {
+            registry,
+            events,
+            replies,
+            opsgenie_calls,
+            oncall_cache,
+            stale_answers,
+            alerts,
+            usergroup_syncs,
+            ack_latency,
+            reply_latency,
+        }
+    }
+
+    /// The OpenMetrics text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        if let Err(error) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
+            tracing::error!(%error, "could not encode metrics");
+        }
+        text
+    }
+
+    pub fn event(&self, event_type: &'static str, outcome: &'static str) {
+        self.events
+            .get_or_create(&EventLabels {
+                r#type: event_type,
+                outcome,
+            })
+            .inc();
+    }
+
+    pub fn reply(&self, outcome: &'static str) {
+        self.replies.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    pub fn opsgenie_call(&self, call: &'static str, outcome: &'static str) {
+        self.opsgenie_calls
+            .get_or_create(&UpstreamLabels { call, outcome })
+            .inc();
+    }
+
+    pub fn cache(&self, hit: bool) {
+        let result = if hit { "hit" } else { "miss" };
+        self.oncall_cache
+            .get_or_create(&CacheLabels { result })
+            .inc();
+    }
+
+    pub fn stale_answer(&self) {
+        self.stale_answers.inc();
+    }
+
+    pub fn alert(&self, outcome: &'static str) {
+        self.alerts.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    pub fn usergroup_sync(&self, outcome: &'static str) {
+        self.usergroup_syncs
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    pub fn ack_latency(&self, elapsed: Duration) {
+        self.ack_latency.observe(elapsed.as_secs_f64());
+    }
+
+    pub fn reply_latency(&self, elapsed: Duration) {
+        self.reply_latency.observe(elapsed.as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_show_in_the_exposition_with_their_labels() {
+        let metrics = Metrics::new();
+        metrics.event("app_mention", "answered");
+        metrics.event("app_mention", "answered");
+        metrics.cache(false);
+        metrics.ack_latency(Duration::from_millis(2));
+        let text = metrics.render();
+        assert!(
+            text.contains(
+                r#"oncall_bot_slack_events_total{type="app_mention",outcome="answered"} 2"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"oncall_bot_oncall_cache_lookups_total{result="miss"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("oncall_bot_ack_latency_seconds_count 1"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"));
+    }
+}
