@@ -15,6 +15,8 @@ pub struct Post {
     pub thread_ts: Option<String>,
     pub text: String,
     pub ts: String,
+    /// When the simulation received it.
+    pub received_at: std::time::Instant,
 }
 
 /// A Slack user group (`@handle`).
@@ -195,6 +197,7 @@ impl Respond for Method {
                     thread_ts,
                     text: text.clone(),
                     ts: ts.clone(),
+                    received_at: std::time::Instant::now(),
                 });
                 let bot_id = state.bot_id.clone();
                 ok(json!({

@@ -300,4 +300,69 @@ mod tests {
         assert!(Envelope::parse(b"{\"type\":", &identity()).is_err());
         assert!(Envelope::parse(&[0xff, 0xfe], &identity()).is_err());
     }
+
+    /// A small, bounded mutation fuzzer that runs with every `cargo test`; the
+    /// cargo-fuzz targets in `fuzz/` explore the same entry points for longer.
+    #[test]
+    fn random_and_mutated_payloads_never_panic() {
+        let seeds: Vec<Vec<u8>> = [
+            "app_mention.json",
+            "message_im.json",
+            "slack-morphism_message_changed.json",
+            "python-slack-events-api_url_challenge.json",
+        ]
+        .iter()
+        .map(|name| fixture(name))
+        .collect();
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let interesting: &[&[u8]] = &[
+            b"\"",
+            b"{",
+            b"}",
+            b"[",
+            b"]",
+            b"null",
+            b"\\u0000",
+            b"\xff",
+            b"<@UBOT>",
+            b"\"type\":\"app_mention\"",
+            b"\"subtype\":",
+            b"1e999",
+            b"-0",
+        ];
+        for round in 0..20_000 {
+            let seed = &seeds[(next() as usize) % seeds.len()];
+            let mut input = if round % 10 == 0 {
+                (0..(next() % 256)).map(|_| next() as u8).collect()
+            } else {
+                seed.clone()
+            };
+            for _ in 0..(1 + next() % 8) {
+                if input.is_empty() {
+                    break;
+                }
+                let at = (next() as usize) % input.len();
+                match next() % 4 {
+                    0 => input[at] = next() as u8,
+                    1 => input.truncate(at),
+                    2 => {
+                        let splice = interesting[(next() as usize) % interesting.len()];
+                        input.splice(at..at, splice.iter().copied());
+                    }
+                    _ => {
+                        input.remove(at);
+                    }
+                }
+            }
+            let _ = Envelope::parse(&input, &identity());
+            let text = String::from_utf8_lossy(&input);
+            let _ = crate::bot::Command::parse(&text, "UBOT");
+        }
+    }
 }

@@ -6,6 +6,7 @@ mod cache;
 mod helpers;
 mod logs;
 mod lookup_failures;
+mod resilience;
 mod secrets;
 mod smoke;
 mod usergroup_sync;

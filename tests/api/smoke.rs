@@ -3,8 +3,10 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use oncall_bot::simulator::{OpsGenieAccount, SlackWorkspace};
 use oncall_bot::slack::signature::unix_now;
-use tokio::process::Command;
+use tokio::io::AsyncReadExt;
+use tokio::process::{Child, Command};
 
 use crate::helpers::*;
 
@@ -15,13 +17,21 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-#[tokio::test]
-async fn the_binary_serves_and_answers_a_signed_mention() {
-    let slack = start_slack().await;
-    let opsgenie = start_opsgenie().await;
-    opsgenie.set_on_call(SCHEDULE, &["alice@corp.example"]);
+struct RunningBot {
+    child: Child,
+    base: String,
+    http: reqwest::Client,
+}
+
+/// Starts `oncall-bot serve` against the simulations and waits until it is healthy.
+async fn start_bot(
+    slack: &SlackWorkspace,
+    opsgenie: &OpsGenieAccount,
+    extra: &[(&str, &str)],
+) -> RunningBot {
     let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oncall-bot"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_oncall-bot"));
+    command
         .arg("serve")
         .env_clear()
         .env("SLACK_BOT_TOKEN", BOT_TOKEN)
@@ -31,35 +41,73 @@ async fn the_binary_serves_and_answers_a_signed_mention() {
         .env("OPSGENIE_SCHEDULE", SCHEDULE)
         .env("OPSGENIE_API_URL", opsgenie.url())
         .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the binary starts");
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..100 {
-        if let Ok(response) = http.get(format!("{base}/healthz")).send().await {
-            ready = response.status() == 200;
-            break;
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (name, value) in extra {
+        command.env(name, value);
+    }
+    let child = command.spawn().expect("the binary starts");
+    let bot = RunningBot {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        http: reqwest::Client::new(),
+    };
+    for _ in 0..200 {
+        if let Ok(response) = bot.http.get(format!("{}/healthz", bot.base)).send().await {
+            assert_eq!(response.status(), 200);
+            return bot;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(ready, "the binary never became healthy");
+    panic!("the binary never became healthy");
+}
 
+impl RunningBot {
+    async fn deliver(&self, body: &str) -> u16 {
+        let (timestamp, signature) = sign(body, unix_now());
+        self.http
+            .post(format!("{}/slack/events", self.base))
+            .header("x-slack-request-timestamp", timestamp)
+            .header("x-slack-signature", signature)
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("the binary answers")
+            .status()
+            .as_u16()
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns whether it was a success, and stderr.
+    async fn terminate(mut self) -> (bool, String) {
+        let pid = self.child.id().expect("running").to_string();
+        let killed = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .expect("kill runs");
+        assert!(killed.success());
+        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("the binary exits after SIGTERM")
+            .expect("an exit status");
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.child.stderr.take() {
+            pipe.read_to_string(&mut stderr).await.expect("stderr");
+        }
+        (status.success(), stderr)
+    }
+}
+
+#[tokio::test]
+async fn the_binary_answers_a_signed_mention() {
+    let slack = start_slack().await;
+    let opsgenie = start_opsgenie().await;
+    opsgenie.set_on_call(SCHEDULE, &["alice@corp.example"]);
+    let bot = start_bot(&slack, &opsgenie, &[]).await;
     let body = mention("EvSmoke", "C1", "1700000000.000100", "<@UBOT> help me");
-    let (timestamp, signature) = sign(&body, unix_now());
-    let response = http
-        .post(format!("{base}/slack/events"))
-        .header("x-slack-request-timestamp", timestamp)
-        .header("x-slack-signature", signature)
-        .body(body)
-        .send()
-        .await
-        .expect("the binary answers");
-    assert_eq!(response.status(), 200);
-
+    assert_eq!(bot.deliver(&body).await, 200);
     let mut replies = Vec::new();
     for _ in 0..100 {
         replies = slack.posts();
@@ -73,7 +121,52 @@ async fn the_binary_serves_and_answers_a_signed_mention() {
         replies[0].text,
         "On call for *SRE_schedule* right now: <@UALICE>"
     );
-    child.start_kill().expect("the binary stops");
+    assert_eq!(replies[0].thread_ts.as_deref(), Some("1700000000.000100"));
+    let (success, _) = bot.terminate().await;
+    assert!(success);
+}
+
+#[tokio::test]
+async fn sigterm_finishes_every_acked_reply_before_exiting_zero_with_json_logs() {
+    let slack = start_slack().await;
+    let opsgenie = start_opsgenie().await;
+    // Replies wait a second on OpsGenie, so they are in flight at SIGTERM.
+    on_call_request()
+        .respond_with(on_call_answer(&["bob@corp.example"]).set_delay(Duration::from_secs(1)))
+        .mount(opsgenie.server())
+        .await;
+    let bot = start_bot(&slack, &opsgenie, &[("LOG_FORMAT", "json")]).await;
+    for n in 0..5 {
+        let body = mention(
+            &format!("Ev{n}"),
+            "C1",
+            &format!("1700000000.00010{n}"),
+            "<@UBOT> hi",
+        );
+        assert_eq!(bot.deliver(&body).await, 200);
+    }
+    assert!(slack.posts().is_empty(), "the replies are still in flight");
+    let (success, stderr) = bot.terminate().await;
+    assert!(success, "{stderr}");
+    assert_eq!(slack.posts().len(), 5, "{stderr}");
+    assert!(slack
+        .posts()
+        .iter()
+        .all(|post| post.text.contains("<@UBOB>")));
+
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .collect();
+    assert!(!lines.is_empty());
+    for line in &lines {
+        let parsed: Result<serde_json::Value, _> = serde_json::from_str(line);
+        assert!(parsed.is_ok(), "not a JSON line: {line}");
+    }
+    assert!(
+        stderr.contains("every acked event was answered"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,241 @@
+//! Answering while OpsGenie or Slack misbehave.
+
+use std::time::Duration;
+
+use oncall_bot::oncall::BackoffPolicy;
+use oncall_bot::outbound::Timeouts;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::helpers::*;
+
+/// An app whose cache expires at once and whose calls time out quickly.
+async fn spawn_impatient_app(backoff: BackoffPolicy) -> TestApp {
+    spawn_app_with(|config| {
+        config.cache_ttl = Duration::from_millis(1);
+        config.source_backoff = backoff;
+        config.timeouts = Timeouts {
+            connect: Duration::from_millis(300),
+            total: Duration::from_millis(300),
+        };
+    })
+    .await
+}
+
+const QUICK_BACKOFF: BackoffPolicy = BackoffPolicy {
+    initial: Duration::from_millis(1),
+    max: Duration::from_millis(1),
+};
+
+async fn ask(app: &TestApp, event: &str, ts: &str) -> String {
+    app.deliver(&mention(event, "C1", ts, "<@UBOT> is prod down?"))
+        .await;
+    app.settle().await;
+    app.replies()
+        .last()
+        .map(|post| post.text.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_hung_or_failing_opsgenie_gets_the_last_good_answer_with_its_age() {
+    for (case, failure) in [
+        (
+            "timeout",
+            on_call_answer(&[]).set_delay(Duration::from_secs(3)),
+        ),
+        ("503", ResponseTemplate::new(503)),
+        ("429", ResponseTemplate::new(429)),
+    ] {
+        let app = spawn_impatient_app(QUICK_BACKOFF).await;
+        let fresh = ask(&app, "Ev1", "1.1").await;
+        assert_eq!(
+            fresh, "On call for *SRE_schedule* right now: <@UALICE>, <@UBOB>",
+            "{case}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        on_call_request()
+            .respond_with(failure)
+            .mount(app.opsgenie.server())
+            .await;
+        let stale = ask(&app, "Ev2", "1.2").await;
+        assert_eq!(
+            stale,
+            "OpsGenie is not answering; this is who was on call for *SRE_schedule* less than a minute ago: <@UALICE>, <@UBOB>",
+            "{case}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn with_nothing_cached_a_failing_opsgenie_gets_the_neutral_sentence() {
+    for (case, failure) in [
+        (
+            "timeout",
+            on_call_answer(&[]).set_delay(Duration::from_secs(3)),
+        ),
+        ("503", ResponseTemplate::new(503)),
+    ] {
+        let app = spawn_impatient_app(QUICK_BACKOFF).await;
+        on_call_request()
+            .respond_with(failure)
+            .mount(app.opsgenie.server())
+            .await;
+        let text = ask(&app, "Ev1", "1.1").await;
+        assert!(
+            text.starts_with("Sorry, I could not find out who is on call right now."),
+            "{case}: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_burst_during_an_outage_makes_one_upstream_try_per_backoff_window() {
+    let app = spawn_impatient_app(BackoffPolicy {
+        initial: Duration::from_millis(500),
+        max: Duration::from_secs(10),
+    })
+    .await;
+    ask(&app, "EvWarm", "0.1").await;
+    let warm_lookups = app.on_call_lookups().await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    on_call_request()
+        .respond_with(ResponseTemplate::new(503))
+        .mount(app.opsgenie.server())
+        .await;
+
+    let burst = |round: u32| {
+        let app = &app;
+        futures_util::future::join_all((0..50).map(move |n| async move {
+            let body = mention(
+                &format!("Ev{round}-{n}"),
+                "C1",
+                &format!("{round}.{n}"),
+                "<@UBOT> down?",
+            );
+            app.deliver(&body).await
+        }))
+    };
+    burst(1).await;
+    app.settle().await;
+    // One try: the client's own attempts (3) for the whole burst.
+    let first_window = app.on_call_lookups().await - warm_lookups;
+    assert_eq!(first_window, 3);
+    burst(2).await;
+    app.settle().await;
+    assert_eq!(
+        app.on_call_lookups().await - warm_lookups,
+        3,
+        "still inside the window"
+    );
+
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    burst(3).await;
+    app.settle().await;
+    assert_eq!(
+        app.on_call_lookups().await - warm_lookups,
+        6,
+        "one more try after the window"
+    );
+
+    let replies = app.replies();
+    assert_eq!(replies.len(), 151);
+    assert!(replies[1..]
+        .iter()
+        .all(|post| post.text.starts_with("OpsGenie is not answering")));
+}
+
+#[tokio::test]
+async fn a_rate_limited_reply_is_retried_and_posted_exactly_once() {
+    let app = spawn_app().await;
+    Mock::given(method("POST"))
+        .and(path("/chat.postMessage"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "1")
+                .set_body_json(serde_json::json!({"ok": false, "error": "ratelimited"})),
+        )
+        .up_to_n_times(1)
+        .mount(app.slack.server())
+        .await;
+    app.deliver(&mention("Ev1", "C1", "1.1", "<@UBOT> help me"))
+        .await;
+    app.settle().await;
+    assert_eq!(
+        requests_to(app.slack.server(), "/chat.postMessage").await,
+        2
+    );
+    assert_eq!(app.replies().len(), 1);
+}
+
+#[tokio::test]
+async fn readyz_follows_the_last_opsgenie_call() {
+    let app = spawn_impatient_app(QUICK_BACKOFF).await;
+    let readyz = || async {
+        app.http
+            .get(format!("{}/readyz", app.address))
+            .send()
+            .await
+            .expect("answers")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(readyz().await, 200, "no call yet");
+    ask(&app, "Ev1", "1.1").await;
+    assert_eq!(readyz().await, 200);
+    // An outage for exactly the three attempts of the next lookup.
+    on_call_request()
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(3)
+        .mount(app.opsgenie.server())
+        .await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    ask(&app, "Ev2", "1.2").await;
+    assert_eq!(readyz().await, 503);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let text = ask(&app, "Ev3", "1.3").await;
+
+    assert_eq!(readyz().await, 200, "{text}");
+}
+
+#[tokio::test]
+async fn metrics_count_events_replies_calls_and_latencies_as_they_flow() {
+    let app = spawn_app().await;
+    let body = mention("Ev1", "C1", "1.1", "<@UBOT> prod down");
+    app.deliver(&body).await;
+    app.deliver_with(&body, &[("x-slack-retry-num", "1")]).await;
+    app.deliver(&direct_message("Ev2", BOT_USER, "1.2", "my own message"))
+        .await;
+    app.deliver(&mention("Ev3", "C1", "1.3", "<@UBOT> again"))
+        .await;
+    app.http
+        .post(format!("{}/slack/events", app.address))
+        .body("{}")
+        .send()
+        .await
+        .expect("answers");
+    app.settle().await;
+
+    let response = app
+        .http
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.expect("text");
+    for line in [
+        r#"oncall_bot_slack_events_total{type="app_mention",outcome="answered"} 2"#,
+        r#"oncall_bot_slack_events_total{type="app_mention",outcome="duplicate"} 1"#,
+        r#"oncall_bot_slack_events_total{type="message",outcome="ignored"} 1"#,
+        r#"oncall_bot_slack_events_total{type="unknown",outcome="rejected_signature"} 1"#,
+        r#"oncall_bot_replies_total{outcome="posted"} 2"#,
+        r#"oncall_bot_opsgenie_calls_total{call="on_calls",outcome="ok"} 1"#,
+        r#"oncall_bot_oncall_cache_lookups_total{result="miss"} 1"#,
+        r#"oncall_bot_oncall_cache_lookups_total{result="hit"} 1"#,
+        "oncall_bot_ack_latency_seconds_count 5",
+        "oncall_bot_reply_latency_seconds_count 2",
+    ] {
+        assert!(text.contains(line), "missing {line}:\n{text}");
+    }
+}
