@@ -157,14 +157,16 @@ impl AlertRaiser {
         }
     }
 
-    pub async fn raise_for(&self, request: &Request) -> AlertOutcome {
+    /// Raises the alert for `request`; `text` is what the person wrote, without
+    /// the bot's mention.
+    pub async fn raise_for(&self, request: &Request, text: &str) -> AlertOutcome {
         let alias = alias_for(&request.channel, &request.ts);
         if self.raised.contains_key(&alias) {
             tracing::info!(%alias, "alert for this message already raised");
             self.metrics.alert("already_raised");
             return AlertOutcome::AlreadyRaised(self.priority);
         }
-        let alert = self.alert_for(request, alias.clone()).await;
+        let alert = self.alert_for(request, text, alias.clone()).await;
         match self.sink.create(&alert).await {
             Ok(request_id) => {
                 self.raised.insert(alias.clone(), ()).await;
@@ -180,7 +182,7 @@ impl AlertRaiser {
         }
     }
 
-    async fn alert_for(&self, request: &Request, alias: String) -> Alert {
+    async fn alert_for(&self, request: &Request, text: &str, alias: String) -> Alert {
         let (asker, permalink) = tokio::join!(
             self.slack.user_name(&request.user),
             self.slack.permalink(&request.channel, &request.ts),
@@ -189,14 +191,14 @@ impl AlertRaiser {
             tracing::warn!(%error, "could not look up the asker's name");
             request.user.clone()
         });
-        let mut description = request.text.clone();
+        let mut description = text.trim().to_owned();
         match permalink {
             Ok(link) => description.push_str(&format!("\n\nSlack message: {link}")),
             Err(error) => tracing::warn!(%error, "could not get the message's permalink"),
         }
         Alert {
             alias,
-            message: alert_message(&asker, &request.text),
+            message: alert_message(&asker, text),
             description,
             priority: self.priority,
             team: self.team.clone(),

@@ -216,7 +216,10 @@ impl Bot {
             Command::WhoIsOnCall => {
                 let alert = async {
                     match &self.alerts {
-                        Some(alerts) => Some(alerts.raise_for(request).await),
+                        Some(alerts) => {
+                            let text = strip_mentions_of(&request.text, &self.identity.user_id);
+                            Some(alerts.raise_for(request, &text).await)
+                        }
                         None => None,
                     }
                 };

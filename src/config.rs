@@ -43,6 +43,20 @@ pub enum Command {
     Serve(ServeArgs),
     /// Make a Slack user group equal to the people on call, once, then exit.
     SyncUsergroup(SyncArgs),
+    /// Play a conversation with the real bot against a simulated Slack and
+    /// OpsGenie on loopback; no credentials needed.
+    #[cfg(feature = "simulator")]
+    Demo(DemoArgs),
+}
+
+#[cfg(feature = "simulator")]
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the simulated workspace running and print a curl line to poke it.
+    #[arg(long)]
+    pub serve: bool,
+    #[command(flatten)]
+    pub alerts: AlertArgs,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,8 @@
 pub mod alerting;
 pub mod bot;
 pub mod config;
+#[cfg(feature = "simulator")]
+pub mod demo;
 pub mod metrics;
 pub mod oncall;
 pub mod opsgenie;

@@ -7,7 +7,13 @@ use oncall_bot::{startup, telemetry};
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format);
+    // The demo's transcript is the point; its logs only when asked for.
+    let default_filter = match &cli.command {
+        #[cfg(feature = "simulator")]
+        Command::Demo(_) => "warn",
+        _ => "info",
+    };
+    telemetry::init(cli.log_format, default_filter);
     match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -23,6 +29,33 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::SyncUsergroup(args) => {
             let report = startup::run_sync(args.config()?).await?;
             println!("{report}");
+        }
+        #[cfg(feature = "simulator")]
+        Command::Demo(args) => run_demo(args).await?,
+    }
+    Ok(())
+}
+
+#[cfg(feature = "simulator")]
+async fn run_demo(args: oncall_bot::config::DemoArgs) -> anyhow::Result<()> {
+    let demo = oncall_bot::demo::Demo::start(args.alerts.config()).await?;
+    for line in demo.play().await? {
+        println!("{line}");
+    }
+    if args.serve {
+        println!();
+        println!(
+            "The simulated workspace keeps running; the bot listens on {}.",
+            demo.address
+        );
+        println!("Paste this to post a signed mention (needs openssl and curl):");
+        println!();
+        println!("{}", demo.curl_line());
+        println!();
+        println!("Replies appear below. Ctrl-C stops.");
+        tokio::select! {
+            () = demo.follow(demo.posted()) => {}
+            () = startup::shutdown_signal() => {}
         }
     }
     Ok(())

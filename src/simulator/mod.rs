@@ -4,6 +4,7 @@
 //! `oncall-bot demo` all run against these; tests mount extra wiremock mocks on
 //! the same servers to inject faults (those take precedence).
 
+pub mod events;
 mod opsgenie;
 mod slack;
 

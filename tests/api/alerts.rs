@@ -43,7 +43,7 @@ async fn a_mention_raises_one_p4_alert_describing_the_request() {
     assert_eq!(alert["alias"], alias_for("C1", "1700000000.000100"));
     assert_eq!(
         alert["message"],
-        "UASKER asked for help in Slack: <@UBOT> the checkout API returns 502"
+        "UASKER asked for help in Slack: the checkout API returns 502"
     );
     assert_eq!(
         alert["responders"],

@@ -7,11 +7,11 @@ use oncall_bot::config::{OpsGenieConfig, ServeConfig, SlackConfig, SyncConfig};
 use oncall_bot::oncall::BackoffPolicy;
 use oncall_bot::outbound::Timeouts;
 use oncall_bot::server::AppState;
-use oncall_bot::simulator::{OpsGenieAccount, Post, SlackWorkspace};
+use oncall_bot::simulator::{events, OpsGenieAccount, Post, SlackWorkspace};
 use oncall_bot::slack::signature::{unix_now, SignatureVerifier};
 use oncall_bot::startup;
 use oncall_bot::usergroup_sync::UserGroupRef;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::net::TcpListener;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -216,37 +216,22 @@ pub async fn requests_to(server: &MockServer, wanted: &str) -> usize {
         .count()
 }
 
-/// An `app_mention` event callback.
+/// An `app_mention` from UASKER.
 pub fn mention(event_id: &str, channel: &str, ts: &str, text: &str) -> String {
-    json!({
-        "token": "legacy", "team_id": "T1", "api_app_id": "A1", "type": "event_callback",
-        "event_id": event_id, "event_time": 1_700_000_000,
-        "event": {
-            "type": "app_mention", "user": "UASKER", "text": text,
-            "ts": ts, "channel": channel, "event_ts": ts
-        }
-    })
-    .to_string()
+    events::app_mention(event_id, channel, "UASKER", ts, text)
 }
 
-/// An `app_mention` posted inside an existing thread.
+/// An `app_mention` from UASKER posted inside an existing thread.
 pub fn mention_in_thread(event_id: &str, channel: &str, ts: &str, thread_ts: &str) -> String {
-    let mut event: Value =
-        serde_json::from_str(&mention(event_id, channel, ts, "<@UBOT> help me")).expect("JSON");
-    event["event"]["thread_ts"] = json!(thread_ts);
-    event.to_string()
+    events::in_thread(
+        &mention(event_id, channel, ts, "<@UBOT> help me"),
+        thread_ts,
+    )
 }
 
 /// A `message` event in a DM with the bot.
 pub fn direct_message(event_id: &str, user: &str, ts: &str, text: &str) -> String {
-    json!({
-        "type": "event_callback", "event_id": event_id, "team_id": "T1",
-        "event": {
-            "type": "message", "channel": "D0DM", "channel_type": "im",
-            "user": user, "text": text, "ts": ts, "event_ts": ts
-        }
-    })
-    .to_string()
+    events::direct_message(event_id, "D0DM", user, ts, text)
 }
 
 /// A real payload from `tests/data/slack/`.

@@ -1,0 +1,237 @@
+//! `oncall-bot demo`: the real bot, in-process, against the simulated Slack
+//! workspace and OpsGenie account, playing a short conversation through the signed
+//! Events API path and printing it as a person would read it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::config::{AlertConfig, OpsGenieConfig, ServeConfig, SlackConfig};
+use crate::oncall::BackoffPolicy;
+use crate::outbound::Timeouts;
+use crate::server::AppState;
+use crate::simulator::events::{app_mention, direct_message, EventsEndpoint};
+use crate::simulator::{OpsGenieAccount, Post, SlackWorkspace};
+use crate::startup::{self, StartupError};
+
+const BOT_TOKEN: &str = "xoxb-demo-bot-token";
+const SIGNING_SECRET: &str = "demo-signing-secret";
+const OPSGENIE_KEY: &str = "demo-opsgenie-key";
+const SCHEDULE: &str = "SRE_schedule";
+const BOT_USER: &str = "U0OPS";
+const SUPPORT: &str = "C0SUPPORT";
+const DM: &str = "D0DANA";
+const DANA: &str = "U0DANA";
+
+/// The demo workspace: (email, Slack id, name).
+const PEOPLE: &[(&str, &str, &str)] = &[
+    ("alice@demo.example", "U0ALICE", "alice"),
+    ("bob@demo.example", "U0BOB", "bob"),
+    ("dana@demo.example", DANA, "dana"),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    #[error("could not open a loopback port: {0}")]
+    Listen(std::io::Error),
+    #[error("could not deliver an event to the bot: {0}")]
+    Deliver(#[from] reqwest::Error),
+    #[error("the bot answered HTTP {0} to a signed event")]
+    Refused(u16),
+    #[error("the simulation's address is not a URL: {0}")]
+    Url(String),
+}
+
+/// The simulated world and the bot serving it.
+pub struct Demo {
+    pub slack: SlackWorkspace,
+    pub opsgenie: OpsGenieAccount,
+    pub state: AppState,
+    pub address: String,
+    pub endpoint: EventsEndpoint,
+    names: BTreeMap<String, String>,
+}
+
+impl Demo {
+    /// Starts the simulations and the bot on a loopback port.
+    pub async fn start(alerts: Option<AlertConfig>) -> Result<Self, DemoError> {
+        let people: Vec<(&str, &str)> = PEOPLE.iter().map(|(email, id, _)| (*email, *id)).collect();
+        let slack = SlackWorkspace::start(BOT_TOKEN, BOT_USER, "B0OPS", &people).await;
+        let opsgenie = OpsGenieAccount::start(OPSGENIE_KEY).await;
+        opsgenie.set_on_call(SCHEDULE, &["alice@demo.example", "bob@demo.example"]);
+        let url = |url: String| url.parse().map_err(|_| DemoError::Url(url));
+        let config = ServeConfig {
+            slack: SlackConfig {
+                bot_token: BOT_TOKEN.into(),
+                user_token: None,
+                api_url: url(slack.url())?,
+            },
+            signing_secret: SIGNING_SECRET.into(),
+            opsgenie: OpsGenieConfig {
+                api_key: OPSGENIE_KEY.into(),
+                schedule: SCHEDULE.into(),
+                api_url: url(opsgenie.url())?,
+            },
+            alerts,
+            usergroup: None,
+            cache_ttl: Duration::from_secs(300),
+            source_backoff: BackoffPolicy::default(),
+            listen_addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            drain_timeout: Duration::from_secs(5),
+            timeouts: Timeouts::default(),
+        };
+        let services = startup::build(&config).await?;
+        let state = services.state.clone();
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(DemoError::Listen)?;
+        let address = format!(
+            "http://{}",
+            listener.local_addr().map_err(DemoError::Listen)?
+        );
+        tokio::spawn(startup::serve(listener, services, std::future::pending()));
+        let mut names: BTreeMap<String, String> = PEOPLE
+            .iter()
+            .map(|(_, id, name)| ((*id).to_owned(), (*name).to_owned()))
+            .collect();
+        names.insert(BOT_USER.to_owned(), "ops".to_owned());
+        Ok(Self {
+            endpoint: EventsEndpoint::new(&address, SIGNING_SECRET),
+            slack,
+            opsgenie,
+            state,
+            address,
+            names,
+        })
+    }
+
+    /// `<@U0ALICE>` → `@alice`, as Slack shows a mention.
+    fn render(&self, text: &str) -> String {
+        self.names.iter().fold(text.to_owned(), |text, (id, name)| {
+            text.replace(&format!("<@{id}>"), &format!("@{name}"))
+        })
+    }
+
+    /// Delivers `body` (signed) and waits for the bot to finish; returns its new posts.
+    async fn exchange(&self, body: &str, retry: Option<u32>) -> Result<Vec<Post>, DemoError> {
+        let before = self.slack.posts().len();
+        let status = self.endpoint.deliver(body, retry).await?;
+        if status != 200 {
+            return Err(DemoError::Refused(status));
+        }
+        self.state.wait_idle().await;
+        Ok(self.slack.posts().split_off(before))
+    }
+
+    fn replies(&self, transcript: &mut Vec<String>, posts: &[Post]) {
+        for post in posts {
+            let mut lines = post.text.lines();
+            let first = lines.next().unwrap_or_default();
+            transcript.push(format!("    ↳ ops (in thread): {}", self.render(first)));
+            for line in lines {
+                transcript.push(format!("                       {}", self.render(line)));
+            }
+        }
+    }
+
+    /// Plays the conversation; returns the transcript, a line each.
+    pub async fn play(&self) -> Result<Vec<String>, DemoError> {
+        let mut out = Vec::new();
+        out.push(format!(
+            "Simulated workspace: #support, the bot @ops, and Dana. OpsGenie schedule {SCHEDULE}: alice and bob on call."
+        ));
+        out.push(String::new());
+
+        let text = format!("<@{BOT_USER}> the checkout page returns 502s, can someone look?");
+        let first = app_mention("Ev001", SUPPORT, DANA, "1700000100.000100", &text);
+        out.push(format!("#support  dana: {}", self.render(&text)));
+        let posts = self.exchange(&first, None).await?;
+        self.replies(&mut out, &posts);
+
+        let dm = direct_message("Ev002", DM, DANA, "1700000200.000100", "who is on call?");
+        out.push("DM        dana → ops: who is on call?".to_owned());
+        let posts = self.exchange(&dm, None).await?;
+        self.replies(&mut out, &posts);
+
+        let clear = format!("<@{BOT_USER}> cache clear");
+        out.push(format!("#support  dana: {}", self.render(&clear)));
+        let posts = self
+            .exchange(
+                &app_mention("Ev003", SUPPORT, DANA, "1700000300.000100", &clear),
+                None,
+            )
+            .await?;
+        self.replies(&mut out, &posts);
+
+        out.push(String::new());
+        let posts = self.exchange(&first, Some(1)).await?;
+        out.push(format!(
+            "Slack retries the first event (X-Slack-Retry-Num: 1): acked, {} new replies.",
+            posts.len()
+        ));
+        let own = direct_message(
+            "Ev004",
+            DM,
+            BOT_USER,
+            "1700000400.000100",
+            "On call right now: …",
+        );
+        let posts = self.exchange(&own, None).await?;
+        out.push(format!(
+            "Slack delivers the bot's own message back to it: ignored, {} new replies.",
+            posts.len()
+        ));
+
+        for alert in self.opsgenie.alerts() {
+            let field = |name: &str| alert[name].as_str().unwrap_or_default().to_owned();
+            out.push(String::new());
+            out.push(format!(
+                "OpsGenie received a {} alert: \"{}\"",
+                field("priority"),
+                field("message")
+            ));
+            out.push(format!("    alias {}", field("alias")));
+            if let Some(link) = field("description").lines().last() {
+                out.push(format!("    {link}"));
+            }
+        }
+        Ok(out)
+    }
+
+    /// A ready-to-paste shell line that posts a correctly signed mention (a new
+    /// message each time it runs).
+    pub fn curl_line(&self) -> String {
+        let body = app_mention(
+            "Ev__TS__",
+            SUPPORT,
+            DANA,
+            "__TS__.000100",
+            &format!("<@{BOT_USER}> hello from curl"),
+        );
+        self.endpoint.curl_snippet(&body, SIGNING_SECRET)
+    }
+
+    /// Prints each new post as it arrives, until the process is stopped.
+    pub async fn follow(&self, mut seen: usize) {
+        loop {
+            let posts = self.slack.posts();
+            if posts.len() > seen {
+                let mut lines = Vec::new();
+                self.replies(&mut lines, &posts[seen..]);
+                for line in lines {
+                    println!("{line}");
+                }
+                seen = posts.len();
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// How many messages the bot has posted.
+    pub fn posted(&self) -> usize {
+        self.slack.posts().len()
+    }
+}

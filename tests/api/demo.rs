@@ -1,0 +1,109 @@
+//! `oncall-bot demo`: the conversation a newcomer sees, with no credentials.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+const TRANSCRIPT: &str = "\
+Simulated workspace: #support, the bot @ops, and Dana. OpsGenie schedule SRE_schedule: alice and bob on call.
+
+#support  dana: @ops the checkout page returns 502s, can someone look?
+    ↳ ops (in thread): On call for *SRE_schedule* right now: @alice, @bob
+DM        dana → ops: who is on call?
+    ↳ ops (in thread): On call for *SRE_schedule* right now: @alice, @bob
+#support  dana: @ops cache clear
+    ↳ ops (in thread): Cache cleared: the next answer comes straight from the on-call schedule.
+
+Slack retries the first event (X-Slack-Retry-Num: 1): acked, 0 new replies.
+Slack delivers the bot's own message back to it: ignored, 0 new replies.
+";
+
+fn demo() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_oncall-bot"));
+    command.arg("demo").env_clear().stdin(Stdio::null());
+    command
+}
+
+#[tokio::test]
+async fn the_demo_needs_no_variables_and_prints_the_conversation() {
+    let output = demo().output().await.expect("the demo runs");
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), TRANSCRIPT);
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test]
+async fn with_alerts_on_the_demo_shows_the_alerts_opsgenie_received() {
+    let output = demo()
+        .env("ALERT_ON_MENTION", "true")
+        .output()
+        .await
+        .expect("the demo runs");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("                       I also raised a P4 alert in OpsGenie."),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "OpsGenie received a P4 alert: \"Dana asked for help in Slack: the checkout page returns 502s, can someone look?\""
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "OpsGenie received a P4 alert: \"Dana asked for help in Slack: who is on call?\""
+        ),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("OpsGenie received").count(), 2, "{stdout}");
+}
+
+type Lines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
+
+async fn next_line(lines: &mut Lines) -> String {
+    tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("the demo prints in time")
+        .expect("stdout reads")
+        .expect("the demo keeps printing")
+}
+
+#[tokio::test]
+async fn demo_serve_prints_a_curl_line_that_gets_an_answer() {
+    let mut child = demo()
+        .arg("--serve")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the demo starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let curl = loop {
+        let line = next_line(&mut lines).await;
+        if line.starts_with("ts=$(date +%s)") {
+            break line;
+        }
+    };
+    let ran = Command::new("sh")
+        .args(["-c", &curl])
+        .output()
+        .await
+        .expect("sh runs the curl line");
+    assert!(ran.status.success(), "{ran:?}");
+    loop {
+        let line = next_line(&mut lines).await;
+        if line.contains("↳ ops (in thread): On call for *SRE_schedule* right now: @alice, @bob")
+        {
+            break;
+        }
+    }
+    child.start_kill().expect("the demo stops");
+}
