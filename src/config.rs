@@ -14,6 +14,7 @@ use crate::alerting::Priority;
 use crate::oncall::BackoffPolicy;
 use crate::opsgenie::{EU_API_URL, US_API_URL};
 use crate::outbound::Timeouts;
+use crate::slack::socket_mode::DEFAULT_RECONNECT;
 use crate::slack::DEFAULT_SLACK_API_URL;
 use crate::usergroup_sync::UserGroupRef;
 
@@ -63,9 +64,13 @@ pub struct DemoArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub slack: SlackArgs,
-    /// Signing secret from the app's Basic Information page.
+    /// Signing secret from the app's Basic Information page (the HTTP endpoint).
     #[arg(long, env = "SLACK_SIGNING_SECRET", hide_env_values = true, value_parser = parse_secret)]
     pub slack_signing_secret: Option<SecretString>,
+    /// App-level token (xapp-…, scope connections:write): receive events over
+    /// Socket Mode, with no public URL.
+    #[arg(long, env = "SLACK_APP_TOKEN", hide_env_values = true, value_parser = parse_secret)]
+    pub slack_app_token: Option<SecretString>,
     #[command(flatten)]
     pub opsgenie: OpsGenieArgs,
     #[command(flatten)]
@@ -219,7 +224,12 @@ pub struct OpsGenieConfig {
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub slack: SlackConfig,
-    pub signing_secret: SecretString,
+    /// `None` turns the Events API endpoint off (Socket Mode only).
+    pub signing_secret: Option<SecretString>,
+    /// The app-level token (`xapp-…`) that turns Socket Mode on.
+    pub app_token: Option<SecretString>,
+    /// How Socket Mode reconnects after the socket drops.
+    pub socket_reconnect: BackoffPolicy,
     pub opsgenie: OpsGenieConfig,
     /// `None` when no user group is kept in sync.
     pub usergroup: Option<UserGroupConfig>,
@@ -311,11 +321,18 @@ impl ServeArgs {
     pub fn config(self) -> Result<ServeConfig, Missing> {
         Ok(ServeConfig {
             slack: self.slack.config()?,
-            signing_secret: required(
-                self.slack_signing_secret,
-                "SLACK_SIGNING_SECRET",
-                "the app's signing secret",
-            )?,
+            signing_secret: match (self.slack_signing_secret, &self.slack_app_token) {
+                (Some(secret), _) => Some(secret),
+                (None, Some(_)) => None,
+                (None, None) => {
+                    return Err(Missing {
+                        name: "SLACK_SIGNING_SECRET",
+                        what: "the app's signing secret (or SLACK_APP_TOKEN for Socket Mode)",
+                    })
+                }
+            },
+            app_token: self.slack_app_token,
+            socket_reconnect: DEFAULT_RECONNECT,
             opsgenie: self.opsgenie.config()?,
             alerts: self.alerts.config(),
             usergroup: self.slack_usergroup.map(|group| UserGroupConfig {

@@ -69,7 +69,9 @@ impl Demo {
                 user_token: None,
                 api_url: url(slack.url())?,
             },
-            signing_secret: SIGNING_SECRET.into(),
+            signing_secret: Some(SIGNING_SECRET.into()),
+            app_token: None,
+            socket_reconnect: BackoffPolicy::default(),
             opsgenie: OpsGenieConfig {
                 api_key: OPSGENIE_KEY.into(),
                 schedule: SCHEDULE.into(),

@@ -1,5 +1,5 @@
 //! The HTTP edge: the Slack Events API endpoint, health and readiness probes, and
-//! metrics.
+//! metrics; and the event dispatch that Socket Mode shares.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -34,7 +34,8 @@ pub struct AppState {
 }
 
 struct Inner {
-    verifier: SignatureVerifier,
+    /// `None` when events arrive only over Socket Mode.
+    verifier: Option<SignatureVerifier>,
     bot: Arc<Bot>,
     metrics: Arc<Metrics>,
     seen: Cache<String, ()>,
@@ -44,7 +45,7 @@ struct Inner {
 }
 
 impl AppState {
-    pub fn new(verifier: SignatureVerifier, bot: Arc<Bot>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(verifier: Option<SignatureVerifier>, bot: Arc<Bot>, metrics: Arc<Metrics>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 verifier,
@@ -140,65 +141,81 @@ async fn metrics(State(state): State<AppState>) -> Response {
 
 async fn slack_events(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let received = Instant::now();
-    let (event_type, outcome, response) = handle_event(&state, &headers, &body, received).await;
-    state.inner.metrics.event(event_type, outcome);
-    state.inner.metrics.ack_latency(received.elapsed());
-    response
-}
-
-/// Verifies, parses and dedupes one delivery; starts the answer without waiting.
-/// Returns the event type and outcome (for metrics) and the response.
-async fn handle_event(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: &[u8],
-    received: Instant,
-) -> (&'static str, &'static str, Response) {
     let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    if let Err(reason) =
-        state
-            .inner
-            .verifier
-            .verify(header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER), body)
+    let Some(verifier) = &state.inner.verifier else {
+        return (
+            StatusCode::NOT_FOUND,
+            "the Events API endpoint is off: this bot receives events over Socket Mode\n",
+        )
+            .into_response();
+    };
+    if let Err(reason) = verifier.verify(header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER), &body)
     {
         tracing::warn!(%reason, "refused a request to /slack/events");
-        let response = StatusCode::UNAUTHORIZED.into_response();
-        return ("unknown", "rejected_signature", response);
+        state.record("unknown", "rejected_signature", received);
+        return StatusCode::UNAUTHORIZED.into_response();
     }
-    let envelope = match Envelope::parse(body, state.inner.bot.identity()) {
-        Ok(envelope) => envelope,
-        Err(error) => {
-            tracing::warn!(%error, "signed request with a body that is not JSON");
-            return (
-                "unknown",
-                "malformed",
-                StatusCode::BAD_REQUEST.into_response(),
-            );
+    match state
+        .dispatch(&body, header("x-slack-retry-num"), received)
+        .await
+    {
+        Reply::Ack => StatusCode::OK.into_response(),
+        Reply::Challenge(challenge) => {
+            Json(serde_json::json!({ "challenge": challenge })).into_response()
         }
-    };
-    match envelope {
-        Envelope::UrlVerification { challenge } => {
-            let response = Json(serde_json::json!({ "challenge": challenge })).into_response();
-            ("url_verification", "answered", response)
-        }
-        Envelope::Unhandled => ("other", "ignored", StatusCode::OK.into_response()),
-        Envelope::Callback {
-            event_id,
-            event_type,
-            event,
-        } => {
-            let retry = header("x-slack-retry-num").unwrap_or("0");
-            let span = tracing::info_span!(
-                "slack_event",
-                %event_id,
-                channel = tracing::field::Empty,
-                retry
-            );
-            let outcome = accept(state, event_id, event, received)
-                .instrument(span)
-                .await;
-            (event_type, outcome, StatusCode::OK.into_response())
-        }
+        Reply::NotJson => StatusCode::BAD_REQUEST.into_response(),
+    }
+}
+
+/// What to answer Slack for a delivered event body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    Ack,
+    Challenge(String),
+    NotJson,
+}
+
+impl AppState {
+    /// Handles one authenticated event body, from the HTTP endpoint or Socket
+    /// Mode: parses, dedupes, starts the answer without waiting, counts it.
+    pub async fn dispatch(&self, body: &[u8], retry: Option<&str>, received: Instant) -> Reply {
+        let envelope = match Envelope::parse(body, self.inner.bot.identity()) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                tracing::warn!(%error, "authenticated event body that is not JSON");
+                self.record("unknown", "malformed", received);
+                return Reply::NotJson;
+            }
+        };
+        let (event_type, outcome, reply) = match envelope {
+            Envelope::UrlVerification { challenge } => {
+                ("url_verification", "answered", Reply::Challenge(challenge))
+            }
+            Envelope::Unhandled => ("other", "ignored", Reply::Ack),
+            Envelope::Callback {
+                event_id,
+                event_type,
+                event,
+            } => {
+                let span = tracing::info_span!(
+                    "slack_event",
+                    %event_id,
+                    channel = tracing::field::Empty,
+                    retry = retry.unwrap_or("0")
+                );
+                let outcome = accept(self, event_id, event, received)
+                    .instrument(span)
+                    .await;
+                (event_type, outcome, Reply::Ack)
+            }
+        };
+        self.record(event_type, outcome, received);
+        reply
+    }
+
+    fn record(&self, event_type: &'static str, outcome: &'static str, received: Instant) {
+        self.inner.metrics.event(event_type, outcome);
+        self.inner.metrics.ack_latency(received.elapsed());
     }
 }
 

@@ -15,6 +15,7 @@ use crate::opsgenie::{OpsGenieClient, OpsGenieError};
 use crate::outbound::Timeouts;
 use crate::server::{app, AppState};
 use crate::slack::signature::SignatureVerifier;
+use crate::slack::socket_mode::SocketMode;
 use crate::slack::{SlackApi, SlackError};
 use crate::usergroup_sync::{SyncError, SyncReport, UserGroupSync};
 
@@ -39,6 +40,8 @@ pub enum StartupError {
 pub struct Services {
     pub state: AppState,
     pub user_group_sync: Option<(Arc<UserGroupSync>, Duration)>,
+    /// Socket Mode, when an app-level token is configured.
+    pub socket_mode: Option<SocketMode>,
     /// How long acked replies may take to finish at shutdown.
     pub drain_timeout: Duration,
 }
@@ -123,13 +126,26 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
         (Arc::new(sync), usergroup.interval)
     });
     let state = AppState::new(
-        SignatureVerifier::new(config.signing_secret.clone()),
+        config.signing_secret.clone().map(SignatureVerifier::new),
         Arc::new(bot),
         metrics,
     );
+    let socket_mode = match &config.app_token {
+        Some(app_token) => {
+            let app = SlackApi::new(config.slack.api_url.as_str(), app_token, config.timeouts)
+                .map_err(StartupError::SlackClient)?;
+            Some(SocketMode::new(
+                Arc::new(app),
+                state.clone(),
+                config.socket_reconnect,
+            ))
+        }
+        None => None,
+    };
     Ok(Services {
         state,
         user_group_sync,
+        socket_mode,
         drain_timeout: config.drain_timeout,
     })
 }
@@ -144,18 +160,23 @@ pub async fn serve(
     let Services {
         state,
         user_group_sync,
+        socket_mode,
         drain_timeout,
     } = services;
     let sync_loop = user_group_sync.map(|(sync, interval)| {
         tracing::info!(interval = ?interval, "keeping the user group in sync");
         tokio::spawn(sync.run_every(interval))
     });
+    let socket_loop = socket_mode.map(|socket_mode| {
+        tracing::info!("receiving events over Socket Mode");
+        tokio::spawn(socket_mode.run())
+    });
     let served = axum::serve(listener, app(state.clone()))
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(StartupError::Serve);
-    if let Some(sync_loop) = sync_loop {
-        sync_loop.abort();
+    for background in sync_loop.into_iter().chain(socket_loop) {
+        background.abort();
     }
     let lost = state.drain(drain_timeout).await;
     if lost == 0 {

@@ -7,9 +7,11 @@
 pub mod events;
 mod opsgenie;
 mod slack;
+mod socket_mode;
 
 pub use opsgenie::OpsGenieAccount;
 pub use slack::{Post, SlackWorkspace, UserGroup};
+pub use socket_mode::SocketModeServer;
 
 use std::collections::HashMap;
 

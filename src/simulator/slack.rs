@@ -40,6 +40,8 @@ struct State {
     user_groups_need_user_token: bool,
     posts: Vec<Post>,
     clock: u64,
+    /// Socket Mode: the app-level token and the URL `apps.connections.open` gives.
+    socket_mode: Option<(String, String)>,
 }
 
 /// A Slack workspace on loopback.
@@ -49,6 +51,7 @@ pub struct SlackWorkspace {
 }
 
 const METHODS: &[&str] = &[
+    "apps.connections.open",
     "auth.test",
     "chat.postMessage",
     "chat.getPermalink",
@@ -81,6 +84,7 @@ impl SlackWorkspace {
             user_groups_need_user_token: false,
             posts: Vec::new(),
             clock: 1_700_000_000,
+            socket_mode: None,
         }));
         let server = MockServer::start().await;
         for method in METHODS {
@@ -135,6 +139,14 @@ impl SlackWorkspace {
         state.user_groups_need_user_token = true;
     }
 
+    /// Turns on Socket Mode for `app_token`: `apps.connections.open` hands out the
+    /// returned server's URL.
+    pub fn enable_socket_mode(&self, app_token: &str) -> std::io::Result<super::SocketModeServer> {
+        let server = super::SocketModeServer::start()?;
+        lock(&self.state).socket_mode = Some((app_token.to_owned(), server.url()));
+        Ok(server)
+    }
+
     /// Adds a person to the workspace.
     pub fn add_person(&self, email: &str, user_id: &str) {
         lock(&self.state)
@@ -170,6 +182,13 @@ impl Respond for Method {
         let with_user_token = state.user_token.as_deref() == Some(token.as_str());
         if token.is_empty() {
             return refused("not_authed");
+        }
+        if self.name == "apps.connections.open" {
+            return match &state.socket_mode {
+                Some((app_token, url)) if *app_token == token => ok(json!({ "url": url })),
+                _ if token == state.bot_token => refused("not_allowed_token_type"),
+                _ => refused("invalid_auth"),
+            };
         }
         if token != state.bot_token && !with_user_token {
             return refused("invalid_auth");

@@ -6,9 +6,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use secrecy::{ExposeSecret, SecretString};
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::{
-    SlackApiChatGetPermalinkRequest, SlackApiChatPostMessageRequest, SlackApiToken,
-    SlackApiTokenValue, SlackApiUsersInfoRequest, SlackApiUsersLookupByEmailRequest, SlackClient,
-    SlackClientHyperConnector, SlackClientHyperHttpsConnector,
+    SlackApiAppsConnectionOpenRequest, SlackApiChatGetPermalinkRequest,
+    SlackApiChatPostMessageRequest, SlackApiToken, SlackApiTokenValue, SlackApiUsersInfoRequest,
+    SlackApiUsersLookupByEmailRequest, SlackClient, SlackClientHyperConnector,
+    SlackClientHyperHttpsConnector,
 };
 use slack_morphism::{EmailAddress, SlackChannelId, SlackMessageContent, SlackTs, SlackUserId};
 
@@ -170,6 +171,15 @@ impl SlackApi {
                 .map(drop)
         })
         .await
+    }
+
+    /// `apps.connections.open` (with the app-level token): a Socket Mode URL.
+    pub async fn open_socket_url(&self) -> Result<String, SlackError> {
+        let session = self.client.open_session(&self.token);
+        let opened = self
+            .call(session.apps_connections_open(&SlackApiAppsConnectionOpenRequest::new()))
+            .await?;
+        Ok(opened.url.0.to_string())
     }
 
     /// `users.info`: how a person is called (display name, else real name, else handle).

@@ -79,7 +79,9 @@ pub fn on_call_request() -> wiremock::MockBuilder {
 pub fn test_config(slack: &SlackWorkspace, opsgenie: &OpsGenieAccount) -> ServeConfig {
     ServeConfig {
         slack: slack_config(slack),
-        signing_secret: SIGNING_SECRET.into(),
+        signing_secret: Some(SIGNING_SECRET.into()),
+        app_token: None,
+        socket_reconnect: BackoffPolicy::default(),
         opsgenie: opsgenie_config(opsgenie),
         alerts: None,
         usergroup: None,
@@ -131,10 +133,18 @@ pub async fn spawn_app() -> TestApp {
 
 /// The app, with its configuration adjusted by `adjust` first.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
+    spawn_app_with_workspace(|_, config| adjust(config)).await
+}
+
+/// The app, with its configuration adjusted by `adjust` (which also sees the
+/// simulated workspace) first.
+pub async fn spawn_app_with_workspace(
+    adjust: impl FnOnce(&SlackWorkspace, &mut ServeConfig),
+) -> TestApp {
     let slack = start_slack().await;
     let opsgenie = start_opsgenie().await;
     let mut config = test_config(&slack, &opsgenie);
-    adjust(&mut config);
+    adjust(&slack, &mut config);
     let services = startup::build(&config).await.expect("the app starts");
     let state = services.state.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");

@@ -10,5 +10,6 @@ mod lookup_failures;
 mod resilience;
 mod secrets;
 mod smoke;
+mod socket_mode;
 mod usergroup_sync;
 mod verification;

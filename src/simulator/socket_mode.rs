@@ -1,0 +1,136 @@
+//! The simulated Slack end of Socket Mode: a WebSocket server on loopback that
+//! says `hello`, pushes `events_api` envelopes, and records the bot's acks.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::lock;
+
+#[derive(Debug, Default)]
+struct State {
+    connections: usize,
+    current: Option<mpsc::UnboundedSender<Message>>,
+    acks: Vec<String>,
+    envelopes: u64,
+}
+
+/// Slack's Socket Mode WebSocket endpoint, simulated.
+pub struct SocketModeServer {
+    address: SocketAddr,
+    state: Arc<Mutex<State>>,
+    accepting: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SocketModeServer {
+    fn drop(&mut self) {
+        self.accepting.abort();
+    }
+}
+
+impl SocketModeServer {
+    /// Binds a loopback port and starts accepting (needs a Tokio runtime).
+    pub fn start() -> std::io::Result<Self> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let address = listener.local_addr()?;
+        let listener = TcpListener::from_std(listener)?;
+        let state = Arc::new(Mutex::new(State::default()));
+        let accepting = tokio::spawn(accept_loop(listener, Arc::clone(&state)));
+        Ok(Self {
+            address,
+            state,
+            accepting,
+        })
+    }
+
+    /// What `apps.connections.open` hands out.
+    pub fn url(&self) -> String {
+        format!("ws://{}/link/?ticket=simulated", self.address)
+    }
+
+    /// How many connections the bot has opened so far.
+    pub fn connections(&self) -> usize {
+        lock(&self.state).connections
+    }
+
+    /// Pushes an Events API payload to the open connection; returns its envelope
+    /// id, or `None` when no connection is open.
+    pub fn send_event(&self, payload: &str, retry_attempt: u32) -> Option<String> {
+        let mut state = lock(&self.state);
+        state.envelopes += 1;
+        let envelope_id = format!("envelope-{:04}", state.envelopes);
+        let payload: serde_json::Value = serde_json::from_str(payload).ok()?;
+        let frame = json!({
+            "envelope_id": envelope_id,
+            "type": "events_api",
+            "accepts_response_payload": false,
+            "retry_attempt": retry_attempt,
+            "retry_reason": if retry_attempt > 0 { "timeout" } else { "" },
+            "payload": payload,
+        });
+        let sender = state.current.as_ref()?;
+        sender.send(Message::text(frame.to_string())).ok()?;
+        Some(envelope_id)
+    }
+
+    /// The envelope ids the bot acked, in order.
+    pub fn acks(&self) -> Vec<String> {
+        lock(&self.state).acks.clone()
+    }
+
+    /// Closes the open connection, as Slack does now and then.
+    pub fn drop_connection(&self) {
+        if let Some(sender) = lock(&self.state).current.take() {
+            let _ = sender.send(Message::Close(None));
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, state: Arc<Mutex<State>>) {
+    while let Ok((stream, _)) = listener.accept().await {
+        let Ok(socket) = tokio_tungstenite::accept_async(stream).await else {
+            continue;
+        };
+        let (mut sink, mut stream) = socket.split();
+        let (sender, mut outgoing) = mpsc::unbounded_channel::<Message>();
+        let hello = json!({
+            "type": "hello", "num_connections": 1,
+            "debug_info": {"host": "simulated", "approximate_connection_time": 18060},
+            "connection_info": {"app_id": "ASIM"}
+        });
+        let _ = sender.send(Message::text(hello.to_string()));
+        {
+            let mut state = lock(&state);
+            state.connections += 1;
+            state.current = Some(sender);
+        }
+        tokio::spawn(async move {
+            while let Some(message) = outgoing.recv().await {
+                let closing = matches!(message, Message::Close(_));
+                if sink.send(message).await.is_err() || closing {
+                    break;
+                }
+            }
+        });
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            while let Some(Ok(message)) = stream.next().await {
+                if let Message::Text(text) = message {
+                    let ack: Option<String> =
+                        serde_json::from_str::<serde_json::Value>(text.as_str())
+                            .ok()
+                            .and_then(|value| value["envelope_id"].as_str().map(str::to_owned));
+                    if let Some(envelope_id) = ack {
+                        lock(&state).acks.push(envelope_id);
+                    }
+                }
+            }
+        });
+    }
+}
