@@ -44,6 +44,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Make a Slack user group equal to the people on call, once, then exit.
     SyncUsergroup(SyncArgs),
+    /// Try the configuration against Slack and OpsGenie once; say what works.
+    Check(ServeArgs),
     /// Play a conversation with the real bot against a simulated Slack and
     /// OpsGenie on loopback; no credentials needed.
     #[cfg(feature = "simulator")]
@@ -289,6 +291,19 @@ impl SlackArgs {
 }
 
 impl OpsGenieArgs {
+    /// The region not configured, when the URL is not overridden: `check` tries
+    /// it when the key is refused.
+    pub fn other_region_url(&self) -> Option<Url> {
+        if self.opsgenie_api_url.is_some() {
+            return None;
+        }
+        let other = match self.opsgenie_region {
+            Region::Us => EU_API_URL,
+            Region::Eu => US_API_URL,
+        };
+        parse_http_url(other).ok()
+    }
+
     pub fn config(self) -> Result<OpsGenieConfig, Missing> {
         let region_url = match self.opsgenie_region {
             Region::Us => US_API_URL,

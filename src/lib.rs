@@ -6,6 +6,7 @@
 
 pub mod alerting;
 pub mod bot;
+pub mod check;
 pub mod config;
 #[cfg(feature = "simulator")]
 pub mod demo;

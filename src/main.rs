@@ -30,9 +30,30 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let report = startup::run_sync(args.config()?).await?;
             println!("{report}");
         }
+        Command::Check(args) => run_check(args).await?,
         #[cfg(feature = "simulator")]
         Command::Demo(args) => run_demo(args).await?,
     }
+    Ok(())
+}
+
+async fn run_check(args: oncall_bot::config::ServeArgs) -> anyhow::Result<()> {
+    let other_region_url = args.opsgenie.other_region_url();
+    let config = match args.config() {
+        Ok(config) => config,
+        Err(missing) => {
+            println!("FAIL configuration: {missing}");
+            anyhow::bail!("the configuration is incomplete");
+        }
+    };
+    let report = oncall_bot::check::run(&config, other_region_url).await;
+    for finding in &report.findings {
+        println!("{finding}");
+    }
+    if !report.all_ok() {
+        anyhow::bail!("some checks failed; see above");
+    }
+    println!("All checks passed.");
     Ok(())
 }
 

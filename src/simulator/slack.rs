@@ -42,6 +42,8 @@ struct State {
     clock: u64,
     /// Socket Mode: the app-level token and the URL `apps.connections.open` gives.
     socket_mode: Option<(String, String)>,
+    /// The bot token's scopes, as `auth.test` lists them in `x-oauth-scopes`.
+    scopes: Vec<String>,
 }
 
 /// A Slack workspace on loopback.
@@ -49,6 +51,17 @@ pub struct SlackWorkspace {
     server: MockServer,
     state: Arc<Mutex<State>>,
 }
+
+/// Every scope `manifest.yml` asks for.
+const FULL_SCOPES: &[&str] = &[
+    "app_mentions:read",
+    "chat:write",
+    "im:history",
+    "users:read",
+    "users:read.email",
+    "usergroups:read",
+    "usergroups:write",
+];
 
 const METHODS: &[&str] = &[
     "apps.connections.open",
@@ -85,6 +98,10 @@ impl SlackWorkspace {
             posts: Vec::new(),
             clock: 1_700_000_000,
             socket_mode: None,
+            scopes: FULL_SCOPES
+                .iter()
+                .map(|scope| (*scope).to_owned())
+                .collect(),
         }));
         let server = MockServer::start().await;
         for method in METHODS {
@@ -147,6 +164,11 @@ impl SlackWorkspace {
         Ok(server)
     }
 
+    /// Grants the bot token exactly these scopes.
+    pub fn set_scopes(&self, scopes: &[&str]) {
+        lock(&self.state).scopes = scopes.iter().map(|scope| (*scope).to_owned()).collect();
+    }
+
     /// Adds a person to the workspace.
     pub fn add_person(&self, email: &str, user_id: &str) {
         lock(&self.state)
@@ -199,7 +221,8 @@ impl Respond for Method {
             "auth.test" => ok(json!({
                 "url": "https://simulated.slack.com/", "team": "Simulated", "user": "ops",
                 "team_id": "TSIM", "user_id": state.bot_user_id, "bot_id": state.bot_id
-            })),
+            }))
+            .insert_header("x-oauth-scopes", state.scopes.join(",").as_str()),
             "chat.postMessage" => {
                 let (channel, text) = (parameter("channel"), parameter("text"));
                 if channel.is_empty() {

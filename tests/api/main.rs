@@ -3,6 +3,7 @@
 mod alerts;
 mod answers;
 mod cache;
+mod check;
 mod demo;
 mod helpers;
 mod logs;

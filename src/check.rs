@@ -1,0 +1,312 @@
+//! `oncall-bot check`: tries the configuration against Slack and OpsGenie once and
+//! says, in plain words, what works and what to fix.
+
+use std::fmt;
+use std::sync::Arc;
+
+use reqwest::Url;
+use secrecy::ExposeSecret;
+
+use crate::config::ServeConfig;
+use crate::opsgenie::{OpsGenieClient, OpsGenieError};
+use crate::slack::{SlackApi, SlackError};
+use crate::usergroup_sync::UserGroupRef;
+
+/// The bot token's scopes that every feature needs.
+pub const REQUIRED_SCOPES: &[&str] = &[
+    "app_mentions:read",
+    "chat:write",
+    "im:history",
+    "users:read",
+    "users:read.email",
+];
+
+/// What cron mode adds, unless a user token does the user-group calls.
+pub const USERGROUP_SCOPES: &[&str] = &["usergroups:read", "usergroups:write"];
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub ok: bool,
+    pub text: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", if self.ok { "ok  " } else { "FAIL" }, self.text)
+    }
+}
+
+/// Everything `check` found, in order.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    fn ok(&mut self, text: impl Into<String>) {
+        self.findings.push(Finding {
+            ok: true,
+            text: text.into(),
+        });
+    }
+
+    fn fail(&mut self, text: impl Into<String>) {
+        self.findings.push(Finding {
+            ok: false,
+            text: text.into(),
+        });
+    }
+
+    pub fn all_ok(&self) -> bool {
+        self.findings.iter().all(|finding| finding.ok)
+    }
+}
+
+/// What `auth.test` says, read directly: slack-morphism does not expose the
+/// `x-oauth-scopes` header that lists the token's scopes.
+#[derive(Debug, serde::Deserialize)]
+struct AuthTest {
+    ok: bool,
+    error: Option<String>,
+    user_id: Option<String>,
+    user: Option<String>,
+    team: Option<String>,
+}
+
+/// Runs every check. `other_region_url` is the OpsGenie region not configured
+/// (when the URL was not overridden), tried when the key is refused.
+pub async fn run(config: &ServeConfig, other_region_url: Option<Url>) -> Report {
+    let mut report = Report::default();
+    report.ok("configuration: every required variable is set");
+    let slack_works = check_bot_token(config, &mut report).await;
+    if let Some(app_token) = &config.app_token {
+        match SlackApi::new(config.slack.api_url.as_str(), app_token, config.timeouts) {
+            Ok(app) => match app.open_socket_url().await {
+                Ok(_) => report.ok("Socket Mode: SLACK_APP_TOKEN opens a connection"),
+                Err(SlackError::Api { code }) if code == "not_allowed_token_type" => report.fail(
+                    "Socket Mode: SLACK_APP_TOKEN is not an app-level token: generate one (xapp-…) \
+                     under Basic Information → App-Level Tokens with the connections:write scope",
+                ),
+                Err(error) => report.fail(format!(
+                    "Socket Mode: SLACK_APP_TOKEN cannot open a connection ({error}); is Socket Mode \
+                     enabled for the app, and does the token have connections:write?"
+                )),
+            },
+            Err(error) => report.fail(format!("Socket Mode: {error}")),
+        }
+    }
+    let on_call = check_opsgenie(config, other_region_url, &mut report).await;
+    match (slack_works, on_call) {
+        (true, Some(emails)) => check_people(config, emails, &mut report).await,
+        _ => report.ok("Slack lookups of the people on call: skipped until the above is fixed"),
+    }
+    report
+}
+
+/// Whether the bot token works.
+async fn check_bot_token(config: &ServeConfig, report: &mut Report) -> bool {
+    let token = config.slack.bot_token.expose_secret();
+    if !token.starts_with("xoxb-") {
+        report.fail("Slack: SLACK_BOT_TOKEN does not start with xoxb-: use the Bot User OAuth Token from OAuth & Permissions");
+    }
+    let url = format!(
+        "{}/auth.test",
+        config.slack.api_url.as_str().trim_end_matches('/')
+    );
+    let http = match reqwest::Client::builder()
+        .connect_timeout(config.timeouts.connect)
+        .timeout(config.timeouts.total)
+        .build()
+    {
+        Ok(http) => http,
+        Err(error) => {
+            report.fail(format!("Slack: cannot build an HTTP client: {error}"));
+            return false;
+        }
+    };
+    let response = match http.post(&url).bearer_auth(token).send().await {
+        Ok(response) => response,
+        Err(error) => {
+            report.fail(format!(
+                "Slack: cannot reach {} ({error}); check SLACK_API_URL and the network",
+                config.slack.api_url
+            ));
+            return false;
+        }
+    };
+    let scopes: Option<Vec<String>> = response
+        .headers()
+        .get("x-oauth-scopes")
+        .and_then(|value| value.to_str().ok())
+        .map(|value| {
+            value
+                .split(',')
+                .map(|scope| scope.trim().to_owned())
+                .collect()
+        });
+    let answer: AuthTest = match response.json().await {
+        Ok(answer) => answer,
+        Err(error) => {
+            report.fail(format!(
+                "Slack: auth.test answered something unreadable ({error})"
+            ));
+            return false;
+        }
+    };
+    if !answer.ok {
+        let code = answer.error.unwrap_or_default();
+        report.fail(match code.as_str() {
+            "invalid_auth" | "not_authed" | "token_revoked" | "account_inactive" => format!(
+                "Slack: the token in SLACK_BOT_TOKEN is refused ({code}); copy the Bot User OAuth \
+                 Token (xoxb-…) again from OAuth & Permissions, and reinstall the app if it was revoked"
+            ),
+            _ => format!("Slack: auth.test failed ({code})"),
+        });
+        return false;
+    }
+    report.ok(format!(
+        "Slack: SLACK_BOT_TOKEN works: bot @{} ({}) in {}",
+        answer.user.unwrap_or_default(),
+        answer.user_id.unwrap_or_default(),
+        answer.team.unwrap_or_default()
+    ));
+    let Some(scopes) = scopes else {
+        report.ok("Slack: the token's scopes were not listed; not checked");
+        return true;
+    };
+    let mut needed: Vec<&str> = REQUIRED_SCOPES.to_vec();
+    if config.usergroup.is_some() && config.slack.user_token.is_none() {
+        needed.extend(USERGROUP_SCOPES);
+    }
+    let missing: Vec<&str> = needed
+        .into_iter()
+        .filter(|scope| !scopes.iter().any(|granted| granted == scope))
+        .collect();
+    if missing.is_empty() {
+        report.ok("Slack: the token has every scope the bot needs");
+    } else {
+        report.fail(format!(
+            "Slack: the token lacks the scope(s) {}: add them under OAuth & Permissions \
+             (or paste manifest.yml again) and reinstall the app",
+            missing.join(", ")
+        ));
+    }
+    true
+}
+
+/// The emails on call, when OpsGenie answers.
+async fn check_opsgenie(
+    config: &ServeConfig,
+    other_region_url: Option<Url>,
+    report: &mut Report,
+) -> Option<Vec<String>> {
+    let schedule = &config.opsgenie.schedule;
+    let client = |url: Url| {
+        OpsGenieClient::new(url, config.opsgenie.api_key.clone(), config.timeouts)
+            .map(|client| client.with_retries(crate::outbound::RetryPolicy::none()))
+    };
+    let opsgenie = match client(config.opsgenie.api_url.clone()) {
+        Ok(opsgenie) => opsgenie,
+        Err(error) => {
+            report.fail(format!("OpsGenie: {error}"));
+            return None;
+        }
+    };
+    let emails = match opsgenie.on_call_emails(schedule).await {
+        Ok(emails) => emails,
+        Err(OpsGenieError::Unauthorized { status }) => {
+            let works_elsewhere = match other_region_url.map(client) {
+                Some(Ok(other)) => other.on_call_emails(schedule).await.is_ok(),
+                _ => false,
+            };
+            report.fail(if works_elsewhere {
+                "OpsGenie: the key is refused here but works in the other region: set \
+                 OPSGENIE_REGION to the other value (us or eu)"
+                    .to_owned()
+            } else {
+                format!(
+                    "OpsGenie: the key in OPSGENIE_API_KEY is refused (HTTP {status}): check the key, \
+                     that its integration is enabled with read access, and OPSGENIE_REGION"
+                )
+            });
+            return None;
+        }
+        Err(OpsGenieError::NotFound { .. }) => {
+            report.fail(format!(
+                "OpsGenie: there is no schedule named `{schedule}` (OPSGENIE_SCHEDULE; names are \
+                 case-sensitive, e.g. SRE_schedule)"
+            ));
+            return None;
+        }
+        Err(error) => {
+            report.fail(format!("OpsGenie: the on-call lookup failed: {error}"));
+            return None;
+        }
+    };
+    report.ok(format!(
+        "OpsGenie: schedule `{schedule}` answers; on call now: {}",
+        if emails.is_empty() {
+            "nobody".to_owned()
+        } else {
+            emails.join(", ")
+        }
+    ));
+    Some(emails)
+}
+
+/// Whether the people on call can be found in Slack, and the user group exists.
+async fn check_people(config: &ServeConfig, emails: Vec<String>, report: &mut Report) {
+    let slack = match SlackApi::new(
+        config.slack.api_url.as_str(),
+        &config.slack.bot_token,
+        config.timeouts,
+    ) {
+        Ok(slack) => Arc::new(slack),
+        Err(error) => return report.fail(format!("Slack: {error}")),
+    };
+    let mut found = 0;
+    for email in &emails {
+        match slack.user_id_by_email(email).await {
+            Ok(Some(_)) => found += 1,
+            Ok(None) => report.fail(format!(
+                "Slack: nobody in the workspace has the email {email} (on call in OpsGenie); they \
+                 will be named by email, not mentioned"
+            )),
+            Err(error) => {
+                return report.fail(format!("Slack: users.lookupByEmail failed ({error})"))
+            }
+        }
+    }
+    if !emails.is_empty() {
+        report.ok(format!(
+            "Slack: {found} of {} people on call found by email",
+            emails.len()
+        ));
+    }
+    let Some(usergroup) = &config.usergroup else {
+        return;
+    };
+    let groups_token = config
+        .slack
+        .user_token
+        .as_ref()
+        .unwrap_or(&config.slack.bot_token);
+    let groups = match SlackApi::new(config.slack.api_url.as_str(), groups_token, config.timeouts) {
+        Ok(groups) => groups,
+        Err(error) => return report.fail(format!("Slack: {error}")),
+    };
+    match &usergroup.group {
+        UserGroupRef::Id(id) => match groups.user_group_members(id).await {
+            Ok(_) => report.ok(format!("Slack: user group {id} exists")),
+            Err(error) => report.fail(format!("Slack: user group {id}: {error}")),
+        },
+        UserGroupRef::Handle(handle) => match groups.user_group_id(handle).await {
+            Ok(Some(id)) => report.ok(format!("Slack: user group @{handle} is {id}")),
+            Ok(None) => report.fail(format!(
+                "Slack: there is no user group @{handle} (SLACK_USERGROUP); create it first"
+            )),
+            Err(error) => report.fail(format!("Slack: usergroups.list failed ({error})")),
+        },
+    }
+}

@@ -1,0 +1,225 @@
+//! `oncall-bot check`: each problem is named in plain words, and the exit code follows.
+
+use oncall_bot::check::{self, Report};
+use oncall_bot::config::{ServeConfig, UserGroupConfig};
+use oncall_bot::simulator::{OpsGenieAccount, SlackWorkspace};
+use tokio::process::Command;
+
+use crate::helpers::*;
+
+async fn check_with(
+    adjust: impl FnOnce(&SlackWorkspace, &OpsGenieAccount, &mut ServeConfig),
+) -> Report {
+    let slack = start_slack().await;
+    let opsgenie = start_opsgenie().await;
+    let mut config = test_config(&slack, &opsgenie);
+    adjust(&slack, &opsgenie, &mut config);
+    check::run(&config, None).await
+}
+
+fn failures(report: &Report) -> Vec<String> {
+    report
+        .findings
+        .iter()
+        .filter(|finding| !finding.ok)
+        .map(|finding| finding.text.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_working_setup_passes_every_check() {
+    let report = check_with(|_, _, _| {}).await;
+    assert!(report.all_ok(), "{:?}", report.findings);
+    let texts: Vec<String> = report
+        .findings
+        .iter()
+        .map(|finding| finding.to_string())
+        .collect();
+    assert!(
+        texts.contains(
+            &"ok   Slack: SLACK_BOT_TOKEN works: bot @ops (UBOT) in Simulated".to_owned()
+        ),
+        "{texts:?}"
+    );
+    assert!(
+        texts.contains(&"ok   OpsGenie: schedule `SRE_schedule` answers; on call now: alice@corp.example, bob@corp.example".to_owned()),
+        "{texts:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_slack_token_is_named() {
+    let report = check_with(|_, _, config| config.slack.bot_token = "xoxb-wrong".into()).await;
+    let failed = failures(&report);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].contains("SLACK_BOT_TOKEN is refused (invalid_auth)"),
+        "{failed:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_user_token_in_place_of_the_bot_token_is_named() {
+    let report =
+        check_with(|_, _, config| config.slack.bot_token = "xoxp-a-user-token".into()).await;
+    assert!(
+        failures(&report)
+            .iter()
+            .any(|text| text.contains("does not start with xoxb-")),
+        "{:?}",
+        report.findings
+    );
+}
+
+#[tokio::test]
+async fn a_missing_scope_is_named_with_the_fix() {
+    let report = check_with(|slack, _, _| {
+        slack.set_scopes(&[
+            "app_mentions:read",
+            "chat:write",
+            "im:history",
+            "users:read",
+        ]);
+    })
+    .await;
+    let failed = failures(&report);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].contains("lacks the scope(s) users:read.email"),
+        "{failed:?}"
+    );
+    assert!(failed[0].contains("reinstall the app"), "{failed:?}");
+}
+
+#[tokio::test]
+async fn cron_mode_needs_the_user_group_scopes_and_an_existing_group() {
+    let report = check_with(|slack, _, config| {
+        slack.set_scopes(&[
+            "app_mentions:read",
+            "chat:write",
+            "im:history",
+            "users:read",
+            "users:read.email",
+        ]);
+        config.usergroup = Some(UserGroupConfig {
+            group: "opsoncall".parse().expect("a handle"),
+            interval: std::time::Duration::from_secs(300),
+        });
+    })
+    .await;
+    let failed = failures(&report);
+    assert!(
+        failed
+            .iter()
+            .any(|text| text.contains("usergroups:read, usergroups:write")),
+        "{failed:?}"
+    );
+    assert!(
+        failed
+            .iter()
+            .any(|text| text.contains("there is no user group @opsoncall")),
+        "{failed:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_key_is_named_and_a_key_from_the_other_region_is_recognised() {
+    let report = check_with(|_, _, config| config.opsgenie.api_key = "not-the-key".into()).await;
+    let failed = failures(&report);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].contains("OPSGENIE_API_KEY is refused (HTTP 401)"),
+        "{failed:?}"
+    );
+
+    let slack = start_slack().await;
+    let this_region = OpsGenieAccount::start("a-key-of-the-other-region-only").await;
+    let other_region = start_opsgenie().await;
+    let config = test_config(&slack, &this_region);
+    let report = check::run(&config, Some(other_region.url().parse().expect("a URL"))).await;
+    let failed = failures(&report);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].contains("works in the other region: set OPSGENIE_REGION"),
+        "{failed:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_schedule_is_named() {
+    let report = check_with(|_, _, config| config.opsgenie.schedule = "SRE_Schedule".into()).await;
+    let failed = failures(&report);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].contains("no schedule named `SRE_Schedule`"),
+        "{failed:?}"
+    );
+}
+
+#[tokio::test]
+async fn someone_on_call_without_a_slack_account_is_named() {
+    let report = check_with(|_, opsgenie, _| {
+        opsgenie.set_on_call(SCHEDULE, &["alice@corp.example", "dave@contractor.example"]);
+    })
+    .await;
+    let failed = failures(&report);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].contains("nobody in the workspace has the email dave@contractor.example"),
+        "{failed:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_bot_token_given_as_the_app_token_is_named() {
+    let report = check_with(|_, _, config| config.app_token = Some(BOT_TOKEN.into())).await;
+    let failed = failures(&report);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].contains("SLACK_APP_TOKEN is not an app-level token"),
+        "{failed:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_subcommand_exits_zero_when_all_pass_and_non_zero_otherwise() {
+    let slack = start_slack().await;
+    let opsgenie = start_opsgenie().await;
+    let run = |schedule: &str| {
+        Command::new(env!("CARGO_BIN_EXE_oncall-bot"))
+            .arg("check")
+            .env_clear()
+            .env("SLACK_BOT_TOKEN", BOT_TOKEN)
+            .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+            .env("SLACK_API_URL", slack.url())
+            .env("OPSGENIE_API_KEY", OPSGENIE_KEY)
+            .env("OPSGENIE_SCHEDULE", schedule)
+            .env("OPSGENIE_API_URL", opsgenie.url())
+            .output()
+    };
+    let good = run(SCHEDULE).await.expect("runs");
+    let stdout = String::from_utf8_lossy(&good.stdout);
+    assert!(good.status.success(), "{stdout}");
+    assert!(stdout.ends_with("All checks passed.\n"), "{stdout}");
+
+    let bad = run("Nope").await.expect("runs");
+    let stdout = String::from_utf8_lossy(&bad.stdout);
+    assert!(!bad.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("FAIL OpsGenie: there is no schedule named `Nope`"),
+        "{stdout}"
+    );
+
+    let missing = Command::new(env!("CARGO_BIN_EXE_oncall-bot"))
+        .arg("check")
+        .env_clear()
+        .output()
+        .await
+        .expect("runs");
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stdout)
+            .contains("FAIL configuration: SLACK_BOT_TOKEN is not set"),
+        "{missing:?}"
+    );
+}
