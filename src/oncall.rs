@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::future::join_all;
 use moka::future::Cache;
@@ -23,6 +23,50 @@ pub struct OnCall {
     pub schedule: String,
     /// Emails (OpsGenie usernames), in the source's order.
     pub emails: Vec<String>,
+    /// The schedule's rotations in order (primary first), when the source tells;
+    /// empty otherwise.
+    pub rotations: Vec<Rotation>,
+}
+
+impl OnCall {
+    /// The next moment someone's shift ends: the answer is stale after it.
+    pub fn next_handover(&self) -> Option<SystemTime> {
+        self.rotations
+            .iter()
+            .flat_map(|rotation| rotation.current.iter().map(|shift| shift.until))
+            .min()
+    }
+
+    /// Every email the answer names: on call now, and next.
+    pub fn all_emails(&self) -> Vec<String> {
+        let mut emails = self.emails.clone();
+        for rotation in &self.rotations {
+            for shift in rotation.current.iter().chain(&rotation.next) {
+                if !emails.contains(&shift.email) {
+                    emails.push(shift.email.clone());
+                }
+            }
+        }
+        emails
+    }
+}
+
+/// One rotation of a schedule: who is on call in it now, and who is next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    pub name: String,
+    pub current: Vec<Shift>,
+    pub next: Option<Shift>,
+}
+
+/// A person's turn in a rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shift {
+    pub email: String,
+    pub starts: SystemTime,
+    pub until: SystemTime,
+    /// An override in OpsGenie put this person here.
+    pub is_override: bool,
 }
 
 /// A person on call, with their Slack account when they have one.
@@ -56,13 +100,24 @@ impl LookupError {
 
 impl OnCallSource {
     /// Who is on call for `schedule` right now, straight from the source.
+    /// The rotations are extra detail: when only they fail, the answer is still
+    /// given, without them.
     pub async fn on_call(&self, schedule: &str) -> Result<OnCall, LookupError> {
-        let emails = match self {
-            Self::OpsGenie(client) => client.on_call_emails(schedule).await?,
+        let (emails, rotations) = match self {
+            Self::OpsGenie(client) => {
+                let (emails, rotations) =
+                    tokio::join!(client.on_call_emails(schedule), client.rotations(schedule));
+                let rotations = rotations.unwrap_or_else(|error| {
+                    tracing::warn!(%error, %schedule, "no rotation detail; answering without it");
+                    Vec::new()
+                });
+                (emails?, rotations)
+            }
         };
         Ok(OnCall {
             schedule: schedule.to_owned(),
             emails,
+            rotations,
         })
     }
 

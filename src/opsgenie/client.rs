@@ -4,9 +4,12 @@ use std::time::Duration;
 use reqwest::{StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::wire::{AcceptedResponse, CreateAlertBody, ErrorBody, OnCallsResponse, Responder};
+use super::wire::{
+    AcceptedResponse, CreateAlertBody, ErrorBody, OnCallsResponse, Responder, TimelineResponse,
+};
 use crate::alerting::Alert;
 use crate::metrics::Metrics;
+use crate::oncall::{Rotation, Shift};
 use crate::outbound::{with_retries, RetryPolicy, Retryable, Timeouts};
 
 pub const US_API_URL: &str = "https://api.opsgenie.com";
@@ -142,6 +145,69 @@ impl OpsGenieClient {
         })
         .await?;
         Ok(answer.data.on_call_recipients)
+    }
+
+    /// The schedule's rotations in order, with who is on call in each now (until
+    /// when) and who is next, from the timeline of the next two weeks.
+    pub async fn rotations(&self, schedule: &str) -> Result<Vec<Rotation>, OpsGenieError> {
+        let mut url = self.url(&["v2", "schedules", schedule, "timeline"])?;
+        url.query_pairs_mut()
+            .append_pair("identifierType", "name")
+            .append_pair("intervalUnit", "weeks")
+            .append_pair("interval", "2");
+        let answer: TimelineResponse = with_retries(self.retries, || async {
+            let response = self.send("timeline", self.http.get(url.clone())).await?;
+            Ok::<_, OpsGenieError>(response.json().await?)
+        })
+        .await?;
+        let mut rotations = answer
+            .data
+            .final_timeline
+            .map(|timeline| timeline.rotations)
+            .unwrap_or_default();
+        rotations.sort_by(|a, b| a.order.total_cmp(&b.order));
+        let now = std::time::SystemTime::now();
+        Ok(rotations
+            .into_iter()
+            .map(|rotation| {
+                let mut shifts: Vec<(Shift, std::time::SystemTime)> = rotation
+                    .periods
+                    .iter()
+                    .filter(|period| period.kind != "historical")
+                    .filter_map(|period| {
+                        let recipient = period.recipient.as_ref()?;
+                        if recipient.kind != "user" || recipient.name.is_empty() {
+                            return None;
+                        }
+                        let start = humantime::parse_rfc3339_weak(&period.start_date).ok()?;
+                        let end = humantime::parse_rfc3339_weak(&period.end_date).ok()?;
+                        (end > now).then(|| {
+                            (
+                                Shift {
+                                    email: recipient.name.clone(),
+                                    starts: start,
+                                    until: end,
+                                    is_override: period.kind == "override",
+                                },
+                                start,
+                            )
+                        })
+                    })
+                    .collect();
+                shifts.sort_by_key(|(_, start)| *start);
+                let (current, upcoming): (Vec<Shift>, Vec<Shift>) = shifts
+                    .into_iter()
+                    .map(|(shift, _)| shift)
+                    .partition(|shift| shift.starts <= now);
+                Rotation {
+                    name: rotation.name,
+                    next: upcoming
+                        .into_iter()
+                        .find(|shift| !current.iter().any(|now| now.email == shift.email)),
+                    current,
+                }
+            })
+            .collect())
     }
 
     /// Creates an alert; OpsGenie accepts it with 202 and a request id, returned here.

@@ -54,3 +54,50 @@ pub struct AcceptedResponse {
     #[serde(default)]
     pub request_id: String,
 }
+
+/// `GET /v2/schedules/{id}/timeline`
+#[derive(Debug, Deserialize)]
+pub struct TimelineResponse {
+    pub data: TimelineData,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimelineData {
+    pub final_timeline: Option<Timeline>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Timeline {
+    #[serde(default)]
+    pub rotations: Vec<TimelineRotation>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TimelineRotation {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub order: f64,
+    #[serde(default)]
+    pub periods: Vec<TimelinePeriod>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimelinePeriod {
+    pub start_date: String,
+    pub end_date: String,
+    /// `default`, `override`, `forwarding`, `historical`.
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    pub recipient: Option<TimelineRecipient>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TimelineRecipient {
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub name: String,
+}

@@ -9,7 +9,7 @@ mod opsgenie;
 mod slack;
 mod socket_mode;
 
-pub use opsgenie::OpsGenieAccount;
+pub use opsgenie::{OpsGenieAccount, SimRotation, SimShift};
 pub use slack::{Post, SlackWorkspace, UserGroup};
 pub use socket_mode::SocketModeServer;
 

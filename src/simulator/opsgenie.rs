@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use percent_encoding::percent_decode_str;
 use serde_json::{json, Value};
@@ -10,11 +11,50 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use super::{lock, SIMULATION_PRIORITY};
 
+/// A person's turn in a simulated rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimShift {
+    pub email: String,
+    pub from: SystemTime,
+    pub to: SystemTime,
+    pub is_override: bool,
+}
+
+/// A simulated rotation: its name and its shifts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimRotation {
+    pub name: String,
+    pub shifts: Vec<SimShift>,
+}
+
+#[derive(Debug, Default)]
+struct Schedule {
+    /// Who is on call, when set directly (no rotations).
+    emails: Vec<String>,
+    rotations: Vec<SimRotation>,
+}
+
+impl Schedule {
+    /// Who is on call now: from the rotations when there are any.
+    fn on_call_now(&self) -> Vec<String> {
+        if self.rotations.is_empty() {
+            return self.emails.clone();
+        }
+        let now = SystemTime::now();
+        let mut emails: Vec<String> = Vec::new();
+        for shift in self.rotations.iter().flat_map(|rotation| &rotation.shifts) {
+            if shift.from <= now && now < shift.to && !emails.contains(&shift.email) {
+                emails.push(shift.email.clone());
+            }
+        }
+        emails
+    }
+}
+
 #[derive(Debug)]
 struct State {
     api_key: String,
-    /// Schedule name → emails on call now.
-    schedules: BTreeMap<String, Vec<String>>,
+    schedules: BTreeMap<String, Schedule>,
     /// Every alert created, as the JSON body received.
     alerts: Vec<Value>,
     requests: u64,
@@ -44,6 +84,15 @@ impl OpsGenieAccount {
             .with_priority(SIMULATION_PRIORITY)
             .mount(&server)
             .await;
+        Mock::given(method("GET"))
+            .and(path_regex(r"^/v2/schedules/[^/]+/timeline$"))
+            .respond_with(Endpoint {
+                kind: EndpointKind::Timeline,
+                state: Arc::clone(&state),
+            })
+            .with_priority(SIMULATION_PRIORITY)
+            .mount(&server)
+            .await;
         Mock::given(method("POST"))
             .and(path("/v2/alerts"))
             .respond_with(Endpoint {
@@ -65,11 +114,26 @@ impl OpsGenieAccount {
         &self.server
     }
 
-    /// Puts these people on call for `schedule` (creating it), replacing whoever was.
+    /// Puts these people on call for `schedule` (creating it), replacing whoever was;
+    /// the schedule then has no rotations.
     pub fn set_on_call(&self, schedule: &str, emails: &[&str]) {
         lock(&self.state).schedules.insert(
             schedule.to_owned(),
-            emails.iter().map(|email| (*email).to_owned()).collect(),
+            Schedule {
+                emails: emails.iter().map(|email| (*email).to_owned()).collect(),
+                rotations: Vec::new(),
+            },
+        );
+    }
+
+    /// Gives `schedule` these rotations, in order; who is on call follows the clock.
+    pub fn set_rotations(&self, schedule: &str, rotations: Vec<SimRotation>) {
+        lock(&self.state).schedules.insert(
+            schedule.to_owned(),
+            Schedule {
+                emails: Vec::new(),
+                rotations,
+            },
         );
     }
 
@@ -81,6 +145,7 @@ impl OpsGenieAccount {
 
 enum EndpointKind {
     OnCalls,
+    Timeline,
     CreateAlert,
 }
 
@@ -109,27 +174,28 @@ impl Respond for Endpoint {
             return error(401, "Key format is not valid!");
         }
         match self.kind {
-            EndpointKind::OnCalls => {
+            EndpointKind::OnCalls | EndpointKind::Timeline => {
                 let name = request
                     .url
                     .path_segments()
                     .and_then(|mut segments| segments.nth(2))
                     .map(|segment| percent_decode_str(segment).decode_utf8_lossy().into_owned())
                     .unwrap_or_default();
-                let by_name = request
-                    .url
-                    .query_pairs()
-                    .any(|(key, value)| key == "scheduleIdentifierType" && value == "name");
-                match state.schedules.get(&name).filter(|_| by_name) {
-                    Some(emails) => ResponseTemplate::new(200).set_body_json(json!({
-                        "data": {
-                            "_parent": {"id": format!("id-{name}"), "name": name, "enabled": true},
-                            "onCallRecipients": emails
-                        },
-                        "took": 0.01, "requestId": request_id
-                    })),
-                    None => error(404, &format!("No schedule exists with identifier [{name}]")),
-                }
+                let by_name = request.url.query_pairs().any(|(key, value)| {
+                    (key == "scheduleIdentifierType" || key == "identifierType") && value == "name"
+                });
+                let Some(schedule) = state.schedules.get(&name).filter(|_| by_name) else {
+                    return error(404, &format!("No schedule exists with identifier [{name}]"));
+                };
+                let parent = json!({"id": format!("id-{name}"), "name": name, "enabled": true});
+                let data = if matches!(self.kind, EndpointKind::OnCalls) {
+                    json!({"_parent": parent, "onCallRecipients": schedule.on_call_now()})
+                } else {
+                    json!({"_parent": parent, "finalTimeline": {"rotations": timeline(schedule)}})
+                };
+                ResponseTemplate::new(200).set_body_json(json!({
+                    "data": data, "took": 0.01, "requestId": request_id
+                }))
             }
             EndpointKind::CreateAlert => {
                 let Ok(alert) = serde_json::from_slice::<Value>(&request.body) else {
@@ -149,4 +215,31 @@ impl Respond for Endpoint {
             }
         }
     }
+}
+
+fn timeline(schedule: &Schedule) -> Vec<Value> {
+    let date = |time: SystemTime| humantime::format_rfc3339_seconds(time).to_string();
+    schedule
+        .rotations
+        .iter()
+        .enumerate()
+        .map(|(index, rotation)| {
+            let periods: Vec<Value> = rotation
+                .shifts
+                .iter()
+                .map(|shift| {
+                    json!({
+                        "startDate": date(shift.from),
+                        "endDate": date(shift.to),
+                        "type": if shift.is_override { "override" } else { "default" },
+                        "recipient": {"id": format!("id-{}", shift.email), "type": "user", "name": shift.email}
+                    })
+                })
+                .collect();
+            json!({
+                "id": format!("rotation-{index}"), "name": rotation.name,
+                "order": (index + 1) as f64, "periods": periods
+            })
+        })
+        .collect()
 }

@@ -40,11 +40,13 @@ pub struct TestApp {
 
 /// The simulated workspace: the bot, Alice, Bob and Carol.
 pub async fn start_slack() -> SlackWorkspace {
+    crate::logs::install();
     SlackWorkspace::start(BOT_TOKEN, BOT_USER, BOT_ID, PEOPLE).await
 }
 
 /// The simulated OpsGenie account, with Alice and Bob on call for `SCHEDULE`.
 pub async fn start_opsgenie() -> OpsGenieAccount {
+    crate::logs::install();
     let opsgenie = OpsGenieAccount::start(OPSGENIE_KEY).await;
     opsgenie.set_on_call(SCHEDULE, &["alice@corp.example", "bob@corp.example"]);
     opsgenie
