@@ -21,6 +21,9 @@ use tokio::process::Command;
 #[allow(dead_code)]
 #[path = "../tests/api/helpers.rs"]
 mod helpers;
+#[allow(dead_code)]
+#[path = "../tests/api/logs.rs"]
+mod logs;
 
 use helpers::*;
 
