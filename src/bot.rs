@@ -3,7 +3,10 @@
 use std::sync::Arc;
 
 use crate::alerting::{AlertOutcome, AlertRaiser};
-use crate::oncall::{describe_age, Freshness, OnCallDirectory, Responder};
+use std::time::SystemTime;
+
+use crate::oncall::{describe_age, Freshness, OnCall, OnCallDirectory, Responder, Shift};
+use crate::routing::{Destination, Routing};
 use crate::slack::{SlackApi, SlackError};
 
 /// Who the bot is in the workspace, from `auth.test`.
@@ -35,10 +38,12 @@ pub struct Request {
 }
 
 /// What the person asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     ClearCache,
     Help,
+    /// `team <name>`: who is on call for that team.
+    Team(String),
     /// Anything else is a request for help: tell them who is on call.
     WhoIsOnCall,
 }
@@ -62,6 +67,7 @@ impl Command {
         {
             ["cache", "clear"] => Self::ClearCache,
             ["help"] => Self::Help,
+            ["team", name @ ..] if !name.is_empty() => Self::Team(name.join(" ")),
             _ => Self::WhoIsOnCall,
         }
     }
@@ -107,34 +113,129 @@ pub const CACHE_CLEARED_TEXT: &str =
 pub const LOOKUP_FAILED_TEXT: &str = "Sorry, I could not find out who is on call right now. \
 Please try again in a minute, or page the team from OpsGenie directly.";
 
-/// The answer naming who is on call. A stale answer says so, and how old it is.
+/// A time as Slack shows it: in each reader's own time zone.
+pub fn slack_date(time: SystemTime) -> String {
+    let seconds = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|since| since.as_secs())
+        .unwrap_or(0);
+    format!(
+        "<!date^{seconds}^{{date_short_pretty}} {{time}}|{}>",
+        humantime::format_rfc3339_seconds(time)
+    )
+}
+
+/// What the answer calls the n-th rotation.
+fn role(index: usize) -> String {
+    match index {
+        0 => "primary".to_owned(),
+        1 => "secondary".to_owned(),
+        2 => "tertiary".to_owned(),
+        n => format!("rotation {}", n + 1),
+    }
+}
+
+/// The answer naming who is on call: per rotation, in the schedule's order, with
+/// until when and who is next, when the source tells; a plain list otherwise. A
+/// stale answer says so, and how old it is.
 pub fn on_call_text(
-    schedule: &str,
-    responders: &[Responder],
+    on_call: &OnCall,
+    people: &[Responder],
     freshness: Freshness,
     source: &str,
 ) -> String {
-    let names: Vec<String> = responders
+    let name = |email: &str| match people
         .iter()
-        .map(|responder| match &responder.slack_user {
-            Some(user) => format!("<@{user}>"),
-            None => format!("{} (no Slack account found)", responder.email),
-        })
+        .find(|person| person.email == email)
+        .and_then(|person| person.slack_user.as_ref())
+    {
+        Some(user) => format!("<@{user}>"),
+        None => format!("{email} (no Slack account found)"),
+    };
+    let shifts = |shifts: &[Shift]| {
+        shifts
+            .iter()
+            .map(|shift| {
+                let marker = if shift.is_override { " (override)" } else { "" };
+                format!(
+                    "{}{marker} until {}",
+                    name(&shift.email),
+                    slack_date(shift.until)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let schedule = &on_call.schedule;
+    let rotations: Vec<_> = on_call
+        .rotations
+        .iter()
+        .filter(|rotation| !rotation.current.is_empty())
         .collect();
-    match (freshness, names.is_empty()) {
-        (Freshness::Fresh, true) => format!("Nobody is on call for *{schedule}* right now."),
-        (Freshness::Fresh, false) => {
-            format!("On call for *{schedule}* right now: {}", names.join(", "))
+    let body = match rotations.as_slice() {
+        _ if on_call.emails.is_empty() => None,
+        [] => Some(
+            on_call
+                .emails
+                .iter()
+                .map(|email| name(email))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        [only] => Some(match &only.next {
+            Some(next) => format!("{}; next: {}", shifts(&only.current), name(&next.email)),
+            None => shifts(&only.current),
+        }),
+        several => Some(
+            several
+                .iter()
+                .enumerate()
+                .map(|(index, rotation)| {
+                    let next = rotation
+                        .next
+                        .as_ref()
+                        .map(|next| format!("; next: {}", name(&next.email)))
+                        .unwrap_or_default();
+                    format!(
+                        "\n• {} ({}): {}{next}",
+                        role(index),
+                        rotation.name,
+                        shifts(&rotation.current)
+                    )
+                })
+                .collect::<String>(),
+        ),
+    };
+    let separator = |body: &str| if body.starts_with('\n') { "" } else { " " };
+    match (freshness, body) {
+        (Freshness::Fresh, None) => format!("Nobody is on call for *{schedule}* right now."),
+        (Freshness::Fresh, Some(body)) => {
+            format!(
+                "On call for *{schedule}* right now:{}{body}",
+                separator(&body)
+            )
         }
-        (Freshness::Stale { age }, true) => format!(
+        (Freshness::Stale { age }, None) => format!(
             "{source} is not answering; {} ago nobody was on call for *{schedule}*.",
             describe_age(age)
         ),
-        (Freshness::Stale { age }, false) => format!(
-            "{source} is not answering; this is who was on call for *{schedule}* {} ago: {}",
+        (Freshness::Stale { age }, Some(body)) => format!(
+            "{source} is not answering; this is who was on call for *{schedule}* {} ago:{}{body}",
             describe_age(age),
-            names.join(", ")
+            separator(&body)
         ),
+    }
+}
+
+/// The answer to `team <name>` when no team has that name.
+pub fn unknown_team_text(name: &str, routing: &Routing) -> String {
+    if routing.teams().is_empty() {
+        format!("I don't know a team called *{name}*: no teams are set up, so I answer for the default schedule only.")
+    } else {
+        format!(
+            "I don't know a team called *{name}*. Known teams: {}.",
+            routing.describe_teams()
+        )
     }
 }
 
@@ -158,6 +259,7 @@ pub struct Bot {
     directory: Arc<OnCallDirectory>,
     slack: Arc<SlackApi>,
     alerts: Option<AlertRaiser>,
+    routing: Routing,
 }
 
 impl Bot {
@@ -173,7 +275,14 @@ impl Bot {
             directory,
             slack,
             alerts: None,
+            routing: Routing::default(),
         }
+    }
+
+    /// Teams and channel defaults: which schedule a request is about.
+    pub fn with_routing(mut self, routing: Routing) -> Self {
+        self.routing = routing;
+        self
     }
 
     /// Also raises an alert for every help request.
@@ -207,44 +316,68 @@ impl Bot {
     /// What the bot says to `request`.
     pub async fn reply_to(&self, request: &Request) -> String {
         match Command::parse(&request.text, &self.identity.user_id) {
-            Command::Help => HELP_TEXT.to_owned(),
+            Command::Help => self.help_text(),
             Command::ClearCache => {
                 self.directory.clear();
                 tracing::info!(user = %request.user, "on-call cache cleared");
                 CACHE_CLEARED_TEXT.to_owned()
             }
+            Command::Team(name) => match self.routing.team_named(&name) {
+                Some(team) => self.who_is_on_call(request, &team.schedule).await,
+                None => unknown_team_text(&name, &self.routing),
+            },
             Command::WhoIsOnCall => {
-                let alert = async {
-                    match &self.alerts {
-                        Some(alerts) => {
-                            let text = strip_mentions_of(&request.text, &self.identity.user_id);
-                            Some(alerts.raise_for(request, &text).await)
-                        }
-                        None => None,
-                    }
+                let text = strip_mentions_of(&request.text, &self.identity.user_id);
+                let schedule = match self.routing.destination(&request.channel, &text) {
+                    Destination::Team(team) => &team.schedule,
+                    Destination::Default => &self.schedule,
                 };
-                let (answer, alert) = tokio::join!(self.on_call_answer(), alert);
-                match alert {
-                    Some(outcome) => format!("{answer}\n{}", alert_text(outcome)),
-                    None => answer,
-                }
+                self.who_is_on_call(request, schedule).await
             }
         }
     }
 
-    async fn on_call_answer(&self) -> String {
-        match self.directory.on_call(&self.schedule).await {
+    fn help_text(&self) -> String {
+        if self.routing.teams().is_empty() {
+            return HELP_TEXT.to_owned();
+        }
+        format!(
+            "{HELP_TEXT}\n• `@ops <team>` or `@ops team <name>`: who is on call for a team: {}",
+            self.routing.describe_teams()
+        )
+    }
+
+    /// The on-call answer for `schedule`, and the alert for the request when on.
+    async fn who_is_on_call(&self, request: &Request, schedule: &str) -> String {
+        let alert = async {
+            match &self.alerts {
+                Some(alerts) => {
+                    let text = strip_mentions_of(&request.text, &self.identity.user_id);
+                    Some(alerts.raise_for(request, &text).await)
+                }
+                None => None,
+            }
+        };
+        let (answer, alert) = tokio::join!(self.on_call_answer(schedule), alert);
+        match alert {
+            Some(outcome) => format!("{answer}\n{}", alert_text(outcome)),
+            None => answer,
+        }
+    }
+
+    async fn on_call_answer(&self, schedule: &str) -> String {
+        match self.directory.on_call(schedule).await {
             Ok(answer) => {
-                let responders = self.directory.responders(&answer.on_call).await;
+                let people = self.directory.responders(&answer.on_call).await;
                 on_call_text(
-                    &answer.on_call.schedule,
-                    &responders,
+                    &answer.on_call,
+                    &people,
                     answer.freshness,
                     self.directory.source_name(),
                 )
             }
             Err(failure) => {
-                tracing::error!(error = %failure, schedule = %self.schedule, "no on-call answer");
+                tracing::error!(error = %failure, %schedule, "no on-call answer");
                 LOOKUP_FAILED_TEXT.to_owned()
             }
         }
@@ -288,47 +421,132 @@ mod tests {
         assert_eq!(strip_mentions_of("é<@UBOT|ops>ü", "UBOT"), "é ü");
     }
 
+    use crate::oncall::Rotation;
+    use std::time::Duration;
+
+    fn flat(emails: &[&str]) -> OnCall {
+        OnCall {
+            schedule: "SRE_schedule".into(),
+            emails: emails.iter().map(|email| (*email).to_owned()).collect(),
+            rotations: vec![],
+        }
+    }
+
+    fn person(email: &str, user: Option<&str>) -> Responder {
+        Responder {
+            email: email.into(),
+            slack_user: user.map(str::to_owned),
+        }
+    }
+
     #[test]
     fn the_answer_mentions_people_with_slack_accounts_and_names_the_others() {
-        let responders = [
-            Responder {
-                email: "alice@corp.example".into(),
-                slack_user: Some("UALICE".into()),
-            },
-            Responder {
-                email: "dave@corp.example".into(),
-                slack_user: None,
-            },
+        let people = [
+            person("alice@corp.example", Some("UALICE")),
+            person("dave@corp.example", None),
         ];
-        let fresh = |responders: &[Responder]| {
-            on_call_text("SRE_schedule", responders, Freshness::Fresh, "OpsGenie")
-        };
+        let on_call = flat(&["alice@corp.example", "dave@corp.example"]);
         assert_eq!(
-            fresh(&responders),
+            on_call_text(&on_call, &people, Freshness::Fresh, "OpsGenie"),
             "On call for *SRE_schedule* right now: <@UALICE>, dave@corp.example (no Slack account found)"
         );
         assert_eq!(
-            fresh(&[]),
+            on_call_text(&flat(&[]), &[], Freshness::Fresh, "OpsGenie"),
             "Nobody is on call for *SRE_schedule* right now."
         );
     }
 
     #[test]
     fn a_stale_answer_says_the_source_is_not_answering_and_how_old_it_is() {
-        let responders = [Responder {
-            email: "alice@corp.example".into(),
-            slack_user: Some("UALICE".into()),
-        }];
+        let people = [person("alice@corp.example", Some("UALICE"))];
         let stale = Freshness::Stale {
-            age: std::time::Duration::from_secs(12 * 60 + 5),
+            age: Duration::from_secs(12 * 60 + 5),
         };
         assert_eq!(
-            on_call_text("SRE_schedule", &responders, stale, "OpsGenie"),
+            on_call_text(&flat(&["alice@corp.example"]), &people, stale, "OpsGenie"),
             "OpsGenie is not answering; this is who was on call for *SRE_schedule* 12 minutes ago: <@UALICE>"
         );
         assert_eq!(
-            on_call_text("SRE_schedule", &[], stale, "OpsGenie"),
+            on_call_text(&flat(&[]), &[], stale, "OpsGenie"),
             "OpsGenie is not answering; 12 minutes ago nobody was on call for *SRE_schedule*."
         );
+    }
+
+    #[test]
+    fn rotations_are_listed_in_order_with_until_times_overrides_and_who_is_next() {
+        let at = |seconds: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(seconds);
+        let shift = |email: &str, from: u64, to: u64, is_override: bool| Shift {
+            email: email.into(),
+            starts: at(from),
+            until: at(to),
+            is_override,
+        };
+        let on_call = OnCall {
+            schedule: "SRE_schedule".into(),
+            emails: vec!["alice@corp.example".into(), "carol@corp.example".into()],
+            rotations: vec![
+                Rotation {
+                    name: "Weekly".into(),
+                    current: vec![shift("alice@corp.example", 0, 1_700_000_000, false)],
+                    next: Some(shift(
+                        "bob@corp.example",
+                        1_700_000_000,
+                        1_700_600_000,
+                        false,
+                    )),
+                },
+                Rotation {
+                    name: "Backup".into(),
+                    current: vec![shift("carol@corp.example", 0, 1_700_003_600, true)],
+                    next: None,
+                },
+            ],
+        };
+        let people = [
+            person("alice@corp.example", Some("UALICE")),
+            person("bob@corp.example", Some("UBOB")),
+            person("carol@corp.example", Some("UCAROL")),
+        ];
+        assert_eq!(
+            on_call_text(&on_call, &people, Freshness::Fresh, "OpsGenie"),
+            "On call for *SRE_schedule* right now:\n\
+             • primary (Weekly): <@UALICE> until <!date^1700000000^{date_short_pretty} {time}|2023-11-14T22:13:20Z>; next: <@UBOB>\n\
+             • secondary (Backup): <@UCAROL> (override) until <!date^1700003600^{date_short_pretty} {time}|2023-11-14T23:13:20Z>"
+        );
+        let one_rotation = OnCall {
+            rotations: on_call.rotations[..1].to_vec(),
+            emails: vec!["alice@corp.example".into()],
+            ..on_call
+        };
+        assert_eq!(
+            on_call_text(&one_rotation, &people, Freshness::Fresh, "OpsGenie"),
+            "On call for *SRE_schedule* right now: <@UALICE> until <!date^1700000000^{date_short_pretty} {time}|2023-11-14T22:13:20Z>; next: <@UBOB>"
+        );
+    }
+
+    #[test]
+    fn an_unknown_team_gets_the_list_of_known_ones() {
+        let routing = Routing::new(
+            vec![crate::routing::Team {
+                name: "payments".into(),
+                aliases: vec!["pay".into()],
+                schedule: "Payments_schedule".into(),
+            }],
+            &[],
+        )
+        .expect("valid");
+        assert_eq!(
+            unknown_team_text("paymints", &routing),
+            "I don't know a team called *paymints*. Known teams: *payments* (pay)."
+        );
+        assert_eq!(
+            Command::parse("<@UBOT> team paymints", "UBOT"),
+            Command::Team("paymints".into())
+        );
+        assert_eq!(
+            Command::parse("<@UBOT> TEAM Pay", "UBOT"),
+            Command::Team("pay".into())
+        );
+        assert_eq!(Command::parse("<@UBOT> team", "UBOT"), Command::WhoIsOnCall);
     }
 }

@@ -176,7 +176,7 @@ async fn check_bot_token(config: &ServeConfig, report: &mut Report) -> bool {
         return true;
     };
     let mut needed: Vec<&str> = REQUIRED_SCOPES.to_vec();
-    if config.usergroup.is_some() && config.slack.user_token.is_none() {
+    if !config.usergroups.is_empty() && config.slack.user_token.is_none() {
         needed.extend(USERGROUP_SCOPES);
     }
     let missing: Vec<&str> = needed
@@ -284,9 +284,9 @@ async fn check_people(config: &ServeConfig, emails: Vec<String>, report: &mut Re
             emails.len()
         ));
     }
-    let Some(usergroup) = &config.usergroup else {
+    if config.usergroups.is_empty() {
         return;
-    };
+    }
     let groups_token = config
         .slack
         .user_token
@@ -296,17 +296,19 @@ async fn check_people(config: &ServeConfig, emails: Vec<String>, report: &mut Re
         Ok(groups) => groups,
         Err(error) => return report.fail(format!("Slack: {error}")),
     };
-    match &usergroup.group {
-        UserGroupRef::Id(id) => match groups.user_group_members(id).await {
-            Ok(_) => report.ok(format!("Slack: user group {id} exists")),
-            Err(error) => report.fail(format!("Slack: user group {id}: {error}")),
-        },
-        UserGroupRef::Handle(handle) => match groups.user_group_id(handle).await {
-            Ok(Some(id)) => report.ok(format!("Slack: user group @{handle} is {id}")),
-            Ok(None) => report.fail(format!(
-                "Slack: there is no user group @{handle} (SLACK_USERGROUP); create it first"
-            )),
-            Err(error) => report.fail(format!("Slack: usergroups.list failed ({error})")),
-        },
+    for usergroup in &config.usergroups {
+        match &usergroup.group {
+            UserGroupRef::Id(id) => match groups.user_group_members(id).await {
+                Ok(_) => report.ok(format!("Slack: user group {id} exists")),
+                Err(error) => report.fail(format!("Slack: user group {id}: {error}")),
+            },
+            UserGroupRef::Handle(handle) => match groups.user_group_id(handle).await {
+                Ok(Some(id)) => report.ok(format!("Slack: user group @{handle} is {id}")),
+                Ok(None) => report.fail(format!(
+                    "Slack: there is no user group @{handle}; create it first"
+                )),
+                Err(error) => report.fail(format!("Slack: usergroups.list failed ({error})")),
+            },
+        }
     }
 }

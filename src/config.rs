@@ -1,7 +1,9 @@
 //! All configuration: one clap tree, every value from an environment variable.
 //! Nothing else in the crate reads the environment.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -11,12 +13,14 @@ use reqwest::Url;
 use secrecy::SecretString;
 
 use crate::alerting::Priority;
+use crate::config_file::{self, FileError, Teams};
 use crate::oncall::BackoffPolicy;
 use crate::opsgenie::{EU_API_URL, US_API_URL};
 use crate::outbound::Timeouts;
+use crate::routing::Routing;
 use crate::slack::socket_mode::DEFAULT_RECONNECT;
 use crate::slack::DEFAULT_SLACK_API_URL;
-use crate::usergroup_sync::UserGroupRef;
+use crate::usergroup_sync::{UserGroupRef, UserGroupSpec};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -80,7 +84,10 @@ pub struct ServeArgs {
     /// User group to keep equal to the people on call (handle or id); off when unset.
     #[arg(long, env = "SLACK_USERGROUP", value_parser = UserGroupRef::from_str)]
     pub slack_usergroup: Option<UserGroupRef>,
-    /// How often `serve` syncs the user group.
+    /// Config file (TOML): teams, channel defaults, user groups, email overrides.
+    #[arg(long, env = "ONCALL_CONFIG")]
+    pub oncall_config: Option<PathBuf>,
+    /// How often `serve` syncs the user groups.
     #[arg(long, env = "USERGROUP_SYNC_INTERVAL", default_value = "5m", value_parser = parse_duration)]
     pub usergroup_sync_interval: Duration,
     /// How long an on-call answer is cached: seconds (`300`) or a duration (`5m`).
@@ -105,6 +112,9 @@ pub struct SyncArgs {
     /// User group to keep equal to the people on call: its handle (`opsoncall`) or id.
     #[arg(long, env = "SLACK_USERGROUP", value_parser = UserGroupRef::from_str)]
     pub slack_usergroup: Option<UserGroupRef>,
+    /// Config file (TOML) whose [[usergroup]] entries are synced too.
+    #[arg(long, env = "ONCALL_CONFIG")]
+    pub oncall_config: Option<PathBuf>,
     #[command(flatten)]
     pub http: HttpArgs,
 }
@@ -205,6 +215,40 @@ fn required<T>(value: Option<T>, name: &'static str, what: &'static str) -> Resu
     value.ok_or(Missing { name, what })
 }
 
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Missing(#[from] Missing),
+    #[error(transparent)]
+    File(#[from] FileError),
+}
+
+/// The config file's contents, or nothing when there is none.
+fn load_teams(path: Option<&PathBuf>) -> Result<Teams, ConfigError> {
+    Ok(match path {
+        Some(path) => config_file::load(path)?,
+        None => Teams::default(),
+    })
+}
+
+/// The env user group (over the default schedule) and the file's, together.
+fn user_groups(
+    env_group: Option<UserGroupRef>,
+    default_schedule: &str,
+    teams: &Teams,
+) -> Vec<UserGroupSpec> {
+    env_group
+        .map(|group| UserGroupSpec {
+            group,
+            schedules: vec![default_schedule.to_owned()],
+            always: Vec::new(),
+        })
+        .into_iter()
+        .chain(teams.usergroups.iter().cloned())
+        .collect()
+}
+
 /// Slack settings, checked.
 #[derive(Debug, Clone)]
 pub struct SlackConfig {
@@ -218,6 +262,8 @@ pub struct SlackConfig {
 #[derive(Debug, Clone)]
 pub struct OpsGenieConfig {
     pub api_key: SecretString,
+    /// The default schedule: the config file's `default_schedule`, else
+    /// OPSGENIE_SCHEDULE.
     pub schedule: String,
     pub api_url: Url,
 }
@@ -233,8 +279,13 @@ pub struct ServeConfig {
     /// How Socket Mode reconnects after the socket drops.
     pub socket_reconnect: BackoffPolicy,
     pub opsgenie: OpsGenieConfig,
-    /// `None` when no user group is kept in sync.
-    pub usergroup: Option<UserGroupConfig>,
+    /// The user groups `serve` keeps in sync (none: off).
+    pub usergroups: Vec<UserGroupSpec>,
+    pub usergroup_interval: Duration,
+    /// Teams and channel defaults from the config file.
+    pub routing: Routing,
+    /// OpsGenie username (lower case) → Slack id, when emails differ.
+    pub email_overrides: HashMap<String, String>,
     /// `None` when alerts are off.
     pub alerts: Option<AlertConfig>,
     pub cache_ttl: Duration,
@@ -245,32 +296,35 @@ pub struct ServeConfig {
     pub timeouts: Timeouts,
 }
 
-/// The user group `serve` keeps in sync, and how often.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserGroupConfig {
-    pub group: UserGroupRef,
-    pub interval: Duration,
-}
-
 /// Everything `sync-usergroup` needs, checked.
 #[derive(Debug, Clone)]
 pub struct SyncConfig {
     pub slack: SlackConfig,
     pub opsgenie: OpsGenieConfig,
-    pub group: UserGroupRef,
+    /// Every group to sync: SLACK_USERGROUP's and the config file's.
+    pub usergroups: Vec<UserGroupSpec>,
+    pub email_overrides: HashMap<String, String>,
     pub timeouts: Timeouts,
 }
 
 impl SyncArgs {
-    pub fn config(self) -> Result<SyncConfig, Missing> {
+    pub fn config(self) -> Result<SyncConfig, ConfigError> {
+        let slack = self.slack.config()?;
+        let teams = load_teams(self.oncall_config.as_ref())?;
+        let opsgenie = self.opsgenie.config(teams.default_schedule.clone())?;
+        let usergroups = user_groups(self.slack_usergroup, &opsgenie.schedule, &teams);
+        if usergroups.is_empty() {
+            return Err(Missing {
+                name: "SLACK_USERGROUP",
+                what: "the user group's handle (opsoncall) or id, or [[usergroup]] entries in ONCALL_CONFIG",
+            }
+            .into());
+        }
         Ok(SyncConfig {
-            slack: self.slack.config()?,
-            opsgenie: self.opsgenie.config()?,
-            group: required(
-                self.slack_usergroup,
-                "SLACK_USERGROUP",
-                "the user group's handle (opsoncall) or id",
-            )?,
+            slack,
+            opsgenie,
+            usergroups,
+            email_overrides: teams.email_overrides,
             timeouts: self.http.timeouts(),
         })
     }
@@ -304,7 +358,8 @@ impl OpsGenieArgs {
         parse_http_url(other).ok()
     }
 
-    pub fn config(self) -> Result<OpsGenieConfig, Missing> {
+    /// `file_schedule` is the config file's `default_schedule`, which wins.
+    pub fn config(self, file_schedule: Option<String>) -> Result<OpsGenieConfig, Missing> {
         let region_url = match self.opsgenie_region {
             Region::Us => US_API_URL,
             Region::Eu => EU_API_URL,
@@ -316,10 +371,11 @@ impl OpsGenieArgs {
                 "an OpsGenie API key",
             )?,
             schedule: required(
-                self.opsgenie_schedule
+                file_schedule
+                    .or(self.opsgenie_schedule)
                     .filter(|name| !name.trim().is_empty()),
                 "OPSGENIE_SCHEDULE",
-                "the OpsGenie schedule's name",
+                "the OpsGenie schedule's name (or default_schedule in ONCALL_CONFIG)",
             )?,
             api_url: match self.opsgenie_api_url {
                 Some(url) => url,
@@ -333,9 +389,13 @@ impl OpsGenieArgs {
 }
 
 impl ServeArgs {
-    pub fn config(self) -> Result<ServeConfig, Missing> {
+    pub fn config(self) -> Result<ServeConfig, ConfigError> {
+        let slack = self.slack.config()?;
+        let teams = load_teams(self.oncall_config.as_ref())?;
+        let opsgenie = self.opsgenie.config(teams.default_schedule.clone())?;
+        let usergroups = user_groups(self.slack_usergroup, &opsgenie.schedule, &teams);
         Ok(ServeConfig {
-            slack: self.slack.config()?,
+            slack,
             signing_secret: match (self.slack_signing_secret, &self.slack_app_token) {
                 (Some(secret), _) => Some(secret),
                 (None, Some(_)) => None,
@@ -343,17 +403,18 @@ impl ServeArgs {
                     return Err(Missing {
                         name: "SLACK_SIGNING_SECRET",
                         what: "the app's signing secret (or SLACK_APP_TOKEN for Socket Mode)",
-                    })
+                    }
+                    .into())
                 }
             },
             app_token: self.slack_app_token,
             socket_reconnect: DEFAULT_RECONNECT,
-            opsgenie: self.opsgenie.config()?,
+            opsgenie,
             alerts: self.alerts.config(),
-            usergroup: self.slack_usergroup.map(|group| UserGroupConfig {
-                group,
-                interval: self.usergroup_sync_interval,
-            }),
+            usergroups,
+            usergroup_interval: self.usergroup_sync_interval,
+            routing: teams.routing,
+            email_overrides: teams.email_overrides,
             cache_ttl: self.oncall_cache_ttl,
             source_backoff: BackoffPolicy::default(),
             listen_addr: self.listen_addr,
@@ -418,7 +479,7 @@ mod tests {
             opsgenie_region: region,
             opsgenie_api_url: url.map(|url| Url::parse(url).expect("a URL")),
         };
-        let url = |args: OpsGenieArgs| args.config().expect("valid").api_url.to_string();
+        let url = |args: OpsGenieArgs| args.config(None).expect("valid").api_url.to_string();
         assert_eq!(url(args(Region::Us, None)), "https://api.opsgenie.com/");
         assert_eq!(url(args(Region::Eu, None)), "https://api.eu.opsgenie.com/");
         assert_eq!(

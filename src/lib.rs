@@ -8,12 +8,14 @@ pub mod alerting;
 pub mod bot;
 pub mod check;
 pub mod config;
+pub mod config_file;
 #[cfg(feature = "simulator")]
 pub mod demo;
 pub mod metrics;
 pub mod oncall;
 pub mod opsgenie;
 pub mod outbound;
+pub mod routing;
 pub mod server;
 #[cfg(feature = "simulator")]
 pub mod simulator;

@@ -27,8 +27,19 @@ async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => startup::run_serve(args.config()?).await?,
         Command::SyncUsergroup(args) => {
-            let report = startup::run_sync(args.config()?).await?;
-            println!("{report}");
+            let mut failed = 0;
+            for result in startup::run_sync(args.config()?).await? {
+                match result {
+                    Ok(report) => println!("{report}"),
+                    Err(error) => {
+                        failed += 1;
+                        eprintln!("error: {error}");
+                    }
+                }
+            }
+            if failed > 0 {
+                anyhow::bail!("{failed} user group(s) could not be synced");
+            }
         }
         Command::Check(args) => run_check(args).await?,
         #[cfg(feature = "simulator")]

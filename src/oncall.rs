@@ -203,7 +203,47 @@ pub struct OnCallDirectory {
     backoff: Mutex<HashMap<String, Backoff>>,
     backoff_policy: BackoffPolicy,
     slack_users: Cache<String, Option<String>>,
+    /// Email (lower case) → Slack id, for people whose emails differ.
+    email_overrides: HashMap<String, String>,
     last_call: AtomicU8,
+}
+
+/// Fresh answers live for the TTL, but never past the next hand-over.
+struct HandoverExpiry {
+    ttl: Duration,
+}
+
+impl HandoverExpiry {
+    fn lifetime(&self, snapshot: &Snapshot) -> Duration {
+        match snapshot.on_call.next_handover() {
+            Some(handover) => handover
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO)
+                .min(self.ttl),
+            None => self.ttl,
+        }
+    }
+}
+
+impl moka::Expiry<String, Arc<Snapshot>> for HandoverExpiry {
+    fn expire_after_create(
+        &self,
+        _: &String,
+        snapshot: &Arc<Snapshot>,
+        _: Instant,
+    ) -> Option<Duration> {
+        Some(self.lifetime(snapshot))
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &String,
+        snapshot: &Arc<Snapshot>,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(self.lifetime(snapshot))
+    }
 }
 
 impl OnCallDirectory {
@@ -218,7 +258,7 @@ impl OnCallDirectory {
             slack,
             metrics,
             fresh: Cache::builder()
-                .time_to_live(ttl)
+                .expire_after(HandoverExpiry { ttl })
                 .max_capacity(1_000)
                 .build(),
             last_good: Cache::builder().max_capacity(1_000).build(),
@@ -228,8 +268,18 @@ impl OnCallDirectory {
                 .time_to_live(SLACK_USER_TTL)
                 .max_capacity(10_000)
                 .build(),
+            email_overrides: HashMap::new(),
             last_call: AtomicU8::new(HEALTH_UNKNOWN),
         }
+    }
+
+    /// Slack ids for people whose OpsGenie username is not their Slack email.
+    pub fn with_email_overrides(mut self, overrides: HashMap<String, String>) -> Self {
+        self.email_overrides = overrides
+            .into_iter()
+            .map(|(email, user)| (email.to_lowercase(), user))
+            .collect();
+        self
     }
 
     pub fn with_backoff(mut self, policy: BackoffPolicy) -> Self {
@@ -359,21 +409,21 @@ impl OnCallDirectory {
     /// The people on call with their Slack accounts, looked up concurrently. A
     /// failed lookup is not remembered, and the person is shown by email meanwhile.
     pub async fn responders(&self, on_call: &OnCall) -> Vec<Responder> {
-        join_all(on_call.emails.iter().map(|email| async move {
-            let slack_user = self.slack_user(email).await.unwrap_or_else(|error| {
+        join_all(on_call.all_emails().into_iter().map(|email| async move {
+            let slack_user = self.slack_user(&email).await.unwrap_or_else(|error| {
                 tracing::warn!(%error, "could not look up a Slack account by email");
                 None
             });
-            Responder {
-                email: email.clone(),
-                slack_user,
-            }
+            Responder { email, slack_user }
         }))
         .await
     }
 
     /// The Slack user with this email (`None`: nobody has it), cached.
     pub async fn slack_user(&self, email: &str) -> Result<Option<String>, Arc<SlackError>> {
+        if let Some(user) = self.email_overrides.get(&email.to_lowercase()) {
+            return Ok(Some(user.clone()));
+        }
         self.slack_users
             .try_get_with_by_ref(email, self.slack.user_id_by_email(email))
             .await

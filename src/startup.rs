@@ -39,7 +39,9 @@ pub enum StartupError {
 /// What `serve` runs: the HTTP app, and the user-group sync when configured.
 pub struct Services {
     pub state: AppState,
-    pub user_group_sync: Option<(Arc<UserGroupSync>, Duration)>,
+    /// The user groups kept in sync, and how often.
+    pub user_group_syncs: Vec<Arc<UserGroupSync>>,
+    pub user_group_interval: Duration,
     /// Socket Mode, when an app-level token is configured.
     pub socket_mode: Option<SocketMode>,
     /// How long acked replies may take to finish at shutdown.
@@ -97,14 +99,16 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
             config.cache_ttl,
             Arc::clone(&metrics),
         )
-        .with_backoff(config.source_backoff),
+        .with_backoff(config.source_backoff)
+        .with_email_overrides(config.email_overrides.clone()),
     );
     let mut bot = Bot::new(
         identity,
         config.opsgenie.schedule.clone(),
         Arc::clone(&directory),
         Arc::clone(&slack.bot),
-    );
+    )
+    .with_routing(config.routing.clone());
     if let Some(alerts) = &config.alerts {
         tracing::info!(priority = %alerts.priority, team = ?alerts.team, "help requests raise alerts");
         bot = bot.with_alerts(AlertRaiser::new(
@@ -115,16 +119,18 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
             Arc::clone(&metrics),
         ));
     }
-    let user_group_sync = config.usergroup.as_ref().map(|usergroup| {
-        let sync = UserGroupSync::new(
-            directory,
-            slack.groups,
-            config.opsgenie.schedule.clone(),
-            usergroup.group.clone(),
-            Arc::clone(&metrics),
-        );
-        (Arc::new(sync), usergroup.interval)
-    });
+    let user_group_syncs = config
+        .usergroups
+        .iter()
+        .map(|spec| {
+            Arc::new(UserGroupSync::new(
+                Arc::clone(&directory),
+                Arc::clone(&slack.groups),
+                spec.clone(),
+                Arc::clone(&metrics),
+            ))
+        })
+        .collect();
     let state = AppState::new(
         config.signing_secret.clone().map(SignatureVerifier::new),
         Arc::new(bot),
@@ -144,7 +150,8 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
     };
     Ok(Services {
         state,
-        user_group_sync,
+        user_group_syncs,
+        user_group_interval: config.usergroup_interval,
         socket_mode,
         drain_timeout: config.drain_timeout,
     })
@@ -159,14 +166,18 @@ pub async fn serve(
 ) -> Result<(), StartupError> {
     let Services {
         state,
-        user_group_sync,
+        user_group_syncs,
+        user_group_interval,
         socket_mode,
         drain_timeout,
     } = services;
-    let sync_loop = user_group_sync.map(|(sync, interval)| {
-        tracing::info!(interval = ?interval, "keeping the user group in sync");
-        tokio::spawn(sync.run_every(interval))
-    });
+    let sync_loops: Vec<_> = user_group_syncs
+        .into_iter()
+        .map(|sync| {
+            tracing::info!(group = %sync.group(), interval = ?user_group_interval, "keeping the user group in sync");
+            tokio::spawn(sync.run_every(user_group_interval))
+        })
+        .collect();
     let socket_loop = socket_mode.map(|socket_mode| {
         tracing::info!("receiving events over Socket Mode");
         tokio::spawn(socket_mode.run())
@@ -175,7 +186,7 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(StartupError::Serve);
-    for background in sync_loop.into_iter().chain(socket_loop) {
+    for background in sync_loops.into_iter().chain(socket_loop) {
         background.abort();
     }
     let lost = state.drain(drain_timeout).await;
@@ -200,38 +211,44 @@ pub async fn run_serve(config: ServeConfig) -> Result<(), StartupError> {
     serve(listener, services, shutdown_signal()).await
 }
 
-/// The user-group sync for `sync-usergroup`: no cache to share, fresh answers.
-pub fn user_group_sync(config: &SyncConfig) -> Result<UserGroupSync, StartupError> {
+/// The user-group syncs for `sync-usergroup`: no cache to share, fresh answers.
+pub fn user_group_syncs(config: &SyncConfig) -> Result<Vec<UserGroupSync>, StartupError> {
     let slack = slack_clients(&config.slack, config.timeouts)?;
     let opsgenie = opsgenie_client(&config.opsgenie, config.timeouts)?;
     let metrics = Arc::new(Metrics::new());
-    let directory = OnCallDirectory::new(
-        OnCallSource::OpsGenie(opsgenie),
-        slack.bot,
-        Duration::from_secs(60),
-        Arc::clone(&metrics),
+    let directory = Arc::new(
+        OnCallDirectory::new(
+            OnCallSource::OpsGenie(opsgenie),
+            slack.bot,
+            Duration::from_secs(60),
+            Arc::clone(&metrics),
+        )
+        .with_email_overrides(config.email_overrides.clone()),
     );
-    Ok(UserGroupSync::new(
-        Arc::new(directory),
-        slack.groups,
-        config.opsgenie.schedule.clone(),
-        config.group.clone(),
-        metrics,
-    ))
+    Ok(config
+        .usergroups
+        .iter()
+        .map(|spec| {
+            UserGroupSync::new(
+                Arc::clone(&directory),
+                Arc::clone(&slack.groups),
+                spec.clone(),
+                Arc::clone(&metrics),
+            )
+        })
+        .collect())
 }
 
-/// `oncall-bot sync-usergroup`: one sync; the report, or why it failed.
-pub async fn run_sync(config: SyncConfig) -> Result<SyncReport, SyncOrStartupError> {
-    let sync = user_group_sync(&config)?;
-    Ok(sync.run_once().await?)
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SyncOrStartupError {
-    #[error(transparent)]
-    Startup(#[from] StartupError),
-    #[error(transparent)]
-    Sync(#[from] SyncError),
+/// `oncall-bot sync-usergroup`: one sync of every group; each group's report or
+/// failure, in order.
+pub async fn run_sync(
+    config: SyncConfig,
+) -> Result<Vec<Result<SyncReport, SyncError>>, StartupError> {
+    let mut results = Vec::new();
+    for sync in user_group_syncs(&config)? {
+        results.push(sync.run_once().await);
+    }
+    Ok(results)
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -40,6 +40,16 @@ impl FromStr for UserGroupRef {
     }
 }
 
+/// One user group to keep in sync: the union of the people on call for its
+/// schedules, plus the members who always stay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserGroupSpec {
+    pub group: UserGroupRef,
+    pub schedules: Vec<String>,
+    /// Slack user ids kept in the group whoever is on call.
+    pub always: Vec<String>,
+}
+
 impl fmt::Display for UserGroupRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -64,12 +74,13 @@ pub enum SyncError {
     #[error("there is no user group with the handle @{0} (check SLACK_USERGROUP)")]
     NoSuchGroup(String),
     #[error(
-        "nobody on call for {schedule} could be found in Slack ({}); Slack cannot empty a \
+        "nobody on call for {} could be found in Slack ({}); Slack cannot empty a \
          user group, so {group} was left as it is",
+        .schedules.join(", "),
         .skipped.join(", ")
     )]
     NobodyResolvable {
-        schedule: String,
+        schedules: Vec<String>,
         group: UserGroupRef,
         skipped: Vec<String>,
     },
@@ -123,13 +134,12 @@ impl fmt::Display for SyncReport {
     }
 }
 
-/// Keeps one user group equal to the people on call for one schedule.
+/// Keeps one user group equal to the people on call for its schedules.
 pub struct UserGroupSync {
     directory: Arc<OnCallDirectory>,
     /// The client for user-group calls: the user token's when there is one.
     groups: Arc<SlackApi>,
-    schedule: String,
-    group: UserGroupRef,
+    spec: UserGroupSpec,
     metrics: Arc<Metrics>,
 }
 
@@ -137,17 +147,19 @@ impl UserGroupSync {
     pub fn new(
         directory: Arc<OnCallDirectory>,
         groups: Arc<SlackApi>,
-        schedule: String,
-        group: UserGroupRef,
+        spec: UserGroupSpec,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             directory,
             groups,
-            schedule,
-            group,
+            spec,
             metrics,
         }
+    }
+
+    pub fn group(&self) -> &UserGroupRef {
+        &self.spec.group
     }
 
     /// One sync: fresh on-call people → Slack ids → update the group if it differs.
@@ -168,11 +180,12 @@ impl UserGroupSync {
     }
 
     async fn sync(&self) -> Result<SyncReport, SyncError> {
+        let group = &self.spec.group;
         let slack_failed = |source| SyncError::Slack {
-            group: self.group.clone(),
+            group: group.clone(),
             source,
         };
-        let group_id = match &self.group {
+        let group_id = match group {
             UserGroupRef::Id(id) => id.clone(),
             UserGroupRef::Handle(handle) => self
                 .groups
@@ -181,17 +194,25 @@ impl UserGroupSync {
                 .map_err(|error| slack_failed(Arc::new(error)))?
                 .ok_or_else(|| SyncError::NoSuchGroup(handle.clone()))?,
         };
-        let on_call = self
-            .directory
-            .refresh(&self.schedule)
-            .await
-            .map_err(|source| SyncError::OnCall {
-                group: self.group.clone(),
-                source,
-            })?;
-        let mut wanted = BTreeSet::new();
+        let mut emails: Vec<String> = Vec::new();
+        for schedule in &self.spec.schedules {
+            let on_call =
+                self.directory
+                    .refresh(schedule)
+                    .await
+                    .map_err(|source| SyncError::OnCall {
+                        group: group.clone(),
+                        source,
+                    })?;
+            for email in &on_call.emails {
+                if !emails.contains(email) {
+                    emails.push(email.clone());
+                }
+            }
+        }
+        let mut wanted: BTreeSet<String> = self.spec.always.iter().cloned().collect();
         let mut skipped = Vec::new();
-        for email in &on_call.emails {
+        for email in &emails {
             match self
                 .directory
                 .slack_user(email)
@@ -209,8 +230,8 @@ impl UserGroupSync {
         }
         if wanted.is_empty() {
             return Err(SyncError::NobodyResolvable {
-                schedule: self.schedule.clone(),
-                group: self.group.clone(),
+                schedules: self.spec.schedules.clone(),
+                group: group.clone(),
                 skipped,
             });
         }
@@ -229,7 +250,7 @@ impl UserGroupSync {
                 Ok(()) => {}
                 Err(SlackError::Api { code }) if code == "permission_denied" => {
                     return Err(SyncError::PermissionDenied {
-                        group: self.group.clone(),
+                        group: group.clone(),
                     })
                 }
                 Err(error) => return Err(slack_failed(Arc::new(error))),
@@ -240,7 +261,7 @@ impl UserGroupSync {
             }
         };
         Ok(SyncReport {
-            group: self.group.clone(),
+            group: group.clone(),
             outcome,
             skipped,
         })

@@ -1,8 +1,9 @@
 //! `oncall-bot check`: each problem is named in plain words, and the exit code follows.
 
 use oncall_bot::check::{self, Report};
-use oncall_bot::config::{ServeConfig, UserGroupConfig};
+use oncall_bot::config::ServeConfig;
 use oncall_bot::simulator::{OpsGenieAccount, SlackWorkspace};
+use oncall_bot::usergroup_sync::UserGroupSpec;
 use tokio::process::Command;
 
 use crate::helpers::*;
@@ -101,10 +102,11 @@ async fn cron_mode_needs_the_user_group_scopes_and_an_existing_group() {
             "users:read",
             "users:read.email",
         ]);
-        config.usergroup = Some(UserGroupConfig {
+        config.usergroups = vec![UserGroupSpec {
             group: "opsoncall".parse().expect("a handle"),
-            interval: std::time::Duration::from_secs(300),
-        });
+            schedules: vec![SCHEDULE.to_owned()],
+            always: Vec::new(),
+        }];
     })
     .await;
     let failed = failures(&report);

@@ -1,16 +1,18 @@
 //! One harness for every integration test: the real app on a loopback port, with
 //! the simulated Slack workspace and OpsGenie account (wiremock on loopback).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use oncall_bot::config::{OpsGenieConfig, ServeConfig, SlackConfig, SyncConfig};
 use oncall_bot::oncall::BackoffPolicy;
 use oncall_bot::outbound::Timeouts;
+use oncall_bot::routing::Routing;
 use oncall_bot::server::AppState;
 use oncall_bot::simulator::{events, OpsGenieAccount, Post, SlackWorkspace};
 use oncall_bot::slack::signature::{unix_now, SignatureVerifier};
 use oncall_bot::startup;
-use oncall_bot::usergroup_sync::UserGroupRef;
+use oncall_bot::usergroup_sync::{UserGroupRef, UserGroupSpec};
 use serde_json::json;
 use tokio::net::TcpListener;
 use wiremock::matchers::{header, method, path, query_param};
@@ -86,7 +88,10 @@ pub fn test_config(slack: &SlackWorkspace, opsgenie: &OpsGenieAccount) -> ServeC
         socket_reconnect: BackoffPolicy::default(),
         opsgenie: opsgenie_config(opsgenie),
         alerts: None,
-        usergroup: None,
+        usergroups: Vec::new(),
+        usergroup_interval: Duration::from_secs(300),
+        routing: Routing::default(),
+        email_overrides: HashMap::new(),
         cache_ttl: Duration::from_secs(300),
         source_backoff: BackoffPolicy::default(),
         listen_addr: "127.0.0.1:0".parse().expect("an address"),
@@ -123,7 +128,12 @@ pub fn sync_config(slack: &SlackWorkspace, opsgenie: &OpsGenieAccount, group: &s
     SyncConfig {
         slack: slack_config(slack),
         opsgenie: opsgenie_config(opsgenie),
-        group: group.parse::<UserGroupRef>().expect("a group"),
+        usergroups: vec![UserGroupSpec {
+            group: group.parse::<UserGroupRef>().expect("a group"),
+            schedules: vec![SCHEDULE.to_owned()],
+            always: Vec::new(),
+        }],
+        email_overrides: HashMap::new(),
         timeouts: test_timeouts(),
     }
 }

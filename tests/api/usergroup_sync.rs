@@ -3,9 +3,11 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use oncall_bot::config::UserGroupConfig;
+use oncall_bot::config::SyncConfig;
 use oncall_bot::startup;
-use oncall_bot::usergroup_sync::{SyncError, SyncOutcome, UserGroupRef};
+use oncall_bot::usergroup_sync::{
+    SyncError, SyncOutcome, UserGroupRef, UserGroupSpec, UserGroupSync,
+};
 use tokio::process::Command;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
@@ -13,6 +15,13 @@ use wiremock::{Mock, ResponseTemplate};
 use crate::helpers::*;
 
 const GROUP_ID: &str = "S0OPSONCALL";
+
+/// The sync of the one group `config` names.
+fn one_sync(config: &SyncConfig) -> Result<UserGroupSync, oncall_bot::startup::StartupError> {
+    let mut syncs = startup::user_group_syncs(config)?;
+    assert_eq!(syncs.len(), 1);
+    Ok(syncs.remove(0))
+}
 const HANDLE: &str = "opsoncall";
 
 async fn workspace_with_group(
@@ -40,7 +49,7 @@ async fn updates(slack: &oncall_bot::simulator::SlackWorkspace) -> usize {
 #[tokio::test]
 async fn the_first_sync_sets_the_members_and_the_second_changes_nothing() {
     let (slack, opsgenie) = workspace_with_group(&["UCAROL"]).await;
-    let sync = startup::user_group_sync(&sync_config(&slack, &opsgenie, HANDLE)).expect("sync");
+    let sync = one_sync(&sync_config(&slack, &opsgenie, HANDLE)).expect("sync");
 
     let first = sync.run_once().await.expect("first sync");
     assert_eq!(
@@ -65,7 +74,7 @@ async fn the_first_sync_sets_the_members_and_the_second_changes_nothing() {
 async fn the_group_can_be_named_by_handle_with_at_sign_or_by_id() {
     for group in ["@opsoncall", GROUP_ID] {
         let (slack, opsgenie) = workspace_with_group(&["UCAROL"]).await;
-        let sync = startup::user_group_sync(&sync_config(&slack, &opsgenie, group)).expect("sync");
+        let sync = one_sync(&sync_config(&slack, &opsgenie, group)).expect("sync");
         sync.run_once().await.expect("synced");
         assert_eq!(members(&slack), ["UALICE", "UBOB"], "{group}");
     }
@@ -74,8 +83,7 @@ async fn the_group_can_be_named_by_handle_with_at_sign_or_by_id() {
 #[tokio::test]
 async fn an_unknown_handle_is_named_in_the_error() {
     let (slack, opsgenie) = workspace_with_group(&["UCAROL"]).await;
-    let sync =
-        startup::user_group_sync(&sync_config(&slack, &opsgenie, "nosuchgroup")).expect("sync");
+    let sync = one_sync(&sync_config(&slack, &opsgenie, "nosuchgroup")).expect("sync");
     let error = sync.run_once().await.expect_err("no such group");
     assert!(
         matches!(&error, SyncError::NoSuchGroup(handle) if handle == "nosuchgroup"),
@@ -88,7 +96,7 @@ async fn an_unknown_handle_is_named_in_the_error() {
 async fn a_person_without_a_slack_account_is_skipped_and_the_others_synced() {
     let (slack, opsgenie) = workspace_with_group(&["UCAROL"]).await;
     opsgenie.set_on_call(SCHEDULE, &["alice@corp.example", "dave@contractor.example"]);
-    let sync = startup::user_group_sync(&sync_config(&slack, &opsgenie, HANDLE)).expect("sync");
+    let sync = one_sync(&sync_config(&slack, &opsgenie, HANDLE)).expect("sync");
     let report = sync.run_once().await.expect("synced");
     assert_eq!(report.skipped, ["dave@contractor.example"]);
     assert_eq!(members(&slack), ["UALICE"]);
@@ -99,7 +107,7 @@ async fn when_nobody_can_be_resolved_the_group_is_left_as_it_is() {
     let (slack, opsgenie) = workspace_with_group(&["UCAROL"]).await;
     for on_call in [vec!["dave@contractor.example"], vec![]] {
         opsgenie.set_on_call(SCHEDULE, &on_call);
-        let sync = startup::user_group_sync(&sync_config(&slack, &opsgenie, HANDLE)).expect("sync");
+        let sync = one_sync(&sync_config(&slack, &opsgenie, HANDLE)).expect("sync");
         let error = sync
             .run_once()
             .await
@@ -121,7 +129,7 @@ async fn an_opsgenie_outage_leaves_the_group_and_names_the_error() {
         .respond_with(ResponseTemplate::new(503))
         .mount(opsgenie.server())
         .await;
-    let sync = startup::user_group_sync(&sync_config(&slack, &opsgenie, HANDLE)).expect("sync");
+    let sync = one_sync(&sync_config(&slack, &opsgenie, HANDLE)).expect("sync");
     let error = sync.run_once().await.expect_err("OpsGenie is down");
     assert!(matches!(error, SyncError::OnCall { .. }), "{error}");
     assert!(
@@ -141,7 +149,7 @@ async fn a_slack_failure_leaves_the_group_and_names_the_error() {
         )
         .mount(slack.server())
         .await;
-    let sync = startup::user_group_sync(&sync_config(&slack, &opsgenie, HANDLE)).expect("sync");
+    let sync = one_sync(&sync_config(&slack, &opsgenie, HANDLE)).expect("sync");
     let error = sync.run_once().await.expect_err("Slack refused");
     assert!(error.to_string().contains("missing_scope"), "{error}");
     assert_eq!(updates(&slack).await, 0);
@@ -152,7 +160,7 @@ async fn permission_denied_explains_the_user_token_fix_which_then_works() {
     let (slack, opsgenie) = workspace_with_group(&["UCAROL"]).await;
     slack.restrict_user_group_edits("xoxp-user-token");
     let mut config = sync_config(&slack, &opsgenie, HANDLE);
-    let sync = startup::user_group_sync(&config).expect("sync");
+    let sync = one_sync(&config).expect("sync");
     let error = sync
         .run_once()
         .await
@@ -173,7 +181,7 @@ async fn permission_denied_explains_the_user_token_fix_which_then_works() {
     assert_eq!(members(&slack), ["UCAROL"]);
 
     config.slack.user_token = Some("xoxp-user-token".into());
-    let sync = startup::user_group_sync(&config).expect("sync");
+    let sync = one_sync(&config).expect("sync");
     sync.run_once().await.expect("the user token may");
     assert_eq!(members(&slack), ["UALICE", "UBOB"]);
 }
@@ -191,7 +199,7 @@ async fn a_slack_rate_limit_is_waited_out() {
         .up_to_n_times(1)
         .mount(slack.server())
         .await;
-    let sync = startup::user_group_sync(&sync_config(&slack, &opsgenie, HANDLE)).expect("sync");
+    let sync = one_sync(&sync_config(&slack, &opsgenie, HANDLE)).expect("sync");
     sync.run_once().await.expect("synced after the wait");
     assert_eq!(members(&slack), ["UALICE", "UBOB"]);
     assert_eq!(
@@ -203,10 +211,12 @@ async fn a_slack_rate_limit_is_waited_out() {
 #[tokio::test]
 async fn serve_syncs_on_an_interval_and_picks_up_a_schedule_change() {
     let app = spawn_app_with(|config| {
-        config.usergroup = Some(UserGroupConfig {
+        config.usergroups = vec![UserGroupSpec {
             group: UserGroupRef::Handle(HANDLE.into()),
-            interval: Duration::from_millis(100),
-        });
+            schedules: vec![SCHEDULE.to_owned()],
+            always: Vec::new(),
+        }];
+        config.usergroup_interval = Duration::from_millis(100);
     })
     .await;
     app.slack.add_user_group(GROUP_ID, HANDLE, &["UCAROL"]);

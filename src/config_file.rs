@@ -1,0 +1,332 @@
+//! The optional config file (`ONCALL_CONFIG`, TOML): teams, channel defaults, user
+//! groups and email overrides. Errors name the file, the line and the key.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::routing::{Routing, Team};
+use crate::usergroup_sync::{UserGroupRef, UserGroupSpec};
+
+/// What the file sets up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Teams {
+    /// `default_schedule`, which takes the place of OPSGENIE_SCHEDULE.
+    pub default_schedule: Option<String>,
+    pub routing: Routing,
+    pub usergroups: Vec<UserGroupSpec>,
+    /// OpsGenie username (lower case) → Slack user id.
+    pub email_overrides: HashMap<String, String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("{path}: cannot read it: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    default_schedule: Option<Spanned<String>>,
+    #[serde(default, rename = "team")]
+    teams: Vec<TeamEntry>,
+    #[serde(default, rename = "channel")]
+    channels: Vec<ChannelEntry>,
+    #[serde(default, rename = "usergroup")]
+    usergroups: Vec<UserGroupEntry>,
+    #[serde(default)]
+    email_overrides: BTreeMap<String, Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TeamEntry {
+    name: Spanned<String>,
+    #[serde(default)]
+    aliases: Vec<Spanned<String>>,
+    schedule: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChannelEntry {
+    id: Spanned<String>,
+    team: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserGroupEntry {
+    handle: Spanned<String>,
+    schedules: Spanned<Vec<String>>,
+    #[serde(default)]
+    always: Vec<Spanned<String>>,
+}
+
+/// Reads and checks the file at `path`.
+pub fn load(path: &Path) -> Result<Teams, FileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| FileError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(path, &text)
+}
+
+/// Parses and checks `text`, read from `path`.
+pub fn parse(path: &Path, text: &str) -> Result<Teams, FileError> {
+    let invalid = |offset: usize, message: String| {
+        let before = &text[..offset.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before
+            .rsplit('\n')
+            .next()
+            .map_or(0, |last| last.chars().count())
+            + 1;
+        FileError::Invalid {
+            path: path.to_owned(),
+            line,
+            column,
+            message,
+        }
+    };
+    let file: File = toml::from_str(text).map_err(|error| {
+        let offset = error.span().map_or(0, |span| span.start);
+        invalid(offset, error.message().trim().to_owned())
+    })?;
+
+    let mut teams: Vec<Team> = Vec::new();
+    for entry in &file.teams {
+        let name = entry.name.get_ref().trim();
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            return Err(invalid(
+                entry.name.span().start,
+                "team.name must be one word (people type it after @ops)".to_owned(),
+            ));
+        }
+        let words = std::iter::once(&entry.name).chain(&entry.aliases);
+        for word in words {
+            let taken = teams.iter().any(|team| {
+                team.name.eq_ignore_ascii_case(word.get_ref())
+                    || team
+                        .aliases
+                        .iter()
+                        .any(|alias| alias.eq_ignore_ascii_case(word.get_ref()))
+            });
+            if taken {
+                return Err(invalid(
+                    word.span().start,
+                    format!("team name or alias `{}` is used twice", word.get_ref()),
+                ));
+            }
+        }
+        teams.push(Team {
+            name: name.to_owned(),
+            aliases: entry
+                .aliases
+                .iter()
+                .map(|alias| alias.get_ref().trim().to_owned())
+                .collect(),
+            schedule: entry
+                .schedule
+                .clone()
+                .unwrap_or_else(|| format!("{name}_schedule")),
+        });
+    }
+
+    let mut channels = Vec::new();
+    for entry in &file.channels {
+        let known = teams.iter().any(|team| {
+            team.name.eq_ignore_ascii_case(entry.team.get_ref())
+                || team
+                    .aliases
+                    .iter()
+                    .any(|alias| alias.eq_ignore_ascii_case(entry.team.get_ref()))
+        });
+        if !known {
+            return Err(invalid(
+                entry.team.span().start,
+                format!(
+                    "channel.team `{}` is not a [[team]] name",
+                    entry.team.get_ref()
+                ),
+            ));
+        }
+        channels.push((
+            entry.id.get_ref().trim().to_owned(),
+            entry.team.get_ref().clone(),
+        ));
+    }
+    let routing = Routing::new(teams, &channels).map_err(|message| invalid(0, message))?;
+
+    let mut usergroups = Vec::new();
+    for entry in &file.usergroups {
+        let group = entry
+            .handle
+            .get_ref()
+            .parse::<UserGroupRef>()
+            .map_err(|message| {
+                invalid(
+                    entry.handle.span().start,
+                    format!("usergroup.handle: {message}"),
+                )
+            })?;
+        if entry.schedules.get_ref().is_empty() {
+            return Err(invalid(
+                entry.schedules.span().start,
+                "usergroup.schedules must name at least one schedule".to_owned(),
+            ));
+        }
+        let always = entry
+            .always
+            .iter()
+            .map(|user| slack_user_id(user, "usergroup.always", &invalid))
+            .collect::<Result<Vec<_>, _>>()?;
+        usergroups.push(UserGroupSpec {
+            group,
+            schedules: entry.schedules.get_ref().clone(),
+            always,
+        });
+    }
+
+    let email_overrides = file
+        .email_overrides
+        .iter()
+        .map(|(email, user)| {
+            slack_user_id(user, "email_overrides", &invalid)
+                .map(|user| (email.to_lowercase(), user))
+        })
+        .collect::<Result<HashMap<_, _>, _>>()?;
+
+    Ok(Teams {
+        default_schedule: file.default_schedule.map(|schedule| schedule.into_inner()),
+        routing,
+        usergroups,
+        email_overrides,
+    })
+}
+
+/// A Slack user id (`U…` or `W…`), or the error naming where it is wrong.
+fn slack_user_id(
+    value: &Spanned<String>,
+    key: &str,
+    invalid: &impl Fn(usize, String) -> FileError,
+) -> Result<String, FileError> {
+    let id = value.get_ref().trim();
+    let looks_right = id.len() > 1
+        && (id.starts_with('U') || id.starts_with('W'))
+        && id
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if looks_right {
+        Ok(id.to_owned())
+    } else {
+        Err(invalid(
+            value.span().start,
+            format!("{key}: `{id}` is not a Slack user id (U… or W…)"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+default_schedule = "SRE_schedule"      # else OPSGENIE_SCHEDULE
+
+[[team]]
+name = "payments"
+aliases = ["pay", "billing"]
+schedule = "Payments_schedule"
+
+[[team]]
+name = "database"
+
+[[channel]]
+id = "C0PAYHELP"
+team = "payments"
+
+[[usergroup]]
+handle = "opsoncall"
+schedules = ["SRE_schedule", "SRE_secondary_schedule"]
+always = ["ULEAD"]
+
+[email_overrides]
+"Dave@corp.example" = "UDAVE"
+"#;
+
+    fn error_of(text: &str) -> String {
+        parse(Path::new("oncall.toml"), text)
+            .expect_err("invalid")
+            .to_string()
+    }
+
+    #[test]
+    fn the_documented_example_loads() {
+        let teams = parse(Path::new("oncall.toml"), EXAMPLE).expect("valid");
+        assert_eq!(teams.default_schedule.as_deref(), Some("SRE_schedule"));
+        let payments = teams.routing.team_named("billing").expect("alias");
+        assert_eq!(payments.schedule, "Payments_schedule");
+        let database = teams.routing.team_named("DATABASE").expect("name");
+        assert_eq!(database.schedule, "database_schedule");
+        assert_eq!(
+            teams.usergroups,
+            [UserGroupSpec {
+                group: UserGroupRef::Handle("opsoncall".into()),
+                schedules: vec!["SRE_schedule".into(), "SRE_secondary_schedule".into()],
+                always: vec!["ULEAD".into()],
+            }]
+        );
+        assert_eq!(
+            teams
+                .email_overrides
+                .get("dave@corp.example")
+                .map(String::as_str),
+            Some("UDAVE")
+        );
+    }
+
+    #[test]
+    fn errors_name_the_file_the_line_and_the_key() {
+        assert_eq!(
+            error_of("[[team]]\nname = \"payments\"\nschedul = \"x\"\n"),
+            "oncall.toml:3:1: unknown field `schedul`, expected one of `name`, `aliases`, `schedule`"
+        );
+        assert_eq!(
+            error_of(
+                "[[team]]\nname = \"payments\"\n\n[[channel]]\nid = \"C1\"\nteam = \"paymints\"\n"
+            ),
+            "oncall.toml:6:8: channel.team `paymints` is not a [[team]] name"
+        );
+        assert_eq!(
+            error_of("[[usergroup]]\nhandle = \"opsoncall\"\n"),
+            "oncall.toml:1:1: missing field `schedules`"
+        );
+        assert_eq!(
+            error_of(
+                "[[usergroup]]\nhandle = \"ops\"\nschedules = [\"S\"]\nalways = [\"lead@corp\"]\n"
+            ),
+            "oncall.toml:4:11: usergroup.always: `lead@corp` is not a Slack user id (U… or W…)"
+        );
+        assert_eq!(
+            error_of(
+                "[[team]]\nname = \"pay\"\n[[team]]\nname = \"payments\"\naliases = [\"PAY\"]\n"
+            ),
+            "oncall.toml:5:12: team name or alias `PAY` is used twice"
+        );
+        assert!(error_of("default_schedule = ").starts_with("oncall.toml:1:"));
+    }
+}
