@@ -12,5 +12,6 @@ mod resilience;
 mod secrets;
 mod smoke;
 mod socket_mode;
+mod teams;
 mod usergroup_sync;
 mod verification;
