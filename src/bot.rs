@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::alerting::{AlertOutcome, AlertRaiser};
 use std::time::SystemTime;
 
-use crate::oncall::{describe_age, Freshness, OnCall, OnCallDirectory, Responder, Shift};
+use crate::oncall::{describe_age, Freshness, OnCall, OnCallDirectory, Person, Responder, Shift};
 use crate::routing::{Destination, Routing};
 use crate::slack::{SlackApi, SlackError};
 
@@ -144,13 +144,16 @@ pub fn on_call_text(
     freshness: Freshness,
     source: &str,
 ) -> String {
-    let name = |email: &str| match people
-        .iter()
-        .find(|person| person.email == email)
-        .and_then(|person| person.slack_user.as_ref())
-    {
-        Some(user) => format!("<@{user}>"),
-        None => format!("{email} (no Slack account found)"),
+    let name = |person: &Person| {
+        let slack_user = people
+            .iter()
+            .find(|responder| responder.person == *person)
+            .and_then(|responder| responder.slack_user.as_ref());
+        match (slack_user, &person.email) {
+            (Some(user), _) => format!("<@{user}>"),
+            (None, Some(email)) => format!("{email} (no Slack account found)"),
+            (None, None) => person.name.clone(),
+        }
     };
     let shifts = |shifts: &[Shift]| {
         shifts
@@ -159,7 +162,7 @@ pub fn on_call_text(
                 let marker = if shift.is_override { " (override)" } else { "" };
                 format!(
                     "{}{marker} until {}",
-                    name(&shift.email),
+                    name(&shift.person),
                     slack_date(shift.until)
                 )
             })
@@ -173,17 +176,17 @@ pub fn on_call_text(
         .filter(|rotation| !rotation.current.is_empty())
         .collect();
     let body = match rotations.as_slice() {
-        _ if on_call.emails.is_empty() => None,
+        _ if on_call.people.is_empty() => None,
         [] => Some(
             on_call
-                .emails
+                .people
                 .iter()
-                .map(|email| name(email))
+                .map(&name)
                 .collect::<Vec<_>>()
                 .join(", "),
         ),
         [only] => Some(match &only.next {
-            Some(next) => format!("{}; next: {}", shifts(&only.current), name(&next.email)),
+            Some(next) => format!("{}; next: {}", shifts(&only.current), name(&next.person)),
             None => shifts(&only.current),
         }),
         several => Some(
@@ -194,7 +197,7 @@ pub fn on_call_text(
                     let next = rotation
                         .next
                         .as_ref()
-                        .map(|next| format!("; next: {}", name(&next.email)))
+                        .map(|next| format!("; next: {}", name(&next.person)))
                         .unwrap_or_default();
                     format!(
                         "\n• {} ({}): {}{next}",
@@ -427,14 +430,17 @@ mod tests {
     fn flat(emails: &[&str]) -> OnCall {
         OnCall {
             schedule: "SRE_schedule".into(),
-            emails: emails.iter().map(|email| (*email).to_owned()).collect(),
+            people: emails
+                .iter()
+                .map(|email| Person::with_email(email))
+                .collect(),
             rotations: vec![],
         }
     }
 
     fn person(email: &str, user: Option<&str>) -> Responder {
         Responder {
-            email: email.into(),
+            person: Person::with_email(email),
             slack_user: user.map(str::to_owned),
         }
     }
@@ -476,14 +482,17 @@ mod tests {
     fn rotations_are_listed_in_order_with_until_times_overrides_and_who_is_next() {
         let at = |seconds: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(seconds);
         let shift = |email: &str, from: u64, to: u64, is_override: bool| Shift {
-            email: email.into(),
+            person: Person::with_email(email),
             starts: at(from),
             until: at(to),
             is_override,
         };
         let on_call = OnCall {
             schedule: "SRE_schedule".into(),
-            emails: vec!["alice@corp.example".into(), "carol@corp.example".into()],
+            people: vec![
+                Person::with_email("alice@corp.example"),
+                Person::with_email("carol@corp.example"),
+            ],
             rotations: vec![
                 Rotation {
                     name: "Weekly".into(),
@@ -515,7 +524,7 @@ mod tests {
         );
         let one_rotation = OnCall {
             rotations: on_call.rotations[..1].to_vec(),
-            emails: vec!["alice@corp.example".into()],
+            people: vec![Person::with_email("alice@corp.example")],
             ..on_call
         };
         assert_eq!(

@@ -17,12 +17,34 @@ use crate::slack::{SlackApi, SlackError};
 /// How long an email's Slack account (or its absence) is remembered.
 pub const SLACK_USER_TTL: Duration = Duration::from_secs(60 * 60);
 
+/// Someone on call, as the on-call source knows them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Person {
+    /// The email (OpsGenie username, or an Atlassian account's visible email).
+    pub email: Option<String>,
+    /// How to show the person when there is no Slack account to mention.
+    pub name: String,
+    /// The Atlassian account id (JSM), for explicit Slack mappings.
+    pub account_id: Option<String>,
+}
+
+impl Person {
+    /// A person known by email alone (OpsGenie).
+    pub fn with_email(email: &str) -> Self {
+        Self {
+            email: Some(email.to_owned()),
+            name: email.to_owned(),
+            account_id: None,
+        }
+    }
+}
+
 /// The people on call for a schedule, as the source reports them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OnCall {
     pub schedule: String,
-    /// Emails (OpsGenie usernames), in the source's order.
-    pub emails: Vec<String>,
+    /// In the source's order.
+    pub people: Vec<Person>,
     /// The schedule's rotations in order (primary first), when the source tells;
     /// empty otherwise.
     pub rotations: Vec<Rotation>,
@@ -37,17 +59,17 @@ impl OnCall {
             .min()
     }
 
-    /// Every email the answer names: on call now, and next.
-    pub fn all_emails(&self) -> Vec<String> {
-        let mut emails = self.emails.clone();
+    /// Everyone the answer names: on call now, and next.
+    pub fn everyone(&self) -> Vec<Person> {
+        let mut people = self.people.clone();
         for rotation in &self.rotations {
             for shift in rotation.current.iter().chain(&rotation.next) {
-                if !emails.contains(&shift.email) {
-                    emails.push(shift.email.clone());
+                if !people.contains(&shift.person) {
+                    people.push(shift.person.clone());
                 }
             }
         }
-        emails
+        people
     }
 }
 
@@ -62,7 +84,7 @@ pub struct Rotation {
 /// A person's turn in a rotation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shift {
-    pub email: String,
+    pub person: Person,
     pub starts: SystemTime,
     pub until: SystemTime,
     /// An override in OpsGenie put this person here.
@@ -72,7 +94,7 @@ pub struct Shift {
 /// A person on call, with their Slack account when they have one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Responder {
-    pub email: String,
+    pub person: Person,
     pub slack_user: Option<String>,
 }
 
@@ -103,7 +125,7 @@ impl OnCallSource {
     /// The rotations are extra detail: when only they fail, the answer is still
     /// given, without them.
     pub async fn on_call(&self, schedule: &str) -> Result<OnCall, LookupError> {
-        let (emails, rotations) = match self {
+        let (people, rotations) = match self {
             Self::OpsGenie(client) => {
                 let (emails, rotations) =
                     tokio::join!(client.on_call_emails(schedule), client.rotations(schedule));
@@ -111,12 +133,16 @@ impl OnCallSource {
                     tracing::warn!(%error, %schedule, "no rotation detail; answering without it");
                     Vec::new()
                 });
-                (emails?, rotations)
+                let people = emails?
+                    .iter()
+                    .map(|email| Person::with_email(email))
+                    .collect();
+                (people, rotations)
             }
         };
         Ok(OnCall {
             schedule: schedule.to_owned(),
-            emails,
+            people,
             rotations,
         })
     }
@@ -205,6 +231,8 @@ pub struct OnCallDirectory {
     slack_users: Cache<String, Option<String>>,
     /// Email (lower case) → Slack id, for people whose emails differ.
     email_overrides: HashMap<String, String>,
+    /// Atlassian account id → Slack id, for people whose email is hidden.
+    account_overrides: HashMap<String, String>,
     last_call: AtomicU8,
 }
 
@@ -269,6 +297,7 @@ impl OnCallDirectory {
                 .max_capacity(10_000)
                 .build(),
             email_overrides: HashMap::new(),
+            account_overrides: HashMap::new(),
             last_call: AtomicU8::new(HEALTH_UNKNOWN),
         }
     }
@@ -409,24 +438,43 @@ impl OnCallDirectory {
     /// The people on call with their Slack accounts, looked up concurrently. A
     /// failed lookup is not remembered, and the person is shown by email meanwhile.
     pub async fn responders(&self, on_call: &OnCall) -> Vec<Responder> {
-        join_all(on_call.all_emails().into_iter().map(|email| async move {
-            let slack_user = self.slack_user(&email).await.unwrap_or_else(|error| {
+        join_all(on_call.everyone().into_iter().map(|person| async move {
+            let slack_user = self.slack_user(&person).await.unwrap_or_else(|error| {
                 tracing::warn!(%error, "could not look up a Slack account by email");
                 None
             });
-            Responder { email, slack_user }
+            Responder { person, slack_user }
         }))
         .await
     }
 
-    /// The Slack user with this email (`None`: nobody has it), cached.
-    pub async fn slack_user(&self, email: &str) -> Result<Option<String>, Arc<SlackError>> {
-        if let Some(user) = self.email_overrides.get(&email.to_lowercase()) {
+    /// The person's Slack user (`None`: they have none, or no email to find it
+    /// by): an explicit mapping first, else `users.lookupByEmail`, cached.
+    pub async fn slack_user(&self, person: &Person) -> Result<Option<String>, Arc<SlackError>> {
+        let mapped = person
+            .account_id
+            .as_ref()
+            .and_then(|account| self.account_overrides.get(account))
+            .or_else(|| {
+                let email = person.email.as_ref()?.to_lowercase();
+                self.email_overrides.get(&email)
+            });
+        if let Some(user) = mapped {
             return Ok(Some(user.clone()));
         }
+        let Some(email) = &person.email else {
+            return Ok(None);
+        };
         self.slack_users
-            .try_get_with_by_ref(email, self.slack.user_id_by_email(email))
+            .try_get_with_by_ref(email.as_str(), self.slack.user_id_by_email(email))
             .await
+    }
+
+    /// Slack ids for people known by Atlassian account id (JSM), whose email may
+    /// be hidden.
+    pub fn with_account_overrides(mut self, overrides: HashMap<String, String>) -> Self {
+        self.account_overrides = overrides;
+        self
     }
 
     /// Forgets cached answers and any backoff, so the next answer comes fresh from

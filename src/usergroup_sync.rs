@@ -194,7 +194,7 @@ impl UserGroupSync {
                 .map_err(|error| slack_failed(Arc::new(error)))?
                 .ok_or_else(|| SyncError::NoSuchGroup(handle.clone()))?,
         };
-        let mut emails: Vec<String> = Vec::new();
+        let mut people = Vec::new();
         for schedule in &self.spec.schedules {
             let on_call =
                 self.directory
@@ -204,18 +204,18 @@ impl UserGroupSync {
                         group: group.clone(),
                         source,
                     })?;
-            for email in &on_call.emails {
-                if !emails.contains(email) {
-                    emails.push(email.clone());
+            for person in &on_call.people {
+                if !people.contains(person) {
+                    people.push(person.clone());
                 }
             }
         }
         let mut wanted: BTreeSet<String> = self.spec.always.iter().cloned().collect();
         let mut skipped = Vec::new();
-        for email in &emails {
+        for person in &people {
             match self
                 .directory
-                .slack_user(email)
+                .slack_user(person)
                 .await
                 .map_err(slack_failed)?
             {
@@ -223,8 +223,8 @@ impl UserGroupSync {
                     wanted.insert(user);
                 }
                 None => {
-                    tracing::warn!(%email, "on call but no Slack account has this email; skipped");
-                    skipped.push(email.clone());
+                    tracing::warn!(person = %person.name, "on call but without a Slack account; skipped");
+                    skipped.push(person.name.clone());
                 }
             }
         }

@@ -9,7 +9,7 @@ use super::wire::{
 };
 use crate::alerting::Alert;
 use crate::metrics::Metrics;
-use crate::oncall::{Rotation, Shift};
+use crate::oncall::{Person, Rotation, Shift};
 use crate::outbound::{with_retries, RetryPolicy, Retryable, Timeouts};
 
 pub const US_API_URL: &str = "https://api.opsgenie.com";
@@ -184,7 +184,7 @@ impl OpsGenieClient {
                         (end > now).then(|| {
                             (
                                 Shift {
-                                    email: recipient.name.clone(),
+                                    person: Person::with_email(&recipient.name),
                                     starts: start,
                                     until: end,
                                     is_override: period.kind == "override",
@@ -203,7 +203,7 @@ impl OpsGenieClient {
                     name: rotation.name,
                     next: upcoming
                         .into_iter()
-                        .find(|shift| !current.iter().any(|now| now.email == shift.email)),
+                        .find(|shift| !current.iter().any(|now| now.person == shift.person)),
                     current,
                 }
             })
