@@ -10,6 +10,7 @@ use moka::future::Cache;
 use sha2::{Digest, Sha256};
 
 use crate::bot::Request;
+use crate::jsm::{JsmClient, JsmError};
 use crate::metrics::Metrics;
 use crate::opsgenie::{OpsGenieClient, OpsGenieError};
 use crate::slack::SlackApi;
@@ -115,13 +116,31 @@ pub enum AlertOutcome {
 /// Where alerts go. One variant per system.
 #[derive(Debug, Clone)]
 pub enum AlertSink {
-    OpsGenie(OpsGenieClient),
+    OpsGenie(Arc<OpsGenieClient>),
+    Jsm(Arc<JsmClient>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    #[error(transparent)]
+    OpsGenie(#[from] OpsGenieError),
+    #[error(transparent)]
+    Jsm(#[from] JsmError),
 }
 
 impl AlertSink {
-    async fn create(&self, alert: &Alert) -> Result<String, OpsGenieError> {
+    async fn create(&self, alert: &Alert) -> Result<String, AlertError> {
+        Ok(match self {
+            Self::OpsGenie(client) => client.create_alert(alert).await?,
+            Self::Jsm(client) => client.create_alert(alert).await?,
+        })
+    }
+
+    /// The system's name, as people know it.
+    pub fn name(&self) -> &'static str {
         match self {
-            Self::OpsGenie(client) => client.create_alert(alert).await,
+            Self::OpsGenie(_) => "OpsGenie",
+            Self::Jsm(_) => "JSM Operations",
         }
     }
 }
@@ -159,6 +178,11 @@ impl AlertRaiser {
 
     /// Raises the alert for `request`; `text` is what the person wrote, without
     /// the bot's mention.
+    /// The system alerts go to.
+    pub fn system_name(&self) -> &'static str {
+        self.sink.name()
+    }
+
     pub async fn raise_for(&self, request: &Request, text: &str) -> AlertOutcome {
         let alias = alias_for(&request.channel, &request.ts);
         if self.raised.contains_key(&alias) {

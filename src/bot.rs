@@ -243,14 +243,14 @@ pub fn unknown_team_text(name: &str, routing: &Routing) -> String {
 }
 
 /// The line added to the answer about the alert raised for the request.
-pub fn alert_text(outcome: AlertOutcome) -> String {
+pub fn alert_text(outcome: AlertOutcome, system: &str) -> String {
     match outcome {
-        AlertOutcome::Raised(priority) => format!("I also raised a {priority} alert in OpsGenie."),
+        AlertOutcome::Raised(priority) => format!("I also raised a {priority} alert in {system}."),
         AlertOutcome::AlreadyRaised(priority) => {
-            format!("A {priority} alert for this message is already open in OpsGenie.")
+            format!("A {priority} alert for this message is already open in {system}.")
         }
         AlertOutcome::Failed => {
-            "Raising an alert in OpsGenie failed, so only the mention above went out.".to_owned()
+            format!("Raising an alert in {system} failed, so only the mention above went out.")
         }
     }
 }
@@ -356,14 +356,15 @@ impl Bot {
             match &self.alerts {
                 Some(alerts) => {
                     let text = strip_mentions_of(&request.text, &self.identity.user_id);
-                    Some(alerts.raise_for(request, &text).await)
+                    let outcome = alerts.raise_for(request, &text).await;
+                    Some(alert_text(outcome, alerts.system_name()))
                 }
                 None => None,
             }
         };
         let (answer, alert) = tokio::join!(self.on_call_answer(schedule), alert);
         match alert {
-            Some(outcome) => format!("{answer}\n{}", alert_text(outcome)),
+            Some(alert) => format!("{answer}\n{alert}"),
             None => answer,
         }
     }

@@ -7,8 +7,11 @@ use std::sync::Arc;
 use reqwest::Url;
 use secrecy::ExposeSecret;
 
-use crate::config::ServeConfig;
+use crate::config::{OpsGenieConfig, ServeConfig, SourceConfig};
+use crate::jsm::{JsmClient, JsmConfig};
+use crate::oncall::Person;
 use crate::opsgenie::{OpsGenieClient, OpsGenieError};
+use crate::outbound::{RetryPolicy, Timeouts};
 use crate::slack::{SlackApi, SlackError};
 use crate::usergroup_sync::UserGroupRef;
 
@@ -96,7 +99,19 @@ pub async fn run(config: &ServeConfig, other_region_url: Option<Url>) -> Report 
             Err(error) => report.fail(format!("Socket Mode: {error}")),
         }
     }
-    let on_call = check_opsgenie(config, other_region_url, &mut report).await;
+    let on_call = match &config.source {
+        SourceConfig::OpsGenie(opsgenie) => {
+            check_opsgenie(opsgenie, config.timeouts, other_region_url, &mut report)
+                .await
+                .map(|emails| {
+                    emails
+                        .iter()
+                        .map(|email| Person::with_email(email))
+                        .collect()
+                })
+        }
+        SourceConfig::Jsm(jsm) => check_jsm(jsm, config.timeouts, &mut report).await,
+    };
     match (slack_works, on_call) {
         (true, Some(emails)) => check_people(config, emails, &mut report).await,
         _ => report.ok("Slack lookups of the people on call: skipped until the above is fixed"),
@@ -197,16 +212,17 @@ async fn check_bot_token(config: &ServeConfig, report: &mut Report) -> bool {
 
 /// The emails on call, when OpsGenie answers.
 async fn check_opsgenie(
-    config: &ServeConfig,
+    config: &OpsGenieConfig,
+    timeouts: Timeouts,
     other_region_url: Option<Url>,
     report: &mut Report,
 ) -> Option<Vec<String>> {
-    let schedule = &config.opsgenie.schedule;
+    let schedule = &config.schedule;
     let client = |url: Url| {
-        OpsGenieClient::new(url, config.opsgenie.api_key.clone(), config.timeouts)
-            .map(|client| client.with_retries(crate::outbound::RetryPolicy::none()))
+        OpsGenieClient::new(url, config.api_key.clone(), timeouts)
+            .map(|client| client.with_retries(RetryPolicy::none()))
     };
-    let opsgenie = match client(config.opsgenie.api_url.clone()) {
+    let opsgenie = match client(config.api_url.clone()) {
         Ok(opsgenie) => opsgenie,
         Err(error) => {
             report.fail(format!("OpsGenie: {error}"));
@@ -255,8 +271,68 @@ async fn check_opsgenie(
     Some(emails)
 }
 
+/// The people on call, when JSM answers: cloud id, schedule id, then the lookup.
+async fn check_jsm(
+    config: &JsmConfig,
+    timeouts: Timeouts,
+    report: &mut Report,
+) -> Option<Vec<Person>> {
+    let client = match JsmClient::new(config.clone(), timeouts) {
+        Ok(client) => client.with_retries(RetryPolicy::none()),
+        Err(error) => {
+            report.fail(format!("JSM: {error}"));
+            return None;
+        }
+    };
+    let cloud_id = match client.cloud_id().await {
+        Ok(cloud_id) => cloud_id,
+        Err(error) => {
+            report.fail(format!(
+                "JSM: could not find the cloud id of {} ({error}); check JSM_SITE_URL, or set JSM_CLOUD_ID",
+                config.site_url
+            ));
+            return None;
+        }
+    };
+    report.ok(format!("JSM: cloud id {cloud_id}"));
+    let schedule = &config.schedule;
+    match client.schedule_id(schedule).await {
+        Ok(id) => report.ok(format!("JSM: schedule `{schedule}` is {id}")),
+        Err(error) => {
+            report.fail(format!("JSM: {error}"));
+            return None;
+        }
+    }
+    match client.on_call_people(schedule).await {
+        Ok(people) => {
+            report.ok(format!(
+                "JSM: on call now: {}",
+                if people.is_empty() {
+                    "nobody".to_owned()
+                } else {
+                    people
+                        .iter()
+                        .map(|person| {
+                            person
+                                .email
+                                .clone()
+                                .unwrap_or_else(|| format!("{} (email hidden)", person.name))
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            ));
+            Some(people)
+        }
+        Err(error) => {
+            report.fail(format!("JSM: the on-call lookup failed: {error}"));
+            None
+        }
+    }
+}
+
 /// Whether the people on call can be found in Slack, and the user group exists.
-async fn check_people(config: &ServeConfig, emails: Vec<String>, report: &mut Report) {
+async fn check_people(config: &ServeConfig, people: Vec<Person>, report: &mut Report) {
     let slack = match SlackApi::new(
         config.slack.api_url.as_str(),
         &config.slack.bot_token,
@@ -265,23 +341,47 @@ async fn check_people(config: &ServeConfig, emails: Vec<String>, report: &mut Re
         Ok(slack) => Arc::new(slack),
         Err(error) => return report.fail(format!("Slack: {error}")),
     };
+    let overridden = |person: &Person| {
+        let by_account = person
+            .account_id
+            .as_ref()
+            .is_some_and(|account| config.email_overrides.contains_key(account))
+            || matches!((&config.source, &person.account_id), (SourceConfig::Jsm(jsm), Some(account)) if jsm.account_overrides.contains_key(account));
+        let by_email = person
+            .email
+            .as_ref()
+            .is_some_and(|email| config.email_overrides.contains_key(&email.to_lowercase()));
+        by_account || by_email
+    };
     let mut found = 0;
-    for email in &emails {
+    for person in &people {
+        if overridden(person) {
+            found += 1;
+            continue;
+        }
+        let Some(email) = &person.email else {
+            report.fail(format!(
+                "Slack: {}'s email is hidden by their Atlassian profile; they will be named, not \
+                 mentioned, unless JSM_ACCOUNT_OVERRIDES maps their account id to a Slack id",
+                person.name
+            ));
+            continue;
+        };
         match slack.user_id_by_email(email).await {
             Ok(Some(_)) => found += 1,
             Ok(None) => report.fail(format!(
-                "Slack: nobody in the workspace has the email {email} (on call in OpsGenie); they \
-                 will be named by email, not mentioned"
+                "Slack: nobody in the workspace has the email {email} (on call); they will be \
+                 named by email, not mentioned"
             )),
             Err(error) => {
                 return report.fail(format!("Slack: users.lookupByEmail failed ({error})"))
             }
         }
     }
-    if !emails.is_empty() {
+    if !people.is_empty() {
         report.ok(format!(
-            "Slack: {found} of {} people on call found by email",
-            emails.len()
+            "Slack: {found} of {} people on call found",
+            people.len()
         ));
     }
     if config.usergroups.is_empty() {

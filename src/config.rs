@@ -14,6 +14,7 @@ use secrecy::SecretString;
 
 use crate::alerting::Priority;
 use crate::config_file::{self, FileError, Teams};
+use crate::jsm::{JsmConfig, DEFAULT_JSM_API_URL};
 use crate::oncall::BackoffPolicy;
 use crate::opsgenie::{EU_API_URL, US_API_URL};
 use crate::outbound::Timeouts;
@@ -78,7 +79,7 @@ pub struct ServeArgs {
     #[arg(long, env = "SLACK_APP_TOKEN", hide_env_values = true, value_parser = parse_secret)]
     pub slack_app_token: Option<SecretString>,
     #[command(flatten)]
-    pub opsgenie: OpsGenieArgs,
+    pub source: SourceArgs,
     #[command(flatten)]
     pub alerts: AlertArgs,
     /// User group to keep equal to the people on call (handle or id); off when unset.
@@ -108,7 +109,7 @@ pub struct SyncArgs {
     #[command(flatten)]
     pub slack: SlackArgs,
     #[command(flatten)]
-    pub opsgenie: OpsGenieArgs,
+    pub source: SourceArgs,
     /// User group to keep equal to the people on call: its handle (`opsoncall`) or id.
     #[arg(long, env = "SLACK_USERGROUP", value_parser = UserGroupRef::from_str)]
     pub slack_usergroup: Option<UserGroupRef>,
@@ -150,6 +151,147 @@ pub struct SlackArgs {
     /// Slack Web API base URL.
     #[arg(long, env = "SLACK_API_URL", default_value = DEFAULT_SLACK_API_URL, value_parser = parse_http_url)]
     pub slack_api_url: Url,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Provider {
+    Opsgenie,
+    Jsm,
+}
+
+/// Where on-call answers (and alerts) come from.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// `opsgenie`, or `jsm` for Jira Service Management Operations.
+    #[arg(long, env = "ONCALL_PROVIDER", value_enum, default_value_t = Provider::Opsgenie)]
+    pub oncall_provider: Provider,
+    #[command(flatten)]
+    pub opsgenie: OpsGenieArgs,
+    #[command(flatten)]
+    pub jsm: JsmArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct JsmArgs {
+    /// The Jira site, e.g. https://acme.atlassian.net.
+    #[arg(long, env = "JSM_SITE_URL", value_parser = parse_http_url)]
+    pub jsm_site_url: Option<Url>,
+    /// The Atlassian account email the API token belongs to.
+    #[arg(long, env = "JSM_EMAIL")]
+    pub jsm_email: Option<String>,
+    /// A classic Atlassian API token (HTTP basic auth with JSM_EMAIL).
+    #[arg(long, env = "JSM_API_TOKEN", hide_env_values = true, value_parser = parse_secret)]
+    pub jsm_api_token: Option<SecretString>,
+    /// The default schedule's name in JSM (else default_schedule or OPSGENIE_SCHEDULE).
+    #[arg(long, env = "JSM_SCHEDULE")]
+    pub jsm_schedule: Option<String>,
+    /// The site's cloud id; discovered from the site when unset.
+    #[arg(long, env = "JSM_CLOUD_ID")]
+    pub jsm_cloud_id: Option<String>,
+    /// The JSM Operations API base URL.
+    #[arg(long, env = "JSM_API_URL", default_value = DEFAULT_JSM_API_URL, value_parser = parse_http_url)]
+    pub jsm_api_url: Url,
+    /// An API integration's key, for alerts (ALERT_ON_MENTION).
+    #[arg(long, env = "JSM_INTEGRATION_KEY", hide_env_values = true, value_parser = parse_secret)]
+    pub jsm_integration_key: Option<SecretString>,
+    /// Atlassian account id → Slack user id, `id=U…,id=U…`, for people whose email is hidden.
+    #[arg(long, env = "JSM_ACCOUNT_OVERRIDES", value_parser = parse_account_overrides)]
+    pub jsm_account_overrides: Option<HashMap<String, String>>,
+}
+
+/// The on-call source, checked.
+#[derive(Debug, Clone)]
+pub enum SourceConfig {
+    OpsGenie(OpsGenieConfig),
+    Jsm(JsmConfig),
+}
+
+impl SourceConfig {
+    /// The schedule a request that names no team is about.
+    pub fn default_schedule(&self) -> &str {
+        match self {
+            Self::OpsGenie(config) => &config.schedule,
+            Self::Jsm(config) => &config.schedule,
+        }
+    }
+}
+
+impl SourceArgs {
+    /// The region `check` tries when an OpsGenie key is refused.
+    pub fn other_region_url(&self) -> Option<Url> {
+        match self.oncall_provider {
+            Provider::Opsgenie => self.opsgenie.other_region_url(),
+            Provider::Jsm => None,
+        }
+    }
+
+    /// `file_schedule` is the config file's `default_schedule`; `alerts` says
+    /// whether alerts are on (JSM then needs its integration key).
+    pub fn config(
+        self,
+        file_schedule: Option<String>,
+        alerts: bool,
+    ) -> Result<SourceConfig, Missing> {
+        match self.oncall_provider {
+            Provider::Opsgenie => Ok(SourceConfig::OpsGenie(self.opsgenie.config(file_schedule)?)),
+            Provider::Jsm => {
+                let jsm = self.jsm;
+                let integration_key = jsm.jsm_integration_key;
+                if alerts && integration_key.is_none() {
+                    return Err(Missing {
+                        name: "JSM_INTEGRATION_KEY",
+                        what: "an API integration's key, needed for ALERT_ON_MENTION with ONCALL_PROVIDER=jsm",
+                    });
+                }
+                Ok(SourceConfig::Jsm(JsmConfig {
+                    site_url: required(
+                        jsm.jsm_site_url,
+                        "JSM_SITE_URL",
+                        "the Jira site (https://acme.atlassian.net)",
+                    )?,
+                    email: required(
+                        jsm.jsm_email.filter(|email| !email.trim().is_empty()),
+                        "JSM_EMAIL",
+                        "the Atlassian account email of the API token",
+                    )?,
+                    api_token: required(
+                        jsm.jsm_api_token,
+                        "JSM_API_TOKEN",
+                        "a classic Atlassian API token",
+                    )?,
+                    schedule: required(
+                        jsm.jsm_schedule
+                            .or(file_schedule)
+                            .or(self.opsgenie.opsgenie_schedule)
+                            .filter(|name| !name.trim().is_empty()),
+                        "JSM_SCHEDULE",
+                        "the JSM schedule's name (or default_schedule in ONCALL_CONFIG)",
+                    )?,
+                    cloud_id: jsm.jsm_cloud_id.filter(|id| !id.trim().is_empty()),
+                    api_url: jsm.jsm_api_url,
+                    integration_key,
+                    account_overrides: jsm.jsm_account_overrides.unwrap_or_default(),
+                }))
+            }
+        }
+    }
+}
+
+/// `id=U…,id=U…`
+fn parse_account_overrides(value: &str) -> Result<HashMap<String, String>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((account, user)) if !account.trim().is_empty() && !user.trim().is_empty() => {
+                Ok((account.trim().to_owned(), user.trim().to_owned()))
+            }
+            _ => Err(format!(
+                "expected accountId=SlackUserId pairs, got `{pair}`"
+            )),
+        })
+        .collect()
 }
 
 #[derive(Debug, Args)]
@@ -272,13 +414,14 @@ pub struct OpsGenieConfig {
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub slack: SlackConfig,
+    /// OpsGenie or JSM Operations.
+    pub source: SourceConfig,
     /// `None` turns the Events API endpoint off (Socket Mode only).
     pub signing_secret: Option<SecretString>,
     /// The app-level token (`xapp-…`) that turns Socket Mode on.
     pub app_token: Option<SecretString>,
     /// How Socket Mode reconnects after the socket drops.
     pub socket_reconnect: BackoffPolicy,
-    pub opsgenie: OpsGenieConfig,
     /// The user groups `serve` keeps in sync (none: off).
     pub usergroups: Vec<UserGroupSpec>,
     pub usergroup_interval: Duration,
@@ -300,7 +443,7 @@ pub struct ServeConfig {
 #[derive(Debug, Clone)]
 pub struct SyncConfig {
     pub slack: SlackConfig,
-    pub opsgenie: OpsGenieConfig,
+    pub source: SourceConfig,
     /// Every group to sync: SLACK_USERGROUP's and the config file's.
     pub usergroups: Vec<UserGroupSpec>,
     pub email_overrides: HashMap<String, String>,
@@ -311,8 +454,8 @@ impl SyncArgs {
     pub fn config(self) -> Result<SyncConfig, ConfigError> {
         let slack = self.slack.config()?;
         let teams = load_teams(self.oncall_config.as_ref())?;
-        let opsgenie = self.opsgenie.config(teams.default_schedule.clone())?;
-        let usergroups = user_groups(self.slack_usergroup, &opsgenie.schedule, &teams);
+        let source = self.source.config(teams.default_schedule.clone(), false)?;
+        let usergroups = user_groups(self.slack_usergroup, source.default_schedule(), &teams);
         if usergroups.is_empty() {
             return Err(Missing {
                 name: "SLACK_USERGROUP",
@@ -322,7 +465,7 @@ impl SyncArgs {
         }
         Ok(SyncConfig {
             slack,
-            opsgenie,
+            source,
             usergroups,
             email_overrides: teams.email_overrides,
             timeouts: self.http.timeouts(),
@@ -392,8 +535,11 @@ impl ServeArgs {
     pub fn config(self) -> Result<ServeConfig, ConfigError> {
         let slack = self.slack.config()?;
         let teams = load_teams(self.oncall_config.as_ref())?;
-        let opsgenie = self.opsgenie.config(teams.default_schedule.clone())?;
-        let usergroups = user_groups(self.slack_usergroup, &opsgenie.schedule, &teams);
+        let alerts = self.alerts.config();
+        let source = self
+            .source
+            .config(teams.default_schedule.clone(), alerts.is_some())?;
+        let usergroups = user_groups(self.slack_usergroup, source.default_schedule(), &teams);
         Ok(ServeConfig {
             slack,
             signing_secret: match (self.slack_signing_secret, &self.slack_app_token) {
@@ -409,8 +555,8 @@ impl ServeArgs {
             },
             app_token: self.slack_app_token,
             socket_reconnect: DEFAULT_RECONNECT,
-            opsgenie,
-            alerts: self.alerts.config(),
+            source,
+            alerts,
             usergroups,
             usergroup_interval: self.usergroup_sync_interval,
             routing: teams.routing,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::config::{AlertConfig, OpsGenieConfig, ServeConfig, SlackConfig};
+use crate::config::{AlertConfig, OpsGenieConfig, ServeConfig, SlackConfig, SourceConfig};
 use crate::oncall::BackoffPolicy;
 use crate::outbound::Timeouts;
 use crate::server::AppState;
@@ -72,11 +72,11 @@ impl Demo {
             signing_secret: Some(SIGNING_SECRET.into()),
             app_token: None,
             socket_reconnect: BackoffPolicy::default(),
-            opsgenie: OpsGenieConfig {
+            source: SourceConfig::OpsGenie(OpsGenieConfig {
                 api_key: OPSGENIE_KEY.into(),
                 schedule: SCHEDULE.into(),
                 api_url: url(opsgenie.url())?,
-            },
+            }),
             alerts,
             usergroups: Vec::new(),
             usergroup_interval: Duration::from_secs(300),

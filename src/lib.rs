@@ -11,6 +11,7 @@ pub mod config;
 pub mod config_file;
 #[cfg(feature = "simulator")]
 pub mod demo;
+pub mod jsm;
 pub mod metrics;
 pub mod oncall;
 pub mod opsgenie;

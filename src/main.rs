@@ -49,7 +49,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
 }
 
 async fn run_check(args: oncall_bot::config::ServeArgs) -> anyhow::Result<()> {
-    let other_region_url = args.opsgenie.other_region_url();
+    let other_region_url = args.source.other_region_url();
     let config = match args.config() {
         Ok(config) => config,
         Err(missing) => {

@@ -23,7 +23,9 @@ pub struct OutcomeLabels {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct UpstreamLabels {
-    /// `on_calls`, `alerts`.
+    /// `opsgenie`, `jsm`.
+    pub source: &'static str,
+    /// `on_calls`, `timeline`, `alerts`, `schedules`, `users`, `tenant_info`.
     pub call: &'static str,
     /// `ok`, `unauthorized`, `not_found`, `rate_limited`, `client_error`,
     /// `server_error`, `timeout`, `transport`.
@@ -42,7 +44,7 @@ pub struct Metrics {
     registry: Registry,
     events: Family<EventLabels, Counter>,
     replies: Family<OutcomeLabels, Counter>,
-    opsgenie_calls: Family<UpstreamLabels, Counter>,
+    source_calls: Family<UpstreamLabels, Counter>,
     oncall_cache: Family<CacheLabels, Counter>,
     stale_answers: Counter,
     alerts: Family<OutcomeLabels, Counter>,
@@ -62,7 +64,7 @@ impl Metrics {
         let mut registry = Registry::with_prefix("oncall_bot");
         let events = Family::<EventLabels, Counter>::default();
         let replies = Family::<OutcomeLabels, Counter>::default();
-        let opsgenie_calls = Family::<UpstreamLabels, Counter>::default();
+        let source_calls = Family::<UpstreamLabels, Counter>::default();
         let oncall_cache = Family::<CacheLabels, Counter>::default();
         let stale_answers = Counter::default();
         let alerts = Family::<OutcomeLabels, Counter>::default();
@@ -82,9 +84,9 @@ impl Metrics {
             replies.clone(),
         );
         registry.register(
-            "opsgenie_calls",
-            "HTTP calls to the on-call source, by call and outcome",
-            opsgenie_calls.clone(),
+            "source_calls",
+            "HTTP calls to the on-call source (OpsGenie or JSM), by call and outcome",
+            source_calls.clone(),
         );
         registry.register(
             "oncall_cache_lookups",
@@ -116,7 +118,7 @@ impl Metrics {
             registry,
             events,
             replies,
-            opsgenie_calls,
+            source_calls,
             oncall_cache,
             stale_answers,
             alerts,
@@ -148,9 +150,13 @@ impl Metrics {
         self.replies.get_or_create(&OutcomeLabels { outcome }).inc();
     }
 
-    pub fn opsgenie_call(&self, call: &'static str, outcome: &'static str) {
-        self.opsgenie_calls
-            .get_or_create(&UpstreamLabels { call, outcome })
+    pub fn source_call(&self, source: &'static str, call: &'static str, outcome: &'static str) {
+        self.source_calls
+            .get_or_create(&UpstreamLabels {
+                source,
+                call,
+                outcome,
+            })
             .inc();
     }
 

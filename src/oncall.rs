@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use futures_util::future::join_all;
 use moka::future::Cache;
 
+use crate::jsm::{JsmClient, JsmError};
 use crate::metrics::Metrics;
 use crate::opsgenie::{OpsGenieClient, OpsGenieError};
 use crate::outbound::Retryable;
@@ -102,13 +103,16 @@ pub struct Responder {
 /// [`OnCallSource::on_call`].
 #[derive(Debug, Clone)]
 pub enum OnCallSource {
-    OpsGenie(OpsGenieClient),
+    OpsGenie(Arc<OpsGenieClient>),
+    Jsm(Arc<JsmClient>),
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum LookupError {
     #[error(transparent)]
     OpsGenie(#[from] OpsGenieError),
+    #[error(transparent)]
+    Jsm(#[from] JsmError),
 }
 
 impl LookupError {
@@ -116,6 +120,7 @@ impl LookupError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::OpsGenie(error) => error.retry_hint().is_some(),
+            Self::Jsm(error) => error.retry_hint().is_some(),
         }
     }
 }
@@ -139,6 +144,7 @@ impl OnCallSource {
                     .collect();
                 (people, rotations)
             }
+            Self::Jsm(client) => (client.on_call_people(schedule).await?, Vec::new()),
         };
         Ok(OnCall {
             schedule: schedule.to_owned(),
@@ -151,6 +157,7 @@ impl OnCallSource {
     pub fn name(&self) -> &'static str {
         match self {
             Self::OpsGenie(_) => "OpsGenie",
+            Self::Jsm(_) => "JSM Operations",
         }
     }
 }

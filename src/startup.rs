@@ -1,5 +1,6 @@
 //! The composition root: builds the clients, the bot and the HTTP app once.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +9,8 @@ use tokio::net::TcpListener;
 
 use crate::alerting::{AlertRaiser, AlertSink};
 use crate::bot::Bot;
-use crate::config::{OpsGenieConfig, ServeConfig, SlackConfig, SyncConfig};
+use crate::config::{ServeConfig, SlackConfig, SourceConfig, SyncConfig};
+use crate::jsm::{JsmClient, JsmError};
 use crate::metrics::Metrics;
 use crate::oncall::{OnCallDirectory, OnCallSource};
 use crate::opsgenie::{OpsGenieClient, OpsGenieError};
@@ -27,6 +29,8 @@ pub enum StartupError {
     AuthTest(#[source] SlackError),
     #[error("could not set up the OpsGenie client: {0}")]
     OpsGenie(#[from] OpsGenieError),
+    #[error("could not set up the JSM client: {0}")]
+    Jsm(#[source] JsmError),
     #[error("could not listen on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -69,15 +73,59 @@ fn slack_clients(config: &SlackConfig, timeouts: Timeouts) -> Result<SlackClient
     Ok(SlackClients { bot, groups })
 }
 
-fn opsgenie_client(
-    config: &OpsGenieConfig,
+/// The on-call source and the alert sink of the configured provider.
+fn source_clients(
+    config: &SourceConfig,
     timeouts: Timeouts,
-) -> Result<OpsGenieClient, StartupError> {
-    Ok(OpsGenieClient::new(
-        config.api_url.clone(),
-        config.api_key.clone(),
-        timeouts,
-    )?)
+    metrics: &Arc<Metrics>,
+) -> Result<(OnCallSource, AlertSink), StartupError> {
+    Ok(match config {
+        SourceConfig::OpsGenie(opsgenie) => {
+            let client = Arc::new(
+                OpsGenieClient::new(opsgenie.api_url.clone(), opsgenie.api_key.clone(), timeouts)?
+                    .with_metrics(Arc::clone(metrics)),
+            );
+            (
+                OnCallSource::OpsGenie(Arc::clone(&client)),
+                AlertSink::OpsGenie(client),
+            )
+        }
+        SourceConfig::Jsm(jsm) => {
+            let client = Arc::new(
+                JsmClient::new(jsm.clone(), timeouts)
+                    .map_err(StartupError::Jsm)?
+                    .with_metrics(Arc::clone(metrics)),
+            );
+            (
+                OnCallSource::Jsm(Arc::clone(&client)),
+                AlertSink::Jsm(client),
+            )
+        }
+    })
+}
+
+/// The on-call directory for `source`, with every explicit Slack mapping: email
+/// overrides, and account-id overrides (JSM_ACCOUNT_OVERRIDES, and the config
+/// file's keys that are not emails).
+fn directory(
+    source: OnCallSource,
+    config: &SourceConfig,
+    email_overrides: &HashMap<String, String>,
+    slack: Arc<SlackApi>,
+    ttl: Duration,
+    metrics: Arc<Metrics>,
+) -> OnCallDirectory {
+    let mut account_overrides: HashMap<String, String> = email_overrides
+        .iter()
+        .filter(|(key, _)| !key.contains('@'))
+        .map(|(key, user)| (key.clone(), user.clone()))
+        .collect();
+    if let SourceConfig::Jsm(jsm) = config {
+        account_overrides.extend(jsm.account_overrides.clone());
+    }
+    OnCallDirectory::new(source, slack, ttl, metrics)
+        .with_email_overrides(email_overrides.clone())
+        .with_account_overrides(account_overrides)
 }
 
 /// Builds everything `serve` runs: asks Slack who the bot is, then wires it up.
@@ -90,21 +138,21 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
         .map_err(StartupError::AuthTest)?;
     tracing::info!(user_id = %identity.user_id, bot_id = ?identity.bot_id, "connected to Slack");
     let metrics = Arc::new(Metrics::new());
-    let opsgenie =
-        opsgenie_client(&config.opsgenie, config.timeouts)?.with_metrics(Arc::clone(&metrics));
+    let (source, alert_sink) = source_clients(&config.source, config.timeouts, &metrics)?;
     let directory = Arc::new(
-        OnCallDirectory::new(
-            OnCallSource::OpsGenie(opsgenie.clone()),
+        directory(
+            source,
+            &config.source,
+            &config.email_overrides,
             Arc::clone(&slack.bot),
             config.cache_ttl,
             Arc::clone(&metrics),
         )
-        .with_backoff(config.source_backoff)
-        .with_email_overrides(config.email_overrides.clone()),
+        .with_backoff(config.source_backoff),
     );
     let mut bot = Bot::new(
         identity,
-        config.opsgenie.schedule.clone(),
+        config.source.default_schedule().to_owned(),
         Arc::clone(&directory),
         Arc::clone(&slack.bot),
     )
@@ -112,7 +160,7 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
     if let Some(alerts) = &config.alerts {
         tracing::info!(priority = %alerts.priority, team = ?alerts.team, "help requests raise alerts");
         bot = bot.with_alerts(AlertRaiser::new(
-            AlertSink::OpsGenie(opsgenie),
+            alert_sink,
             alerts.priority,
             alerts.team.clone(),
             Arc::clone(&slack.bot),
@@ -214,17 +262,16 @@ pub async fn run_serve(config: ServeConfig) -> Result<(), StartupError> {
 /// The user-group syncs for `sync-usergroup`: no cache to share, fresh answers.
 pub fn user_group_syncs(config: &SyncConfig) -> Result<Vec<UserGroupSync>, StartupError> {
     let slack = slack_clients(&config.slack, config.timeouts)?;
-    let opsgenie = opsgenie_client(&config.opsgenie, config.timeouts)?;
     let metrics = Arc::new(Metrics::new());
-    let directory = Arc::new(
-        OnCallDirectory::new(
-            OnCallSource::OpsGenie(opsgenie),
-            slack.bot,
-            Duration::from_secs(60),
-            Arc::clone(&metrics),
-        )
-        .with_email_overrides(config.email_overrides.clone()),
-    );
+    let (source, _) = source_clients(&config.source, config.timeouts, &metrics)?;
+    let directory = Arc::new(directory(
+        source,
+        &config.source,
+        &config.email_overrides,
+        slack.bot,
+        Duration::from_secs(60),
+        Arc::clone(&metrics),
+    ));
     Ok(config
         .usergroups
         .iter()

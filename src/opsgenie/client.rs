@@ -5,7 +5,7 @@ use reqwest::{StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::wire::{
-    AcceptedResponse, CreateAlertBody, ErrorBody, OnCallsResponse, Responder, TimelineResponse,
+    AcceptedResponse, CreateAlertBody, ErrorBody, OnCallsResponse, TimelineResponse,
 };
 use crate::alerting::Alert;
 use crate::metrics::Metrics;
@@ -213,23 +213,7 @@ impl OpsGenieClient {
     /// Creates an alert; OpsGenie accepts it with 202 and a request id, returned here.
     pub async fn create_alert(&self, alert: &Alert) -> Result<String, OpsGenieError> {
         let url = self.url(&["v2", "alerts"])?;
-        let body = CreateAlertBody {
-            message: &alert.message,
-            alias: &alert.alias,
-            description: &alert.description,
-            responders: alert
-                .team
-                .iter()
-                .map(|team| Responder {
-                    kind: "team",
-                    name: team,
-                })
-                .collect(),
-            tags: &alert.tags,
-            details: &alert.details,
-            source: &alert.source,
-            priority: alert.priority.as_str(),
-        };
+        let body = CreateAlertBody::from(alert);
         let accepted: AcceptedResponse = with_retries(self.alert_retries, || async {
             let response = self
                 .send("alerts", self.http.post(url.clone()).json(&body))
@@ -257,7 +241,7 @@ impl OpsGenieClient {
     ) -> Result<reqwest::Response, OpsGenieError> {
         let result = self.send_once(request).await;
         if let Some(metrics) = &self.metrics {
-            metrics.opsgenie_call(call, outcome_label(&result));
+            metrics.source_call("opsgenie", call, outcome_label(&result));
         }
         result
     }

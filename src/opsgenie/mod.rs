@@ -4,3 +4,4 @@ mod client;
 mod wire;
 
 pub use client::{OpsGenieClient, OpsGenieError, EU_API_URL, US_API_URL};
+pub use wire::CreateAlertBody;

@@ -25,7 +25,7 @@ pub struct ErrorBody {
     pub message: String,
 }
 
-/// `POST /v2/alerts`
+/// `POST /v2/alerts` (JSM's integration API takes the same body).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateAlertBody<'a> {
@@ -100,4 +100,26 @@ pub struct TimelineRecipient {
     pub kind: String,
     #[serde(default)]
     pub name: String,
+}
+
+impl<'a> From<&'a crate::alerting::Alert> for CreateAlertBody<'a> {
+    fn from(alert: &'a crate::alerting::Alert) -> Self {
+        Self {
+            message: &alert.message,
+            alias: &alert.alias,
+            description: &alert.description,
+            responders: alert
+                .team
+                .iter()
+                .map(|team| Responder {
+                    kind: "team",
+                    name: team,
+                })
+                .collect(),
+            tags: &alert.tags,
+            details: &alert.details,
+            source: &alert.source,
+            priority: alert.priority.as_str(),
+        }
+    }
 }

@@ -126,7 +126,8 @@ async fn cron_mode_needs_the_user_group_scopes_and_an_existing_group() {
 
 #[tokio::test]
 async fn a_wrong_key_is_named_and_a_key_from_the_other_region_is_recognised() {
-    let report = check_with(|_, _, config| config.opsgenie.api_key = "not-the-key".into()).await;
+    let report =
+        check_with(|_, _, config| opsgenie_of(config).api_key = "not-the-key".into()).await;
     let failed = failures(&report);
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert!(
@@ -149,7 +150,8 @@ async fn a_wrong_key_is_named_and_a_key_from_the_other_region_is_recognised() {
 
 #[tokio::test]
 async fn an_unknown_schedule_is_named() {
-    let report = check_with(|_, _, config| config.opsgenie.schedule = "SRE_Schedule".into()).await;
+    let report =
+        check_with(|_, _, config| opsgenie_of(config).schedule = "SRE_Schedule".into()).await;
     let failed = failures(&report);
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert!(

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use oncall_bot::config::{OpsGenieConfig, ServeConfig, SlackConfig, SyncConfig};
+use oncall_bot::config::{OpsGenieConfig, ServeConfig, SlackConfig, SourceConfig, SyncConfig};
 use oncall_bot::oncall::BackoffPolicy;
 use oncall_bot::outbound::Timeouts;
 use oncall_bot::routing::Routing;
@@ -86,7 +86,7 @@ pub fn test_config(slack: &SlackWorkspace, opsgenie: &OpsGenieAccount) -> ServeC
         signing_secret: Some(SIGNING_SECRET.into()),
         app_token: None,
         socket_reconnect: BackoffPolicy::default(),
-        opsgenie: opsgenie_config(opsgenie),
+        source: SourceConfig::OpsGenie(opsgenie_config(opsgenie)),
         alerts: None,
         usergroups: Vec::new(),
         usergroup_interval: Duration::from_secs(300),
@@ -127,7 +127,7 @@ pub fn opsgenie_config(opsgenie: &OpsGenieAccount) -> OpsGenieConfig {
 pub fn sync_config(slack: &SlackWorkspace, opsgenie: &OpsGenieAccount, group: &str) -> SyncConfig {
     SyncConfig {
         slack: slack_config(slack),
-        opsgenie: opsgenie_config(opsgenie),
+        source: SourceConfig::OpsGenie(opsgenie_config(opsgenie)),
         usergroups: vec![UserGroupSpec {
             group: group.parse::<UserGroupRef>().expect("a group"),
             schedules: vec![SCHEDULE.to_owned()],
@@ -260,4 +260,12 @@ pub fn direct_message(event_id: &str, user: &str, ts: &str, text: &str) -> Strin
 pub fn fixture(name: &str) -> String {
     let path = format!("{}/tests/data/slack/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
+}
+
+/// The OpsGenie part of a configuration the harness built.
+pub fn opsgenie_of(config: &mut ServeConfig) -> &mut OpsGenieConfig {
+    match &mut config.source {
+        SourceConfig::OpsGenie(opsgenie) => opsgenie,
+        SourceConfig::Jsm(_) => panic!("the harness configures OpsGenie"),
+    }
 }

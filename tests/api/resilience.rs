@@ -232,7 +232,7 @@ async fn metrics_count_events_replies_calls_and_latencies_as_they_flow() {
         r#"oncall_bot_slack_events_total{type="message",outcome="ignored"} 1"#,
         r#"oncall_bot_slack_events_total{type="unknown",outcome="rejected_signature"} 1"#,
         r#"oncall_bot_replies_total{outcome="posted"} 2"#,
-        r#"oncall_bot_opsgenie_calls_total{call="on_calls",outcome="ok"} 1"#,
+        r#"oncall_bot_source_calls_total{source="opsgenie",call="on_calls",outcome="ok"} 1"#,
         r#"oncall_bot_oncall_cache_lookups_total{result="miss"} 1"#,
         r#"oncall_bot_oncall_cache_lookups_total{result="hit"} 1"#,
         "oncall_bot_ack_latency_seconds_count 5",
