@@ -63,6 +63,9 @@ pub struct DemoArgs {
     /// Keep the simulated workspace running and print a curl line to poke it.
     #[arg(long)]
     pub serve: bool,
+    /// The simulated on-call system: `opsgenie`, or `jsm` (JSM Operations).
+    #[arg(long, value_enum, default_value_t = Provider::Opsgenie)]
+    pub provider: Provider,
     #[command(flatten)]
     pub alerts: AlertArgs,
 }

@@ -7,17 +7,22 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::config::{AlertConfig, OpsGenieConfig, ServeConfig, SlackConfig, SourceConfig};
+use crate::config::{
+    AlertConfig, OpsGenieConfig, Provider, ServeConfig, SlackConfig, SourceConfig,
+};
+use crate::jsm::JsmConfig;
 use crate::oncall::BackoffPolicy;
 use crate::outbound::Timeouts;
 use crate::server::AppState;
 use crate::simulator::events::{app_mention, direct_message, EventsEndpoint};
-use crate::simulator::{OpsGenieAccount, Post, SlackWorkspace};
+use crate::simulator::{JsmSite, OpsGenieAccount, Post, SlackWorkspace};
 use crate::startup::{self, StartupError};
 
 const BOT_TOKEN: &str = "xoxb-demo-bot-token";
 const SIGNING_SECRET: &str = "demo-signing-secret";
 const OPSGENIE_KEY: &str = "demo-opsgenie-key";
+const JSM_EMAIL: &str = "ops-bot@demo.example";
+const JSM_TOKEN: &str = "demo-atlassian-token";
 const SCHEDULE: &str = "SRE_schedule";
 const BOT_USER: &str = "U0OPS";
 const SUPPORT: &str = "C0SUPPORT";
@@ -45,10 +50,32 @@ pub enum DemoError {
     Url(String),
 }
 
+/// The simulated on-call system: OpsGenie, or JSM Operations.
+pub enum SimulatedSource {
+    OpsGenie(OpsGenieAccount),
+    Jsm(JsmSite),
+}
+
+impl SimulatedSource {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::OpsGenie(_) => "OpsGenie",
+            Self::Jsm(_) => "JSM Operations",
+        }
+    }
+
+    fn alerts(&self) -> Vec<serde_json::Value> {
+        match self {
+            Self::OpsGenie(opsgenie) => opsgenie.alerts(),
+            Self::Jsm(jsm) => jsm.alerts(),
+        }
+    }
+}
+
 /// The simulated world and the bot serving it.
 pub struct Demo {
     pub slack: SlackWorkspace,
-    pub opsgenie: OpsGenieAccount,
+    pub source: SimulatedSource,
     pub state: AppState,
     pub address: String,
     pub endpoint: EventsEndpoint,
@@ -57,12 +84,39 @@ pub struct Demo {
 
 impl Demo {
     /// Starts the simulations and the bot on a loopback port.
-    pub async fn start(alerts: Option<AlertConfig>) -> Result<Self, DemoError> {
+    pub async fn start(alerts: Option<AlertConfig>, provider: Provider) -> Result<Self, DemoError> {
         let people: Vec<(&str, &str)> = PEOPLE.iter().map(|(email, id, _)| (*email, *id)).collect();
         let slack = SlackWorkspace::start(BOT_TOKEN, BOT_USER, "B0OPS", &people).await;
-        let opsgenie = OpsGenieAccount::start(OPSGENIE_KEY).await;
-        opsgenie.set_on_call(SCHEDULE, &["alice@demo.example", "bob@demo.example"]);
         let url = |url: String| url.parse().map_err(|_| DemoError::Url(url));
+        let (simulated, source) = match provider {
+            Provider::Opsgenie => {
+                let opsgenie = OpsGenieAccount::start(OPSGENIE_KEY).await;
+                opsgenie.set_on_call(SCHEDULE, &["alice@demo.example", "bob@demo.example"]);
+                let source = SourceConfig::OpsGenie(OpsGenieConfig {
+                    api_key: OPSGENIE_KEY.into(),
+                    schedule: SCHEDULE.into(),
+                    api_url: url(opsgenie.url())?,
+                });
+                (SimulatedSource::OpsGenie(opsgenie), source)
+            }
+            Provider::Jsm => {
+                let jsm = JsmSite::start("demo-cloud", JSM_EMAIL, JSM_TOKEN, OPSGENIE_KEY).await;
+                jsm.add_user("acc-alice", "Alice", Some("alice@demo.example"));
+                jsm.add_user("acc-bob", "Bob", Some("bob@demo.example"));
+                jsm.set_on_call(SCHEDULE, &["acc-alice", "acc-bob"]);
+                let source = SourceConfig::Jsm(JsmConfig {
+                    site_url: url(jsm.url())?,
+                    api_url: url(jsm.url())?,
+                    email: JSM_EMAIL.into(),
+                    api_token: JSM_TOKEN.into(),
+                    cloud_id: None,
+                    schedule: SCHEDULE.into(),
+                    integration_key: Some(OPSGENIE_KEY.into()),
+                    account_overrides: std::collections::HashMap::new(),
+                });
+                (SimulatedSource::Jsm(jsm), source)
+            }
+        };
         let config = ServeConfig {
             slack: SlackConfig {
                 bot_token: BOT_TOKEN.into(),
@@ -72,11 +126,7 @@ impl Demo {
             signing_secret: Some(SIGNING_SECRET.into()),
             app_token: None,
             socket_reconnect: BackoffPolicy::default(),
-            source: SourceConfig::OpsGenie(OpsGenieConfig {
-                api_key: OPSGENIE_KEY.into(),
-                schedule: SCHEDULE.into(),
-                api_url: url(opsgenie.url())?,
-            }),
+            source,
             alerts,
             usergroups: Vec::new(),
             usergroup_interval: Duration::from_secs(300),
@@ -106,7 +156,7 @@ impl Demo {
         Ok(Self {
             endpoint: EventsEndpoint::new(&address, SIGNING_SECRET),
             slack,
-            opsgenie,
+            source: simulated,
             state,
             address,
             names,
@@ -146,7 +196,8 @@ impl Demo {
     pub async fn play(&self) -> Result<Vec<String>, DemoError> {
         let mut out = Vec::new();
         out.push(format!(
-            "Simulated workspace: #support, the bot @ops, and Dana. OpsGenie schedule {SCHEDULE}: alice and bob on call."
+            "Simulated workspace: #support, the bot @ops, and Dana. {} schedule {SCHEDULE}: alice and bob on call.",
+            self.source.name()
         ));
         out.push(String::new());
 
@@ -190,11 +241,12 @@ impl Demo {
             posts.len()
         ));
 
-        for alert in self.opsgenie.alerts() {
+        for alert in self.source.alerts() {
             let field = |name: &str| alert[name].as_str().unwrap_or_default().to_owned();
             out.push(String::new());
             out.push(format!(
-                "OpsGenie received a {} alert: \"{}\"",
+                "{} received a {} alert: \"{}\"",
+                self.source.name(),
                 field("priority"),
                 field("message")
             ));

@@ -70,7 +70,7 @@ async fn run_check(args: oncall_bot::config::ServeArgs) -> anyhow::Result<()> {
 
 #[cfg(feature = "simulator")]
 async fn run_demo(args: oncall_bot::config::DemoArgs) -> anyhow::Result<()> {
-    let demo = oncall_bot::demo::Demo::start(args.alerts.config()).await?;
+    let demo = oncall_bot::demo::Demo::start(args.alerts.config(), args.provider).await?;
     for line in demo.play().await? {
         println!("{line}");
     }

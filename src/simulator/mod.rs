@@ -5,10 +5,12 @@
 //! the same servers to inject faults (those take precedence).
 
 pub mod events;
+mod jsm;
 mod opsgenie;
 mod slack;
 mod socket_mode;
 
+pub use jsm::JsmSite;
 pub use opsgenie::{OpsGenieAccount, SimRotation, SimShift};
 pub use slack::{Post, SlackWorkspace, UserGroup};
 pub use socket_mode::SocketModeServer;

@@ -107,3 +107,28 @@ async fn demo_serve_prints_a_curl_line_that_gets_an_answer() {
     }
     child.start_kill().expect("the demo stops");
 }
+
+#[tokio::test]
+async fn the_demo_runs_against_jsm_operations_too() {
+    let output = demo()
+        .args(["--provider", "jsm"])
+        .env("ALERT_ON_MENTION", "true")
+        .output()
+        .await
+        .expect("the demo runs");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.starts_with("Simulated workspace: #support, the bot @ops, and Dana. JSM Operations schedule SRE_schedule"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("    ↳ ops (in thread): On call for *SRE_schedule* right now: @alice, @bob\n                       I also raised a P4 alert in JSM Operations."),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches("JSM Operations received a P4 alert").count(),
+        2,
+        "{stdout}"
+    );
+}

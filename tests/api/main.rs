@@ -6,6 +6,7 @@ mod cache;
 mod check;
 mod demo;
 mod helpers;
+mod jsm;
 mod logs;
 mod lookup_failures;
 mod resilience;

@@ -1,0 +1,268 @@
+//! The simulated Jira Service Management site: tenant info, Operations schedules
+//! and on-calls, Jira's bulk user lookup, and the integration alert API. Site and
+//! API share one loopback server (JSM_SITE_URL = JSM_API_URL).
+
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use percent_encoding::percent_decode_str;
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use super::{lock, SIMULATION_PRIORITY};
+
+#[derive(Debug)]
+struct User {
+    account_id: String,
+    name: String,
+    email: Option<String>,
+}
+
+#[derive(Debug)]
+struct Schedule {
+    id: String,
+    name: String,
+    on_call: Vec<String>,
+}
+
+#[derive(Debug)]
+struct State {
+    cloud_id: String,
+    /// `email:token`, as basic auth carries it.
+    credentials: String,
+    integration_key: String,
+    users: Vec<User>,
+    schedules: Vec<Schedule>,
+    alerts: Vec<Value>,
+}
+
+/// A JSM site on loopback.
+pub struct JsmSite {
+    server: MockServer,
+    state: Arc<Mutex<State>>,
+}
+
+impl JsmSite {
+    pub async fn start(
+        cloud_id: &str,
+        email: &str,
+        api_token: &str,
+        integration_key: &str,
+    ) -> Self {
+        let state = Arc::new(Mutex::new(State {
+            cloud_id: cloud_id.to_owned(),
+            credentials: format!("{email}:{api_token}"),
+            integration_key: integration_key.to_owned(),
+            users: Vec::new(),
+            schedules: Vec::new(),
+            alerts: Vec::new(),
+        }));
+        let server = MockServer::start().await;
+        let routes: [(&str, wiremock::MockBuilder); 5] = [
+            (
+                "tenant_info",
+                Mock::given(method("GET")).and(path("/_edge/tenant_info")),
+            ),
+            (
+                "schedules",
+                Mock::given(method("GET")).and(path_regex(r"^/jsm/ops/api/[^/]+/v1/schedules$")),
+            ),
+            (
+                "on_calls",
+                Mock::given(method("GET")).and(path_regex(
+                    r"^/jsm/ops/api/[^/]+/v1/schedules/[^/]+/on-calls$",
+                )),
+            ),
+            (
+                "users",
+                Mock::given(method("GET")).and(path("/rest/api/3/user/bulk")),
+            ),
+            (
+                "alerts",
+                Mock::given(method("POST")).and(path("/jsm/ops/integration/v2/alerts")),
+            ),
+        ];
+        for (kind, route) in routes {
+            route
+                .respond_with(Endpoint {
+                    kind,
+                    state: Arc::clone(&state),
+                })
+                .with_priority(SIMULATION_PRIORITY)
+                .mount(&server)
+                .await;
+        }
+        Self { server, state }
+    }
+
+    /// JSM_SITE_URL and JSM_API_URL.
+    pub fn url(&self) -> String {
+        self.server.uri()
+    }
+
+    pub fn server(&self) -> &MockServer {
+        &self.server
+    }
+
+    /// An Atlassian account; `email` is `None` when the profile hides it.
+    pub fn add_user(&self, account_id: &str, name: &str, email: Option<&str>) {
+        lock(&self.state).users.push(User {
+            account_id: account_id.to_owned(),
+            name: name.to_owned(),
+            email: email.map(str::to_owned),
+        });
+    }
+
+    /// Puts these accounts on call for the schedule called `name` (created with a
+    /// new id when needed).
+    pub fn set_on_call(&self, name: &str, account_ids: &[&str]) {
+        let mut state = lock(&self.state);
+        let on_call = account_ids.iter().map(|id| (*id).to_owned()).collect();
+        match state
+            .schedules
+            .iter_mut()
+            .find(|schedule| schedule.name == name)
+        {
+            Some(schedule) => schedule.on_call = on_call,
+            None => {
+                let id = format!("schedule-{:04}", state.schedules.len() + 1);
+                state.schedules.push(Schedule {
+                    id,
+                    name: name.to_owned(),
+                    on_call,
+                });
+            }
+        }
+    }
+
+    /// The id the schedule called `name` has.
+    pub fn schedule_id(&self, name: &str) -> Option<String> {
+        lock(&self.state)
+            .schedules
+            .iter()
+            .find(|schedule| schedule.name == name)
+            .map(|schedule| schedule.id.clone())
+    }
+
+    /// The alerts created through the integration API, as received.
+    pub fn alerts(&self) -> Vec<Value> {
+        lock(&self.state).alerts.clone()
+    }
+}
+
+struct Endpoint {
+    kind: &'static str,
+    state: Arc<Mutex<State>>,
+}
+
+fn error(status: u16, message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(json!({ "message": message }))
+}
+
+impl Respond for Endpoint {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let state = lock(&self.state);
+        let authorization = request
+            .headers
+            .get("authorization")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
+        let basic_ok = authorization
+            .strip_prefix("Basic ")
+            .and_then(|encoded| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(encoded)
+                    .ok()
+            })
+            .is_some_and(|decoded| decoded == state.credentials.as_bytes());
+        let query = |name: &str| {
+            request
+                .url
+                .query_pairs()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.into_owned())
+        };
+        let segment = |index: usize| {
+            request
+                .url
+                .path_segments()
+                .and_then(|mut segments| segments.nth(index))
+                .map(|segment| percent_decode_str(segment).decode_utf8_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        match self.kind {
+            "tenant_info" => {
+                ResponseTemplate::new(200).set_body_json(json!({ "cloudId": state.cloud_id }))
+            }
+            "alerts" => {
+                if authorization != format!("GenieKey {}", state.integration_key) {
+                    return error(401, "Could not authenticate");
+                }
+                let Ok(alert) = serde_json::from_slice::<Value>(&request.body) else {
+                    return error(400, "Could not parse the request body");
+                };
+                drop(state);
+                lock(&self.state).alerts.push(alert);
+                ResponseTemplate::new(202).set_body_json(json!({
+                    "result": "Request will be processed", "took": 0.01, "requestId": "jsm-sim"
+                }))
+            }
+            _ if !basic_ok => error(401, "Unauthorized; scope does not match"),
+            _ if matches!(self.kind, "schedules" | "on_calls") && segment(3) != state.cloud_id => {
+                error(404, "Site not found")
+            }
+            "schedules" => {
+                let wanted = query("query").unwrap_or_default().to_lowercase();
+                let offset: usize = query("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
+                let size: usize = query("size").and_then(|v| v.parse().ok()).unwrap_or(50);
+                let matching: Vec<Value> = state
+                    .schedules
+                    .iter()
+                    .filter(|schedule| schedule.name.to_lowercase().contains(&wanted))
+                    .skip(offset)
+                    .take(size)
+                    .map(|schedule| {
+                        json!({"id": schedule.id, "name": schedule.name, "enabled": true, "timezone": "UTC"})
+                    })
+                    .collect();
+                ResponseTemplate::new(200).set_body_json(json!({ "values": matching, "links": {} }))
+            }
+            "on_calls" => {
+                let id = segment(6);
+                match state.schedules.iter().find(|schedule| schedule.id == id) {
+                    Some(schedule) => ResponseTemplate::new(200)
+                        .set_body_json(json!({ "onCallUsers": schedule.on_call })),
+                    None => error(404, "Schedule not found"),
+                }
+            }
+            "users" => {
+                let wanted: Vec<String> = request
+                    .url
+                    .query_pairs()
+                    .filter(|(key, _)| key == "accountId")
+                    .map(|(_, value)| value.into_owned())
+                    .collect();
+                let values: Vec<Value> = state
+                    .users
+                    .iter()
+                    .filter(|user| wanted.contains(&user.account_id))
+                    .map(|user| {
+                        let mut value = json!({
+                            "accountId": user.account_id, "accountType": "atlassian",
+                            "displayName": user.name, "active": true
+                        });
+                        if let Some(email) = &user.email {
+                            value["emailAddress"] = json!(email);
+                        }
+                        value
+                    })
+                    .collect();
+                ResponseTemplate::new(200).set_body_json(json!({
+                    "values": values, "isLast": true, "maxResults": 100, "startAt": 0, "total": values.len()
+                }))
+            }
+            _ => ResponseTemplate::new(404),
+        }
+    }
+}
