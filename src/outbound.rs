@@ -22,6 +22,64 @@ impl Default for Timeouts {
     }
 }
 
+/// An HTTP client with the bot's timeouts and user agent, for REST APIs.
+pub fn http_client(timeouts: Timeouts) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(timeouts.connect)
+        .timeout(timeouts.total)
+        .user_agent(concat!("oncall-bot/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// `base` with `segments` appended, each one path segment (percent-encoded);
+/// `None` when `base` cannot take a path.
+pub fn join_path(base: &reqwest::Url, segments: &[&str]) -> Option<reqwest::Url> {
+    let mut url = base.clone();
+    url.path_segments_mut()
+        .ok()?
+        .pop_if_empty()
+        .extend(segments);
+    Some(url)
+}
+
+/// A non-2xx answer from a REST API, sorted the way callers branch on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpFailure {
+    /// 401 or 403: a credential or region problem.
+    Unauthorized(u16),
+    NotFound,
+    /// 429, with the server's `Retry-After` when it sent one.
+    RateLimited(Option<Duration>),
+    /// 5xx.
+    Server(u16),
+    /// Any other 4xx: the request was wrong; retrying will not help.
+    Rejected(u16),
+}
+
+impl HttpFailure {
+    /// `None` for a success.
+    pub fn of(response: &reqwest::Response) -> Option<Self> {
+        let status = response.status();
+        if status.is_success() {
+            return None;
+        }
+        Some(match status.as_u16() {
+            401 | 403 => Self::Unauthorized(status.as_u16()),
+            404 => Self::NotFound,
+            429 => Self::RateLimited(
+                response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(|value| value.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs),
+            ),
+            code if status.is_server_error() => Self::Server(code),
+            code => Self::Rejected(code),
+        })
+    }
+}
+
 /// What a failed call says about trying again.
 pub trait Retryable {
     /// `None`: do not retry. `Some(None)`: retry after our own backoff.

@@ -3,7 +3,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use moka::future::Cache;
-use reqwest::{StatusCode, Url};
+use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
@@ -12,7 +12,9 @@ use crate::alerting::Alert;
 use crate::metrics::Metrics;
 use crate::oncall::Person;
 use crate::opsgenie::CreateAlertBody;
-use crate::outbound::{with_retries, RetryPolicy, Retryable, Timeouts};
+use crate::outbound::{
+    http_client, join_path, with_retries, HttpFailure, RetryPolicy, Retryable, Timeouts,
+};
 
 pub const DEFAULT_JSM_API_URL: &str = "https://api.atlassian.com";
 
@@ -144,11 +146,7 @@ impl JsmClient {
                 return Err(JsmError::BadUrl(url.to_string()));
             }
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(timeouts.connect)
-            .timeout(timeouts.total)
-            .user_agent(concat!("oncall-bot/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = http_client(timeouts)?;
         Ok(Self {
             http,
             cloud_id: OnceCell::new_with(config.cloud_id.clone()),
@@ -372,47 +370,27 @@ impl JsmClient {
             }
         };
         let response = request.send().await?;
-        let status = response.status();
-        if status.is_success() {
+        let Some(failure) = HttpFailure::of(&response) else {
             return Ok(response);
-        }
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        };
         let body = response.json::<ErrorBody>().await.unwrap_or_default();
         let message = if body.message.is_empty() {
             body.error_messages.join("; ")
         } else {
             body.message
         };
-        Err(match status {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => JsmError::Unauthorized {
-                status: status.as_u16(),
-                credential,
-            },
-            StatusCode::NOT_FOUND => JsmError::NotFound(message),
-            StatusCode::TOO_MANY_REQUESTS => JsmError::RateLimited { retry_after },
-            status if status.is_server_error() => JsmError::Server {
-                status: status.as_u16(),
-            },
-            status => JsmError::Rejected {
-                status: status.as_u16(),
-                message,
-            },
+        Err(match failure {
+            HttpFailure::Unauthorized(status) => JsmError::Unauthorized { status, credential },
+            HttpFailure::NotFound => JsmError::NotFound(message),
+            HttpFailure::RateLimited(retry_after) => JsmError::RateLimited { retry_after },
+            HttpFailure::Server(status) => JsmError::Server { status },
+            HttpFailure::Rejected(status) => JsmError::Rejected { status, message },
         })
     }
 }
 
 fn url_with(base: &Url, segments: &[&str]) -> Result<Url, JsmError> {
-    let mut url = base.clone();
-    url.path_segments_mut()
-        .map_err(|()| JsmError::BadUrl(base.to_string()))?
-        .pop_if_empty()
-        .extend(segments);
-    Ok(url)
+    join_path(base, segments).ok_or_else(|| JsmError::BadUrl(base.to_string()))
 }
 
 fn outcome_label(result: &Result<reqwest::Response, JsmError>) -> &'static str {

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::{StatusCode, Url};
+use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::wire::{
@@ -10,7 +10,9 @@ use super::wire::{
 use crate::alerting::Alert;
 use crate::metrics::Metrics;
 use crate::oncall::{Person, Rotation, Shift};
-use crate::outbound::{with_retries, RetryPolicy, Retryable, Timeouts};
+use crate::outbound::{
+    http_client, join_path, with_retries, HttpFailure, RetryPolicy, Retryable, Timeouts,
+};
 
 pub const US_API_URL: &str = "https://api.opsgenie.com";
 pub const EU_API_URL: &str = "https://api.eu.opsgenie.com";
@@ -95,11 +97,7 @@ impl OpsGenieClient {
         if base_url.cannot_be_a_base() {
             return Err(OpsGenieError::BadBaseUrl(base_url.to_string()));
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(timeouts.connect)
-            .timeout(timeouts.total)
-            .user_agent(concat!("oncall-bot/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = http_client(timeouts)?;
         Ok(Self {
             http,
             base_url,
@@ -225,12 +223,8 @@ impl OpsGenieClient {
     }
 
     fn url(&self, segments: &[&str]) -> Result<Url, OpsGenieError> {
-        let mut url = self.base_url.clone();
-        url.path_segments_mut()
-            .map_err(|()| OpsGenieError::BadBaseUrl(self.base_url.to_string()))?
-            .pop_if_empty()
-            .extend(segments);
-        Ok(url)
+        join_path(&self.base_url, segments)
+            .ok_or_else(|| OpsGenieError::BadBaseUrl(self.base_url.to_string()))
     }
 
     /// Sends with the API key and turns every non-2xx answer into an error.
@@ -257,34 +251,20 @@ impl OpsGenieClient {
             )
             .send()
             .await?;
-        let status = response.status();
-        if status.is_success() {
+        let Some(failure) = HttpFailure::of(&response) else {
             return Ok(response);
-        }
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        };
         let message = response
             .json::<ErrorBody>()
             .await
             .unwrap_or_default()
             .message;
-        Err(match status {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => OpsGenieError::Unauthorized {
-                status: status.as_u16(),
-            },
-            StatusCode::NOT_FOUND => OpsGenieError::NotFound { message },
-            StatusCode::TOO_MANY_REQUESTS => OpsGenieError::RateLimited { retry_after },
-            status if status.is_server_error() => OpsGenieError::Server {
-                status: status.as_u16(),
-            },
-            status => OpsGenieError::Rejected {
-                status: status.as_u16(),
-                message,
-            },
+        Err(match failure {
+            HttpFailure::Unauthorized(status) => OpsGenieError::Unauthorized { status },
+            HttpFailure::NotFound => OpsGenieError::NotFound { message },
+            HttpFailure::RateLimited(retry_after) => OpsGenieError::RateLimited { retry_after },
+            HttpFailure::Server(status) => OpsGenieError::Server { status },
+            HttpFailure::Rejected(status) => OpsGenieError::Rejected { status, message },
         })
     }
 }
