@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use oncall_bot::simulator::{OpsGenieAccount, SlackWorkspace};
 use oncall_bot::slack::signature::unix_now;
-use tokio::process::Command;
 
 #[allow(dead_code)]
 #[path = "../tests/api/helpers.rs"]
@@ -159,23 +158,10 @@ async fn main() {
 
     let slack = start_slack().await;
     let opsgenie: OpsGenieAccount = start_opsgenie().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port");
-    let mut bot = Command::new(env!("CARGO_BIN_EXE_oncall-bot"))
-        .arg("serve")
-        .env_clear()
-        .env("SLACK_BOT_TOKEN", BOT_TOKEN)
-        .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
-        .env("SLACK_API_URL", slack.url())
-        .env("OPSGENIE_API_KEY", OPSGENIE_KEY)
-        .env("OPSGENIE_SCHEDULE", SCHEDULE)
-        .env("OPSGENIE_API_URL", opsgenie.url())
-        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+    let port = free_port();
+    let mut bot = serve_command(&slack, &opsgenie, port)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .expect("the bot starts");
     let pid = bot.id().expect("a pid");

@@ -269,3 +269,34 @@ pub fn opsgenie_of(config: &mut ServeConfig) -> &mut OpsGenieConfig {
         SourceConfig::Jsm(_) => panic!("the harness configures OpsGenie"),
     }
 }
+
+/// A loopback port nobody listens on (yet).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
+/// `oncall-bot serve` (the built binary), configured against the simulations and
+/// listening on `port`; only the environment it is given.
+pub fn serve_command(
+    slack: &SlackWorkspace,
+    opsgenie: &OpsGenieAccount,
+    port: u16,
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_oncall-bot"));
+    command
+        .arg("serve")
+        .env_clear()
+        .env("SLACK_BOT_TOKEN", BOT_TOKEN)
+        .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+        .env("SLACK_API_URL", slack.url())
+        .env("OPSGENIE_API_KEY", OPSGENIE_KEY)
+        .env("OPSGENIE_SCHEDULE", SCHEDULE)
+        .env("OPSGENIE_API_URL", opsgenie.url())
+        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    command
+}

@@ -10,13 +10,6 @@ use tokio::process::{Child, Command};
 
 use crate::helpers::*;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
-}
-
 struct RunningBot {
     child: Child,
     base: String,
@@ -30,21 +23,8 @@ async fn start_bot(
     extra: &[(&str, &str)],
 ) -> RunningBot {
     let port = free_port();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_oncall-bot"));
-    command
-        .arg("serve")
-        .env_clear()
-        .env("SLACK_BOT_TOKEN", BOT_TOKEN)
-        .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
-        .env("SLACK_API_URL", slack.url())
-        .env("OPSGENIE_API_KEY", OPSGENIE_KEY)
-        .env("OPSGENIE_SCHEDULE", SCHEDULE)
-        .env("OPSGENIE_API_URL", opsgenie.url())
-        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    let mut command = serve_command(slack, opsgenie, port);
+    command.stdout(Stdio::null()).stderr(Stdio::piped());
     for (name, value) in extra {
         command.env(name, value);
     }
