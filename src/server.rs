@@ -61,10 +61,6 @@ impl AppState {
         }
     }
 
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.inner.metrics
-    }
-
     /// Waits until every reply acked so far has been posted (or has failed).
     pub async fn wait_idle(&self) {
         self.inner.work.close();

@@ -176,10 +176,6 @@ impl JsmClient {
         self
     }
 
-    pub fn config(&self) -> &JsmConfig {
-        &self.config
-    }
-
     /// The site's cloud id: configured, or asked of the site once.
     pub async fn cloud_id(&self) -> Result<String, JsmError> {
         self.cloud_id

@@ -168,13 +168,6 @@ impl SlackWorkspace {
     pub fn set_scopes(&self, scopes: &[&str]) {
         lock(&self.state).scopes = scopes.iter().map(|scope| (*scope).to_owned()).collect();
     }
-
-    /// Adds a person to the workspace.
-    pub fn add_person(&self, email: &str, user_id: &str) {
-        lock(&self.state)
-            .people
-            .push((email.to_owned(), user_id.to_owned()));
-    }
 }
 
 struct Method {

@@ -126,12 +126,6 @@ impl SlackApi {
         self
     }
 
-    /// How reads and idempotent writes (lookups, user groups) are retried.
-    pub fn with_read_retries(mut self, policy: RetryPolicy) -> Self {
-        self.read_retries = policy;
-        self
-    }
-
     async fn call<T>(
         &self,
         call: impl std::future::Future<Output = Result<T, SlackClientError>>,
