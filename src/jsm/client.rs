@@ -403,3 +403,294 @@ fn outcome_label(result: &Result<reqwest::Response, JsmError>) -> &'static str {
         Err(JsmError::Transport(_) | JsmError::Decode(_)) => "transport",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wiremock::matchers::{header, method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const CLOUD: &str = "cloud-1";
+    /// base64("bot@corp.example:atlassian-secret-token")
+    const BASIC: &str = "Basic Ym90QGNvcnAuZXhhbXBsZTphdGxhc3NpYW4tc2VjcmV0LXRva2Vu";
+
+    const FAST_RETRIES: RetryPolicy = RetryPolicy {
+        max_attempts: 3,
+        initial_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(20),
+        deadline: Duration::from_secs(2),
+    };
+
+    fn config_for(server: &MockServer) -> JsmConfig {
+        JsmConfig {
+            site_url: server.uri().parse().expect("URL"),
+            api_url: server.uri().parse().expect("URL"),
+            email: "bot@corp.example".into(),
+            api_token: "atlassian-secret-token".into(),
+            cloud_id: Some(CLOUD.into()),
+            schedule: "SRE schedule".into(),
+            integration_key: Some("integration-secret-key".into()),
+            account_overrides: HashMap::new(),
+        }
+    }
+
+    fn client_for(server: &MockServer) -> JsmClient {
+        JsmClient::new(
+            config_for(server),
+            Timeouts {
+                connect: Duration::from_secs(1),
+                total: Duration::from_millis(500),
+            },
+        )
+        .expect("client")
+        .with_retries(FAST_RETRIES)
+    }
+
+    fn schedules() -> wiremock::MockBuilder {
+        Mock::given(method("GET")).and(path(format!("/jsm/ops/api/{CLOUD}/v1/schedules")))
+    }
+
+    /// The schedule `SRE schedule` is `sch-1`; its on-call user is Alice.
+    async fn mount_happy_path(server: &MockServer) {
+        schedules()
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "values": [{"id": "sch-0", "name": "SRE schedule 2"},
+                           {"id": "sch-1", "name": "sre SCHEDULE"}]
+            })))
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!(
+                "/jsm/ops/api/{CLOUD}/v1/schedules/sch-1/on-calls"
+            )))
+            .and(query_param("flat", "true"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({"onCallUsers": ["acc-alice"]})),
+            )
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/rest/api/3/user/bulk"))
+            .and(query_param("accountId", "acc-alice"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "values": [{"accountId": "acc-alice", "displayName": "Alice",
+                            "emailAddress": "alice@corp.example"}]
+            })))
+            .mount(server)
+            .await;
+    }
+
+    #[tokio::test]
+    async fn sends_the_documented_requests_with_basic_auth_and_reads_the_people() {
+        let server = MockServer::start().await;
+        mount_happy_path(&server).await;
+        let people = client_for(&server)
+            .on_call_people("SRE schedule")
+            .await
+            .expect("people");
+        assert_eq!(
+            people,
+            [Person {
+                email: Some("alice@corp.example".into()),
+                name: "Alice".into(),
+                account_id: Some("acc-alice".into()),
+            }]
+        );
+        let requests = server.received_requests().await.expect("recorded");
+        assert_eq!(requests.len(), 3);
+        let lookup = &requests[0];
+        assert_eq!(
+            lookup.url.query(),
+            Some("query=SRE+schedule&offset=0&size=50")
+        );
+        for request in &requests {
+            assert_eq!(
+                request
+                    .headers
+                    .get("authorization")
+                    .and_then(|value| value.to_str().ok()),
+                Some(BASIC),
+                "{}",
+                request.url
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn alerts_go_to_the_integration_api_with_the_integration_key() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/jsm/ops/integration/v2/alerts"))
+            .and(header("authorization", "GenieKey integration-secret-key"))
+            .respond_with(
+                ResponseTemplate::new(202).set_body_json(serde_json::json!({"requestId": "req-7"})),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let alert = Alert {
+            alias: "slack-1".into(),
+            message: "help".into(),
+            description: "d".into(),
+            priority: crate::alerting::Priority::P4,
+            team: None,
+            tags: vec![],
+            source: "oncall-bot".into(),
+            details: Default::default(),
+        };
+        let request_id = client_for(&server)
+            .create_alert(&alert)
+            .await
+            .expect("accepted");
+        assert_eq!(request_id, "req-7");
+    }
+
+    #[tokio::test]
+    async fn refused_credentials_are_named_and_not_retried() {
+        for status in [401, 403] {
+            let server = MockServer::start().await;
+            schedules()
+                .respond_with(ResponseTemplate::new(status))
+                .expect(1)
+                .mount(&server)
+                .await;
+            let error = client_for(&server)
+                .on_call_people("SRE schedule")
+                .await
+                .expect_err("refused");
+            assert!(
+                matches!(error, JsmError::Unauthorized { status: s, credential } if s == status && credential == BASIC_AUTH),
+                "{error:?}"
+            );
+            assert!(error.to_string().contains("classic API token"), "{error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_resource_is_not_found_and_not_retried() {
+        let server = MockServer::start().await;
+        schedules()
+            .respond_with(
+                ResponseTemplate::new(404)
+                    .set_body_json(serde_json::json!({"errorMessages": ["Site not found"]})),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let error = client_for(&server)
+            .on_call_people("SRE schedule")
+            .await
+            .expect_err("404");
+        assert!(
+            matches!(&error, JsmError::NotFound(message) if message == "Site not found"),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_schedule_name_that_matches_nothing_is_an_unknown_schedule() {
+        let server = MockServer::start().await;
+        schedules()
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(serde_json::json!({"values": []})),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let error = client_for(&server)
+            .on_call_people("Nope")
+            .await
+            .expect_err("unknown");
+        assert!(
+            matches!(&error, JsmError::UnknownSchedule(name) if name == "Nope"),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn server_errors_are_retried_a_bounded_number_of_times() {
+        let server = MockServer::start().await;
+        schedules()
+            .respond_with(ResponseTemplate::new(502))
+            .expect(3)
+            .mount(&server)
+            .await;
+        let error = client_for(&server)
+            .on_call_people("SRE schedule")
+            .await
+            .expect_err("502");
+        assert!(
+            matches!(error, JsmError::Server { status: 502 }),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rate_limit_is_retried_after_the_servers_wait() {
+        let server = MockServer::start().await;
+        schedules()
+            .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        mount_happy_path(&server).await;
+        let started = std::time::Instant::now();
+        let people = client_for(&server).on_call_people("SRE schedule").await;
+        assert!(started.elapsed() >= Duration::from_secs(1), "waited out");
+        assert_eq!(people.expect("answer after 429").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_hung_jsm_times_out() {
+        let server = MockServer::start().await;
+        schedules()
+            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5)))
+            .mount(&server)
+            .await;
+        let client = client_for(&server).with_retries(RetryPolicy::none());
+        let error = client
+            .on_call_people("SRE schedule")
+            .await
+            .expect_err("timeout");
+        assert!(matches!(error, JsmError::Timeout), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_not_the_documented_json_is_a_decode_error() {
+        let server = MockServer::start().await;
+        schedules()
+            .respond_with(ResponseTemplate::new(200).set_body_string("<html>login</html>"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let error = client_for(&server)
+            .on_call_people("SRE schedule")
+            .await
+            .expect_err("decode");
+        assert!(matches!(error, JsmError::Decode(_)), "{error:?}");
+    }
+
+    #[test]
+    fn the_credentials_are_not_in_debug_output() {
+        let server_uri = "https://acme.atlassian.net";
+        let mut config = JsmConfig {
+            site_url: server_uri.parse().expect("URL"),
+            api_url: DEFAULT_JSM_API_URL.parse().expect("URL"),
+            email: "bot@corp.example".into(),
+            api_token: "atlassian-secret-token".into(),
+            cloud_id: None,
+            schedule: "S".into(),
+            integration_key: Some("integration-secret-key".into()),
+            account_overrides: HashMap::new(),
+        };
+        let client = JsmClient::new(config.clone(), Timeouts::default()).expect("client");
+        for shown in [format!("{client:?}"), format!("{config:?}")] {
+            assert!(!shown.contains("atlassian-secret-token"), "{shown}");
+            assert!(!shown.contains("integration-secret-key"), "{shown}");
+        }
+        config.integration_key = None;
+        assert!(!format!("{config:?}").contains("secret"));
+    }
+}

@@ -5,17 +5,18 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use oncall_bot::config::{OpsGenieConfig, ServeConfig, SlackConfig, SourceConfig, SyncConfig};
+use oncall_bot::jsm::JsmConfig;
 use oncall_bot::oncall::BackoffPolicy;
 use oncall_bot::outbound::Timeouts;
 use oncall_bot::routing::Routing;
 use oncall_bot::server::AppState;
-use oncall_bot::simulator::{events, OpsGenieAccount, Post, SlackWorkspace};
+use oncall_bot::simulator::{events, JsmSite, OpsGenieAccount, Post, SlackWorkspace};
 use oncall_bot::slack::signature::{unix_now, SignatureVerifier};
 use oncall_bot::startup;
 use oncall_bot::usergroup_sync::{UserGroupRef, UserGroupSpec};
 use serde_json::json;
 use tokio::net::TcpListener;
-use wiremock::matchers::{header, method, path, query_param};
+use wiremock::matchers::{header, method, path, path_regex, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 pub const SIGNING_SECRET: &str = "test-signing-secret";
@@ -36,8 +37,69 @@ pub struct TestApp {
     pub address: String,
     pub slack: SlackWorkspace,
     pub opsgenie: OpsGenieAccount,
+    /// The JSM site, when the app answers from JSM Operations.
+    pub jsm: Option<JsmSite>,
     pub state: AppState,
     pub http: reqwest::Client,
+}
+
+/// The on-call systems the bot can answer from; tests that hold for both run
+/// once per entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upstream {
+    OpsGenie,
+    Jsm,
+}
+
+pub const UPSTREAMS: [Upstream; 2] = [Upstream::OpsGenie, Upstream::Jsm];
+
+impl Upstream {
+    /// The system's name as the bot says it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::OpsGenie => "OpsGenie",
+            Self::Jsm => "JSM Operations",
+        }
+    }
+
+    /// Its label in `/metrics`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::OpsGenie => "opsgenie",
+            Self::Jsm => "jsm",
+        }
+    }
+}
+
+pub const JSM_CLOUD_ID: &str = "0f1e2d3c-cloud";
+pub const JSM_EMAIL: &str = "ops-bot@corp.example";
+pub const JSM_TOKEN: &str = "atlassian-api-token";
+pub const JSM_INTEGRATION_KEY: &str = "jsm-integration-key";
+
+/// The simulated JSM site: Alice and Bob on call for `SCHEDULE` (by account
+/// id), Carol for payments, Erin with a hidden email.
+pub async fn start_jsm() -> JsmSite {
+    crate::logs::install();
+    let jsm = JsmSite::start(JSM_CLOUD_ID, JSM_EMAIL, JSM_TOKEN, JSM_INTEGRATION_KEY).await;
+    jsm.add_user("acc-alice", "Alice Anders", Some("alice@corp.example"));
+    jsm.add_user("acc-bob", "Bob Brown", Some("bob@corp.example"));
+    jsm.add_user("acc-erin", "Erin Hidden", None);
+    jsm.set_on_call("Payments_schedule", &["acc-carol"]);
+    jsm.set_on_call(SCHEDULE, &["acc-alice", "acc-bob"]);
+    jsm
+}
+
+pub fn jsm_config(jsm: &JsmSite) -> JsmConfig {
+    JsmConfig {
+        site_url: jsm.url().parse().expect("a URL"),
+        api_url: jsm.url().parse().expect("a URL"),
+        email: JSM_EMAIL.into(),
+        api_token: JSM_TOKEN.into(),
+        cloud_id: None,
+        schedule: SCHEDULE.into(),
+        integration_key: Some(JSM_INTEGRATION_KEY.into()),
+        account_overrides: HashMap::new(),
+    }
 }
 
 /// The simulated workspace: the bot, Alice, Bob and Carol.
@@ -153,9 +215,29 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
 pub async fn spawn_app_with_workspace(
     adjust: impl FnOnce(&SlackWorkspace, &mut ServeConfig),
 ) -> TestApp {
+    spawn_app_on_with_workspace(Upstream::OpsGenie, adjust).await
+}
+
+/// The app answering from `upstream`, with its configuration adjusted first.
+pub async fn spawn_app_on(upstream: Upstream, adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
+    spawn_app_on_with_workspace(upstream, |_, config| adjust(config)).await
+}
+
+async fn spawn_app_on_with_workspace(
+    upstream: Upstream,
+    adjust: impl FnOnce(&SlackWorkspace, &mut ServeConfig),
+) -> TestApp {
     let slack = start_slack().await;
     let opsgenie = start_opsgenie().await;
     let mut config = test_config(&slack, &opsgenie);
+    let jsm = match upstream {
+        Upstream::OpsGenie => None,
+        Upstream::Jsm => {
+            let jsm = start_jsm().await;
+            config.source = SourceConfig::Jsm(jsm_config(&jsm));
+            Some(jsm)
+        }
+    };
     adjust(&slack, &mut config);
     let services = startup::build(&config).await.expect("the app starts");
     let state = services.state.clone();
@@ -166,6 +248,7 @@ pub async fn spawn_app_with_workspace(
         address,
         slack,
         opsgenie,
+        jsm,
         state,
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -203,6 +286,31 @@ impl TestApp {
         request.send().await.expect("the app answers")
     }
 
+    /// The `/metrics` exposition.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .expect("the app answers")
+            .text()
+            .await
+            .expect("text")
+    }
+
+    /// Waits (up to 5 s) until `/metrics` has every one of `lines`.
+    pub async fn wait_for_metrics(&self, lines: &[&str]) {
+        let mut text = String::new();
+        for _ in 0..200 {
+            text = self.metrics().await;
+            if lines.iter().all(|line| text.contains(line)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("timed out waiting for {lines:?} in:\n{text}");
+    }
+
     /// Waits until every acked event has been answered.
     pub async fn settle(&self) {
         self.state.wait_idle().await;
@@ -222,17 +330,58 @@ impl TestApp {
         .await
     }
 
+    /// Which on-call system the app answers from.
+    pub fn upstream(&self) -> Upstream {
+        match self.jsm {
+            Some(_) => Upstream::Jsm,
+            None => Upstream::OpsGenie,
+        }
+    }
+
+    /// The fake of the on-call system the app answers from.
+    pub fn upstream_server(&self) -> &MockServer {
+        match &self.jsm {
+            Some(jsm) => jsm.server(),
+            None => self.opsgenie.server(),
+        }
+    }
+
+    /// A mock for the on-call lookup of `SCHEDULE` on whichever system the app
+    /// answers from (mount it with `mount_on_upstream`).
+    pub fn on_call_lookup(&self) -> wiremock::MockBuilder {
+        match self.upstream() {
+            Upstream::OpsGenie => on_call_request(),
+            Upstream::Jsm => Mock::given(method("GET")).and(path_regex(r"/on-calls$")),
+        }
+    }
+
+    /// How many on-call lookups reached the on-call system, whichever it is.
+    pub async fn upstream_on_call_lookups(&self) -> usize {
+        recorded(self.upstream_server())
+            .await
+            .iter()
+            .filter(|request| request.url.path().ends_with("/on-calls"))
+            .count()
+    }
+
     pub async fn email_lookups(&self) -> usize {
         requests_to(self.slack.server(), "/users.lookupByEmail").await
     }
 }
 
-/// How many requests `server` received for `wanted` (a path).
-pub async fn requests_to(server: &MockServer, wanted: &str) -> usize {
+/// Every request `server` received. Panics when the fake does not record, so
+/// that a count of zero always means "nothing was sent", never "not recorded".
+pub async fn recorded(server: &MockServer) -> Vec<wiremock::Request> {
     server
         .received_requests()
         .await
-        .unwrap_or_default()
+        .expect("the fake records the requests it receives")
+}
+
+/// How many requests `server` received for `wanted` (a path).
+pub async fn requests_to(server: &MockServer, wanted: &str) -> usize {
+    recorded(server)
+        .await
         .iter()
         .filter(|request| request.url.path() == wanted)
         .count()

@@ -12,34 +12,6 @@ use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::*;
 
-const CLOUD_ID: &str = "0f1e2d3c-cloud";
-const JSM_EMAIL: &str = "ops-bot@corp.example";
-const JSM_TOKEN: &str = "atlassian-api-token";
-const JSM_INTEGRATION_KEY: &str = "jsm-integration-key";
-
-async fn start_jsm() -> JsmSite {
-    let jsm = JsmSite::start(CLOUD_ID, JSM_EMAIL, JSM_TOKEN, JSM_INTEGRATION_KEY).await;
-    jsm.add_user("acc-alice", "Alice Anders", Some("alice@corp.example"));
-    jsm.add_user("acc-bob", "Bob Brown", Some("bob@corp.example"));
-    jsm.add_user("acc-erin", "Erin Hidden", None);
-    jsm.set_on_call("Payments_schedule", &["acc-carol"]);
-    jsm.set_on_call(SCHEDULE, &["acc-alice", "acc-bob"]);
-    jsm
-}
-
-fn jsm_config(jsm: &JsmSite) -> JsmConfig {
-    JsmConfig {
-        site_url: jsm.url().parse().expect("a URL"),
-        api_url: jsm.url().parse().expect("a URL"),
-        email: JSM_EMAIL.into(),
-        api_token: JSM_TOKEN.into(),
-        cloud_id: None,
-        schedule: SCHEDULE.into(),
-        integration_key: Some(JSM_INTEGRATION_KEY.into()),
-        account_overrides: HashMap::new(),
-    }
-}
-
 async fn spawn_jsm_app(
     adjust: impl FnOnce(&mut ServeConfig, &mut JsmConfig),
 ) -> (TestApp, JsmSite) {
@@ -65,10 +37,8 @@ async fn ask(app: &TestApp, ts: &str, text: &str) -> String {
 
 /// How many requests the JSM fake received on paths ending with `suffix`.
 async fn calls(jsm: &JsmSite, suffix: &str) -> usize {
-    jsm.server()
-        .received_requests()
+    recorded(jsm.server())
         .await
-        .unwrap_or_default()
         .iter()
         .filter(|request| request.url.path().ends_with(suffix))
         .count()
@@ -98,14 +68,14 @@ async fn on_calls_become_emails_then_slack_mentions_with_discovery_done_once() {
     assert_eq!(calls(&jsm, "/on-calls").await, 2);
     assert_eq!(calls(&jsm, "/user/bulk").await, 1, "accounts cached");
 
-    let requests = jsm.server().received_requests().await.unwrap_or_default();
+    let requests = recorded(jsm.server()).await;
     let lookup = requests
         .iter()
         .find(|request| request.url.path().ends_with("/v1/schedules"))
         .expect("a schedule lookup");
     assert_eq!(
         lookup.url.path(),
-        format!("/jsm/ops/api/{CLOUD_ID}/v1/schedules")
+        format!("/jsm/ops/api/{JSM_CLOUD_ID}/v1/schedules")
     );
     assert!(lookup
         .url
@@ -119,7 +89,7 @@ async fn on_calls_become_emails_then_slack_mentions_with_discovery_done_once() {
     let schedule_id = jsm.schedule_id(SCHEDULE).expect("an id");
     assert_eq!(
         on_calls.url.path(),
-        format!("/jsm/ops/api/{CLOUD_ID}/v1/schedules/{schedule_id}/on-calls")
+        format!("/jsm/ops/api/{JSM_CLOUD_ID}/v1/schedules/{schedule_id}/on-calls")
     );
     assert_eq!(on_calls.url.query(), Some("flat=true"));
 }
@@ -130,7 +100,7 @@ async fn every_call_carries_the_exact_basic_auth_header() {
     ask(&app, "1.1", "<@UBOT> hi").await;
     // base64("ops-bot@corp.example:atlassian-api-token")
     let expected = "Basic b3BzLWJvdEBjb3JwLmV4YW1wbGU6YXRsYXNzaWFuLWFwaS10b2tlbg==";
-    let requests = jsm.server().received_requests().await.unwrap_or_default();
+    let requests = recorded(jsm.server()).await;
     assert_eq!(requests.len(), 4);
     for request in &requests {
         assert_eq!(
@@ -147,7 +117,7 @@ async fn every_call_carries_the_exact_basic_auth_header() {
 
 #[tokio::test]
 async fn a_configured_cloud_id_skips_discovery() {
-    let (app, jsm) = spawn_jsm_app(|_, jsm| jsm.cloud_id = Some(CLOUD_ID.into())).await;
+    let (app, jsm) = spawn_jsm_app(|_, jsm| jsm.cloud_id = Some(JSM_CLOUD_ID.into())).await;
     assert!(ask(&app, "1.1", "<@UBOT> hi").await.contains("<@UALICE>"));
     assert_eq!(calls(&jsm, "/_edge/tenant_info").await, 0);
 }
@@ -212,14 +182,14 @@ async fn alerts_go_through_the_integration_api_with_the_opsgenie_body() {
     );
     assert_eq!(
         alerts[0]["alias"],
-        oncall_bot::alerting::alias_for("C1", "1700000000.000100")
+        "slack-ca058c3d19c5f735aedfa3ba7f7bd647c96e3579"
     );
     assert_eq!(
         alerts[0]["responders"],
         serde_json::json!([{"type": "team", "name": "SRE"}])
     );
     assert_eq!(alerts[0]["source"], "oncall-bot");
-    let requests = jsm.server().received_requests().await.unwrap_or_default();
+    let requests = recorded(jsm.server()).await;
     let create = requests
         .iter()
         .find(|request| request.url.path() == "/jsm/ops/integration/v2/alerts")
@@ -330,7 +300,7 @@ async fn the_binary_switches_provider_with_one_variable() {
         String::from_utf8_lossy(&config.stderr)
     );
     assert!(
-        stdout.contains(&format!("ok   JSM: cloud id {CLOUD_ID}")),
+        stdout.contains(&format!("ok   JSM: cloud id {JSM_CLOUD_ID}")),
         "{stdout}"
     );
     let schedule_id = jsm.schedule_id(SCHEDULE).expect("an id");

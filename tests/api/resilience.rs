@@ -1,4 +1,5 @@
-//! Answering while OpsGenie or Slack misbehave.
+//! Answering while the on-call system (OpsGenie or JSM) or Slack misbehave. Every
+//! test about the on-call system runs once per provider.
 
 use std::time::Duration;
 
@@ -10,8 +11,8 @@ use wiremock::{Mock, ResponseTemplate};
 use crate::helpers::*;
 
 /// An app whose cache expires at once and whose calls time out quickly.
-async fn spawn_impatient_app(backoff: BackoffPolicy) -> TestApp {
-    spawn_app_with(|config| {
+async fn spawn_impatient_app(upstream: Upstream, backoff: BackoffPolicy) -> TestApp {
+    spawn_app_on(upstream, |config| {
         config.cache_ttl = Duration::from_millis(1);
         config.source_backoff = backoff;
         config.timeouts = Timeouts {
@@ -38,70 +39,88 @@ async fn ask(app: &TestApp, event: &str, ts: &str) -> String {
 }
 
 #[tokio::test]
-async fn a_hung_or_failing_opsgenie_gets_the_last_good_answer_with_its_age() {
-    for (case, failure) in [
-        (
-            "timeout",
-            on_call_answer(&[]).set_delay(Duration::from_secs(3)),
-        ),
-        ("503", ResponseTemplate::new(503)),
-        ("429", ResponseTemplate::new(429)),
-    ] {
-        let app = spawn_impatient_app(QUICK_BACKOFF).await;
-        let fresh = ask(&app, "Ev1", "1.1").await;
-        assert_eq!(
-            fresh, "On call for *SRE_schedule* right now: <@UALICE>, <@UBOB>",
-            "{case}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        on_call_request()
-            .respond_with(failure)
-            .mount(app.opsgenie.server())
-            .await;
-        let stale = ask(&app, "Ev2", "1.2").await;
-        assert_eq!(
-            stale,
-            "OpsGenie is not answering; this is who was on call for *SRE_schedule* less than a minute ago: <@UALICE>, <@UBOB>",
-            "{case}"
-        );
+async fn a_hung_or_failing_source_gets_the_last_good_answer_with_its_age() {
+    for upstream in UPSTREAMS {
+        for (case, failure) in [
+            (
+                "timeout",
+                on_call_answer(&[]).set_delay(Duration::from_secs(3)),
+            ),
+            ("503", ResponseTemplate::new(503)),
+            ("429", ResponseTemplate::new(429)),
+        ] {
+            let case = format!("{upstream:?} {case}");
+            let app = spawn_impatient_app(upstream, QUICK_BACKOFF).await;
+            let fresh = ask(&app, "Ev1", "1.1").await;
+            assert_eq!(
+                fresh, "On call for *SRE_schedule* right now: <@UALICE>, <@UBOB>",
+                "{case}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            app.on_call_lookup()
+                .respond_with(failure)
+                .mount(app.upstream_server())
+                .await;
+            let stale = ask(&app, "Ev2", "1.2").await;
+            assert_eq!(
+                stale,
+                format!(
+                    "{} is not answering; this is who was on call for *SRE_schedule* less than a minute ago: <@UALICE>, <@UBOB>",
+                    upstream.name()
+                ),
+                "{case}"
+            );
+        }
     }
 }
 
 #[tokio::test]
-async fn with_nothing_cached_a_failing_opsgenie_gets_the_neutral_sentence() {
-    for (case, failure) in [
-        (
-            "timeout",
-            on_call_answer(&[]).set_delay(Duration::from_secs(3)),
-        ),
-        ("503", ResponseTemplate::new(503)),
-    ] {
-        let app = spawn_impatient_app(QUICK_BACKOFF).await;
-        on_call_request()
-            .respond_with(failure)
-            .mount(app.opsgenie.server())
-            .await;
-        let text = ask(&app, "Ev1", "1.1").await;
-        assert!(
-            text.starts_with("Sorry, I could not find out who is on call right now."),
-            "{case}: {text}"
-        );
+async fn with_nothing_cached_a_failing_source_gets_the_neutral_sentence() {
+    for upstream in UPSTREAMS {
+        for (case, failure) in [
+            (
+                "timeout",
+                on_call_answer(&[]).set_delay(Duration::from_secs(3)),
+            ),
+            ("503", ResponseTemplate::new(503)),
+        ] {
+            let app = spawn_impatient_app(upstream, QUICK_BACKOFF).await;
+            app.on_call_lookup()
+                .respond_with(failure)
+                .mount(app.upstream_server())
+                .await;
+            let text = ask(&app, "Ev1", "1.1").await;
+            assert!(
+                text.starts_with("Sorry, I could not find out who is on call right now."),
+                "{upstream:?} {case}: {text}"
+            );
+        }
     }
 }
 
 #[tokio::test]
 async fn a_burst_during_an_outage_makes_one_upstream_try_per_backoff_window() {
-    let app = spawn_impatient_app(BackoffPolicy {
-        initial: Duration::from_millis(500),
-        max: Duration::from_secs(10),
-    })
+    for upstream in UPSTREAMS {
+        burst_during_an_outage(upstream).await;
+    }
+}
+
+async fn burst_during_an_outage(upstream: Upstream) {
+    let app = spawn_impatient_app(
+        upstream,
+        BackoffPolicy {
+            initial: Duration::from_millis(500),
+            max: Duration::from_secs(10),
+        },
+    )
     .await;
     ask(&app, "EvWarm", "0.1").await;
-    let warm_lookups = app.on_call_lookups().await;
+    let warm_lookups = app.upstream_on_call_lookups().await;
+    assert_eq!(warm_lookups, 1, "{upstream:?}");
     tokio::time::sleep(Duration::from_millis(20)).await;
-    on_call_request()
+    app.on_call_lookup()
         .respond_with(ResponseTemplate::new(503))
-        .mount(app.opsgenie.server())
+        .mount(app.upstream_server())
         .await;
 
     let burst = |round: u32| {
@@ -119,30 +138,34 @@ async fn a_burst_during_an_outage_makes_one_upstream_try_per_backoff_window() {
     burst(1).await;
     app.settle().await;
     // One try: the client's own attempts (3) for the whole burst.
-    let first_window = app.on_call_lookups().await - warm_lookups;
-    assert_eq!(first_window, 3);
+    let first_window = app.upstream_on_call_lookups().await - warm_lookups;
+    assert_eq!(first_window, 3, "{upstream:?}");
     burst(2).await;
     app.settle().await;
     assert_eq!(
-        app.on_call_lookups().await - warm_lookups,
+        app.upstream_on_call_lookups().await - warm_lookups,
         3,
-        "still inside the window"
+        "{upstream:?}: still inside the window"
     );
 
     tokio::time::sleep(Duration::from_millis(600)).await;
     burst(3).await;
     app.settle().await;
     assert_eq!(
-        app.on_call_lookups().await - warm_lookups,
+        app.upstream_on_call_lookups().await - warm_lookups,
         6,
-        "one more try after the window"
+        "{upstream:?}: one more try after the window"
     );
 
     let replies = app.replies();
-    assert_eq!(replies.len(), 151);
-    assert!(replies[1..]
-        .iter()
-        .all(|post| post.text.starts_with("OpsGenie is not answering")));
+    assert_eq!(replies.len(), 151, "{upstream:?}");
+    let stale = format!("{} is not answering", upstream.name());
+    assert!(
+        replies[1..]
+            .iter()
+            .all(|post| post.text.starts_with(&stale)),
+        "{upstream:?}"
+    );
 }
 
 #[tokio::test]
@@ -158,9 +181,14 @@ async fn a_rate_limited_reply_is_retried_and_posted_exactly_once() {
         .up_to_n_times(1)
         .mount(app.slack.server())
         .await;
+    let started = std::time::Instant::now();
     app.deliver(&mention("Ev1", "C1", "1.1", "<@UBOT> help me"))
         .await;
     app.settle().await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After was not waited out"
+    );
     assert_eq!(
         requests_to(app.slack.server(), "/chat.postMessage").await,
         2
@@ -169,8 +197,14 @@ async fn a_rate_limited_reply_is_retried_and_posted_exactly_once() {
 }
 
 #[tokio::test]
-async fn readyz_follows_the_last_opsgenie_call() {
-    let app = spawn_impatient_app(QUICK_BACKOFF).await;
+async fn readyz_follows_the_last_source_call() {
+    for upstream in UPSTREAMS {
+        readyz_follows(upstream).await;
+    }
+}
+
+async fn readyz_follows(upstream: Upstream) {
+    let app = spawn_impatient_app(upstream, QUICK_BACKOFF).await;
     let readyz = || async {
         app.http
             .get(format!("{}/readyz", app.address))
@@ -180,27 +214,33 @@ async fn readyz_follows_the_last_opsgenie_call() {
             .status()
             .as_u16()
     };
-    assert_eq!(readyz().await, 200, "no call yet");
+    assert_eq!(readyz().await, 200, "{upstream:?}: no call yet");
     ask(&app, "Ev1", "1.1").await;
-    assert_eq!(readyz().await, 200);
+    assert_eq!(readyz().await, 200, "{upstream:?}");
     // An outage for exactly the three attempts of the next lookup.
-    on_call_request()
+    app.on_call_lookup()
         .respond_with(ResponseTemplate::new(500))
         .up_to_n_times(3)
-        .mount(app.opsgenie.server())
+        .mount(app.upstream_server())
         .await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     ask(&app, "Ev2", "1.2").await;
-    assert_eq!(readyz().await, 503);
+    assert_eq!(readyz().await, 503, "{upstream:?}");
     tokio::time::sleep(Duration::from_millis(20)).await;
     let text = ask(&app, "Ev3", "1.3").await;
 
-    assert_eq!(readyz().await, 200, "{text}");
+    assert_eq!(readyz().await, 200, "{upstream:?}: {text}");
 }
 
 #[tokio::test]
 async fn metrics_count_events_replies_calls_and_latencies_as_they_flow() {
-    let app = spawn_app().await;
+    for upstream in UPSTREAMS {
+        metrics_flow(upstream).await;
+    }
+}
+
+async fn metrics_flow(upstream: Upstream) {
+    let app = spawn_app_on(upstream, |_| {}).await;
     let body = mention("Ev1", "C1", "1.1", "<@UBOT> prod down");
     app.deliver(&body).await;
     // Answered before the next mention, so that one is a cache hit.
@@ -232,12 +272,16 @@ async fn metrics_count_events_replies_calls_and_latencies_as_they_flow() {
         r#"oncall_bot_slack_events_total{type="message",outcome="ignored"} 1"#,
         r#"oncall_bot_slack_events_total{type="unknown",outcome="rejected_signature"} 1"#,
         r#"oncall_bot_replies_total{outcome="posted"} 2"#,
-        r#"oncall_bot_source_calls_total{source="opsgenie",call="on_calls",outcome="ok"} 1"#,
+        format!(
+            r#"oncall_bot_source_calls_total{{source="{}",call="on_calls",outcome="ok"}} 1"#,
+            upstream.label()
+        )
+        .as_str(),
         r#"oncall_bot_oncall_cache_lookups_total{result="miss"} 1"#,
         r#"oncall_bot_oncall_cache_lookups_total{result="hit"} 1"#,
         "oncall_bot_ack_latency_seconds_count 5",
         "oncall_bot_reply_latency_seconds_count 2",
     ] {
-        assert!(text.contains(line), "missing {line}:\n{text}");
+        assert!(text.contains(line), "{upstream:?}: missing {line}:\n{text}");
     }
 }

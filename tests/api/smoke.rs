@@ -183,3 +183,42 @@ async fn a_malformed_variable_stops_start_up_naming_it() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("ONCALL_CACHE_TTL"), "{stderr}");
 }
+
+#[tokio::test]
+async fn serve_with_a_wrong_token_stops_naming_the_variable_and_never_listens() {
+    let slack = start_slack().await;
+    let opsgenie = start_opsgenie().await;
+    let port = free_port();
+    let output = serve_command(&slack, &opsgenie, port)
+        .env("SLACK_BOT_TOKEN", "xoxb-wrong-token")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .await
+        .expect("the binary runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let error_lines: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("error:"))
+        .collect();
+    assert_eq!(error_lines.len(), 1, "{stderr}");
+    assert!(
+        error_lines[0].contains("invalid_auth") && error_lines[0].contains("SLACK_BOT_TOKEN"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("xoxb-wrong-token"), "{stderr}");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "nothing listens after a failed start"
+    );
+    assert_eq!(
+        requests_to(
+            opsgenie.server(),
+            &format!("/v2/schedules/{SCHEDULE}/on-calls")
+        )
+        .await,
+        0,
+        "no on-call lookup before Slack accepts the token"
+    );
+}

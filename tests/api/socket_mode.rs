@@ -76,6 +76,14 @@ async fn redeliveries_are_acked_and_answered_once_and_own_messages_ignored() {
         .expect("sent");
     wait_until("all three are acked", || server.acks().len() == 3).await;
     assert_eq!(server.acks(), [first, retry, own]);
+    // Acks go out before dispatch: wait until all three were dispatched, so the
+    // count below cannot be taken before the own message had its chance.
+    app.wait_for_metrics(&[
+        r#"oncall_bot_slack_events_total{type="app_mention",outcome="answered"} 1"#,
+        r#"oncall_bot_slack_events_total{type="app_mention",outcome="duplicate"} 1"#,
+        r#"oncall_bot_slack_events_total{type="message",outcome="ignored"} 1"#,
+    ])
+    .await;
     app.settle().await;
     assert_eq!(app.replies().len(), 1);
 }

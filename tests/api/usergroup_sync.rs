@@ -200,7 +200,12 @@ async fn a_slack_rate_limit_is_waited_out() {
         .mount(slack.server())
         .await;
     let sync = one_sync(&sync_config(&slack, &opsgenie, HANDLE)).expect("sync");
+    let started = std::time::Instant::now();
     sync.run_once().await.expect("synced after the wait");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After was not waited out"
+    );
     assert_eq!(members(&slack), ["UALICE", "UBOB"]);
     assert_eq!(
         requests_to(slack.server(), "/usergroups.users.list").await,

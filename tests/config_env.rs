@@ -1,0 +1,446 @@
+//! Every environment variable, read through the real clap tree exactly as the
+//! binary reads it, then checked into settings.
+//!
+//! clap reads the process environment, so these tests set it. They live in a
+//! test binary of their own, and each takes one lock, so no other thread reads
+//! the environment while it changes.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use clap::{CommandFactory, Parser};
+use oncall_bot::alerting::Priority;
+use oncall_bot::config::{Cli, Command, ConfigError, LogFormat, ServeConfig, SourceConfig};
+
+static ENVIRONMENT: Mutex<()> = Mutex::new(());
+
+/// Every variable the binary reads; each one is exercised below.
+const VARIABLES: &[&str] = &[
+    "LOG_FORMAT",
+    "SLACK_BOT_TOKEN",
+    "SLACK_USER_TOKEN",
+    "SLACK_API_URL",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "SLACK_USERGROUP",
+    "ONCALL_CONFIG",
+    "ONCALL_PROVIDER",
+    "OPSGENIE_API_KEY",
+    "OPSGENIE_SCHEDULE",
+    "OPSGENIE_REGION",
+    "OPSGENIE_API_URL",
+    "JSM_SITE_URL",
+    "JSM_EMAIL",
+    "JSM_API_TOKEN",
+    "JSM_SCHEDULE",
+    "JSM_CLOUD_ID",
+    "JSM_API_URL",
+    "JSM_INTEGRATION_KEY",
+    "JSM_ACCOUNT_OVERRIDES",
+    "ALERT_ON_MENTION",
+    "ALERT_PRIORITY",
+    "ALERT_TEAM",
+    "USERGROUP_SYNC_INTERVAL",
+    "ONCALL_CACHE_TTL",
+    "LISTEN_ADDR",
+    "SHUTDOWN_DRAIN_TIMEOUT",
+    "HTTP_TIMEOUT",
+    "HTTP_CONNECT_TIMEOUT",
+];
+
+/// `oncall-bot <args>` with exactly `env` set (of the bot's variables).
+fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<Cli, clap::Error> {
+    let _only_us = ENVIRONMENT.lock().unwrap_or_else(PoisonError::into_inner);
+    for name in VARIABLES {
+        std::env::remove_var(name);
+    }
+    for (name, value) in env {
+        std::env::set_var(name, value);
+    }
+    let parsed = Cli::try_parse_from(std::iter::once("oncall-bot").chain(args.iter().copied()));
+    for (name, _) in env {
+        std::env::remove_var(name);
+    }
+    parsed
+}
+
+/// The minimum `serve` needs, on OpsGenie.
+const BASE: &[(&str, &str)] = &[
+    ("SLACK_BOT_TOKEN", "xoxb-1"),
+    ("SLACK_SIGNING_SECRET", "signing"),
+    ("OPSGENIE_API_KEY", "genie"),
+    ("OPSGENIE_SCHEDULE", "SRE_schedule"),
+];
+
+fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    let mut env: Vec<_> = BASE.to_vec();
+    for (name, value) in extra {
+        env.retain(|(existing, _)| existing != name);
+        env.push((name, value));
+    }
+    env
+}
+
+fn without(names: &[&str]) -> Vec<(&'static str, &'static str)> {
+    BASE.iter()
+        .filter(|(name, _)| !names.contains(name))
+        .copied()
+        .collect()
+}
+
+fn serve(env: &[(&str, &str)]) -> Result<ServeConfig, ConfigError> {
+    match parse(&["serve"], env).expect("the variables parse").command {
+        Command::Serve(args) => args.config(),
+        other => panic!("serve, got {other:?}"),
+    }
+}
+
+fn serve_error(env: &[(&str, &str)]) -> String {
+    serve(env).expect_err("refused").to_string()
+}
+
+/// The clap error for `env`, as the binary would print it.
+fn parse_error(env: &[(&str, &str)]) -> String {
+    parse(&["serve"], env).expect_err("refused").to_string()
+}
+
+fn jsm(env: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    let mut all = with(&[
+        ("ONCALL_PROVIDER", "jsm"),
+        ("JSM_SITE_URL", "https://acme.atlassian.net"),
+        ("JSM_EMAIL", "bot@acme.example"),
+        ("JSM_API_TOKEN", "atl-token"),
+    ]);
+    all.extend_from_slice(env);
+    all
+}
+
+fn jsm_settings(config: &ServeConfig) -> &oncall_bot::jsm::JsmConfig {
+    match &config.source {
+        SourceConfig::Jsm(jsm) => jsm,
+        SourceConfig::OpsGenie(_) => panic!("JSM expected"),
+    }
+}
+
+/// A config file with `text`, unique to the calling test.
+fn config_file(name: &str, text: &str) -> String {
+    let path = std::env::temp_dir().join(format!(
+        "oncall-bot-config-env-{}-{name}.toml",
+        std::process::id()
+    ));
+    std::fs::write(&path, text).expect("a temp file");
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn every_variable_of_the_clap_tree_is_listed_here() {
+    fn collect(command: &clap::Command, names: &mut BTreeSet<String>) {
+        for arg in command.get_arguments() {
+            if let Some(name) = arg.get_env() {
+                names.insert(name.to_string_lossy().into_owned());
+            }
+        }
+        for sub in command.get_subcommands() {
+            collect(sub, names);
+        }
+    }
+    let mut in_tree = BTreeSet::new();
+    collect(&Cli::command(), &mut in_tree);
+    let listed: BTreeSet<String> = VARIABLES.iter().map(|name| (*name).to_owned()).collect();
+    assert_eq!(in_tree, listed);
+}
+
+#[test]
+fn the_minimum_serves_opsgenie_with_the_documented_defaults() {
+    let config = serve(BASE).expect("valid");
+    let SourceConfig::OpsGenie(opsgenie) = &config.source else {
+        panic!("OpsGenie is the default provider");
+    };
+    assert_eq!(opsgenie.schedule, "SRE_schedule");
+    assert_eq!(opsgenie.api_url.as_str(), "https://api.opsgenie.com/");
+    assert_eq!(config.slack.api_url.as_str(), "https://slack.com/api");
+    assert_eq!(config.cache_ttl, Duration::from_secs(300));
+    assert_eq!(config.usergroup_interval, Duration::from_secs(300));
+    assert_eq!(config.drain_timeout, Duration::from_secs(10));
+    assert_eq!(config.timeouts.total, Duration::from_secs(5));
+    assert_eq!(config.timeouts.connect, Duration::from_secs(2));
+    assert_eq!(config.listen_addr.to_string(), "0.0.0.0:3000");
+    assert!(config.alerts.is_none());
+    assert!(config.app_token.is_none());
+    assert!(config.slack.user_token.is_none());
+    assert!(config.usergroups.is_empty());
+    let cli = parse(&["serve"], BASE).expect("parses");
+    assert_eq!(cli.log_format, LogFormat::Text);
+}
+
+#[test]
+fn durations_are_seconds_or_human_in_every_duration_variable() {
+    let config = serve(&with(&[
+        ("ONCALL_CACHE_TTL", "90"),
+        ("USERGROUP_SYNC_INTERVAL", "1h30m"),
+        ("SHUTDOWN_DRAIN_TIMEOUT", "3s"),
+        ("HTTP_TIMEOUT", "1500ms"),
+        ("HTTP_CONNECT_TIMEOUT", " 7 "),
+    ]))
+    .expect("valid");
+    assert_eq!(config.cache_ttl, Duration::from_secs(90));
+    assert_eq!(config.usergroup_interval, Duration::from_secs(5400));
+    assert_eq!(config.drain_timeout, Duration::from_secs(3));
+    assert_eq!(config.timeouts.total, Duration::from_millis(1500));
+    assert_eq!(config.timeouts.connect, Duration::from_secs(7));
+    for name in [
+        "ONCALL_CACHE_TTL",
+        "USERGROUP_SYNC_INTERVAL",
+        "SHUTDOWN_DRAIN_TIMEOUT",
+        "HTTP_TIMEOUT",
+        "HTTP_CONNECT_TIMEOUT",
+    ] {
+        let error = parse_error(&with(&[(name, "soon")]));
+        assert!(
+            error.contains("expected seconds (300) or a duration"),
+            "{name}: {error}"
+        );
+    }
+}
+
+#[test]
+fn alerts_read_the_switch_the_priority_in_any_case_and_the_team() {
+    let config = serve(&with(&[
+        ("ALERT_ON_MENTION", "yes"),
+        ("ALERT_PRIORITY", "p2"),
+        ("ALERT_TEAM", "SRE"),
+    ]))
+    .expect("valid");
+    let alerts = config.alerts.expect("on");
+    assert_eq!(alerts.priority, Priority::P2);
+    assert_eq!(alerts.team.as_deref(), Some("SRE"));
+
+    let defaults = serve(&with(&[("ALERT_ON_MENTION", "1"), ("ALERT_TEAM", " ")]))
+        .expect("valid")
+        .alerts
+        .expect("on");
+    assert_eq!(defaults.priority, Priority::P4);
+    assert_eq!(defaults.team, None, "a blank team is no team");
+
+    assert!(serve(&with(&[
+        ("ALERT_ON_MENTION", "false"),
+        ("ALERT_PRIORITY", "P1")
+    ]))
+    .expect("valid")
+    .alerts
+    .is_none());
+    let error = parse_error(&with(&[("ALERT_PRIORITY", "P6")]));
+    assert!(
+        error.contains("expected one of P1, P2, P3, P4, P5"),
+        "{error}"
+    );
+    assert!(parse(&["serve"], &with(&[("ALERT_ON_MENTION", "maybe")])).is_err());
+}
+
+#[test]
+fn slack_variables_set_tokens_urls_and_the_mode() {
+    let config = serve(&with(&[
+        ("SLACK_USER_TOKEN", "xoxp-user"),
+        ("SLACK_API_URL", "http://127.0.0.1:9/api"),
+        ("SLACK_APP_TOKEN", "xapp-1"),
+        ("SLACK_USERGROUP", "@opsoncall"),
+        ("LISTEN_ADDR", "127.0.0.1:8080"),
+    ]))
+    .expect("valid");
+    assert!(config.slack.user_token.is_some());
+    assert!(config.app_token.is_some());
+    assert!(
+        config.signing_secret.is_some(),
+        "both doors may be open at once"
+    );
+    assert_eq!(config.slack.api_url.as_str(), "http://127.0.0.1:9/api");
+    assert_eq!(config.listen_addr.to_string(), "127.0.0.1:8080");
+    assert_eq!(config.usergroups.len(), 1);
+    assert_eq!(config.usergroups[0].group.to_string(), "@opsoncall");
+    assert_eq!(config.usergroups[0].schedules, ["SRE_schedule"]);
+
+    assert!(parse(&["serve"], &with(&[("SLACK_API_URL", "ftp://x")])).is_err());
+    assert!(parse(&["serve"], &with(&[("LISTEN_ADDR", "nowhere")])).is_err());
+    assert!(parse(&["serve"], &with(&[("SLACK_BOT_TOKEN", "  ")])).is_err());
+    assert!(parse(&["serve"], &with(&[("SLACK_USERGROUP", "ops on call")])).is_err());
+}
+
+#[test]
+fn a_signing_secret_or_an_app_token_is_required() {
+    let error = serve_error(&without(&["SLACK_SIGNING_SECRET"]));
+    assert!(
+        error.starts_with("SLACK_SIGNING_SECRET is not set"),
+        "{error}"
+    );
+    let socket_only = serve(
+        &with(&[("SLACK_APP_TOKEN", "xapp-1")])
+            .into_iter()
+            .filter(|(name, _)| *name != "SLACK_SIGNING_SECRET")
+            .collect::<Vec<_>>(),
+    )
+    .expect("Socket Mode alone is enough");
+    assert!(socket_only.signing_secret.is_none());
+    assert!(serve_error(&without(&["SLACK_BOT_TOKEN"])).starts_with("SLACK_BOT_TOKEN is not set"));
+    assert!(serve_error(&without(&["OPSGENIE_API_KEY"])).starts_with("OPSGENIE_API_KEY is not set"));
+    assert!(
+        serve_error(&without(&["OPSGENIE_SCHEDULE"])).starts_with("OPSGENIE_SCHEDULE is not set")
+    );
+}
+
+#[test]
+fn the_region_picks_the_opsgenie_url_and_the_url_overrides_it() {
+    let url = |env: &[(&'static str, &'static str)]| match serve(&with(env)).expect("valid").source
+    {
+        SourceConfig::OpsGenie(opsgenie) => opsgenie.api_url.to_string(),
+        SourceConfig::Jsm(_) => panic!("OpsGenie expected"),
+    };
+    assert_eq!(
+        url(&[("OPSGENIE_REGION", "eu")]),
+        "https://api.eu.opsgenie.com/"
+    );
+    assert_eq!(
+        url(&[("OPSGENIE_REGION", "us")]),
+        "https://api.opsgenie.com/"
+    );
+    assert_eq!(
+        url(&[
+            ("OPSGENIE_REGION", "eu"),
+            ("OPSGENIE_API_URL", "http://127.0.0.1:9/")
+        ]),
+        "http://127.0.0.1:9/"
+    );
+    assert!(parse(&["serve"], &with(&[("OPSGENIE_REGION", "mars")])).is_err());
+}
+
+#[test]
+fn jsm_reads_its_variables_and_the_account_overrides() {
+    let config = serve(&jsm(&[
+        ("JSM_SCHEDULE", "Ops"),
+        ("JSM_CLOUD_ID", "cloud-9"),
+        ("JSM_API_URL", "http://127.0.0.1:9/"),
+        ("JSM_INTEGRATION_KEY", "int-key"),
+        ("JSM_ACCOUNT_OVERRIDES", " acc-1=U1 , acc-2=U2,"),
+    ]))
+    .expect("valid");
+    let settings = jsm_settings(&config);
+    assert_eq!(settings.site_url.as_str(), "https://acme.atlassian.net/");
+    assert_eq!(settings.email, "bot@acme.example");
+    assert_eq!(settings.schedule, "Ops");
+    assert_eq!(settings.cloud_id.as_deref(), Some("cloud-9"));
+    assert_eq!(settings.api_url.as_str(), "http://127.0.0.1:9/");
+    assert!(settings.integration_key.is_some());
+    assert_eq!(
+        settings.account_overrides,
+        HashMap::from([
+            ("acc-1".to_owned(), "U1".to_owned()),
+            ("acc-2".to_owned(), "U2".to_owned())
+        ])
+    );
+    let defaults = serve(&jsm(&[])).expect("valid");
+    assert_eq!(
+        jsm_settings(&defaults).api_url.as_str(),
+        "https://api.atlassian.com/"
+    );
+    assert_eq!(jsm_settings(&defaults).cloud_id, None);
+
+    let error = parse_error(&jsm(&[("JSM_ACCOUNT_OVERRIDES", "acc-1")]));
+    assert!(
+        error.contains("expected accountId=SlackUserId pairs"),
+        "{error}"
+    );
+    for name in ["JSM_SITE_URL", "JSM_EMAIL", "JSM_API_TOKEN"] {
+        let env: Vec<_> = jsm(&[]).into_iter().filter(|(n, _)| *n != name).collect();
+        assert!(
+            serve_error(&env).starts_with(&format!("{name} is not set")),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn the_jsm_schedule_is_jsm_schedule_then_the_files_default_then_opsgenie_schedule() {
+    let file = config_file("precedence", "default_schedule = \"File_schedule\"\n");
+    let schedule = |env: &[(&'static str, &'static str)], with_file: bool| {
+        let mut env = jsm(env);
+        let file_var: &'static str = Box::leak(file.clone().into_boxed_str());
+        if with_file {
+            env.push(("ONCALL_CONFIG", file_var));
+        }
+        jsm_settings(&serve(&env).expect("valid")).schedule.clone()
+    };
+    assert_eq!(
+        schedule(&[("JSM_SCHEDULE", "Jsm_schedule")], true),
+        "Jsm_schedule"
+    );
+    assert_eq!(schedule(&[], true), "File_schedule");
+    assert_eq!(schedule(&[], false), "SRE_schedule", "OPSGENIE_SCHEDULE");
+    let env: Vec<_> = jsm(&[])
+        .into_iter()
+        .filter(|(n, _)| *n != "OPSGENIE_SCHEDULE")
+        .collect();
+    assert!(serve_error(&env).starts_with("JSM_SCHEDULE is not set"));
+}
+
+#[test]
+fn alerts_on_jsm_require_the_integration_key() {
+    let error = serve_error(&jsm(&[("ALERT_ON_MENTION", "true")]));
+    assert!(
+        error.starts_with("JSM_INTEGRATION_KEY is not set"),
+        "{error}"
+    );
+    assert!(serve(&jsm(&[
+        ("ALERT_ON_MENTION", "true"),
+        ("JSM_INTEGRATION_KEY", "k")
+    ]))
+    .is_ok());
+    assert!(serve(&jsm(&[])).is_ok(), "no alerts, no key needed");
+}
+
+#[test]
+fn the_config_file_sets_the_default_schedule_teams_and_groups() {
+    let file = config_file(
+        "teams",
+        "default_schedule = \"File_schedule\"\n\n[[team]]\nname = \"payments\"\n\n\
+         [[usergroup]]\nhandle = \"payoncall\"\nschedules = [\"payments_schedule\"]\n",
+    );
+    let file: &'static str = Box::leak(file.into_boxed_str());
+    let config = serve(&with(&[("ONCALL_CONFIG", file)])).expect("valid");
+    let SourceConfig::OpsGenie(opsgenie) = &config.source else {
+        panic!("OpsGenie");
+    };
+    assert_eq!(
+        opsgenie.schedule, "File_schedule",
+        "the file wins over OPSGENIE_SCHEDULE"
+    );
+    assert!(config.routing.team_named("payments").is_some());
+    assert_eq!(config.usergroups.len(), 1);
+    let missing = serve_error(&with(&[("ONCALL_CONFIG", "/nonexistent/oncall.toml")]));
+    assert!(missing.contains("/nonexistent/oncall.toml"), "{missing}");
+}
+
+#[test]
+fn sync_usergroup_needs_a_group_from_the_variable_or_the_file() {
+    let sync = |env: &[(&str, &str)]| match parse(&["sync-usergroup"], env).expect("parses").command
+    {
+        Command::SyncUsergroup(args) => args.config(),
+        other => panic!("sync-usergroup, got {other:?}"),
+    };
+    let error = sync(&without(&["SLACK_SIGNING_SECRET"]))
+        .expect_err("no group")
+        .to_string();
+    assert!(error.starts_with("SLACK_USERGROUP is not set"), "{error}");
+    let config = sync(&with(&[("SLACK_USERGROUP", "S0123ABCD")])).expect("valid");
+    assert_eq!(
+        config.usergroups[0].group.to_string(),
+        "user group S0123ABCD"
+    );
+}
+
+#[test]
+fn the_log_format_and_the_provider_are_read() {
+    let cli = parse(&["serve"], &with(&[("LOG_FORMAT", "json")])).expect("parses");
+    assert_eq!(cli.log_format, LogFormat::Json);
+    assert!(parse(&["serve"], &with(&[("LOG_FORMAT", "xml")])).is_err());
+    assert!(parse(&["serve"], &with(&[("ONCALL_PROVIDER", "pagerduty")])).is_err());
+}
