@@ -2,17 +2,15 @@
 //! Slack message so it is never raised twice.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use moka::future::Cache;
 use sha2::{Digest, Sha256};
 
-use crate::bot::Request;
-use crate::jsm::{JsmClient, JsmError};
 use crate::metrics::Metrics;
-use crate::opsgenie::{OpsGenieClient, OpsGenieError};
+use crate::model::{Alert, Priority, Request};
+use crate::providers::Provider;
 use crate::slack::SlackApi;
 
 /// OpsGenie's limit on an alert's message.
@@ -20,61 +18,6 @@ pub const MAX_MESSAGE_CHARS: usize = 130;
 
 /// How long a raised alias is remembered in this process.
 const RAISED_TTL: Duration = Duration::from_secs(24 * 60 * 60);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Priority {
-    P1,
-    P2,
-    P3,
-    P4,
-    P5,
-}
-
-impl Priority {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::P1 => "P1",
-            Self::P2 => "P2",
-            Self::P3 => "P3",
-            Self::P4 => "P4",
-            Self::P5 => "P5",
-        }
-    }
-}
-
-impl FromStr for Priority {
-    type Err = String;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        match value.trim().to_ascii_uppercase().as_str() {
-            "P1" => Ok(Self::P1),
-            "P2" => Ok(Self::P2),
-            "P3" => Ok(Self::P3),
-            "P4" => Ok(Self::P4),
-            "P5" => Ok(Self::P5),
-            _ => Err("expected one of P1, P2, P3, P4, P5".to_owned()),
-        }
-    }
-}
-
-impl std::fmt::Display for Priority {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// An alert as the bot means it; each source turns it into its own wire format.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Alert {
-    pub alias: String,
-    pub message: String,
-    pub description: String,
-    pub priority: Priority,
-    pub team: Option<String>,
-    pub tags: Vec<String>,
-    pub source: String,
-    pub details: BTreeMap<String, String>,
-}
 
 /// The alias for a Slack message. A `ts` is unique only within a channel, so both
 /// go in; they are hashed so that nothing a user typed reaches the alias.
@@ -113,41 +56,9 @@ pub enum AlertOutcome {
     Failed,
 }
 
-/// Where alerts go. One variant per system.
-#[derive(Debug, Clone)]
-pub enum AlertSink {
-    OpsGenie(Arc<OpsGenieClient>),
-    Jsm(Arc<JsmClient>),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum AlertError {
-    #[error(transparent)]
-    OpsGenie(#[from] OpsGenieError),
-    #[error(transparent)]
-    Jsm(#[from] JsmError),
-}
-
-impl AlertSink {
-    async fn create(&self, alert: &Alert) -> Result<String, AlertError> {
-        Ok(match self {
-            Self::OpsGenie(client) => client.create_alert(alert).await?,
-            Self::Jsm(client) => client.create_alert(alert).await?,
-        })
-    }
-
-    /// The system's name, as people know it.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::OpsGenie(_) => "OpsGenie",
-            Self::Jsm(_) => "JSM Operations",
-        }
-    }
-}
-
 /// Raises the alert for a help request, at most once per Slack message.
 pub struct AlertRaiser {
-    sink: AlertSink,
+    provider: Arc<Provider>,
     priority: Priority,
     team: Option<String>,
     slack: Arc<SlackApi>,
@@ -157,14 +68,14 @@ pub struct AlertRaiser {
 
 impl AlertRaiser {
     pub fn new(
-        sink: AlertSink,
+        provider: Arc<Provider>,
         priority: Priority,
         team: Option<String>,
         slack: Arc<SlackApi>,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
-            sink,
+            provider,
             priority,
             team,
             slack,
@@ -176,13 +87,13 @@ impl AlertRaiser {
         }
     }
 
-    /// Raises the alert for `request`; `text` is what the person wrote, without
-    /// the bot's mention.
     /// The system alerts go to.
     pub fn system_name(&self) -> &'static str {
-        self.sink.name()
+        self.provider.name()
     }
 
+    /// Raises the alert for `request`; `text` is what the person wrote, without
+    /// the bot's mention.
     pub async fn raise_for(&self, request: &Request, text: &str) -> AlertOutcome {
         let alias = alias_for(&request.channel, &request.ts);
         if self.raised.contains_key(&alias) {
@@ -191,7 +102,7 @@ impl AlertRaiser {
             return AlertOutcome::AlreadyRaised(self.priority);
         }
         let alert = self.alert_for(request, text, alias.clone()).await;
-        match self.sink.create(&alert).await {
+        match self.provider.create_alert(&alert).await {
             Ok(request_id) => {
                 self.raised.insert(alias.clone(), ()).await;
                 tracing::info!(%alias, %request_id, priority = %self.priority, "alert raised");
@@ -275,13 +186,5 @@ mod tests {
         let short = alert_message("Bob", "  help   me ");
         assert_eq!(short, "Bob asked for help in Slack: help me");
         assert_eq!(alert_message("Bob", ""), "Bob asked for help in Slack");
-    }
-
-    #[test]
-    fn priorities_parse_case_insensitively_and_reject_others() {
-        assert_eq!("p4".parse::<Priority>(), Ok(Priority::P4));
-        assert_eq!(" P1 ".parse::<Priority>(), Ok(Priority::P1));
-        assert!("P6".parse::<Priority>().is_err());
-        assert!("high".parse::<Priority>().is_err());
     }
 }

@@ -8,10 +8,9 @@ use reqwest::Url;
 use secrecy::ExposeSecret;
 
 use crate::config::{OpsGenieConfig, ServeConfig, SourceConfig};
-use crate::jsm::{JsmClient, JsmConfig};
-use crate::oncall::Person;
-use crate::opsgenie::{OpsGenieClient, OpsGenieError};
-use crate::outbound::{RetryPolicy, Timeouts};
+use crate::model::Person;
+use crate::outbound::{RestError, RetryPolicy, Timeouts};
+use crate::providers::{JsmClient, JsmConfig, OpsGenieClient};
 use crate::slack::{SlackApi, SlackError};
 use crate::usergroup_sync::UserGroupRef;
 
@@ -66,17 +65,6 @@ impl Report {
     }
 }
 
-/// What `auth.test` says, read directly: slack-morphism does not expose the
-/// `x-oauth-scopes` header that lists the token's scopes.
-#[derive(Debug, serde::Deserialize)]
-struct AuthTest {
-    ok: bool,
-    error: Option<String>,
-    user_id: Option<String>,
-    user: Option<String>,
-    team: Option<String>,
-}
-
 /// Runs every check. `other_region_url` is the OpsGenie region not configured
 /// (when the URL was not overridden), tried when the key is refused.
 pub async fn run(config: &ServeConfig, other_region_url: Option<Url>) -> Report {
@@ -121,27 +109,35 @@ pub async fn run(config: &ServeConfig, other_region_url: Option<Url>) -> Report 
 
 /// Whether the bot token works.
 async fn check_bot_token(config: &ServeConfig, report: &mut Report) -> bool {
-    let token = config.slack.bot_token.expose_secret();
-    if !token.starts_with("xoxb-") {
+    let token = &config.slack.bot_token;
+    if !token.expose_secret().starts_with("xoxb-") {
         report.fail("Slack: SLACK_BOT_TOKEN does not start with xoxb-: use the Bot User OAuth Token from OAuth & Permissions");
     }
-    let url = format!(
-        "{}/auth.test",
-        config.slack.api_url.as_str().trim_end_matches('/')
-    );
-    let http = match reqwest::Client::builder()
-        .connect_timeout(config.timeouts.connect)
-        .timeout(config.timeouts.total)
-        .build()
-    {
-        Ok(http) => http,
+    let slack = match SlackApi::new(config.slack.api_url.as_str(), token, config.timeouts) {
+        Ok(slack) => slack,
         Err(error) => {
-            report.fail(format!("Slack: cannot build an HTTP client: {error}"));
+            report.fail(format!("Slack: {error}"));
             return false;
         }
     };
-    let response = match http.post(&url).bearer_auth(token).send().await {
-        Ok(response) => response,
+    let grant = match slack.granted_scopes().await {
+        Ok(grant) => grant,
+        Err(SlackError::Api { code }) => {
+            report.fail(match code.as_str() {
+                "invalid_auth" | "not_authed" | "token_revoked" | "account_inactive" => format!(
+                    "Slack: the token in SLACK_BOT_TOKEN is refused ({code}); copy the Bot User OAuth \
+                     Token (xoxb-…) again from OAuth & Permissions, and reinstall the app if it was revoked"
+                ),
+                _ => format!("Slack: auth.test failed ({code})"),
+            });
+            return false;
+        }
+        Err(error @ (SlackError::Decode(_) | SlackError::Http { .. })) => {
+            report.fail(format!(
+                "Slack: auth.test answered something unreadable ({error})"
+            ));
+            return false;
+        }
         Err(error) => {
             report.fail(format!(
                 "Slack: cannot reach {} ({error}); check SLACK_API_URL and the network",
@@ -150,43 +146,11 @@ async fn check_bot_token(config: &ServeConfig, report: &mut Report) -> bool {
             return false;
         }
     };
-    let scopes: Option<Vec<String>> = response
-        .headers()
-        .get("x-oauth-scopes")
-        .and_then(|value| value.to_str().ok())
-        .map(|value| {
-            value
-                .split(',')
-                .map(|scope| scope.trim().to_owned())
-                .collect()
-        });
-    let answer: AuthTest = match response.json().await {
-        Ok(answer) => answer,
-        Err(error) => {
-            report.fail(format!(
-                "Slack: auth.test answered something unreadable ({error})"
-            ));
-            return false;
-        }
-    };
-    if !answer.ok {
-        let code = answer.error.unwrap_or_default();
-        report.fail(match code.as_str() {
-            "invalid_auth" | "not_authed" | "token_revoked" | "account_inactive" => format!(
-                "Slack: the token in SLACK_BOT_TOKEN is refused ({code}); copy the Bot User OAuth \
-                 Token (xoxb-…) again from OAuth & Permissions, and reinstall the app if it was revoked"
-            ),
-            _ => format!("Slack: auth.test failed ({code})"),
-        });
-        return false;
-    }
     report.ok(format!(
         "Slack: SLACK_BOT_TOKEN works: bot @{} ({}) in {}",
-        answer.user.unwrap_or_default(),
-        answer.user_id.unwrap_or_default(),
-        answer.team.unwrap_or_default()
+        grant.user, grant.user_id, grant.team
     ));
-    let Some(scopes) = scopes else {
+    let Some(scopes) = grant.scopes else {
         report.ok("Slack: the token's scopes were not listed; not checked");
         return true;
     };
@@ -220,7 +184,7 @@ async fn check_opsgenie(
     let schedule = &config.schedule;
     let client = |url: Url| {
         OpsGenieClient::new(url, config.api_key.clone(), timeouts)
-            .map(|client| client.with_retries(RetryPolicy::none()))
+            .map(|client| client.with_retry_policy(RetryPolicy::none()))
     };
     let opsgenie = match client(config.api_url.clone()) {
         Ok(opsgenie) => opsgenie,
@@ -231,7 +195,7 @@ async fn check_opsgenie(
     };
     let emails = match opsgenie.on_call_emails(schedule).await {
         Ok(emails) => emails,
-        Err(OpsGenieError::Unauthorized { status }) => {
+        Err(RestError::Unauthorized { status, .. }) => {
             let works_elsewhere = match other_region_url.map(client) {
                 Some(Ok(other)) => other.on_call_emails(schedule).await.is_ok(),
                 _ => false,
@@ -248,7 +212,7 @@ async fn check_opsgenie(
             });
             return None;
         }
-        Err(OpsGenieError::NotFound { .. }) => {
+        Err(RestError::NotFound { .. }) => {
             report.fail(format!(
                 "OpsGenie: there is no schedule named `{schedule}` (OPSGENIE_SCHEDULE; names are \
                  case-sensitive, e.g. SRE_schedule)"
@@ -278,7 +242,7 @@ async fn check_jsm(
     report: &mut Report,
 ) -> Option<Vec<Person>> {
     let client = match JsmClient::new(config.clone(), timeouts) {
-        Ok(client) => client.with_retries(RetryPolicy::none()),
+        Ok(client) => client.with_retry_policy(RetryPolicy::none()),
         Err(error) => {
             report.fail(format!("JSM: {error}"));
             return None;

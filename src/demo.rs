@@ -8,12 +8,11 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::config::{
-    AlertConfig, OpsGenieConfig, Provider, ServeConfig, SlackConfig, SourceConfig,
+    AlertConfig, OpsGenieConfig, ProviderKind, ServeConfig, SlackConfig, SourceConfig,
 };
-use crate::jsm::JsmConfig;
-use crate::oncall::BackoffPolicy;
-use crate::outbound::Timeouts;
-use crate::server::AppState;
+use crate::edge::Inbox;
+use crate::outbound::{BackoffPolicy, Timeouts};
+use crate::providers::JsmConfig;
 use crate::simulator::events::{app_mention, direct_message, EventsEndpoint};
 use crate::simulator::{JsmSite, OpsGenieAccount, Post, SlackWorkspace};
 use crate::startup::{self, StartupError};
@@ -76,7 +75,7 @@ impl SimulatedSource {
 pub struct Demo {
     pub slack: SlackWorkspace,
     pub source: SimulatedSource,
-    pub state: AppState,
+    pub inbox: Inbox,
     pub address: String,
     pub endpoint: EventsEndpoint,
     names: BTreeMap<String, String>,
@@ -84,12 +83,15 @@ pub struct Demo {
 
 impl Demo {
     /// Starts the simulations and the bot on a loopback port.
-    pub async fn start(alerts: Option<AlertConfig>, provider: Provider) -> Result<Self, DemoError> {
+    pub async fn start(
+        alerts: Option<AlertConfig>,
+        provider: ProviderKind,
+    ) -> Result<Self, DemoError> {
         let people: Vec<(&str, &str)> = PEOPLE.iter().map(|(email, id, _)| (*email, *id)).collect();
         let slack = SlackWorkspace::start(BOT_TOKEN, BOT_USER, "B0OPS", &people).await;
         let url = |url: String| url.parse().map_err(|_| DemoError::Url(url));
         let (simulated, source) = match provider {
-            Provider::Opsgenie => {
+            ProviderKind::Opsgenie => {
                 let opsgenie = OpsGenieAccount::start(OPSGENIE_KEY).await;
                 opsgenie.set_on_call(SCHEDULE, &["alice@demo.example", "bob@demo.example"]);
                 let source = SourceConfig::OpsGenie(OpsGenieConfig {
@@ -99,7 +101,7 @@ impl Demo {
                 });
                 (SimulatedSource::OpsGenie(opsgenie), source)
             }
-            Provider::Jsm => {
+            ProviderKind::Jsm => {
                 let jsm = JsmSite::start("demo-cloud", JSM_EMAIL, JSM_TOKEN, OPSGENIE_KEY).await;
                 jsm.add_user("acc-alice", "Alice", Some("alice@demo.example"));
                 jsm.add_user("acc-bob", "Bob", Some("bob@demo.example"));
@@ -125,7 +127,7 @@ impl Demo {
             },
             signing_secret: Some(SIGNING_SECRET.into()),
             app_token: None,
-            socket_reconnect: BackoffPolicy::default(),
+            socket_reconnect: crate::config::settings::SOCKET_RECONNECT,
             source,
             alerts,
             usergroups: Vec::new(),
@@ -139,7 +141,7 @@ impl Demo {
             timeouts: Timeouts::default(),
         };
         let services = startup::build(&config).await?;
-        let state = services.state.clone();
+        let inbox = services.inbox.clone();
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(DemoError::Listen)?;
@@ -157,7 +159,7 @@ impl Demo {
             endpoint: EventsEndpoint::new(&address, SIGNING_SECRET),
             slack,
             source: simulated,
-            state,
+            inbox,
             address,
             names,
         })
@@ -177,7 +179,7 @@ impl Demo {
         if status != 200 {
             return Err(DemoError::Refused(status));
         }
-        self.state.wait_idle().await;
+        self.inbox.wait_idle().await;
         Ok(self.slack.posts().split_off(before))
     }
 

@@ -1,23 +1,29 @@
-//! oncall-bot: answers "who is on call?" in Slack threads from an OpsGenie schedule.
+//! oncall-bot: answers "who is on call?" in Slack threads from an OpsGenie (or JSM
+//! Operations) schedule.
 //!
-//! - [`slack`] and [`opsgenie`]: one module per outside system.
-//! - [`oncall`] and [`bot`]: the domain, free of HTTP frameworks and wire formats.
-//! - [`server`], [`config`], [`startup`]: the edges and the composition root.
+//! Every arrow points one way: edge → domain → clients → plain types.
+//! - [`model`]: plain types; imports nothing from the crate. [`outbound`] (REST
+//!   plumbing) and [`metrics`] sit beside it.
+//! - [`slack`] and [`providers`]: one module per outside system, knowing only the
+//!   layers below.
+//! - [`oncall`], [`alerting`], [`routing`], [`usergroup_sync`], [`bot`]: the
+//!   domain, free of HTTP frameworks and wire formats.
+//! - [`config`]; then the edges [`edge`] (HTTP route, Socket Mode, one intake)
+//!   and [`check`]; and the composition root [`startup`].
 
 pub mod alerting;
 pub mod bot;
 pub mod check;
 pub mod config;
-pub mod config_file;
 #[cfg(feature = "simulator")]
 pub mod demo;
-pub mod jsm;
+pub mod edge;
 pub mod metrics;
+pub mod model;
 pub mod oncall;
-pub mod opsgenie;
 pub mod outbound;
+pub mod providers;
 pub mod routing;
-pub mod server;
 #[cfg(feature = "simulator")]
 pub mod simulator;
 pub mod slack;

@@ -1,4 +1,4 @@
-//! Who is on call: the on-call source behind one question, with caching,
+//! Who is on call: the on-call provider behind one question, with caching,
 //! coalescing, stale answers during outages, and each person's Slack account.
 
 use std::collections::HashMap;
@@ -9,157 +9,20 @@ use std::time::{Duration, Instant, SystemTime};
 use futures_util::future::join_all;
 use moka::future::Cache;
 
-use crate::jsm::{JsmClient, JsmError};
 use crate::metrics::Metrics;
-use crate::opsgenie::{OpsGenieClient, OpsGenieError};
-use crate::outbound::Retryable;
+use crate::model::{OnCall, Person};
+use crate::outbound::BackoffPolicy;
+use crate::providers::{Provider, ProviderError};
 use crate::slack::{SlackApi, SlackError};
 
 /// How long an email's Slack account (or its absence) is remembered.
 pub const SLACK_USER_TTL: Duration = Duration::from_secs(60 * 60);
-
-/// Someone on call, as the on-call source knows them.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Person {
-    /// The email (OpsGenie username, or an Atlassian account's visible email).
-    pub email: Option<String>,
-    /// How to show the person when there is no Slack account to mention.
-    pub name: String,
-    /// The Atlassian account id (JSM), for explicit Slack mappings.
-    pub account_id: Option<String>,
-}
-
-impl Person {
-    /// A person known by email alone (OpsGenie).
-    pub fn with_email(email: &str) -> Self {
-        Self {
-            email: Some(email.to_owned()),
-            name: email.to_owned(),
-            account_id: None,
-        }
-    }
-}
-
-/// The people on call for a schedule, as the source reports them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OnCall {
-    pub schedule: String,
-    /// In the source's order.
-    pub people: Vec<Person>,
-    /// The schedule's rotations in order (primary first), when the source tells;
-    /// empty otherwise.
-    pub rotations: Vec<Rotation>,
-}
-
-impl OnCall {
-    /// The next moment someone's shift ends: the answer is stale after it.
-    pub fn next_handover(&self) -> Option<SystemTime> {
-        self.rotations
-            .iter()
-            .flat_map(|rotation| rotation.current.iter().map(|shift| shift.until))
-            .min()
-    }
-
-    /// Everyone the answer names: on call now, and next.
-    pub fn everyone(&self) -> Vec<Person> {
-        let mut people = self.people.clone();
-        for rotation in &self.rotations {
-            for shift in rotation.current.iter().chain(&rotation.next) {
-                if !people.contains(&shift.person) {
-                    people.push(shift.person.clone());
-                }
-            }
-        }
-        people
-    }
-}
-
-/// One rotation of a schedule: who is on call in it now, and who is next.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rotation {
-    pub name: String,
-    pub current: Vec<Shift>,
-    pub next: Option<Shift>,
-}
-
-/// A person's turn in a rotation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Shift {
-    pub person: Person,
-    pub starts: SystemTime,
-    pub until: SystemTime,
-    /// An override in OpsGenie put this person here.
-    pub is_override: bool,
-}
 
 /// A person on call, with their Slack account when they have one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Responder {
     pub person: Person,
     pub slack_user: Option<String>,
-}
-
-/// Where on-call answers come from. One variant per system; the bot only ever asks
-/// [`OnCallSource::on_call`].
-#[derive(Debug, Clone)]
-pub enum OnCallSource {
-    OpsGenie(Arc<OpsGenieClient>),
-    Jsm(Arc<JsmClient>),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum LookupError {
-    #[error(transparent)]
-    OpsGenie(#[from] OpsGenieError),
-    #[error(transparent)]
-    Jsm(#[from] JsmError),
-}
-
-impl LookupError {
-    /// An outage or overload rather than a configuration mistake.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            Self::OpsGenie(error) => error.retry_hint().is_some(),
-            Self::Jsm(error) => error.retry_hint().is_some(),
-        }
-    }
-}
-
-impl OnCallSource {
-    /// Who is on call for `schedule` right now, straight from the source.
-    /// The rotations are extra detail: when only they fail, the answer is still
-    /// given, without them.
-    pub async fn on_call(&self, schedule: &str) -> Result<OnCall, LookupError> {
-        let (people, rotations) = match self {
-            Self::OpsGenie(client) => {
-                let (emails, rotations) =
-                    tokio::join!(client.on_call_emails(schedule), client.rotations(schedule));
-                let rotations = rotations.unwrap_or_else(|error| {
-                    tracing::warn!(%error, %schedule, "no rotation detail; answering without it");
-                    Vec::new()
-                });
-                let people = emails?
-                    .iter()
-                    .map(|email| Person::with_email(email))
-                    .collect();
-                (people, rotations)
-            }
-            Self::Jsm(client) => (client.on_call_people(schedule).await?, Vec::new()),
-        };
-        Ok(OnCall {
-            schedule: schedule.to_owned(),
-            people,
-            rotations,
-        })
-    }
-
-    /// The system's name, as people know it.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::OpsGenie(_) => "OpsGenie",
-            Self::Jsm(_) => "JSM Operations",
-        }
-    }
 }
 
 /// How current an answer is.
@@ -181,10 +44,13 @@ pub struct Answer {
 
 /// Why there is no answer at all.
 #[derive(Debug, thiserror::Error)]
-pub enum LookupFailure {
+pub enum NoAnswer {
     #[error("the on-call lookup failed: {0}")]
-    Failed(Arc<LookupError>),
-    #[error("the on-call source failed moments ago; backing off for {0:?}")]
+    Failed(Arc<ProviderError>),
+    #[error(
+        "the on-call provider failed moments ago; not asking it again for another {}",
+        humantime::format_duration(Duration::from_secs(.0.as_secs().max(1)))
+    )]
     BackingOff(Duration),
 }
 
@@ -204,22 +70,6 @@ struct Backoff {
     transient: bool,
 }
 
-/// How long to wait after a failed refresh before the next upstream try.
-#[derive(Debug, Clone, Copy)]
-pub struct BackoffPolicy {
-    pub initial: Duration,
-    pub max: Duration,
-}
-
-impl Default for BackoffPolicy {
-    fn default() -> Self {
-        Self {
-            initial: Duration::from_secs(5),
-            max: Duration::from_secs(60),
-        }
-    }
-}
-
 const HEALTH_UNKNOWN: u8 = 0;
 const HEALTH_OK: u8 = 1;
 const HEALTH_FAILED: u8 = 2;
@@ -228,7 +78,7 @@ const HEALTH_FAILED: u8 = 2;
 /// share one upstream call; when the source fails, the last good answer is served
 /// with its age, and the source is left alone for a backoff window.
 pub struct OnCallDirectory {
-    source: OnCallSource,
+    provider: Arc<Provider>,
     slack: Arc<SlackApi>,
     metrics: Arc<Metrics>,
     fresh: Cache<String, Arc<Snapshot>>,
@@ -283,13 +133,13 @@ impl moka::Expiry<String, Arc<Snapshot>> for HandoverExpiry {
 
 impl OnCallDirectory {
     pub fn new(
-        source: OnCallSource,
+        provider: Arc<Provider>,
         slack: Arc<SlackApi>,
         ttl: Duration,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
-            source,
+            provider,
             slack,
             metrics,
             fresh: Cache::builder()
@@ -323,9 +173,9 @@ impl OnCallDirectory {
         self
     }
 
-    /// The on-call source's name ("OpsGenie").
+    /// The on-call provider's name ("OpsGenie").
     pub fn source_name(&self) -> &'static str {
-        self.source.name()
+        self.provider.name()
     }
 
     /// `Some(true)` when the last call to the source succeeded, `Some(false)` when
@@ -340,7 +190,7 @@ impl OnCallDirectory {
 
     /// Who is on call for `schedule`: fresh from the cache or the source, or the
     /// last good answer when the source is failing.
-    pub async fn on_call(&self, schedule: &str) -> Result<Answer, LookupFailure> {
+    pub async fn on_call(&self, schedule: &str) -> Result<Answer, NoAnswer> {
         if let Some(snapshot) = self.fresh.get(schedule).await {
             self.metrics.cache(true);
             return Ok(fresh(&snapshot));
@@ -351,7 +201,7 @@ impl OnCallDirectory {
             return self
                 .stale(schedule, backoff.transient)
                 .await
-                .ok_or(LookupFailure::BackingOff(wait));
+                .ok_or(NoAnswer::BackingOff(wait));
         }
         let fetched = self
             .fresh
@@ -362,12 +212,12 @@ impl OnCallDirectory {
             Err(error) => self
                 .stale(schedule, error.is_transient())
                 .await
-                .ok_or(LookupFailure::Failed(error)),
+                .ok_or(NoAnswer::Failed(error)),
         }
     }
 
     /// Asks the source now, bypassing the cache, and caches the fresh answer.
-    pub async fn refresh(&self, schedule: &str) -> Result<Arc<OnCall>, LookupError> {
+    pub async fn refresh(&self, schedule: &str) -> Result<Arc<OnCall>, ProviderError> {
         let snapshot = self.fetch(schedule).await?;
         let on_call = Arc::clone(&snapshot.on_call);
         self.fresh.insert(schedule.to_owned(), snapshot).await;
@@ -376,8 +226,8 @@ impl OnCallDirectory {
 
     /// One upstream try; remembers a success as the last good answer and a
     /// failure as a backoff window.
-    async fn fetch(&self, schedule: &str) -> Result<Arc<Snapshot>, LookupError> {
-        match self.source.on_call(schedule).await {
+    async fn fetch(&self, schedule: &str) -> Result<Arc<Snapshot>, ProviderError> {
+        match self.ask_provider(schedule).await {
             Ok(on_call) => {
                 self.last_call.store(HEALTH_OK, Ordering::Relaxed);
                 if let Ok(mut backoff) = self.backoff.lock() {
@@ -401,14 +251,31 @@ impl OnCallDirectory {
         }
     }
 
+    /// Who is on call for `schedule`, straight from the provider. The rotations
+    /// are extra detail: when only they fail, the answer is given without them.
+    async fn ask_provider(&self, schedule: &str) -> Result<OnCall, ProviderError> {
+        let (people, rotations) = tokio::join!(
+            self.provider.on_call_people(schedule),
+            self.provider.rotations(schedule)
+        );
+        let rotations = rotations.unwrap_or_else(|error| {
+            tracing::warn!(%error, %schedule, "no rotation detail; answering without it");
+            Vec::new()
+        });
+        Ok(OnCall {
+            schedule: schedule.to_owned(),
+            people: people?,
+            rotations,
+        })
+    }
+
     fn back_off(&self, schedule: &str, transient: bool) {
         let Ok(mut backoffs) = self.backoff.lock() else {
             return;
         };
-        let delay = backoffs
-            .get(schedule)
-            .map(|previous| (previous.delay * 2).min(self.backoff_policy.max))
-            .unwrap_or(self.backoff_policy.initial);
+        let delay = self
+            .backoff_policy
+            .after(backoffs.get(schedule).map(|previous| previous.delay));
         backoffs.insert(
             schedule.to_owned(),
             Backoff {
@@ -499,40 +366,5 @@ fn fresh(snapshot: &Snapshot) -> Answer {
     Answer {
         on_call: Arc::clone(&snapshot.on_call),
         freshness: Freshness::Fresh,
-    }
-}
-
-/// "12 minutes", "less than a minute", "3 hours", "2 days".
-pub fn describe_age(age: Duration) -> String {
-    let minutes = age.as_secs() / 60;
-    let plural = |count: u64, unit: &str| {
-        if count == 1 {
-            format!("1 {unit}")
-        } else {
-            format!("{count} {unit}s")
-        }
-    };
-    match minutes {
-        0 => "less than a minute".to_owned(),
-        1..=119 => plural(minutes, "minute"),
-        120..=2879 => plural(minutes / 60, "hour"),
-        _ => plural(minutes / 1440, "day"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ages_read_as_a_person_would_say_them() {
-        let minutes = |m: u64| Duration::from_secs(m * 60);
-        assert_eq!(describe_age(Duration::from_secs(59)), "less than a minute");
-        assert_eq!(describe_age(minutes(1)), "1 minute");
-        assert_eq!(describe_age(minutes(12)), "12 minutes");
-        assert_eq!(describe_age(minutes(119)), "119 minutes");
-        assert_eq!(describe_age(minutes(120)), "2 hours");
-        assert_eq!(describe_age(minutes(60 * 47)), "47 hours");
-        assert_eq!(describe_age(minutes(60 * 48)), "2 days");
     }
 }

@@ -1,10 +1,16 @@
-//! How the bot calls other systems: timeouts and bounded retries, shared by the
-//! Slack and OpsGenie clients.
+//! How the bot calls other systems: timeouts, bounded retries, one backoff policy,
+//! and one REST plumbing ([`RestClient`]) that the on-call providers share. Each
+//! provider adds only its own auth and the errors only it can have.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
+use reqwest::Url;
+use serde::de::DeserializeOwned;
 use tokio::time::Instant;
+
+use crate::metrics::Metrics;
 
 /// Connect and total timeouts for every outbound call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +39,7 @@ pub fn http_client(timeouts: Timeouts) -> reqwest::Result<reqwest::Client> {
 
 /// `base` with `segments` appended, each one path segment (percent-encoded);
 /// `None` when `base` cannot take a path.
-pub fn join_path(base: &reqwest::Url, segments: &[&str]) -> Option<reqwest::Url> {
+pub fn join_path(base: &Url, segments: &[&str]) -> Option<Url> {
     let mut url = base.clone();
     url.path_segments_mut()
         .ok()?
@@ -42,41 +48,33 @@ pub fn join_path(base: &reqwest::Url, segments: &[&str]) -> Option<reqwest::Url>
     Some(url)
 }
 
-/// A non-2xx answer from a REST API, sorted the way callers branch on it.
+/// Waits that double after each failure, from `initial` up to `max`: between
+/// retries of one call, between reconnects, and between upstream tries after a
+/// failed lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HttpFailure {
-    /// 401 or 403: a credential or region problem.
-    Unauthorized(u16),
-    NotFound,
-    /// 429, with the server's `Retry-After` when it sent one.
-    RateLimited(Option<Duration>),
-    /// 5xx.
-    Server(u16),
-    /// Any other 4xx: the request was wrong; retrying will not help.
-    Rejected(u16),
+pub struct BackoffPolicy {
+    pub initial: Duration,
+    pub max: Duration,
 }
 
-impl HttpFailure {
-    /// `None` for a success.
-    pub fn of(response: &reqwest::Response) -> Option<Self> {
-        let status = response.status();
-        if status.is_success() {
-            return None;
+impl BackoffPolicy {
+    /// The wait after a failure: `initial` after the first, else the previous
+    /// wait doubled, never more than `max`.
+    pub fn after(&self, previous: Option<Duration>) -> Duration {
+        match previous {
+            Some(previous) => (previous * 2).min(self.max),
+            None => self.initial.min(self.max),
         }
-        Some(match status.as_u16() {
-            401 | 403 => Self::Unauthorized(status.as_u16()),
-            404 => Self::NotFound,
-            429 => Self::RateLimited(
-                response
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|value| value.to_str().ok())
-                    .and_then(|value| value.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs),
-            ),
-            code if status.is_server_error() => Self::Server(code),
-            code => Self::Rejected(code),
-        })
+    }
+}
+
+impl Default for BackoffPolicy {
+    /// After a failed on-call lookup: 5 s, doubling to a minute.
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(5),
+            max: Duration::from_secs(60),
+        }
     }
 }
 
@@ -87,14 +85,13 @@ pub trait Retryable {
     fn retry_hint(&self) -> Option<Option<Duration>>;
 }
 
-/// How long and how often to keep trying.
+/// How long and how often to keep trying one call.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
     /// Attempts in all, the first one included.
     pub max_attempts: u32,
-    /// Backoff before the second attempt; doubled each time, up to `max_delay`.
-    pub initial_delay: Duration,
-    pub max_delay: Duration,
+    /// The waits between attempts, unless the server names its own.
+    pub backoff: BackoffPolicy,
     /// No attempt starts after this much time since the first one.
     pub deadline: Duration,
 }
@@ -103,8 +100,10 @@ impl RetryPolicy {
     pub const fn none() -> Self {
         Self {
             max_attempts: 1,
-            initial_delay: Duration::ZERO,
-            max_delay: Duration::ZERO,
+            backoff: BackoffPolicy {
+                initial: Duration::ZERO,
+                max: Duration::ZERO,
+            },
             deadline: Duration::ZERO,
         }
     }
@@ -112,14 +111,14 @@ impl RetryPolicy {
 
 /// Runs `call` until it succeeds, fails for good, or the policy is spent. The last
 /// error is returned.
-pub async fn with_retries<T, E, F, Fut>(policy: RetryPolicy, mut call: F) -> Result<T, E>
+pub async fn retry<T, E, F, Fut>(policy: RetryPolicy, mut call: F) -> Result<T, E>
 where
     E: Retryable + std::fmt::Display,
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
     let started = Instant::now();
-    let mut backoff = policy.initial_delay;
+    let mut backoff = None;
     let mut attempt = 1;
     loop {
         let error = match call().await {
@@ -129,15 +128,283 @@ where
         let Some(hint) = error.retry_hint() else {
             return Err(error);
         };
-        let wait = hint.unwrap_or(backoff);
+        let own_wait = policy.backoff.after(backoff);
+        let wait = hint.unwrap_or(own_wait);
         let out_of_time = started.elapsed() + wait > policy.deadline;
         if attempt >= policy.max_attempts || out_of_time {
             return Err(error);
         }
         tracing::warn!(%error, attempt, wait_ms = wait.as_millis() as u64, "retrying");
         tokio::time::sleep(wait).await;
-        backoff = (backoff * 2).min(policy.max_delay);
+        backoff = Some(own_wait);
         attempt += 1;
+    }
+}
+
+/// An outside REST system, as people and metrics name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct System {
+    /// In messages: `OpsGenie`, `JSM`.
+    pub name: &'static str,
+    /// In `/metrics`: `opsgenie`, `jsm`.
+    pub label: &'static str,
+}
+
+/// The credential a call carries, as a person knows it, and what to check when
+/// the system refuses it. (The provider adds the credential itself.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Credential {
+    /// `the API key`, `JSM_EMAIL / JSM_API_TOKEN`.
+    pub name: &'static str,
+    pub advice: &'static str,
+}
+
+/// A failed REST call, sorted by what the caller can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum RestError {
+    #[error("{system} refused {credential} (HTTP {status}): {advice}")]
+    Unauthorized {
+        system: &'static str,
+        status: u16,
+        credential: &'static str,
+        advice: &'static str,
+    },
+    #[error("{system} has no such resource (HTTP 404): {message}")]
+    NotFound {
+        system: &'static str,
+        message: String,
+    },
+    #[error("{system} rate-limited the call{}", describe_wait(*.retry_after))]
+    RateLimited {
+        system: &'static str,
+        retry_after: Option<Duration>,
+    },
+    #[error("{system} rejected the request (HTTP {status}): {message}")]
+    Rejected {
+        system: &'static str,
+        status: u16,
+        message: String,
+    },
+    #[error("{system} failed (HTTP {status})")]
+    Server { system: &'static str, status: u16 },
+    #[error("{system} did not answer in time")]
+    Timeout { system: &'static str },
+    #[error("could not reach {system}: {detail}")]
+    Transport {
+        system: &'static str,
+        detail: String,
+    },
+    #[error("{system}'s answer could not be read: {detail}")]
+    Decode {
+        system: &'static str,
+        detail: String,
+    },
+    #[error("the {system} URL `{url}` cannot take a path")]
+    BadUrl { system: &'static str, url: String },
+}
+
+fn describe_wait(retry_after: Option<Duration>) -> String {
+    match retry_after {
+        Some(wait) => format!(
+            " and asked for a wait of {}",
+            humantime::format_duration(wait)
+        ),
+        None => String::new(),
+    }
+}
+
+impl RestError {
+    fn from_reqwest(system: &'static str, error: reqwest::Error) -> Self {
+        if error.is_timeout() {
+            Self::Timeout { system }
+        } else if error.is_decode() {
+            Self::Decode {
+                system,
+                detail: error.to_string(),
+            }
+        } else {
+            Self::Transport {
+                system,
+                detail: error.to_string(),
+            }
+        }
+    }
+
+    /// The outcome label of a call that failed this way, in `/metrics`.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::Unauthorized { .. } => "unauthorized",
+            Self::NotFound { .. } => "not_found",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Rejected { .. } | Self::BadUrl { .. } => "client_error",
+            Self::Server { .. } => "server_error",
+            Self::Timeout { .. } => "timeout",
+            Self::Transport { .. } | Self::Decode { .. } => "transport",
+        }
+    }
+}
+
+impl Retryable for RestError {
+    fn retry_hint(&self) -> Option<Option<Duration>> {
+        match self {
+            Self::RateLimited { retry_after, .. } => Some(*retry_after),
+            Self::Server { .. } | Self::Timeout { .. } | Self::Transport { .. } => Some(None),
+            Self::Unauthorized { .. }
+            | Self::NotFound { .. }
+            | Self::Rejected { .. }
+            | Self::Decode { .. }
+            | Self::BadUrl { .. } => None,
+        }
+    }
+}
+
+/// An error answer's text, as OpsGenie (`message`) and Jira (`errorMessages`)
+/// send it.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorBody {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    error_messages: Vec<String>,
+}
+
+/// One REST system behind one HTTP client: JSON answers, retries by policy,
+/// every attempt counted in the metrics, every failure a [`RestError`].
+#[derive(Clone)]
+pub struct RestClient {
+    http: reqwest::Client,
+    metrics: Option<Arc<Metrics>>,
+    system: System,
+    retries: RetryPolicy,
+}
+
+impl std::fmt::Debug for RestClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestClient")
+            .field("system", &self.system.name)
+            .field("retries", &self.retries)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads, retried: three attempts within three seconds, 200 ms doubling to 1 s.
+pub const DEFAULT_RETRIES: RetryPolicy = RetryPolicy {
+    max_attempts: 3,
+    backoff: BackoffPolicy {
+        initial: Duration::from_millis(200),
+        max: Duration::from_secs(1),
+    },
+    deadline: Duration::from_secs(3),
+};
+
+impl RestClient {
+    pub fn new(system: System, timeouts: Timeouts) -> Result<Self, RestError> {
+        let http =
+            http_client(timeouts).map_err(|error| RestError::from_reqwest(system.name, error))?;
+        Ok(Self {
+            http,
+            metrics: None,
+            system,
+            retries: DEFAULT_RETRIES,
+        })
+    }
+
+    /// Counts every attempt by call and outcome.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// How transient failures (429, 5xx, timeouts) are retried.
+    pub fn with_retry_policy(mut self, retries: RetryPolicy) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    pub fn system(&self) -> System {
+        self.system
+    }
+
+    /// `base` with `segments` appended (see [`join_path`]).
+    pub fn url(&self, base: &Url, segments: &[&str]) -> Result<Url, RestError> {
+        join_path(base, segments).ok_or_else(|| RestError::BadUrl {
+            system: self.system.name,
+            url: base.to_string(),
+        })
+    }
+
+    /// Sends the request `build` makes (auth included), retried by the policy, and
+    /// reads the JSON answer. `call` names it in the metrics (`on_calls`).
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        call: &'static str,
+        credential: Credential,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<T, RestError> {
+        retry(self.retries, || async {
+            let result = self.attempt(build(&self.http), credential).await;
+            if let Some(metrics) = &self.metrics {
+                let outcome = match &result {
+                    Ok(_) => "ok",
+                    Err(error) => error.metric_label(),
+                };
+                metrics.source_call(self.system.label, call, outcome);
+            }
+            result
+        })
+        .await
+    }
+
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        credential: Credential,
+    ) -> Result<T, RestError> {
+        let system = self.system.name;
+        let response = request
+            .send()
+            .await
+            .map_err(|error| RestError::from_reqwest(system, error))?;
+        let status = response.status();
+        if status.is_success() {
+            return response
+                .json()
+                .await
+                .map_err(|error| RestError::from_reqwest(system, error));
+        }
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = response.json::<ErrorBody>().await.unwrap_or_default();
+        let message = if body.message.is_empty() {
+            body.error_messages.join("; ")
+        } else {
+            body.message
+        };
+        let status = status.as_u16();
+        Err(match status {
+            401 | 403 => RestError::Unauthorized {
+                system,
+                status,
+                credential: credential.name,
+                advice: credential.advice,
+            },
+            404 => RestError::NotFound { system, message },
+            429 => RestError::RateLimited {
+                system,
+                retry_after,
+            },
+            500..=599 => RestError::Server { system, status },
+            _ => RestError::Rejected {
+                system,
+                status,
+                message,
+            },
+        })
     }
 }
 
@@ -161,14 +428,16 @@ mod tests {
 
     const POLICY: RetryPolicy = RetryPolicy {
         max_attempts: 3,
-        initial_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(4),
+        backoff: BackoffPolicy {
+            initial: Duration::from_millis(1),
+            max: Duration::from_millis(4),
+        },
         deadline: Duration::from_secs(5),
     };
 
     async fn count_calls(policy: RetryPolicy, failure: Option<Option<Duration>>) -> u32 {
         let calls = AtomicU32::new(0);
-        let result: Result<(), Failure> = with_retries(policy, || {
+        let result: Result<(), Failure> = retry(policy, || {
             calls.fetch_add(1, Ordering::SeqCst);
             async { Err(Failure(failure)) }
         })
@@ -196,7 +465,7 @@ mod tests {
     #[tokio::test]
     async fn success_after_a_failure_is_returned() {
         let calls = AtomicU32::new(0);
-        let result: Result<u32, Failure> = with_retries(POLICY, || {
+        let result: Result<u32, Failure> = retry(POLICY, || {
             let call = calls.fetch_add(1, Ordering::SeqCst);
             async move {
                 if call == 0 {
@@ -208,5 +477,33 @@ mod tests {
         })
         .await;
         assert_eq!(result.ok(), Some(1));
+    }
+
+    #[test]
+    fn backoff_doubles_from_initial_up_to_max() {
+        let policy = BackoffPolicy {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(5),
+        };
+        let mut waits = Vec::new();
+        let mut previous = None;
+        for _ in 0..5 {
+            let wait = policy.after(previous);
+            waits.push(wait.as_secs());
+            previous = Some(wait);
+        }
+        assert_eq!(waits, [1, 2, 4, 5, 5]);
+    }
+
+    #[test]
+    fn a_rate_limit_says_the_wait_in_words() {
+        let error = RestError::RateLimited {
+            system: "OpsGenie",
+            retry_after: Some(Duration::from_secs(3)),
+        };
+        assert_eq!(
+            error.to_string(),
+            "OpsGenie rate-limited the call and asked for a wait of 3s"
+        );
     }
 }

@@ -7,17 +7,17 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::alerting::{AlertRaiser, AlertSink};
+use crate::alerting::AlertRaiser;
 use crate::bot::Bot;
 use crate::config::{ServeConfig, SlackConfig, SourceConfig, SyncConfig};
-use crate::jsm::{JsmClient, JsmError};
+use crate::edge::http::{app, HttpState};
+use crate::edge::socket_mode::SocketMode;
+use crate::edge::Inbox;
 use crate::metrics::Metrics;
-use crate::oncall::{OnCallDirectory, OnCallSource};
-use crate::opsgenie::{OpsGenieClient, OpsGenieError};
-use crate::outbound::Timeouts;
-use crate::server::{app, AppState};
+use crate::oncall::OnCallDirectory;
+use crate::outbound::{RestError, Timeouts};
+use crate::providers::{JsmClient, OpsGenieClient, Provider};
 use crate::slack::signature::SignatureVerifier;
-use crate::slack::socket_mode::SocketMode;
 use crate::slack::{SlackApi, SlackError};
 use crate::usergroup_sync::{SyncError, SyncReport, UserGroupSync};
 
@@ -27,10 +27,11 @@ pub enum StartupError {
     SlackClient(#[source] SlackError),
     #[error("Slack auth.test failed ({0}): check SLACK_BOT_TOKEN and SLACK_API_URL")]
     AuthTest(#[source] SlackError),
-    #[error("could not set up the OpsGenie client: {0}")]
-    OpsGenie(#[from] OpsGenieError),
-    #[error("could not set up the JSM client: {0}")]
-    Jsm(#[source] JsmError),
+    #[error("could not set up the {provider} client: {source}")]
+    Provider {
+        provider: &'static str,
+        source: RestError,
+    },
     #[error("could not listen on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -42,7 +43,9 @@ pub enum StartupError {
 
 /// What `serve` runs: the HTTP app, and the user-group sync when configured.
 pub struct Services {
-    pub state: AppState,
+    /// The intake both doors feed; tests wait on it.
+    pub inbox: Inbox,
+    http: HttpState,
     /// The user groups kept in sync, and how often.
     pub user_group_syncs: Vec<Arc<UserGroupSync>>,
     pub user_group_interval: Duration,
@@ -73,42 +76,38 @@ fn slack_clients(config: &SlackConfig, timeouts: Timeouts) -> Result<SlackClient
     Ok(SlackClients { bot, groups })
 }
 
-/// The on-call source and the alert sink of the configured provider.
-fn source_clients(
+/// The configured on-call provider, which alerts go to as well.
+fn provider(
     config: &SourceConfig,
     timeouts: Timeouts,
     metrics: &Arc<Metrics>,
-) -> Result<(OnCallSource, AlertSink), StartupError> {
-    Ok(match config {
-        SourceConfig::OpsGenie(opsgenie) => {
-            let client = Arc::new(
-                OpsGenieClient::new(opsgenie.api_url.clone(), opsgenie.api_key.clone(), timeouts)?
-                    .with_metrics(Arc::clone(metrics)),
-            );
-            (
-                OnCallSource::OpsGenie(Arc::clone(&client)),
-                AlertSink::OpsGenie(client),
-            )
-        }
-        SourceConfig::Jsm(jsm) => {
-            let client = Arc::new(
-                JsmClient::new(jsm.clone(), timeouts)
-                    .map_err(StartupError::Jsm)?
-                    .with_metrics(Arc::clone(metrics)),
-            );
-            (
-                OnCallSource::Jsm(Arc::clone(&client)),
-                AlertSink::Jsm(client),
-            )
-        }
-    })
+) -> Result<Arc<Provider>, StartupError> {
+    let provider = match config {
+        SourceConfig::OpsGenie(opsgenie) => Provider::OpsGenie(
+            OpsGenieClient::new(opsgenie.api_url.clone(), opsgenie.api_key.clone(), timeouts)
+                .map_err(|source| StartupError::Provider {
+                    provider: "OpsGenie",
+                    source,
+                })?
+                .with_metrics(Arc::clone(metrics)),
+        ),
+        SourceConfig::Jsm(jsm) => Provider::Jsm(Box::new(
+            JsmClient::new(jsm.clone(), timeouts)
+                .map_err(|source| StartupError::Provider {
+                    provider: "JSM",
+                    source,
+                })?
+                .with_metrics(Arc::clone(metrics)),
+        )),
+    };
+    Ok(Arc::new(provider))
 }
 
-/// The on-call directory for `source`, with every explicit Slack mapping: email
+/// The on-call directory for `provider`, with every explicit Slack mapping: email
 /// overrides, and account-id overrides (JSM_ACCOUNT_OVERRIDES, and the config
 /// file's keys that are not emails).
 fn directory(
-    source: OnCallSource,
+    provider: Arc<Provider>,
     config: &SourceConfig,
     email_overrides: &HashMap<String, String>,
     slack: Arc<SlackApi>,
@@ -123,7 +122,7 @@ fn directory(
     if let SourceConfig::Jsm(jsm) = config {
         account_overrides.extend(jsm.account_overrides.clone());
     }
-    OnCallDirectory::new(source, slack, ttl, metrics)
+    OnCallDirectory::new(provider, slack, ttl, metrics)
         .with_email_overrides(email_overrides.clone())
         .with_account_overrides(account_overrides)
 }
@@ -138,10 +137,10 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
         .map_err(StartupError::AuthTest)?;
     tracing::info!(user_id = %identity.user_id, bot_id = ?identity.bot_id, "connected to Slack");
     let metrics = Arc::new(Metrics::new());
-    let (source, alert_sink) = source_clients(&config.source, config.timeouts, &metrics)?;
+    let provider = provider(&config.source, config.timeouts, &metrics)?;
     let directory = Arc::new(
         directory(
-            source,
+            Arc::clone(&provider),
             &config.source,
             &config.email_overrides,
             Arc::clone(&slack.bot),
@@ -160,7 +159,7 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
     if let Some(alerts) = &config.alerts {
         tracing::info!(priority = %alerts.priority, team = ?alerts.team, "help requests raise alerts");
         bot = bot.with_alerts(AlertRaiser::new(
-            alert_sink,
+            provider,
             alerts.priority,
             alerts.team.clone(),
             Arc::clone(&slack.bot),
@@ -179,10 +178,10 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
             ))
         })
         .collect();
-    let state = AppState::new(
+    let inbox = Inbox::new(Arc::new(bot), metrics);
+    let http = HttpState::new(
         config.signing_secret.clone().map(SignatureVerifier::new),
-        Arc::new(bot),
-        metrics,
+        inbox.clone(),
     );
     let socket_mode = match &config.app_token {
         Some(app_token) => {
@@ -190,14 +189,15 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
                 .map_err(StartupError::SlackClient)?;
             Some(SocketMode::new(
                 Arc::new(app),
-                state.clone(),
+                inbox.clone(),
                 config.socket_reconnect,
             ))
         }
         None => None,
     };
     Ok(Services {
-        state,
+        inbox,
+        http,
         user_group_syncs,
         user_group_interval: config.usergroup_interval,
         socket_mode,
@@ -213,7 +213,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartupError> {
     let Services {
-        state,
+        inbox,
+        http,
         user_group_syncs,
         user_group_interval,
         socket_mode,
@@ -230,14 +231,14 @@ pub async fn serve(
         tracing::info!("receiving events over Socket Mode");
         tokio::spawn(socket_mode.run())
     });
-    let served = axum::serve(listener, app(state.clone()))
+    let served = axum::serve(listener, app(http))
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(StartupError::Serve);
     for background in sync_loops.into_iter().chain(socket_loop) {
         background.abort();
     }
-    let lost = state.drain(drain_timeout).await;
+    let lost = inbox.drain(drain_timeout).await;
     if lost == 0 {
         tracing::info!("every acked event was answered");
     } else {
@@ -263,9 +264,9 @@ pub async fn run_serve(config: ServeConfig) -> Result<(), StartupError> {
 pub fn user_group_syncs(config: &SyncConfig) -> Result<Vec<UserGroupSync>, StartupError> {
     let slack = slack_clients(&config.slack, config.timeouts)?;
     let metrics = Arc::new(Metrics::new());
-    let (source, _) = source_clients(&config.source, config.timeouts, &metrics)?;
+    let provider = provider(&config.source, config.timeouts, &metrics)?;
     let directory = Arc::new(directory(
-        source,
+        provider,
         &config.source,
         &config.email_overrides,
         slack.bot,

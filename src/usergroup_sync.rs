@@ -9,7 +9,8 @@ use std::time::Duration;
 use tokio::time::MissedTickBehavior;
 
 use crate::metrics::Metrics;
-use crate::oncall::{LookupError, OnCallDirectory};
+use crate::oncall::OnCallDirectory;
+use crate::providers::ProviderError;
 use crate::slack::{SlackApi, SlackError};
 
 /// A user group, by id (`S0123ABCD`) or by handle (`opsoncall`, `@opsoncall`).
@@ -64,7 +65,7 @@ pub enum SyncError {
     #[error("could not find out who is on call, so {group} was left as it is: {source}")]
     OnCall {
         group: UserGroupRef,
-        source: LookupError,
+        source: ProviderError,
     },
     #[error("Slack failed, so {group} was left as it is: {source}")]
     Slack {

@@ -10,8 +10,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
-use oncall_bot::alerting::Priority;
 use oncall_bot::config::{Cli, Command, ConfigError, LogFormat, ServeConfig, SourceConfig};
+use oncall_bot::model::Priority;
 
 static ENVIRONMENT: Mutex<()> = Mutex::new(());
 
@@ -116,7 +116,7 @@ fn jsm(env: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)
     all
 }
 
-fn jsm_settings(config: &ServeConfig) -> &oncall_bot::jsm::JsmConfig {
+fn jsm_settings(config: &ServeConfig) -> &oncall_bot::providers::JsmConfig {
     match &config.source {
         SourceConfig::Jsm(jsm) => jsm,
         SourceConfig::OpsGenie(_) => panic!("JSM expected"),

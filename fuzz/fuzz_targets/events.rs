@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use oncall_bot::bot::BotIdentity;
+use oncall_bot::model::BotIdentity;
 use oncall_bot::slack::events::Envelope;
 
 fuzz_target!(|body: &[u8]| {

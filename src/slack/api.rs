@@ -13,8 +13,8 @@ use slack_morphism::prelude::{
 };
 use slack_morphism::{EmailAddress, SlackChannelId, SlackMessageContent, SlackTs, SlackUserId};
 
-use crate::bot::BotIdentity;
-use crate::outbound::{with_retries, RetryPolicy, Retryable, Timeouts};
+use crate::model::BotIdentity;
+use crate::outbound::{http_client, retry, BackoffPolicy, RetryPolicy, Retryable, Timeouts};
 
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
 
@@ -32,6 +32,8 @@ pub enum SlackError {
     Timeout(Duration),
     #[error("could not talk to Slack: {0}")]
     Transport(String),
+    #[error("Slack's answer could not be read: {0}")]
+    Decode(String),
     #[error("could not set up TLS for Slack: {0}")]
     Tls(std::io::Error),
 }
@@ -45,7 +47,11 @@ impl Retryable for SlackError {
             Self::Http { status } if *status >= 500 => Some(None),
             Self::Transport(_) => Some(None),
             // A timed-out write may have landed: retrying it could post twice.
-            Self::Timeout(_) | Self::Api { .. } | Self::Http { .. } | Self::Tls(_) => None,
+            Self::Timeout(_)
+            | Self::Api { .. }
+            | Self::Http { .. }
+            | Self::Decode(_)
+            | Self::Tls(_) => None,
         }
     }
 }
@@ -68,10 +74,40 @@ impl From<SlackClientError> for SlackError {
 /// The bot's Slack Web API client. Cheap to share behind an `Arc`.
 pub struct SlackApi {
     client: SlackClient<SlackClientHyperHttpsConnector>,
+    /// For the one call whose answer slack-morphism does not hand back whole
+    /// (`auth.test`'s scopes header).
+    raw: reqwest::Client,
+    base_url: String,
     token: SlackApiToken,
     timeout: Duration,
     post_retries: RetryPolicy,
-    read_retries: RetryPolicy,
+    /// Calls that are safe to repeat: reads, and writes that set a whole value
+    /// (`usergroups.users.update`), so a repeat changes nothing.
+    repeatable_retries: RetryPolicy,
+}
+
+/// What a token is, from `auth.test`: whose it is, and the scopes it was granted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub user: String,
+    pub user_id: String,
+    pub team: String,
+    /// `None` when Slack did not list them (the `x-oauth-scopes` header).
+    pub scopes: Option<Vec<String>>,
+}
+
+/// `auth.test`'s body, as far as [`SlackApi::granted_scopes`] reads it.
+#[derive(Debug, serde::Deserialize)]
+struct AuthTest {
+    ok: bool,
+    #[serde(default)]
+    error: String,
+    #[serde(default)]
+    user_id: String,
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    team: String,
 }
 
 impl std::fmt::Debug for SlackApi {
@@ -101,20 +137,28 @@ impl SlackApi {
             .wrap_connector(http);
         let connector = SlackClientHyperConnector::with_connector(https)
             .with_slack_api_url(base_url.trim_end_matches('/'));
+        let raw =
+            http_client(timeouts).map_err(|error| SlackError::Transport(error.to_string()))?;
         Ok(Self {
             client: SlackClient::new(connector),
+            raw,
+            base_url: base_url.trim_end_matches('/').to_owned(),
             token: SlackApiToken::new(SlackApiTokenValue(token.expose_secret().to_owned())),
             timeout: timeouts.total,
             post_retries: RetryPolicy {
                 max_attempts: 8,
-                initial_delay: Duration::from_millis(250),
-                max_delay: Duration::from_secs(5),
+                backoff: BackoffPolicy {
+                    initial: Duration::from_millis(250),
+                    max: Duration::from_secs(5),
+                },
                 deadline: Duration::from_secs(30),
             },
-            read_retries: RetryPolicy {
+            repeatable_retries: RetryPolicy {
                 max_attempts: 4,
-                initial_delay: Duration::from_millis(250),
-                max_delay: Duration::from_secs(2),
+                backoff: BackoffPolicy {
+                    initial: Duration::from_millis(250),
+                    max: Duration::from_secs(2),
+                },
                 deadline: Duration::from_secs(20),
             },
         })
@@ -146,6 +190,56 @@ impl SlackApi {
         })
     }
 
+    /// `auth.test`, read whole: whose the token is and which scopes it has. Not
+    /// through slack-morphism, which does not expose the `x-oauth-scopes` header.
+    pub async fn granted_scopes(&self) -> Result<Grant, SlackError> {
+        let response = self
+            .raw
+            .post(format!("{}/auth.test", self.base_url))
+            .bearer_auth(&self.token.token_value.0)
+            .send()
+            .await
+            .map_err(|error| self.transport_error(error))?;
+        let scopes = response
+            .headers()
+            .get("x-oauth-scopes")
+            .and_then(|value| value.to_str().ok())
+            .map(|value| {
+                value
+                    .split(',')
+                    .map(|scope| scope.trim().to_owned())
+                    .filter(|scope| !scope.is_empty())
+                    .collect()
+            });
+        let status = response.status();
+        let answer: AuthTest = response.json().await.map_err(|error| {
+            if status.is_success() {
+                SlackError::Decode(error.to_string())
+            } else {
+                SlackError::Http {
+                    status: status.as_u16(),
+                }
+            }
+        })?;
+        if !answer.ok {
+            return Err(SlackError::Api { code: answer.error });
+        }
+        Ok(Grant {
+            user: answer.user,
+            user_id: answer.user_id,
+            team: answer.team,
+            scopes,
+        })
+    }
+
+    fn transport_error(&self, error: reqwest::Error) -> SlackError {
+        if error.is_timeout() {
+            SlackError::Timeout(self.timeout)
+        } else {
+            SlackError::Transport(error.to_string())
+        }
+    }
+
     /// `chat.postMessage` into a thread, retried on rate limits and Slack outages.
     pub async fn post_in_thread(
         &self,
@@ -158,7 +252,7 @@ impl SlackApi {
             SlackMessageContent::new().with_text(text.to_owned()),
         )
         .with_thread_ts(SlackTs(thread_ts.to_owned()));
-        with_retries(self.post_retries, || async {
+        retry(self.post_retries, || async {
             let session = self.client.open_session(&self.token);
             self.call(session.chat_post_message(&request))
                 .await
@@ -207,7 +301,7 @@ impl SlackApi {
     /// `users.lookupByEmail`: the Slack user id, or `None` when nobody has that email.
     pub async fn user_id_by_email(&self, email: &str) -> Result<Option<String>, SlackError> {
         let request = SlackApiUsersLookupByEmailRequest::new(EmailAddress(email.to_owned()));
-        let lookup = with_retries(self.read_retries, || async {
+        let lookup = retry(self.repeatable_retries, || async {
             let session = self.client.open_session(&self.token);
             self.call(session.users_lookup_by_email(&request)).await
         })
@@ -253,7 +347,7 @@ struct Acknowledged {}
 impl SlackApi {
     /// `usergroups.list`: the id of the group with this handle, if there is one.
     pub async fn user_group_id(&self, handle: &str) -> Result<Option<String>, SlackError> {
-        let list: UserGroupsList = with_retries(self.read_retries, || async {
+        let list: UserGroupsList = retry(self.repeatable_retries, || async {
             let session = self.client.open_session(&self.token);
             let no_parameters: Vec<(&str, Option<&String>)> = Vec::new();
             self.call(
@@ -273,7 +367,7 @@ impl SlackApi {
 
     /// `usergroups.users.list`: the members of a group.
     pub async fn user_group_members(&self, group_id: &str) -> Result<Vec<String>, SlackError> {
-        let members: UserGroupMembers = with_retries(self.read_retries, || async {
+        let members: UserGroupMembers = retry(self.repeatable_retries, || async {
             let session = self.client.open_session(&self.token);
             let parameters = vec![("usergroup", Some(&group_id))];
             self.call(
@@ -298,7 +392,7 @@ impl SlackApi {
             usergroup: group_id,
             users: users.join(","),
         };
-        with_retries(self.read_retries, || async {
+        retry(self.repeatable_retries, || async {
             let session = self.client.open_session(&self.token);
             self.call(session.http_session_api.http_post::<_, Acknowledged>(
                 "usergroups.users.update",
@@ -330,8 +424,10 @@ mod tests {
         .expect("client")
         .with_post_retries(RetryPolicy {
             max_attempts: 4,
-            initial_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(20),
+            backoff: BackoffPolicy {
+                initial: Duration::from_millis(10),
+                max: Duration::from_millis(20),
+            },
             deadline: Duration::from_secs(3),
         })
     }
@@ -484,6 +580,54 @@ mod tests {
             .auth_test()
             .await
             .expect_err("invalid_auth");
+        assert!(
+            matches!(&error, SlackError::Api { code } if code == "invalid_auth"),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn granted_scopes_reads_the_scopes_header_and_whose_token_it_is() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/auth.test"))
+            .and(header("authorization", "Bearer xoxb-secret"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header("x-oauth-scopes", "chat:write, users:read")
+                    .set_body_json(serde_json::json!({
+                        "ok": true, "team": "Corp", "user": "ops", "user_id": "UBOT"
+                    })),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let grant = api_for(&server).granted_scopes().await.expect("a grant");
+        assert_eq!(
+            grant,
+            Grant {
+                user: "ops".into(),
+                user_id: "UBOT".into(),
+                team: "Corp".into(),
+                scopes: Some(vec!["chat:write".into(), "users:read".into()]),
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn granted_scopes_of_a_refused_token_is_slacks_code() {
+        let server = MockServer::start().await;
+        Mock::given(path("/auth.test"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({"ok": false, "error": "invalid_auth"})),
+            )
+            .mount(&server)
+            .await;
+        let error = api_for(&server)
+            .granted_scopes()
+            .await
+            .expect_err("refused");
         assert!(
             matches!(&error, SlackError::Api { code } if code == "invalid_auth"),
             "{error:?}"

@@ -1,8 +1,8 @@
-//! Slack: the Web API client, request signatures, and event payloads.
+//! Slack: the Web API client, request signatures, and event payloads turned into
+//! the bot's own types.
 
 mod api;
 pub mod events;
 pub mod signature;
-pub mod socket_mode;
 
-pub use api::{SlackApi, SlackError, DEFAULT_SLACK_API_URL};
+pub use api::{Grant, SlackApi, SlackError, DEFAULT_SLACK_API_URL};

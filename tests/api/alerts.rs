@@ -1,7 +1,7 @@
 //! ALERT_ON_MENTION: one low-priority alert per help request, keyed by the message.
 
-use oncall_bot::alerting::Priority;
 use oncall_bot::config::AlertConfig;
+use oncall_bot::model::Priority;
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use oncall_bot::config::{OpsGenieConfig, ServeConfig, SlackConfig, SourceConfig, SyncConfig};
-use oncall_bot::jsm::JsmConfig;
-use oncall_bot::oncall::BackoffPolicy;
+use oncall_bot::edge::Inbox;
+use oncall_bot::outbound::BackoffPolicy;
 use oncall_bot::outbound::Timeouts;
+use oncall_bot::providers::JsmConfig;
 use oncall_bot::routing::Routing;
-use oncall_bot::server::AppState;
 use oncall_bot::simulator::{events, JsmSite, OpsGenieAccount, Post, SlackWorkspace};
 use oncall_bot::slack::signature::{unix_now, SignatureVerifier};
 use oncall_bot::startup;
@@ -39,7 +39,7 @@ pub struct TestApp {
     pub opsgenie: OpsGenieAccount,
     /// The JSM site, when the app answers from JSM Operations.
     pub jsm: Option<JsmSite>,
-    pub state: AppState,
+    pub inbox: Inbox,
     pub http: reqwest::Client,
 }
 
@@ -240,7 +240,7 @@ async fn spawn_app_on_with_workspace(
     };
     adjust(&slack, &mut config);
     let services = startup::build(&config).await.expect("the app starts");
-    let state = services.state.clone();
+    let inbox = services.inbox.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
     let address = format!("http://{}", listener.local_addr().expect("an address"));
     tokio::spawn(startup::serve(listener, services, std::future::pending()));
@@ -249,7 +249,7 @@ async fn spawn_app_on_with_workspace(
         slack,
         opsgenie,
         jsm,
-        state,
+        inbox,
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -313,7 +313,7 @@ impl TestApp {
 
     /// Waits until every acked event has been answered.
     pub async fn settle(&self) {
-        self.state.wait_idle().await;
+        self.inbox.wait_idle().await;
     }
 
     /// Every message the bot posted.

@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use oncall_bot::alerting::Priority;
 use oncall_bot::config::{AlertConfig, ServeConfig, SourceConfig};
-use oncall_bot::jsm::JsmConfig;
+use oncall_bot::model::Priority;
+use oncall_bot::providers::JsmConfig;
 use oncall_bot::simulator::JsmSite;
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, ResponseTemplate};

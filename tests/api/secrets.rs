@@ -1,7 +1,7 @@
 //! Tokens, keys and signing secrets never reach a log line.
 
-use oncall_bot::alerting::Priority;
 use oncall_bot::config::AlertConfig;
+use oncall_bot::model::Priority;
 
 use crate::helpers::*;
 use crate::logs::CapturedLogs;

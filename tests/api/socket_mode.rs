@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use oncall_bot::oncall::BackoffPolicy;
+use oncall_bot::outbound::BackoffPolicy;
 use oncall_bot::simulator::SocketModeServer;
 
 use crate::helpers::*;

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use oncall_bot::config_file;
+use oncall_bot::config::file;
 use oncall_bot::simulator::{SimRotation, SimShift};
 use oncall_bot::usergroup_sync::{UserGroupRef, UserGroupSpec};
 use tokio::process::Command;
@@ -28,7 +28,7 @@ team = "payments"
 "#;
 
 async fn spawn_team_app() -> TestApp {
-    let teams = config_file::parse(std::path::Path::new("oncall.toml"), CONFIG).expect("valid");
+    let teams = file::parse(std::path::Path::new("oncall.toml"), CONFIG).expect("valid");
     let app = spawn_app_with(|config| {
         config.routing = teams.routing;
         config.email_overrides = teams.email_overrides;

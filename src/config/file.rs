@@ -12,7 +12,7 @@ use crate::usergroup_sync::{UserGroupRef, UserGroupSpec};
 
 /// What the file sets up.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Teams {
+pub struct FileSettings {
     /// `default_schedule`, which takes the place of OPSGENIE_SCHEDULE.
     pub default_schedule: Option<String>,
     pub routing: Routing,
@@ -77,7 +77,7 @@ struct UserGroupEntry {
 }
 
 /// Reads and checks the file at `path`.
-pub fn load(path: &Path) -> Result<Teams, FileError> {
+pub fn load(path: &Path) -> Result<FileSettings, FileError> {
     let text = std::fs::read_to_string(path).map_err(|source| FileError::Read {
         path: path.to_owned(),
         source,
@@ -86,7 +86,7 @@ pub fn load(path: &Path) -> Result<Teams, FileError> {
 }
 
 /// Parses and checks `text`, read from `path`.
-pub fn parse(path: &Path, text: &str) -> Result<Teams, FileError> {
+pub fn parse(path: &Path, text: &str) -> Result<FileSettings, FileError> {
     let invalid = |offset: usize, message: String| {
         let before = &text[..offset.min(text.len())];
         let line = before.matches('\n').count() + 1;
@@ -210,7 +210,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Teams, FileError> {
         })
         .collect::<Result<HashMap<_, _>, _>>()?;
 
-    Ok(Teams {
+    Ok(FileSettings {
         default_schedule: file.default_schedule.map(|schedule| schedule.into_inner()),
         routing,
         usergroups,

@@ -1,4 +1,4 @@
-//! Jira Service Management Operations and Jira Cloud JSON, as far as the bot reads it.
+//! Jira Service Management Operations and Jira Cloud JSON, as far as the bot reads it. Private to the client.
 
 use serde::Deserialize;
 
@@ -47,22 +47,4 @@ pub struct User {
     pub display_name: String,
     /// Absent when the person's profile hides it.
     pub email_address: Option<String>,
-}
-
-/// An error answer (`message`, or Jira's `errorMessages`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ErrorBody {
-    #[serde(default)]
-    pub message: String,
-    #[serde(default)]
-    pub error_messages: Vec<String>,
-}
-
-/// The integration API's 202 answer.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Accepted {
-    #[serde(default)]
-    pub request_id: String,
 }

@@ -1,105 +1,11 @@
-//! What the bot says and does when a person asks it something.
+//! What the bot says: every reply text, as pure functions of what it knows.
 
-use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
-use crate::alerting::{AlertOutcome, AlertRaiser};
-use std::time::SystemTime;
-
-use crate::oncall::{describe_age, Freshness, OnCall, OnCallDirectory, Person, Responder, Shift};
-use crate::routing::{Destination, Routing};
-use crate::slack::{SlackApi, SlackError};
-
-/// Who the bot is in the workspace, from `auth.test`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BotIdentity {
-    pub user_id: String,
-    pub bot_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequestKind {
-    /// `@ops …` in a channel.
-    Mention,
-    /// A message in the bot's DM.
-    DirectMessage,
-}
-
-/// A person asking the bot something.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    pub kind: RequestKind,
-    pub channel: String,
-    pub user: String,
-    /// The message's own timestamp: with the channel, what identifies it.
-    pub ts: String,
-    /// The thread to answer in: the message's thread, or the message itself.
-    pub thread_ts: String,
-    pub text: String,
-}
-
-/// What the person asked for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    ClearCache,
-    Help,
-    /// `team <name>`: who is on call for that team.
-    Team(String),
-    /// Anything else is a request for help: tell them who is on call.
-    WhoIsOnCall,
-}
-
-impl Command {
-    /// Reads the message text once the bot's own mention is taken out; case and
-    /// spacing do not matter, nor a trailing `.`, `!` or `?`.
-    pub fn parse(text: &str, bot_user_id: &str) -> Self {
-        let without_mention = strip_mentions_of(text, bot_user_id);
-        let words: Vec<String> = without_mention
-            .trim()
-            .trim_end_matches(['.', '!', '?'])
-            .split_whitespace()
-            .map(str::to_lowercase)
-            .collect();
-        match words
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .as_slice()
-        {
-            ["cache", "clear"] => Self::ClearCache,
-            ["help"] => Self::Help,
-            ["team", name @ ..] if !name.is_empty() => Self::Team(name.join(" ")),
-            _ => Self::WhoIsOnCall,
-        }
-    }
-}
-
-/// Removes `<@U123>` and `<@U123|name>` mentions of `user_id` from `text`.
-fn strip_mentions_of(text: &str, user_id: &str) -> String {
-    let mut rest = text;
-    let mut out = String::with_capacity(text.len());
-    let open = format!("<@{user_id}");
-    while let Some(start) = rest.find(&open) {
-        let after = &rest[start + open.len()..];
-        let end = match after.chars().next() {
-            Some('>') => Some(1),
-            Some('|') => after.find('>').map(|close| close + 1),
-            _ => None,
-        };
-        match end {
-            Some(end) => {
-                out.push_str(&rest[..start]);
-                out.push(' ');
-                rest = &after[end..];
-            }
-            None => {
-                out.push_str(&rest[..start + open.len()]);
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
+use crate::alerting::AlertOutcome;
+use crate::model::{OnCall, Person, Shift};
+use crate::oncall::{Freshness, Responder};
+use crate::routing::Routing;
 
 pub const HELP_TEXT: &str =
     "I tell you who is on call, and mention them here so they see your message.\n\
@@ -255,178 +161,30 @@ pub fn alert_text(outcome: AlertOutcome, system: &str) -> String {
     }
 }
 
-/// Answers requests: decides what to say and says it in the request's thread.
-pub struct Bot {
-    identity: BotIdentity,
-    schedule: String,
-    directory: Arc<OnCallDirectory>,
-    slack: Arc<SlackApi>,
-    alerts: Option<AlertRaiser>,
-    routing: Routing,
-}
-
-impl Bot {
-    pub fn new(
-        identity: BotIdentity,
-        schedule: String,
-        directory: Arc<OnCallDirectory>,
-        slack: Arc<SlackApi>,
-    ) -> Self {
-        Self {
-            identity,
-            schedule,
-            directory,
-            slack,
-            alerts: None,
-            routing: Routing::default(),
+/// "12 minutes", "less than a minute", "3 hours", "2 days".
+pub fn describe_age(age: Duration) -> String {
+    let minutes = age.as_secs() / 60;
+    let plural = |count: u64, unit: &str| {
+        if count == 1 {
+            format!("1 {unit}")
+        } else {
+            format!("{count} {unit}s")
         }
-    }
-
-    /// Teams and channel defaults: which schedule a request is about.
-    pub fn with_routing(mut self, routing: Routing) -> Self {
-        self.routing = routing;
-        self
-    }
-
-    /// Also raises an alert for every help request.
-    pub fn with_alerts(mut self, alerts: AlertRaiser) -> Self {
-        self.alerts = Some(alerts);
-        self
-    }
-
-    pub fn identity(&self) -> &BotIdentity {
-        &self.identity
-    }
-
-    /// The on-call source's name ("OpsGenie").
-    pub fn source_name(&self) -> &'static str {
-        self.directory.source_name()
-    }
-
-    /// Whether the last call to the on-call source succeeded (`None`: no call yet).
-    pub fn source_healthy(&self) -> Option<bool> {
-        self.directory.source_healthy()
-    }
-
-    /// Works out the reply and posts it in the request's thread.
-    pub async fn answer(&self, request: &Request) -> Result<(), SlackError> {
-        let reply = self.reply_to(request).await;
-        self.slack
-            .post_in_thread(&request.channel, &request.thread_ts, &reply)
-            .await
-    }
-
-    /// What the bot says to `request`.
-    pub async fn reply_to(&self, request: &Request) -> String {
-        match Command::parse(&request.text, &self.identity.user_id) {
-            Command::Help => self.help_text(),
-            Command::ClearCache => {
-                self.directory.clear();
-                tracing::info!(user = %request.user, "on-call cache cleared");
-                CACHE_CLEARED_TEXT.to_owned()
-            }
-            Command::Team(name) => match self.routing.team_named(&name) {
-                Some(team) => self.who_is_on_call(request, &team.schedule).await,
-                None => unknown_team_text(&name, &self.routing),
-            },
-            Command::WhoIsOnCall => {
-                let text = strip_mentions_of(&request.text, &self.identity.user_id);
-                let schedule = match self.routing.destination(&request.channel, &text) {
-                    Destination::Team(team) => &team.schedule,
-                    Destination::Default => &self.schedule,
-                };
-                self.who_is_on_call(request, schedule).await
-            }
-        }
-    }
-
-    fn help_text(&self) -> String {
-        if self.routing.teams().is_empty() {
-            return HELP_TEXT.to_owned();
-        }
-        format!(
-            "{HELP_TEXT}\n• `@ops <team>` or `@ops team <name>`: who is on call for a team: {}",
-            self.routing.describe_teams()
-        )
-    }
-
-    /// The on-call answer for `schedule`, and the alert for the request when on.
-    async fn who_is_on_call(&self, request: &Request, schedule: &str) -> String {
-        let alert = async {
-            match &self.alerts {
-                Some(alerts) => {
-                    let text = strip_mentions_of(&request.text, &self.identity.user_id);
-                    let outcome = alerts.raise_for(request, &text).await;
-                    Some(alert_text(outcome, alerts.system_name()))
-                }
-                None => None,
-            }
-        };
-        let (answer, alert) = tokio::join!(self.on_call_answer(schedule), alert);
-        match alert {
-            Some(alert) => format!("{answer}\n{alert}"),
-            None => answer,
-        }
-    }
-
-    async fn on_call_answer(&self, schedule: &str) -> String {
-        match self.directory.on_call(schedule).await {
-            Ok(answer) => {
-                let people = self.directory.responders(&answer.on_call).await;
-                on_call_text(
-                    &answer.on_call,
-                    &people,
-                    answer.freshness,
-                    self.directory.source_name(),
-                )
-            }
-            Err(failure) => {
-                tracing::error!(error = %failure, %schedule, "no on-call answer");
-                LOOKUP_FAILED_TEXT.to_owned()
-            }
-        }
+    };
+    match minutes {
+        0 => "less than a minute".to_owned(),
+        1..=119 => plural(minutes, "minute"),
+        120..=2879 => plural(minutes / 60, "hour"),
+        _ => plural(minutes / 1440, "day"),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bot::Command;
 
-    #[test]
-    fn commands_are_read_whatever_the_case_spacing_and_mention() {
-        let cases = [
-            ("cache clear", Command::ClearCache),
-            ("  CACHE   clear ", Command::ClearCache),
-            ("<@UBOT> cache clear", Command::ClearCache),
-            ("<@UBOT|ops> Cache Clear!", Command::ClearCache),
-            ("cache clear <@UBOT>", Command::ClearCache),
-            ("help", Command::Help),
-            ("<@UBOT> HELP?", Command::Help),
-            ("<@UBOT>", Command::WhoIsOnCall),
-            ("", Command::WhoIsOnCall),
-            ("who is on call?", Command::WhoIsOnCall),
-            ("<@UBOT> the database is down, help", Command::WhoIsOnCall),
-            ("cache clear please", Command::WhoIsOnCall),
-            ("<@UOTHER> help", Command::WhoIsOnCall),
-            ("<@UBOT", Command::WhoIsOnCall),
-            ("<@UBOT|unterminated help", Command::WhoIsOnCall),
-        ];
-        for (text, expected) in cases {
-            assert_eq!(Command::parse(text, "UBOT"), expected, "text {text:?}");
-        }
-    }
-
-    #[test]
-    fn mentions_of_the_bot_are_stripped_and_others_kept() {
-        assert_eq!(
-            strip_mentions_of("<@UBOT> ask <@UALICE>", "UBOT").trim(),
-            "ask <@UALICE>"
-        );
-        assert_eq!(strip_mentions_of("é<@UBOT|ops>ü", "UBOT"), "é ü");
-    }
-
-    use crate::oncall::Rotation;
-    use std::time::Duration;
+    use crate::model::Rotation;
 
     fn flat(emails: &[&str]) -> OnCall {
         OnCall {
@@ -532,6 +290,18 @@ mod tests {
             on_call_text(&one_rotation, &people, Freshness::Fresh, "OpsGenie"),
             "On call for *SRE_schedule* right now: <@UALICE> until <!date^1700000000^{date_short_pretty} {time}|2023-11-14T22:13:20Z>; next: <@UBOB>"
         );
+    }
+
+    #[test]
+    fn ages_read_as_a_person_would_say_them() {
+        let minutes = |m: u64| Duration::from_secs(m * 60);
+        assert_eq!(describe_age(Duration::from_secs(59)), "less than a minute");
+        assert_eq!(describe_age(minutes(1)), "1 minute");
+        assert_eq!(describe_age(minutes(12)), "12 minutes");
+        assert_eq!(describe_age(minutes(119)), "119 minutes");
+        assert_eq!(describe_age(minutes(120)), "2 hours");
+        assert_eq!(describe_age(minutes(60 * 47)), "47 hours");
+        assert_eq!(describe_age(minutes(60 * 48)), "2 days");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Socket Mode: Slack pushes events over a WebSocket the bot opens, so no public
-//! URL is needed. Each envelope is acked the moment it arrives, and its payload
-//! goes through the same dispatch as the HTTP endpoint (dedupe, own-message
-//! filter, spans, metrics).
+//! URL is needed. Each envelope is acked the moment it arrives, and its payload,
+//! parsed once, goes to the same inbox as the HTTP endpoint's (dedupe,
+//! own-message filter, spans, metrics).
 //!
 //! slack-morphism has a Socket Mode listener, but it parses envelopes into its own
 //! strict models (one it cannot model is never acked, so Slack redelivers it) and
@@ -9,14 +9,15 @@
 //! raw payload to our tolerant parser.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::oncall::BackoffPolicy;
-use crate::server::AppState;
+use super::inbox::Inbox;
+use crate::outbound::BackoffPolicy;
+use crate::slack::events::Envelope;
 use crate::slack::{SlackApi, SlackError};
 
 /// One Socket Mode frame, as far as we read it.
@@ -38,51 +39,45 @@ pub enum SocketError {
     WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
 }
 
-/// Why a connection ended without an error.
-#[derive(Debug, PartialEq, Eq)]
-enum Ended {
-    /// Slack asked us to reconnect (`disconnect`), or closed the socket.
-    ByServer,
-}
-
 /// Keeps one Socket Mode connection open, reconnecting with backoff.
 pub struct SocketMode {
     /// A client holding the app-level token.
     app: Arc<SlackApi>,
-    state: AppState,
+    inbox: Inbox,
     reconnect: BackoffPolicy,
 }
 
 impl SocketMode {
-    pub fn new(app: Arc<SlackApi>, state: AppState, reconnect: BackoffPolicy) -> Self {
+    pub fn new(app: Arc<SlackApi>, inbox: Inbox, reconnect: BackoffPolicy) -> Self {
         Self {
             app,
-            state,
+            inbox,
             reconnect,
         }
     }
 
     /// Connects, serves, and reconnects forever (until the task is dropped).
     pub async fn run(self) {
-        let mut delay = self.reconnect.initial;
+        let mut delay = None;
         loop {
             let started = Instant::now();
             match self.connection().await {
-                Ok(Ended::ByServer) => {
-                    tracing::info!("Socket Mode connection closed; reconnecting")
-                }
+                Ok(()) => tracing::info!("Socket Mode connection closed; reconnecting"),
                 Err(error) => tracing::warn!(%error, "Socket Mode connection failed"),
             }
             // A connection that lived a while resets the backoff.
             if started.elapsed() > self.reconnect.max {
-                delay = self.reconnect.initial;
+                delay = None;
             }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(self.reconnect.max);
+            let wait = self.reconnect.after(delay);
+            tokio::time::sleep(wait).await;
+            delay = Some(wait);
         }
     }
 
-    async fn connection(&self) -> Result<Ended, SocketError> {
+    /// One connection, served until Slack closes it or asks for a new one
+    /// (`Ok`), or it fails.
+    async fn connection(&self) -> Result<(), SocketError> {
         let url = self.app.open_socket_url().await?;
         let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
         while let Some(message) = socket.next().await {
@@ -92,7 +87,7 @@ impl SocketMode {
                     socket.send(Message::Pong(data)).await?;
                     continue;
                 }
-                Message::Close(_) => return Ok(Ended::ByServer),
+                Message::Close(_) => return Ok(()),
                 _ => continue,
             };
             let received = Instant::now();
@@ -110,28 +105,23 @@ impl SocketMode {
             match frame.kind.as_str() {
                 "hello" => tracing::info!("Socket Mode connected"),
                 "disconnect" => {
-                    tracing::info!(reason = ?frame.reason, "Slack asked for a new Socket Mode connection");
-                    return Ok(Ended::ByServer);
+                    tracing::info!(
+                        reason = frame.reason.as_deref().unwrap_or("none given"),
+                        "Slack asked for a new Socket Mode connection"
+                    );
+                    return Ok(());
                 }
                 "events_api" => {
                     let Some(payload) = frame.payload else {
                         continue;
                     };
                     let retry = frame.retry_attempt.unwrap_or(0).to_string();
-                    let body = payload.to_string();
-                    self.state
-                        .dispatch(body.as_bytes(), Some(&retry), received)
-                        .await;
+                    let envelope = Envelope::from_value(payload, self.inbox.identity());
+                    self.inbox.accept(envelope, Some(&retry), received).await;
                 }
                 other => tracing::debug!(kind = other, "Socket Mode frame ignored"),
             }
         }
-        Ok(Ended::ByServer)
+        Ok(())
     }
 }
-
-/// How long to wait before the first reconnect, by default.
-pub const DEFAULT_RECONNECT: BackoffPolicy = BackoffPolicy {
-    initial: Duration::from_secs(1),
-    max: Duration::from_secs(30),
-};

@@ -1,83 +1,36 @@
+//! The OpsGenie client: on-call recipients, the timeline read as rotations, alerts.
+
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::SystemTime;
 
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::wire::{
-    AcceptedResponse, CreateAlertBody, ErrorBody, OnCallsResponse, TimelineResponse,
-};
-use crate::alerting::Alert;
+use super::wire::{OnCallsResponse, TimelineResponse};
 use crate::metrics::Metrics;
-use crate::oncall::{Person, Rotation, Shift};
-use crate::outbound::{
-    http_client, join_path, with_retries, HttpFailure, RetryPolicy, Retryable, Timeouts,
-};
+use crate::model::{Alert, Person, Rotation, Shift};
+use crate::outbound::{Credential, RestClient, RestError, RetryPolicy, System, Timeouts};
+use crate::providers::alert_body::{Accepted, CreateAlertBody};
 
 pub const US_API_URL: &str = "https://api.opsgenie.com";
 pub const EU_API_URL: &str = "https://api.eu.opsgenie.com";
 
-/// A failed OpsGenie call, sorted by what the caller can do about it.
-#[derive(Debug, thiserror::Error)]
-pub enum OpsGenieError {
-    #[error(
-        "OpsGenie refused the API key (HTTP {status}): check OPSGENIE_API_KEY, \
-         its permissions, and OPSGENIE_REGION (us or eu)"
-    )]
-    Unauthorized { status: u16 },
-    #[error("OpsGenie has no such schedule (HTTP 404): {message}")]
-    NotFound { message: String },
-    #[error("OpsGenie rate-limited the call (Retry-After: {retry_after:?})")]
-    RateLimited { retry_after: Option<Duration> },
-    #[error("OpsGenie rejected the request (HTTP {status}): {message}")]
-    Rejected { status: u16, message: String },
-    #[error("OpsGenie failed (HTTP {status})")]
-    Server { status: u16 },
-    #[error("OpsGenie did not answer in time")]
-    Timeout,
-    #[error("could not reach OpsGenie: {0}")]
-    Transport(String),
-    #[error("OpsGenie's answer could not be read: {0}")]
-    Decode(String),
-    #[error("the OpsGenie base URL `{0}` cannot take a path")]
-    BadBaseUrl(String),
-}
+const OPSGENIE: System = System {
+    name: "OpsGenie",
+    label: "opsgenie",
+};
 
-impl Retryable for OpsGenieError {
-    fn retry_hint(&self) -> Option<Option<Duration>> {
-        match self {
-            Self::RateLimited { retry_after } => Some(*retry_after),
-            Self::Server { .. } | Self::Timeout | Self::Transport(_) => Some(None),
-            Self::Unauthorized { .. }
-            | Self::NotFound { .. }
-            | Self::Rejected { .. }
-            | Self::Decode(_)
-            | Self::BadBaseUrl(_) => None,
-        }
-    }
-}
-
-impl From<reqwest::Error> for OpsGenieError {
-    fn from(error: reqwest::Error) -> Self {
-        if error.is_timeout() {
-            Self::Timeout
-        } else if error.is_decode() {
-            Self::Decode(error.to_string())
-        } else {
-            Self::Transport(error.to_string())
-        }
-    }
-}
+const API_KEY: Credential = Credential {
+    name: "the API key",
+    advice: "check OPSGENIE_API_KEY, its permissions, and OPSGENIE_REGION (us or eu)",
+};
 
 /// A small OpsGenie REST client: one base URL, one API key.
 #[derive(Clone)]
 pub struct OpsGenieClient {
-    http: reqwest::Client,
+    rest: RestClient,
     base_url: Url,
     api_key: SecretString,
-    retries: RetryPolicy,
-    alert_retries: RetryPolicy,
-    metrics: Option<Arc<Metrics>>,
 }
 
 impl std::fmt::Debug for OpsGenieClient {
@@ -93,82 +46,81 @@ impl OpsGenieClient {
         base_url: Url,
         api_key: SecretString,
         timeouts: Timeouts,
-    ) -> Result<Self, OpsGenieError> {
-        if base_url.cannot_be_a_base() {
-            return Err(OpsGenieError::BadBaseUrl(base_url.to_string()));
-        }
-        let http = http_client(timeouts)?;
+    ) -> Result<Self, RestError> {
+        let rest = RestClient::new(OPSGENIE, timeouts)?;
+        // Checked once here, so that no call fails on it later.
+        rest.url(&base_url, &[])?;
         Ok(Self {
-            http,
+            rest,
             base_url,
             api_key,
-            retries: RetryPolicy {
-                max_attempts: 3,
-                initial_delay: Duration::from_millis(200),
-                max_delay: Duration::from_secs(1),
-                deadline: Duration::from_secs(3),
-            },
-            alert_retries: RetryPolicy {
-                max_attempts: 3,
-                initial_delay: Duration::from_millis(250),
-                max_delay: Duration::from_secs(1),
-                deadline: Duration::from_secs(3),
-            },
-            metrics: None,
         })
     }
 
     /// Counts every HTTP call by outcome.
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
-        self.metrics = Some(metrics);
+        self.rest = self.rest.with_metrics(metrics);
         self
     }
 
     /// How transient failures (429, 5xx, timeouts) are retried.
-    pub fn with_retries(mut self, retries: RetryPolicy) -> Self {
-        self.retries = retries;
-        self.alert_retries = retries;
+    pub fn with_retry_policy(mut self, retries: RetryPolicy) -> Self {
+        self.rest = self.rest.with_retry_policy(retries);
         self
     }
 
+    /// The key, as OpsGenie takes it.
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        request.header(
+            reqwest::header::AUTHORIZATION,
+            format!("GenieKey {}", self.api_key.expose_secret()),
+        )
+    }
+
     /// The usernames (emails) on call right now for the schedule with this name.
-    pub async fn on_call_emails(&self, schedule: &str) -> Result<Vec<String>, OpsGenieError> {
-        let mut url = self.url(&["v2", "schedules", schedule, "on-calls"])?;
+    pub async fn on_call_emails(&self, schedule: &str) -> Result<Vec<String>, RestError> {
+        let mut url = self
+            .rest
+            .url(&self.base_url, &["v2", "schedules", schedule, "on-calls"])?;
         url.query_pairs_mut()
             .append_pair("scheduleIdentifierType", "name")
             .append_pair("flat", "true");
-        let answer: OnCallsResponse = with_retries(self.retries, || async {
-            let response = self.send("on_calls", self.http.get(url.clone())).await?;
-            Ok::<_, OpsGenieError>(response.json().await?)
-        })
-        .await?;
+        let answer: OnCallsResponse = self
+            .rest
+            .call("on_calls", API_KEY, |http| {
+                self.authorized(http.get(url.clone()))
+            })
+            .await?;
         Ok(answer.data.on_call_recipients)
     }
 
     /// The schedule's rotations in order, with who is on call in each now (until
     /// when) and who is next, from the timeline of the next two weeks.
-    pub async fn rotations(&self, schedule: &str) -> Result<Vec<Rotation>, OpsGenieError> {
-        let mut url = self.url(&["v2", "schedules", schedule, "timeline"])?;
+    pub async fn rotations(&self, schedule: &str) -> Result<Vec<Rotation>, RestError> {
+        let mut url = self
+            .rest
+            .url(&self.base_url, &["v2", "schedules", schedule, "timeline"])?;
         url.query_pairs_mut()
             .append_pair("identifierType", "name")
             .append_pair("intervalUnit", "weeks")
             .append_pair("interval", "2");
-        let answer: TimelineResponse = with_retries(self.retries, || async {
-            let response = self.send("timeline", self.http.get(url.clone())).await?;
-            Ok::<_, OpsGenieError>(response.json().await?)
-        })
-        .await?;
+        let answer: TimelineResponse = self
+            .rest
+            .call("timeline", API_KEY, |http| {
+                self.authorized(http.get(url.clone()))
+            })
+            .await?;
         let mut rotations = answer
             .data
             .final_timeline
             .map(|timeline| timeline.rotations)
             .unwrap_or_default();
         rotations.sort_by(|a, b| a.order.total_cmp(&b.order));
-        let now = std::time::SystemTime::now();
+        let now = SystemTime::now();
         Ok(rotations
             .into_iter()
             .map(|rotation| {
-                let mut shifts: Vec<(Shift, std::time::SystemTime)> = rotation
+                let mut shifts: Vec<(Shift, SystemTime)> = rotation
                     .periods
                     .iter()
                     .filter(|period| period.kind != "historical")
@@ -209,89 +161,32 @@ impl OpsGenieClient {
     }
 
     /// Creates an alert; OpsGenie accepts it with 202 and a request id, returned here.
-    pub async fn create_alert(&self, alert: &Alert) -> Result<String, OpsGenieError> {
-        let url = self.url(&["v2", "alerts"])?;
+    pub async fn create_alert(&self, alert: &Alert) -> Result<String, RestError> {
+        let url = self.rest.url(&self.base_url, &["v2", "alerts"])?;
         let body = CreateAlertBody::from(alert);
-        let accepted: AcceptedResponse = with_retries(self.alert_retries, || async {
-            let response = self
-                .send("alerts", self.http.post(url.clone()).json(&body))
-                .await?;
-            Ok::<_, OpsGenieError>(response.json().await?)
-        })
-        .await?;
-        Ok(accepted.request_id)
-    }
-
-    fn url(&self, segments: &[&str]) -> Result<Url, OpsGenieError> {
-        join_path(&self.base_url, segments)
-            .ok_or_else(|| OpsGenieError::BadBaseUrl(self.base_url.to_string()))
-    }
-
-    /// Sends with the API key and turns every non-2xx answer into an error.
-    async fn send(
-        &self,
-        call: &'static str,
-        request: reqwest::RequestBuilder,
-    ) -> Result<reqwest::Response, OpsGenieError> {
-        let result = self.send_once(request).await;
-        if let Some(metrics) = &self.metrics {
-            metrics.source_call("opsgenie", call, outcome_label(&result));
-        }
-        result
-    }
-
-    async fn send_once(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> Result<reqwest::Response, OpsGenieError> {
-        let response = request
-            .header(
-                reqwest::header::AUTHORIZATION,
-                format!("GenieKey {}", self.api_key.expose_secret()),
-            )
-            .send()
+        let accepted: Accepted = self
+            .rest
+            .call("alerts", API_KEY, |http| {
+                self.authorized(http.post(url.clone()).json(&body))
+            })
             .await?;
-        let Some(failure) = HttpFailure::of(&response) else {
-            return Ok(response);
-        };
-        let message = response
-            .json::<ErrorBody>()
-            .await
-            .unwrap_or_default()
-            .message;
-        Err(match failure {
-            HttpFailure::Unauthorized(status) => OpsGenieError::Unauthorized { status },
-            HttpFailure::NotFound => OpsGenieError::NotFound { message },
-            HttpFailure::RateLimited(retry_after) => OpsGenieError::RateLimited { retry_after },
-            HttpFailure::Server(status) => OpsGenieError::Server { status },
-            HttpFailure::Rejected(status) => OpsGenieError::Rejected { status, message },
-        })
-    }
-}
-
-fn outcome_label(result: &Result<reqwest::Response, OpsGenieError>) -> &'static str {
-    match result {
-        Ok(_) => "ok",
-        Err(OpsGenieError::Unauthorized { .. }) => "unauthorized",
-        Err(OpsGenieError::NotFound { .. }) => "not_found",
-        Err(OpsGenieError::RateLimited { .. }) => "rate_limited",
-        Err(OpsGenieError::Rejected { .. } | OpsGenieError::BadBaseUrl(_)) => "client_error",
-        Err(OpsGenieError::Server { .. }) => "server_error",
-        Err(OpsGenieError::Timeout) => "timeout",
-        Err(OpsGenieError::Transport(_) | OpsGenieError::Decode(_)) => "transport",
+        Ok(accepted.request_id)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
     use wiremock::matchers::{header, method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     const FAST_RETRIES: RetryPolicy = RetryPolicy {
         max_attempts: 3,
-        initial_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(20),
+        backoff: crate::outbound::BackoffPolicy {
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(20),
+        },
         deadline: Duration::from_secs(2),
     };
 
@@ -305,7 +200,7 @@ mod tests {
             },
         )
         .expect("client")
-        .with_retries(FAST_RETRIES)
+        .with_retry_policy(FAST_RETRIES)
     }
 
     fn on_calls(schedule: &str) -> wiremock::MockBuilder {
@@ -366,7 +261,7 @@ mod tests {
             .await
             .expect_err("401");
         assert!(
-            matches!(error, OpsGenieError::Unauthorized { status: 401 }),
+            matches!(error, RestError::Unauthorized { status: 401, .. }),
             "{error:?}"
         );
         assert!(error.to_string().contains("OPSGENIE_REGION"), "{error}");
@@ -388,7 +283,7 @@ mod tests {
             .await
             .expect_err("404");
         assert!(
-            matches!(&error, OpsGenieError::NotFound { message } if message.contains("[Nope]")),
+            matches!(&error, RestError::NotFound { message, .. } if message.contains("[Nope]")),
             "{error:?}"
         );
     }
@@ -407,7 +302,7 @@ mod tests {
             .await
             .expect_err("503");
         assert!(
-            matches!(error, OpsGenieError::Server { status: 503 }),
+            matches!(error, RestError::Server { status: 503, .. }),
             "{error:?}"
         );
     }
@@ -429,7 +324,7 @@ mod tests {
             .await;
         let emails = client_for(&server).await.on_call_emails("S").await;
         assert_eq!(emails.expect("answer after 429"), ["alice@corp.example"]);
-        let requests = server.received_requests().await.unwrap_or_default();
+        let requests = server.received_requests().await.expect("recorded");
         assert_eq!(requests.len(), 2);
     }
 
@@ -440,9 +335,11 @@ mod tests {
             .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5)))
             .mount(&server)
             .await;
-        let client = client_for(&server).await.with_retries(RetryPolicy::none());
+        let client = client_for(&server)
+            .await
+            .with_retry_policy(RetryPolicy::none());
         let error = client.on_call_emails("S").await.expect_err("timeout");
-        assert!(matches!(error, OpsGenieError::Timeout), "{error:?}");
+        assert!(matches!(error, RestError::Timeout { .. }), "{error:?}");
     }
 
     #[tokio::test]
@@ -458,7 +355,7 @@ mod tests {
             .on_call_emails("S")
             .await
             .expect_err("decode");
-        assert!(matches!(error, OpsGenieError::Decode(_)), "{error:?}");
+        assert!(matches!(error, RestError::Decode { .. }), "{error:?}");
     }
 
     #[test]

@@ -1,3 +1,6 @@
+//! The JSM Operations client: cloud id, schedules by name, on-call people with
+//! their emails (through Jira's user lookup), alerts through the integration API.
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -7,14 +10,12 @@ use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
-use super::wire::{Accepted, ErrorBody, OnCalls, SchedulePage, TenantInfo, UserPage};
-use crate::alerting::Alert;
+use super::wire::{OnCalls, SchedulePage, TenantInfo, UserPage};
 use crate::metrics::Metrics;
-use crate::oncall::Person;
-use crate::opsgenie::CreateAlertBody;
-use crate::outbound::{
-    http_client, join_path, with_retries, HttpFailure, RetryPolicy, Retryable, Timeouts,
-};
+use crate::model::{Alert, Person};
+use crate::outbound::{Credential, RestClient, RestError, RetryPolicy, System, Timeouts};
+use crate::providers::alert_body::{Accepted, CreateAlertBody};
+use crate::providers::ProviderError;
 
 pub const DEFAULT_JSM_API_URL: &str = "https://api.atlassian.com";
 
@@ -25,71 +26,33 @@ const USERS_PER_CALL: usize = 100;
 /// How long an account's email and name are remembered.
 const USER_TTL: Duration = Duration::from_secs(60 * 60);
 
-const BASIC_AUTH: &str = "JSM_EMAIL / JSM_API_TOKEN";
-const INTEGRATION_KEY: &str = "JSM_INTEGRATION_KEY";
+const JSM: System = System {
+    name: "JSM",
+    label: "jsm",
+};
 
-/// A failed JSM call, sorted by what the caller can do about it.
+const CLASSIC_TOKEN_ADVICE: &str = "check it; an Atlassian API token with scopes may be \
+     refused here, so use a classic API token (id.atlassian.com → Security → Create API token)";
+
+const BASIC_AUTH: Credential = Credential {
+    name: "JSM_EMAIL / JSM_API_TOKEN",
+    advice: CLASSIC_TOKEN_ADVICE,
+};
+
+const INTEGRATION_KEY: Credential = Credential {
+    name: "JSM_INTEGRATION_KEY",
+    advice: CLASSIC_TOKEN_ADVICE,
+};
+
+/// What only JSM can get wrong; every HTTP failure is a [`RestError`].
 #[derive(Debug, thiserror::Error)]
 pub enum JsmError {
-    #[error(
-        "JSM refused {credential} (HTTP {status}): check it; an Atlassian API token with \
-         scopes may be refused here, so use a classic API token (id.atlassian.com → \
-         Security → Create API token)"
-    )]
-    Unauthorized {
-        status: u16,
-        credential: &'static str,
-    },
     #[error(
         "JSM Operations has no schedule named `{0}` (check JSM_SCHEDULE or the team's schedule)"
     )]
     UnknownSchedule(String),
-    #[error("JSM has no such resource (HTTP 404): {0}")]
-    NotFound(String),
-    #[error("JSM rate-limited the call (Retry-After: {retry_after:?})")]
-    RateLimited { retry_after: Option<Duration> },
-    #[error("JSM rejected the request (HTTP {status}): {message}")]
-    Rejected { status: u16, message: String },
-    #[error("JSM failed (HTTP {status})")]
-    Server { status: u16 },
-    #[error("JSM did not answer in time")]
-    Timeout,
-    #[error("could not reach JSM: {0}")]
-    Transport(String),
-    #[error("JSM's answer could not be read: {0}")]
-    Decode(String),
-    #[error("the URL `{0}` cannot take a path")]
-    BadUrl(String),
     #[error("alerts through JSM need JSM_INTEGRATION_KEY (an API integration's key)")]
     NoIntegrationKey,
-}
-
-impl Retryable for JsmError {
-    fn retry_hint(&self) -> Option<Option<Duration>> {
-        match self {
-            Self::RateLimited { retry_after } => Some(*retry_after),
-            Self::Server { .. } | Self::Timeout | Self::Transport(_) => Some(None),
-            Self::Unauthorized { .. }
-            | Self::UnknownSchedule(_)
-            | Self::NotFound(_)
-            | Self::Rejected { .. }
-            | Self::Decode(_)
-            | Self::BadUrl(_)
-            | Self::NoIntegrationKey => None,
-        }
-    }
-}
-
-impl From<reqwest::Error> for JsmError {
-    fn from(error: reqwest::Error) -> Self {
-        if error.is_timeout() {
-            Self::Timeout
-        } else if error.is_decode() {
-            Self::Decode(error.to_string())
-        } else {
-            Self::Transport(error.to_string())
-        }
-    }
 }
 
 /// Where the JSM site and API are, and the credentials.
@@ -114,13 +77,11 @@ pub struct JsmConfig {
 /// A small JSM Operations client: cloud id, schedules by name, on-call people
 /// with their emails, alerts.
 pub struct JsmClient {
-    http: reqwest::Client,
+    rest: RestClient,
     config: JsmConfig,
     cloud_id: OnceCell<String>,
     schedule_ids: Mutex<HashMap<String, String>>,
     users: Cache<String, Person>,
-    retries: RetryPolicy,
-    metrics: Option<Arc<Metrics>>,
 }
 
 impl std::fmt::Debug for JsmClient {
@@ -132,23 +93,15 @@ impl std::fmt::Debug for JsmClient {
     }
 }
 
-/// Which credential a call uses.
-#[derive(Clone, Copy)]
-enum Auth {
-    Basic,
-    IntegrationKey,
-}
-
 impl JsmClient {
-    pub fn new(config: JsmConfig, timeouts: Timeouts) -> Result<Self, JsmError> {
+    pub fn new(config: JsmConfig, timeouts: Timeouts) -> Result<Self, RestError> {
+        let rest = RestClient::new(JSM, timeouts)?;
+        // Checked once here, so that no call fails on them later.
         for url in [&config.site_url, &config.api_url] {
-            if url.cannot_be_a_base() {
-                return Err(JsmError::BadUrl(url.to_string()));
-            }
+            rest.url(url, &[])?;
         }
-        let http = http_client(timeouts)?;
         Ok(Self {
-            http,
+            rest,
             cloud_id: OnceCell::new_with(config.cloud_id.clone()),
             config,
             schedule_ids: Mutex::new(HashMap::new()),
@@ -156,32 +109,29 @@ impl JsmClient {
                 .time_to_live(USER_TTL)
                 .max_capacity(10_000)
                 .build(),
-            retries: RetryPolicy {
-                max_attempts: 3,
-                initial_delay: Duration::from_millis(200),
-                max_delay: Duration::from_secs(1),
-                deadline: Duration::from_secs(3),
-            },
-            metrics: None,
         })
     }
 
-    pub fn with_retries(mut self, retries: RetryPolicy) -> Self {
-        self.retries = retries;
+    /// How transient failures (429, 5xx, timeouts) are retried.
+    pub fn with_retry_policy(mut self, retries: RetryPolicy) -> Self {
+        self.rest = self.rest.with_retry_policy(retries);
         self
     }
 
+    /// Counts every HTTP call by outcome.
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
-        self.metrics = Some(metrics);
+        self.rest = self.rest.with_metrics(metrics);
         self
     }
 
     /// The site's cloud id: configured, or asked of the site once.
-    pub async fn cloud_id(&self) -> Result<String, JsmError> {
+    pub async fn cloud_id(&self) -> Result<String, ProviderError> {
         self.cloud_id
             .get_or_try_init(|| async {
-                let url = url_with(&self.config.site_url, &["_edge", "tenant_info"])?;
-                let info: TenantInfo = self.get_json("tenant_info", url, Auth::Basic).await?;
+                let url = self
+                    .rest
+                    .url(&self.config.site_url, &["_edge", "tenant_info"])?;
+                let info: TenantInfo = self.get_json("tenant_info", url).await?;
                 tracing::info!(cloud_id = %info.cloud_id, "discovered the JSM cloud id");
                 Ok(info.cloud_id)
             })
@@ -190,7 +140,7 @@ impl JsmClient {
     }
 
     /// The id of the schedule called `name` (any case), looked up once.
-    pub async fn schedule_id(&self, name: &str) -> Result<String, JsmError> {
+    pub async fn schedule_id(&self, name: &str) -> Result<String, ProviderError> {
         let key = name.to_lowercase();
         if let Some(id) = self
             .schedule_ids
@@ -208,7 +158,7 @@ impl JsmClient {
                 .append_pair("query", name)
                 .append_pair("offset", &offset.to_string())
                 .append_pair("size", &PAGE_SIZE.to_string());
-            let page: SchedulePage = self.get_json("schedules", url, Auth::Basic).await?;
+            let page: SchedulePage = self.get_json("schedules", url).await?;
             if let Some(found) = page
                 .values
                 .iter()
@@ -220,24 +170,24 @@ impl JsmClient {
                 return Ok(found.id.clone());
             }
             if page.values.len() < PAGE_SIZE {
-                return Err(JsmError::UnknownSchedule(name.to_owned()));
+                return Err(JsmError::UnknownSchedule(name.to_owned()).into());
             }
             offset += PAGE_SIZE;
         }
     }
 
     /// Who is on call for the schedule called `name`, with emails where visible.
-    pub async fn on_call_people(&self, name: &str) -> Result<Vec<Person>, JsmError> {
+    pub async fn on_call_people(&self, name: &str) -> Result<Vec<Person>, ProviderError> {
         let cloud_id = self.cloud_id().await?;
         let schedule_id = self.schedule_id(name).await?;
         let mut url = self.ops_url(&cloud_id, &["schedules", &schedule_id, "on-calls"])?;
         url.query_pairs_mut().append_pair("flat", "true");
-        let on_calls: OnCalls = self.get_json("on_calls", url, Auth::Basic).await?;
-        self.people(&on_calls.on_call_users).await
+        let on_calls: OnCalls = self.get_json("on_calls", url).await?;
+        Ok(self.people(&on_calls.on_call_users).await?)
     }
 
     /// Account ids → people, from the cache or Jira's bulk user lookup.
-    async fn people(&self, account_ids: &[String]) -> Result<Vec<Person>, JsmError> {
+    async fn people(&self, account_ids: &[String]) -> Result<Vec<Person>, RestError> {
         let mut known: HashMap<String, Person> = HashMap::new();
         let mut unknown = Vec::new();
         for account_id in account_ids {
@@ -249,7 +199,9 @@ impl JsmClient {
             }
         }
         for batch in unknown.chunks(USERS_PER_CALL) {
-            let mut url = url_with(&self.config.site_url, &["rest", "api", "3", "user", "bulk"])?;
+            let mut url = self
+                .rest
+                .url(&self.config.site_url, &["rest", "api", "3", "user", "bulk"])?;
             {
                 let mut query = url.query_pairs_mut();
                 query.append_pair("maxResults", &USERS_PER_CALL.to_string());
@@ -257,7 +209,7 @@ impl JsmClient {
                     query.append_pair("accountId", account_id);
                 }
             }
-            let page: UserPage = self.get_json("users", url, Auth::Basic).await?;
+            let page: UserPage = self.get_json("users", url).await?;
             for user in page.values {
                 let person = Person {
                     name: if user.display_name.is_empty() {
@@ -287,120 +239,49 @@ impl JsmClient {
     }
 
     /// Creates an alert through the integration API (same body as OpsGenie's).
-    pub async fn create_alert(&self, alert: &Alert) -> Result<String, JsmError> {
-        if self.config.integration_key.is_none() {
-            return Err(JsmError::NoIntegrationKey);
-        }
-        let url = url_with(
+    pub async fn create_alert(&self, alert: &Alert) -> Result<String, ProviderError> {
+        let Some(key) = &self.config.integration_key else {
+            return Err(JsmError::NoIntegrationKey.into());
+        };
+        let url = self.rest.url(
             &self.config.api_url,
             &["jsm", "ops", "integration", "v2", "alerts"],
         )?;
         let body = CreateAlertBody::from(alert);
-        let accepted: Accepted = with_retries(self.retries, || async {
-            let request = self.http.post(url.clone()).json(&body);
-            let response = self.send("alerts", request, Auth::IntegrationKey).await?;
-            Ok::<_, JsmError>(response.json().await?)
-        })
-        .await?;
+        let accepted: Accepted = self
+            .rest
+            .call("alerts", INTEGRATION_KEY, |http| {
+                http.post(url.clone())
+                    .header(
+                        reqwest::header::AUTHORIZATION,
+                        format!("GenieKey {}", key.expose_secret()),
+                    )
+                    .json(&body)
+            })
+            .await?;
         Ok(accepted.request_id)
     }
 
-    fn ops_url(&self, cloud_id: &str, rest: &[&str]) -> Result<Url, JsmError> {
+    fn ops_url(&self, cloud_id: &str, rest: &[&str]) -> Result<Url, RestError> {
         let mut segments = vec!["jsm", "ops", "api", cloud_id, "v1"];
         segments.extend_from_slice(rest);
-        url_with(&self.config.api_url, &segments)
+        self.rest.url(&self.config.api_url, &segments)
     }
 
+    /// A GET with the account's email and API token (HTTP basic auth).
     async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         call: &'static str,
         url: Url,
-        auth: Auth,
-    ) -> Result<T, JsmError> {
-        with_retries(self.retries, || async {
-            let response = self.send(call, self.http.get(url.clone()), auth).await?;
-            Ok::<_, JsmError>(response.json().await?)
-        })
-        .await
-    }
-
-    async fn send(
-        &self,
-        call: &'static str,
-        request: reqwest::RequestBuilder,
-        auth: Auth,
-    ) -> Result<reqwest::Response, JsmError> {
-        let result = self.send_once(request, auth).await;
-        if let Some(metrics) = &self.metrics {
-            metrics.source_call("jsm", call, outcome_label(&result));
-        }
-        result
-    }
-
-    async fn send_once(
-        &self,
-        request: reqwest::RequestBuilder,
-        auth: Auth,
-    ) -> Result<reqwest::Response, JsmError> {
-        let (request, credential) = match auth {
-            Auth::Basic => (
-                request.basic_auth(
+    ) -> Result<T, RestError> {
+        self.rest
+            .call(call, BASIC_AUTH, |http| {
+                http.get(url.clone()).basic_auth(
                     &self.config.email,
                     Some(self.config.api_token.expose_secret()),
-                ),
-                BASIC_AUTH,
-            ),
-            Auth::IntegrationKey => {
-                let key = self
-                    .config
-                    .integration_key
-                    .as_ref()
-                    .ok_or(JsmError::NoIntegrationKey)?;
-                (
-                    request.header(
-                        reqwest::header::AUTHORIZATION,
-                        format!("GenieKey {}", key.expose_secret()),
-                    ),
-                    INTEGRATION_KEY,
                 )
-            }
-        };
-        let response = request.send().await?;
-        let Some(failure) = HttpFailure::of(&response) else {
-            return Ok(response);
-        };
-        let body = response.json::<ErrorBody>().await.unwrap_or_default();
-        let message = if body.message.is_empty() {
-            body.error_messages.join("; ")
-        } else {
-            body.message
-        };
-        Err(match failure {
-            HttpFailure::Unauthorized(status) => JsmError::Unauthorized { status, credential },
-            HttpFailure::NotFound => JsmError::NotFound(message),
-            HttpFailure::RateLimited(retry_after) => JsmError::RateLimited { retry_after },
-            HttpFailure::Server(status) => JsmError::Server { status },
-            HttpFailure::Rejected(status) => JsmError::Rejected { status, message },
-        })
-    }
-}
-
-fn url_with(base: &Url, segments: &[&str]) -> Result<Url, JsmError> {
-    join_path(base, segments).ok_or_else(|| JsmError::BadUrl(base.to_string()))
-}
-
-fn outcome_label(result: &Result<reqwest::Response, JsmError>) -> &'static str {
-    match result {
-        Ok(_) => "ok",
-        Err(JsmError::Unauthorized { .. }) => "unauthorized",
-        Err(JsmError::NotFound(_) | JsmError::UnknownSchedule(_)) => "not_found",
-        Err(JsmError::RateLimited { .. }) => "rate_limited",
-        Err(JsmError::Rejected { .. } | JsmError::BadUrl(_) | JsmError::NoIntegrationKey) => {
-            "client_error"
-        }
-        Err(JsmError::Server { .. }) => "server_error",
-        Err(JsmError::Timeout) => "timeout",
-        Err(JsmError::Transport(_) | JsmError::Decode(_)) => "transport",
+            })
+            .await
     }
 }
 
@@ -416,8 +297,10 @@ mod tests {
 
     const FAST_RETRIES: RetryPolicy = RetryPolicy {
         max_attempts: 3,
-        initial_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(20),
+        backoff: crate::outbound::BackoffPolicy {
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(20),
+        },
         deadline: Duration::from_secs(2),
     };
 
@@ -443,7 +326,7 @@ mod tests {
             },
         )
         .expect("client")
-        .with_retries(FAST_RETRIES)
+        .with_retry_policy(FAST_RETRIES)
     }
 
     fn schedules() -> wiremock::MockBuilder {
@@ -533,7 +416,7 @@ mod tests {
             alias: "slack-1".into(),
             message: "help".into(),
             description: "d".into(),
-            priority: crate::alerting::Priority::P4,
+            priority: crate::model::Priority::P4,
             team: None,
             tags: vec![],
             source: "oncall-bot".into(),
@@ -560,7 +443,7 @@ mod tests {
                 .await
                 .expect_err("refused");
             assert!(
-                matches!(error, JsmError::Unauthorized { status: s, credential } if s == status && credential == BASIC_AUTH),
+                matches!(error, ProviderError::Rest(RestError::Unauthorized { status: s, credential, .. }) if s == status && credential == BASIC_AUTH.name),
                 "{error:?}"
             );
             assert!(error.to_string().contains("classic API token"), "{error}");
@@ -583,7 +466,7 @@ mod tests {
             .await
             .expect_err("404");
         assert!(
-            matches!(&error, JsmError::NotFound(message) if message == "Site not found"),
+            matches!(&error, ProviderError::Rest(RestError::NotFound { message, .. }) if message == "Site not found"),
             "{error:?}"
         );
     }
@@ -603,7 +486,7 @@ mod tests {
             .await
             .expect_err("unknown");
         assert!(
-            matches!(&error, JsmError::UnknownSchedule(name) if name == "Nope"),
+            matches!(&error, ProviderError::Jsm(JsmError::UnknownSchedule(name)) if name == "Nope"),
             "{error:?}"
         );
     }
@@ -621,7 +504,10 @@ mod tests {
             .await
             .expect_err("502");
         assert!(
-            matches!(error, JsmError::Server { status: 502 }),
+            matches!(
+                error,
+                ProviderError::Rest(RestError::Server { status: 502, .. })
+            ),
             "{error:?}"
         );
     }
@@ -649,12 +535,15 @@ mod tests {
             .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5)))
             .mount(&server)
             .await;
-        let client = client_for(&server).with_retries(RetryPolicy::none());
+        let client = client_for(&server).with_retry_policy(RetryPolicy::none());
         let error = client
             .on_call_people("SRE schedule")
             .await
             .expect_err("timeout");
-        assert!(matches!(error, JsmError::Timeout), "{error:?}");
+        assert!(
+            matches!(error, ProviderError::Rest(RestError::Timeout { .. })),
+            "{error:?}"
+        );
     }
 
     #[tokio::test]
@@ -669,7 +558,10 @@ mod tests {
             .on_call_people("SRE schedule")
             .await
             .expect_err("decode");
-        assert!(matches!(error, JsmError::Decode(_)), "{error:?}");
+        assert!(
+            matches!(error, ProviderError::Rest(RestError::Decode { .. })),
+            "{error:?}"
+        );
     }
 
     #[test]

@@ -1,0 +1,10 @@
+//! What the bot says and does when a person asks it something: [`command`]
+//! reads the message, [`replies`] words the answer, [`service`] does the work.
+
+pub mod command;
+pub mod replies;
+pub mod service;
+
+pub use command::Command;
+pub use replies::{slack_date, HELP_TEXT};
+pub use service::Bot;

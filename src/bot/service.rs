@@ -1,0 +1,146 @@
+//! The bot service: reads a request, works out the answer, says it in the thread.
+
+use std::sync::Arc;
+
+use super::command::{strip_mentions_of, Command};
+use super::replies::{
+    alert_text, on_call_text, unknown_team_text, CACHE_CLEARED_TEXT, HELP_TEXT, LOOKUP_FAILED_TEXT,
+};
+use crate::alerting::AlertRaiser;
+use crate::model::{BotIdentity, Request};
+use crate::oncall::OnCallDirectory;
+use crate::routing::{Destination, Routing};
+use crate::slack::{SlackApi, SlackError};
+
+/// Answers requests: decides what to say and says it in the request's thread.
+pub struct Bot {
+    identity: BotIdentity,
+    schedule: String,
+    directory: Arc<OnCallDirectory>,
+    slack: Arc<SlackApi>,
+    alerts: Option<AlertRaiser>,
+    routing: Routing,
+}
+
+impl Bot {
+    pub fn new(
+        identity: BotIdentity,
+        schedule: String,
+        directory: Arc<OnCallDirectory>,
+        slack: Arc<SlackApi>,
+    ) -> Self {
+        Self {
+            identity,
+            schedule,
+            directory,
+            slack,
+            alerts: None,
+            routing: Routing::default(),
+        }
+    }
+
+    /// Teams and channel defaults: which schedule a request is about.
+    pub fn with_routing(mut self, routing: Routing) -> Self {
+        self.routing = routing;
+        self
+    }
+
+    /// Also raises an alert for every help request.
+    pub fn with_alerts(mut self, alerts: AlertRaiser) -> Self {
+        self.alerts = Some(alerts);
+        self
+    }
+
+    pub fn identity(&self) -> &BotIdentity {
+        &self.identity
+    }
+
+    /// The on-call source's name ("OpsGenie").
+    pub fn source_name(&self) -> &'static str {
+        self.directory.source_name()
+    }
+
+    /// Whether the last call to the on-call source succeeded (`None`: no call yet).
+    pub fn source_healthy(&self) -> Option<bool> {
+        self.directory.source_healthy()
+    }
+
+    /// Works out the reply and posts it in the request's thread.
+    pub async fn answer(&self, request: &Request) -> Result<(), SlackError> {
+        let reply = self.reply_to(request).await;
+        self.slack
+            .post_in_thread(&request.channel, &request.thread_ts, &reply)
+            .await
+    }
+
+    /// What the bot says to `request`.
+    pub async fn reply_to(&self, request: &Request) -> String {
+        match Command::parse(&request.text, &self.identity.user_id) {
+            Command::Help => self.help_text(),
+            Command::ClearCache => {
+                self.directory.clear();
+                tracing::info!(user = %request.user, "on-call cache cleared");
+                CACHE_CLEARED_TEXT.to_owned()
+            }
+            Command::Team(name) => match self.routing.team_named(&name) {
+                Some(team) => self.who_is_on_call(request, &team.schedule).await,
+                None => unknown_team_text(&name, &self.routing),
+            },
+            Command::WhoIsOnCall => {
+                let text = strip_mentions_of(&request.text, &self.identity.user_id);
+                let schedule = match self.routing.destination(&request.channel, &text) {
+                    Destination::Team(team) => &team.schedule,
+                    Destination::Default => &self.schedule,
+                };
+                self.who_is_on_call(request, schedule).await
+            }
+        }
+    }
+
+    fn help_text(&self) -> String {
+        if self.routing.teams().is_empty() {
+            return HELP_TEXT.to_owned();
+        }
+        format!(
+            "{HELP_TEXT}\n• `@ops <team>` or `@ops team <name>`: who is on call for a team: {}",
+            self.routing.describe_teams()
+        )
+    }
+
+    /// The on-call answer for `schedule`, and the alert for the request when on.
+    async fn who_is_on_call(&self, request: &Request, schedule: &str) -> String {
+        let alert = async {
+            match &self.alerts {
+                Some(alerts) => {
+                    let text = strip_mentions_of(&request.text, &self.identity.user_id);
+                    let outcome = alerts.raise_for(request, &text).await;
+                    Some(alert_text(outcome, alerts.system_name()))
+                }
+                None => None,
+            }
+        };
+        let (answer, alert) = tokio::join!(self.on_call_answer(schedule), alert);
+        match alert {
+            Some(alert) => format!("{answer}\n{alert}"),
+            None => answer,
+        }
+    }
+
+    async fn on_call_answer(&self, schedule: &str) -> String {
+        match self.directory.on_call(schedule).await {
+            Ok(answer) => {
+                let people = self.directory.responders(&answer.on_call).await;
+                on_call_text(
+                    &answer.on_call,
+                    &people,
+                    answer.freshness,
+                    self.directory.source_name(),
+                )
+            }
+            Err(failure) => {
+                tracing::error!(error = %failure, %schedule, "no on-call answer");
+                LOOKUP_FAILED_TEXT.to_owned()
+            }
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! The command line: one clap tree, every value from an environment variable.
+//! Nothing else in the crate reads the environment. [`super::settings`] checks
+//! these into the settings the rest of the bot uses.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::builder::BoolishValueParser;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use reqwest::Url;
+use secrecy::SecretString;
+
+use crate::model::Priority;
+use crate::outbound::Timeouts;
+use crate::providers::jsm::DEFAULT_JSM_API_URL;
+use crate::slack::DEFAULT_SLACK_API_URL;
+use crate::usergroup_sync::UserGroupRef;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "oncall-bot",
+    version,
+    about = "Answers \"who is on call?\" in Slack"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log format: `text` for people, `json` for log pipelines (one object a line).
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the Slack Events API endpoint.
+    Serve(ServeArgs),
+    /// Make a Slack user group equal to the people on call, once, then exit.
+    SyncUsergroup(SyncArgs),
+    /// Try the configuration against Slack and OpsGenie once; say what works.
+    Check(ServeArgs),
+    /// Play a conversation with the real bot against a simulated Slack and
+    /// OpsGenie on loopback; no credentials needed.
+    #[cfg(feature = "simulator")]
+    Demo(DemoArgs),
+}
+
+#[cfg(feature = "simulator")]
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the simulated workspace running and print a curl line to poke it.
+    #[arg(long)]
+    pub serve: bool,
+    /// The simulated on-call system: `opsgenie`, or `jsm` (JSM Operations).
+    #[arg(long, value_enum, default_value_t = ProviderKind::Opsgenie)]
+    pub provider: ProviderKind,
+    #[command(flatten)]
+    pub alerts: AlertArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub slack: SlackArgs,
+    /// Signing secret from the app's Basic Information page (the HTTP endpoint).
+    #[arg(long, env = "SLACK_SIGNING_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    pub slack_signing_secret: Option<SecretString>,
+    /// App-level token (xapp-…, scope connections:write): receive events over
+    /// Socket Mode, with no public URL.
+    #[arg(long, env = "SLACK_APP_TOKEN", hide_env_values = true, value_parser = parse_secret)]
+    pub slack_app_token: Option<SecretString>,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub alerts: AlertArgs,
+    /// User group to keep equal to the people on call (handle or id); off when unset.
+    #[arg(long, env = "SLACK_USERGROUP", value_parser = UserGroupRef::from_str)]
+    pub slack_usergroup: Option<UserGroupRef>,
+    /// Config file (TOML): teams, channel defaults, user groups, email overrides.
+    #[arg(long, env = "ONCALL_CONFIG")]
+    pub oncall_config: Option<PathBuf>,
+    /// How often `serve` syncs the user groups.
+    #[arg(long, env = "USERGROUP_SYNC_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    pub usergroup_sync_interval: Duration,
+    /// How long an on-call answer is cached: seconds (`300`) or a duration (`5m`).
+    #[arg(long, env = "ONCALL_CACHE_TTL", default_value = "5m", value_parser = parse_duration)]
+    pub oncall_cache_ttl: Duration,
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:3000")]
+    pub listen_addr: SocketAddr,
+    /// At SIGTERM/SIGINT, how long acked replies may take to finish.
+    #[arg(long, env = "SHUTDOWN_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_drain_timeout: Duration,
+    #[command(flatten)]
+    pub http: HttpArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub slack: SlackArgs,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// User group to keep equal to the people on call: its handle (`opsoncall`) or id.
+    #[arg(long, env = "SLACK_USERGROUP", value_parser = UserGroupRef::from_str)]
+    pub slack_usergroup: Option<UserGroupRef>,
+    /// Config file (TOML) whose [[usergroup]] entries are synced too.
+    #[arg(long, env = "ONCALL_CONFIG")]
+    pub oncall_config: Option<PathBuf>,
+    #[command(flatten)]
+    pub http: HttpArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct HttpArgs {
+    /// Total time allowed for one outbound call (Slack, OpsGenie).
+    #[arg(long, env = "HTTP_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub http_timeout: Duration,
+    /// Time allowed to connect to Slack or OpsGenie.
+    #[arg(long, env = "HTTP_CONNECT_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub http_connect_timeout: Duration,
+}
+
+impl HttpArgs {
+    pub fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            connect: self.http_connect_timeout,
+            total: self.http_timeout,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SlackArgs {
+    /// Bot token (xoxb-…).
+    #[arg(long, env = "SLACK_BOT_TOKEN", hide_env_values = true, value_parser = parse_secret)]
+    pub slack_bot_token: Option<SecretString>,
+    /// User token (xoxp-…) with usergroups:write, for workspaces that restrict who
+    /// may edit user groups; used only for user-group calls.
+    #[arg(long, env = "SLACK_USER_TOKEN", hide_env_values = true, value_parser = parse_secret)]
+    pub slack_user_token: Option<SecretString>,
+    /// Slack Web API base URL.
+    #[arg(long, env = "SLACK_API_URL", default_value = DEFAULT_SLACK_API_URL, value_parser = parse_http_url)]
+    pub slack_api_url: Url,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProviderKind {
+    Opsgenie,
+    Jsm,
+}
+
+/// Where on-call answers (and alerts) come from.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// `opsgenie`, or `jsm` for Jira Service Management Operations.
+    #[arg(long, env = "ONCALL_PROVIDER", value_enum, default_value_t = ProviderKind::Opsgenie)]
+    pub oncall_provider: ProviderKind,
+    #[command(flatten)]
+    pub opsgenie: OpsGenieArgs,
+    #[command(flatten)]
+    pub jsm: JsmArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct JsmArgs {
+    /// The Jira site, e.g. https://acme.atlassian.net.
+    #[arg(long, env = "JSM_SITE_URL", value_parser = parse_http_url)]
+    pub jsm_site_url: Option<Url>,
+    /// The Atlassian account email the API token belongs to.
+    #[arg(long, env = "JSM_EMAIL")]
+    pub jsm_email: Option<String>,
+    /// A classic Atlassian API token (HTTP basic auth with JSM_EMAIL).
+    #[arg(long, env = "JSM_API_TOKEN", hide_env_values = true, value_parser = parse_secret)]
+    pub jsm_api_token: Option<SecretString>,
+    /// The default schedule's name in JSM (else default_schedule or OPSGENIE_SCHEDULE).
+    #[arg(long, env = "JSM_SCHEDULE")]
+    pub jsm_schedule: Option<String>,
+    /// The site's cloud id; discovered from the site when unset.
+    #[arg(long, env = "JSM_CLOUD_ID")]
+    pub jsm_cloud_id: Option<String>,
+    /// The JSM Operations API base URL.
+    #[arg(long, env = "JSM_API_URL", default_value = DEFAULT_JSM_API_URL, value_parser = parse_http_url)]
+    pub jsm_api_url: Url,
+    /// An API integration's key, for alerts (ALERT_ON_MENTION).
+    #[arg(long, env = "JSM_INTEGRATION_KEY", hide_env_values = true, value_parser = parse_secret)]
+    pub jsm_integration_key: Option<SecretString>,
+    /// Atlassian account id → Slack user id, `id=U…,id=U…`, for people whose email is hidden.
+    #[arg(long, env = "JSM_ACCOUNT_OVERRIDES", value_parser = parse_account_overrides)]
+    pub jsm_account_overrides: Option<HashMap<String, String>>,
+}
+
+/// `id=U…,id=U…`
+pub(super) fn parse_account_overrides(value: &str) -> Result<HashMap<String, String>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((account, user)) if !account.trim().is_empty() && !user.trim().is_empty() => {
+                Ok((account.trim().to_owned(), user.trim().to_owned()))
+            }
+            _ => Err(format!(
+                "expected accountId=SlackUserId pairs, got `{pair}`"
+            )),
+        })
+        .collect()
+}
+
+#[derive(Debug, Args)]
+pub struct OpsGenieArgs {
+    /// OpsGenie API integration key.
+    #[arg(long, env = "OPSGENIE_API_KEY", hide_env_values = true, value_parser = parse_secret)]
+    pub opsgenie_api_key: Option<SecretString>,
+    /// Name of the OpsGenie schedule to answer for.
+    #[arg(long, env = "OPSGENIE_SCHEDULE")]
+    pub opsgenie_schedule: Option<String>,
+    /// Where the OpsGenie account lives.
+    #[arg(long, env = "OPSGENIE_REGION", value_enum, default_value_t = Region::Us)]
+    pub opsgenie_region: Region,
+    /// Overrides the region's API base URL (tests, proxies).
+    #[arg(long, env = "OPSGENIE_API_URL", value_parser = parse_http_url)]
+    pub opsgenie_api_url: Option<Url>,
+}
+
+#[derive(Debug, Args)]
+pub struct AlertArgs {
+    /// Raise an alert for every help request (not for `help` or `cache clear`).
+    #[arg(long, env = "ALERT_ON_MENTION", default_value = "false", value_parser = BoolishValueParser::new())]
+    pub alert_on_mention: bool,
+    /// The alerts' priority, P1 to P5.
+    #[arg(long, env = "ALERT_PRIORITY", default_value = "P4", value_parser = Priority::from_str)]
+    pub alert_priority: Priority,
+    /// OpsGenie team the alerts are routed to (a `responders` entry).
+    #[arg(long, env = "ALERT_TEAM")]
+    pub alert_team: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Region {
+    Us,
+    Eu,
+}
+
+pub(super) fn parse_secret(value: &str) -> Result<SecretString, String> {
+    if value.trim().is_empty() {
+        return Err("it is empty".into());
+    }
+    Ok(SecretString::from(value.trim().to_owned()))
+}
+
+/// Seconds (`300`) or a human duration (`5m`, `1h30m`).
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    humantime::parse_duration(value)
+        .map_err(|_| "expected seconds (300) or a duration (5m, 1h30m)".to_owned())
+}
+
+pub(super) fn parse_http_url(value: &str) -> Result<Url, String> {
+    let url = Url::parse(value.trim()).map_err(|error| format!("not a URL: {error}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+        return Err("expected an http:// or https:// URL".to_owned());
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_seconds_or_human() {
+        assert_eq!(parse_duration("300"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration(" 1h30m "), Ok(Duration::from_secs(5400)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-5").is_err());
+    }
+
+    #[test]
+    fn only_http_urls_are_accepted() {
+        assert!(parse_http_url("http://127.0.0.1:9/api").is_ok());
+        assert!(parse_http_url("https://slack.com/api").is_ok());
+        assert!(parse_http_url("ftp://example.com").is_err());
+        assert!(parse_http_url("mailto:ops@example.com").is_err());
+        assert!(parse_http_url("slack.com/api").is_err());
+    }
+}

@@ -1,0 +1,15 @@
+//! Configuration: the command line and its environment variables ([`args`]), the
+//! optional TOML file ([`file`]), and the checked settings they make together
+//! ([`settings`]).
+
+pub mod args;
+pub mod file;
+pub mod settings;
+
+#[cfg(feature = "simulator")]
+pub use args::DemoArgs;
+pub use args::{Cli, Command, LogFormat, ProviderKind, ServeArgs, SyncArgs};
+pub use settings::{
+    AlertConfig, ConfigError, Missing, OpsGenieConfig, ServeConfig, SlackConfig, SourceConfig,
+    SyncConfig,
+};

@@ -1,0 +1,386 @@
+//! The checked settings: what `serve`, `sync-usergroup`, `check` and `demo` run
+//! with, built from the command line ([`super::args`]) and the config file
+//! ([`super::file`]), with every required value present.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::Url;
+use secrecy::SecretString;
+
+use super::args::{
+    parse_http_url, AlertArgs, OpsGenieArgs, ProviderKind, Region, ServeArgs, SlackArgs,
+    SourceArgs, SyncArgs,
+};
+use super::file::{self, FileError, FileSettings};
+use crate::model::Priority;
+use crate::outbound::{BackoffPolicy, Timeouts};
+use crate::providers::jsm::JsmConfig;
+use crate::providers::opsgenie::{EU_API_URL, US_API_URL};
+use crate::routing::Routing;
+use crate::usergroup_sync::{UserGroupRef, UserGroupSpec};
+
+/// How Socket Mode waits before reconnecting after the socket drops.
+pub const SOCKET_RECONNECT: BackoffPolicy = BackoffPolicy {
+    initial: Duration::from_secs(1),
+    max: Duration::from_secs(30),
+};
+
+/// The on-call source, checked.
+#[derive(Debug, Clone)]
+pub enum SourceConfig {
+    OpsGenie(OpsGenieConfig),
+    Jsm(JsmConfig),
+}
+
+impl SourceConfig {
+    /// The schedule a request that names no team is about.
+    pub fn default_schedule(&self) -> &str {
+        match self {
+            Self::OpsGenie(config) => &config.schedule,
+            Self::Jsm(config) => &config.schedule,
+        }
+    }
+}
+
+/// How help requests raise alerts, when they do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertConfig {
+    pub priority: Priority,
+    pub team: Option<String>,
+}
+
+impl AlertArgs {
+    pub fn config(self) -> Option<AlertConfig> {
+        self.alert_on_mention.then(|| AlertConfig {
+            priority: self.alert_priority,
+            team: self.alert_team.filter(|team| !team.trim().is_empty()),
+        })
+    }
+}
+
+impl SourceArgs {
+    /// The region `check` tries when an OpsGenie key is refused.
+    pub fn other_region_url(&self) -> Option<Url> {
+        match self.oncall_provider {
+            ProviderKind::Opsgenie => self.opsgenie.other_region_url(),
+            ProviderKind::Jsm => None,
+        }
+    }
+
+    /// `file_schedule` is the config file's `default_schedule`; `alerts` says
+    /// whether alerts are on (JSM then needs its integration key).
+    pub fn config(
+        self,
+        file_schedule: Option<String>,
+        alerts: bool,
+    ) -> Result<SourceConfig, Missing> {
+        match self.oncall_provider {
+            ProviderKind::Opsgenie => {
+                Ok(SourceConfig::OpsGenie(self.opsgenie.config(file_schedule)?))
+            }
+            ProviderKind::Jsm => {
+                let jsm = self.jsm;
+                let integration_key = jsm.jsm_integration_key;
+                if alerts && integration_key.is_none() {
+                    return Err(Missing {
+                        name: "JSM_INTEGRATION_KEY",
+                        what: "an API integration's key, needed for ALERT_ON_MENTION with ONCALL_PROVIDER=jsm",
+                    });
+                }
+                Ok(SourceConfig::Jsm(JsmConfig {
+                    site_url: required(
+                        jsm.jsm_site_url,
+                        "JSM_SITE_URL",
+                        "the Jira site (https://acme.atlassian.net)",
+                    )?,
+                    email: required(
+                        jsm.jsm_email.filter(|email| !email.trim().is_empty()),
+                        "JSM_EMAIL",
+                        "the Atlassian account email of the API token",
+                    )?,
+                    api_token: required(
+                        jsm.jsm_api_token,
+                        "JSM_API_TOKEN",
+                        "a classic Atlassian API token",
+                    )?,
+                    schedule: required(
+                        jsm.jsm_schedule
+                            .or(file_schedule)
+                            .or(self.opsgenie.opsgenie_schedule)
+                            .filter(|name| !name.trim().is_empty()),
+                        "JSM_SCHEDULE",
+                        "the JSM schedule's name (or default_schedule in ONCALL_CONFIG)",
+                    )?,
+                    cloud_id: jsm.jsm_cloud_id.filter(|id| !id.trim().is_empty()),
+                    api_url: jsm.jsm_api_url,
+                    integration_key,
+                    account_overrides: jsm.jsm_account_overrides.unwrap_or_default(),
+                }))
+            }
+        }
+    }
+}
+
+/// A required variable that is not set.
+#[derive(Debug, thiserror::Error)]
+#[error("{name} is not set: {what}")]
+pub struct Missing {
+    pub name: &'static str,
+    pub what: &'static str,
+}
+
+fn required<T>(value: Option<T>, name: &'static str, what: &'static str) -> Result<T, Missing> {
+    value.ok_or(Missing { name, what })
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Missing(#[from] Missing),
+    #[error(transparent)]
+    File(#[from] FileError),
+}
+
+/// The config file's contents, or nothing when there is none.
+fn load_file(path: Option<&PathBuf>) -> Result<FileSettings, ConfigError> {
+    Ok(match path {
+        Some(path) => file::load(path)?,
+        None => FileSettings::default(),
+    })
+}
+
+/// The env user group (over the default schedule) and the file's, together.
+fn user_groups(
+    env_group: Option<UserGroupRef>,
+    default_schedule: &str,
+    file: &FileSettings,
+) -> Vec<UserGroupSpec> {
+    env_group
+        .map(|group| UserGroupSpec {
+            group,
+            schedules: vec![default_schedule.to_owned()],
+            always: Vec::new(),
+        })
+        .into_iter()
+        .chain(file.usergroups.iter().cloned())
+        .collect()
+}
+
+/// Slack settings, checked.
+#[derive(Debug, Clone)]
+pub struct SlackConfig {
+    pub bot_token: SecretString,
+    /// For user-group calls, when the workspace restricts them.
+    pub user_token: Option<SecretString>,
+    pub api_url: Url,
+}
+
+/// OpsGenie settings, checked.
+#[derive(Debug, Clone)]
+pub struct OpsGenieConfig {
+    pub api_key: SecretString,
+    /// The default schedule: the config file's `default_schedule`, else
+    /// OPSGENIE_SCHEDULE.
+    pub schedule: String,
+    pub api_url: Url,
+}
+
+/// Everything `serve` needs, checked.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub slack: SlackConfig,
+    /// OpsGenie or JSM Operations.
+    pub source: SourceConfig,
+    /// `None` turns the Events API endpoint off (Socket Mode only).
+    pub signing_secret: Option<SecretString>,
+    /// The app-level token (`xapp-…`) that turns Socket Mode on.
+    pub app_token: Option<SecretString>,
+    /// How Socket Mode reconnects after the socket drops.
+    pub socket_reconnect: BackoffPolicy,
+    /// The user groups `serve` keeps in sync (none: off).
+    pub usergroups: Vec<UserGroupSpec>,
+    pub usergroup_interval: Duration,
+    /// Teams and channel defaults from the config file.
+    pub routing: Routing,
+    /// OpsGenie username (lower case) → Slack id, when emails differ.
+    pub email_overrides: HashMap<String, String>,
+    /// `None` when alerts are off.
+    pub alerts: Option<AlertConfig>,
+    pub cache_ttl: Duration,
+    /// After a failed on-call lookup, how long the source is left alone.
+    pub source_backoff: BackoffPolicy,
+    pub listen_addr: SocketAddr,
+    pub drain_timeout: Duration,
+    pub timeouts: Timeouts,
+}
+
+/// Everything `sync-usergroup` needs, checked.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    pub slack: SlackConfig,
+    pub source: SourceConfig,
+    /// Every group to sync: SLACK_USERGROUP's and the config file's.
+    pub usergroups: Vec<UserGroupSpec>,
+    pub email_overrides: HashMap<String, String>,
+    pub timeouts: Timeouts,
+}
+
+impl SyncArgs {
+    pub fn config(self) -> Result<SyncConfig, ConfigError> {
+        let slack = self.slack.config()?;
+        let file = load_file(self.oncall_config.as_ref())?;
+        let source = self.source.config(file.default_schedule.clone(), false)?;
+        let usergroups = user_groups(self.slack_usergroup, source.default_schedule(), &file);
+        if usergroups.is_empty() {
+            return Err(Missing {
+                name: "SLACK_USERGROUP",
+                what: "the user group's handle (opsoncall) or id, or [[usergroup]] entries in ONCALL_CONFIG",
+            }
+            .into());
+        }
+        Ok(SyncConfig {
+            slack,
+            source,
+            usergroups,
+            email_overrides: file.email_overrides,
+            timeouts: self.http.timeouts(),
+        })
+    }
+}
+
+impl SlackArgs {
+    pub fn config(self) -> Result<SlackConfig, Missing> {
+        Ok(SlackConfig {
+            bot_token: required(
+                self.slack_bot_token,
+                "SLACK_BOT_TOKEN",
+                "the bot token (xoxb-…)",
+            )?,
+            user_token: self.slack_user_token,
+            api_url: self.slack_api_url,
+        })
+    }
+}
+
+impl OpsGenieArgs {
+    /// The region not configured, when the URL is not overridden: `check` tries
+    /// it when the key is refused.
+    pub fn other_region_url(&self) -> Option<Url> {
+        if self.opsgenie_api_url.is_some() {
+            return None;
+        }
+        let other = match self.opsgenie_region {
+            Region::Us => EU_API_URL,
+            Region::Eu => US_API_URL,
+        };
+        parse_http_url(other).ok()
+    }
+
+    /// `file_schedule` is the config file's `default_schedule`, which wins.
+    pub fn config(self, file_schedule: Option<String>) -> Result<OpsGenieConfig, Missing> {
+        let region_url = match self.opsgenie_region {
+            Region::Us => US_API_URL,
+            Region::Eu => EU_API_URL,
+        };
+        Ok(OpsGenieConfig {
+            api_key: required(
+                self.opsgenie_api_key,
+                "OPSGENIE_API_KEY",
+                "an OpsGenie API key",
+            )?,
+            schedule: required(
+                file_schedule
+                    .or(self.opsgenie_schedule)
+                    .filter(|name| !name.trim().is_empty()),
+                "OPSGENIE_SCHEDULE",
+                "the OpsGenie schedule's name (or default_schedule in ONCALL_CONFIG)",
+            )?,
+            api_url: match self.opsgenie_api_url {
+                Some(url) => url,
+                None => parse_http_url(region_url).map_err(|_| Missing {
+                    name: "OPSGENIE_API_URL",
+                    what: "a valid OpsGenie base URL",
+                })?,
+            },
+        })
+    }
+}
+
+impl ServeArgs {
+    pub fn config(self) -> Result<ServeConfig, ConfigError> {
+        let slack = self.slack.config()?;
+        let file = load_file(self.oncall_config.as_ref())?;
+        let alerts = self.alerts.config();
+        let source = self
+            .source
+            .config(file.default_schedule.clone(), alerts.is_some())?;
+        let usergroups = user_groups(self.slack_usergroup, source.default_schedule(), &file);
+        Ok(ServeConfig {
+            slack,
+            signing_secret: match (self.slack_signing_secret, &self.slack_app_token) {
+                (Some(secret), _) => Some(secret),
+                (None, Some(_)) => None,
+                (None, None) => {
+                    return Err(Missing {
+                        name: "SLACK_SIGNING_SECRET",
+                        what: "the app's signing secret (or SLACK_APP_TOKEN for Socket Mode)",
+                    }
+                    .into())
+                }
+            },
+            app_token: self.slack_app_token,
+            socket_reconnect: SOCKET_RECONNECT,
+            source,
+            alerts,
+            usergroups,
+            usergroup_interval: self.usergroup_sync_interval,
+            routing: file.routing,
+            email_overrides: file.email_overrides,
+            cache_ttl: self.oncall_cache_ttl,
+            source_backoff: BackoffPolicy::default(),
+            listen_addr: self.listen_addr,
+            drain_timeout: self.shutdown_drain_timeout,
+            timeouts: self.http.timeouts(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slack::DEFAULT_SLACK_API_URL;
+
+    #[test]
+    fn the_region_picks_the_opsgenie_url_unless_overridden() {
+        let args = |region, url: Option<&str>| OpsGenieArgs {
+            opsgenie_api_key: Some("key".into()),
+            opsgenie_schedule: Some("SRE_schedule".into()),
+            opsgenie_region: region,
+            opsgenie_api_url: url.map(|url| Url::parse(url).expect("a URL")),
+        };
+        let url = |args: OpsGenieArgs| args.config(None).expect("valid").api_url.to_string();
+        assert_eq!(url(args(Region::Us, None)), "https://api.opsgenie.com/");
+        assert_eq!(url(args(Region::Eu, None)), "https://api.eu.opsgenie.com/");
+        assert_eq!(
+            url(args(Region::Eu, Some("http://127.0.0.1:9/"))),
+            "http://127.0.0.1:9/"
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let config = SlackArgs {
+            slack_bot_token: Some("xoxb-very-secret".into()),
+            slack_user_token: Some("xoxp-very-secret".into()),
+            slack_api_url: Url::parse(DEFAULT_SLACK_API_URL).expect("a URL"),
+        }
+        .config()
+        .expect("valid");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("very-secret"), "{shown}");
+    }
+}

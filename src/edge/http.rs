@@ -1,0 +1,114 @@
+//! The HTTP edge: the Slack Events API route (verify, parse, hand to the inbox),
+//! health and readiness probes, and metrics.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use super::inbox::{Inbox, Reply};
+use crate::slack::events::Envelope;
+use crate::slack::signature::{SignatureVerifier, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+
+/// Slack events are a few KiB; anything near this is not from Slack.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// What the routes need; cheap to clone.
+#[derive(Clone)]
+pub struct HttpState {
+    /// `None` when events arrive only over Socket Mode.
+    verifier: Option<Arc<SignatureVerifier>>,
+    inbox: Inbox,
+}
+
+impl HttpState {
+    pub fn new(verifier: Option<SignatureVerifier>, inbox: Inbox) -> Self {
+        Self {
+            verifier: verifier.map(Arc::new),
+            inbox,
+        }
+    }
+}
+
+pub fn app(state: HttpState) -> Router {
+    Router::new()
+        .route("/slack/events", post(slack_events))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Ready unless the last call to the on-call provider failed.
+async fn readyz(State(state): State<HttpState>) -> Response {
+    let bot = state.inbox.bot();
+    let source = bot.source_name();
+    match bot.source_healthy() {
+        Some(false) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: the last {source} call failed\n"),
+        )
+            .into_response(),
+        Some(true) => format!("ready: the last {source} call succeeded\n").into_response(),
+        None => format!("ready: no {source} call yet\n").into_response(),
+    }
+}
+
+async fn metrics(State(state): State<HttpState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.inbox.metrics().render(),
+    )
+        .into_response()
+}
+
+async fn slack_events(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+    let received = Instant::now();
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let Some(verifier) = &state.verifier else {
+        return (
+            StatusCode::NOT_FOUND,
+            "the Events API endpoint is off: this bot receives events over Socket Mode\n",
+        )
+            .into_response();
+    };
+    if let Err(reason) = verifier.verify(header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER), &body)
+    {
+        tracing::warn!(%reason, "refused a request to /slack/events");
+        state
+            .inbox
+            .record("unknown", "rejected_signature", received);
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let envelope = match Envelope::parse(&body, state.inbox.identity()) {
+        Ok(envelope) => envelope,
+        Err(error) => {
+            tracing::warn!(%error, "authenticated event body that is not JSON");
+            state.inbox.record("unknown", "malformed", received);
+            return StatusCode::BAD_REQUEST.into_response();
+        }
+    };
+    match state
+        .inbox
+        .accept(envelope, header("x-slack-retry-num"), received)
+        .await
+    {
+        Reply::Ack => StatusCode::OK.into_response(),
+        Reply::Challenge(challenge) => {
+            Json(serde_json::json!({ "challenge": challenge })).into_response()
+        }
+    }
+}

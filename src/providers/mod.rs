@@ -1,0 +1,86 @@
+//! The on-call providers behind one seam: OpsGenie, and JSM Operations (its
+//! successor). Each knows only the plain types of [`crate::model`] and the shared
+//! REST plumbing of [`crate::outbound`]; each adds its own auth and the errors
+//! only it can have.
+//!
+//! [`Provider`] is an enum rather than a trait: the set of providers is closed and
+//! small, calls are dispatched statically without boxing async methods, and a new
+//! operation (the alert actions to come) fails to compile until every provider
+//! has it. Tests fake the providers over HTTP, not through the seam.
+
+mod alert_body;
+pub mod jsm;
+pub mod opsgenie;
+
+use crate::model::{Alert, Person, Rotation};
+use crate::outbound::{RestError, Retryable};
+
+pub use jsm::{JsmClient, JsmConfig, JsmError};
+pub use opsgenie::OpsGenieClient;
+
+/// A failed provider call.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error(transparent)]
+    Rest(#[from] RestError),
+    #[error(transparent)]
+    Jsm(#[from] JsmError),
+}
+
+impl ProviderError {
+    /// An outage or overload rather than a configuration mistake.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Rest(error) => error.retry_hint().is_some(),
+            Self::Jsm(_) => false,
+        }
+    }
+}
+
+/// Where on-call answers come from and alerts go.
+#[derive(Debug)]
+pub enum Provider {
+    OpsGenie(OpsGenieClient),
+    /// Boxed: it carries its caches, and the enum need not be as large.
+    Jsm(Box<JsmClient>),
+}
+
+impl Provider {
+    /// The system's name, as people know it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::OpsGenie(_) => "OpsGenie",
+            Self::Jsm(_) => "JSM Operations",
+        }
+    }
+
+    /// Who is on call for `schedule` right now, in the provider's order.
+    pub async fn on_call_people(&self, schedule: &str) -> Result<Vec<Person>, ProviderError> {
+        Ok(match self {
+            Self::OpsGenie(client) => client
+                .on_call_emails(schedule)
+                .await?
+                .iter()
+                .map(|email| Person::with_email(email))
+                .collect(),
+            Self::Jsm(client) => client.on_call_people(schedule).await?,
+        })
+    }
+
+    /// The schedule's rotations in order, with who is on call in each now and who
+    /// is next. JSM's timeline is not read yet, so it has none.
+    pub async fn rotations(&self, schedule: &str) -> Result<Vec<Rotation>, ProviderError> {
+        match self {
+            Self::OpsGenie(client) => Ok(client.rotations(schedule).await?),
+            Self::Jsm(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// Creates `alert`; returns the provider's request id.
+    pub async fn create_alert(&self, alert: &Alert) -> Result<String, ProviderError> {
+        Ok(match self {
+            Self::OpsGenie(client) => client.create_alert(alert).await?,
+            Self::Jsm(client) => client.create_alert(alert).await?,
+        })
+    }
+}
