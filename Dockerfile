@@ -8,6 +8,8 @@ FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# A workspace member: cargo reads its manifest even when the build leaves it out.
+COPY simulator ./simulator
 COPY benches ./benches
 COPY tests ./tests
 # The production image leaves out the simulator (`demo`; run that with cargo).

@@ -14,8 +14,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use oncall_bot::simulator::{OpsGenieAccount, SlackWorkspace};
 use oncall_bot::slack::signature::unix_now;
+use oncall_bot_simulator::{OpsGenieAccount, SlackWorkspace};
 
 #[allow(dead_code)]
 #[path = "../tests/api/helpers.rs"]

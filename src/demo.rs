@@ -13,9 +13,9 @@ use crate::config::{
 use crate::edge::Inbox;
 use crate::outbound::{BackoffPolicy, Timeouts};
 use crate::providers::JsmConfig;
-use crate::simulator::events::{app_mention, direct_message, EventsEndpoint};
-use crate::simulator::{JsmSite, OpsGenieAccount, Post, SlackWorkspace};
 use crate::startup::{self, StartupError};
+use oncall_bot_simulator::events::{app_mention, direct_message, EventsEndpoint};
+use oncall_bot_simulator::{JsmSite, OpsGenieAccount, Post, SlackWorkspace};
 
 const BOT_TOKEN: &str = "xoxb-demo-bot-token";
 const SIGNING_SECRET: &str = "demo-signing-secret";

@@ -24,8 +24,6 @@ pub mod oncall;
 pub mod outbound;
 pub mod providers;
 pub mod routing;
-#[cfg(feature = "simulator")]
-pub mod simulator;
 pub mod slack;
 pub mod startup;
 pub mod telemetry;

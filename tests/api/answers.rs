@@ -1,6 +1,6 @@
 //! Who gets an answer, what it says, and where it goes.
 
-use oncall_bot::simulator::Post;
+use oncall_bot_simulator::Post;
 use serde_json::Value;
 
 use crate::helpers::*;

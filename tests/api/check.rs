@@ -2,8 +2,8 @@
 
 use oncall_bot::check::{self, Report};
 use oncall_bot::config::ServeConfig;
-use oncall_bot::simulator::{OpsGenieAccount, SlackWorkspace};
 use oncall_bot::usergroup_sync::UserGroupSpec;
+use oncall_bot_simulator::{OpsGenieAccount, SlackWorkspace};
 use tokio::process::Command;
 
 use crate::helpers::*;

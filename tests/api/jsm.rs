@@ -6,7 +6,7 @@ use std::time::Duration;
 use oncall_bot::config::{AlertConfig, ServeConfig, SourceConfig};
 use oncall_bot::model::Priority;
 use oncall_bot::providers::JsmConfig;
-use oncall_bot::simulator::JsmSite;
+use oncall_bot_simulator::JsmSite;
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, ResponseTemplate};
 

@@ -3,8 +3,8 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use oncall_bot::simulator::{OpsGenieAccount, SlackWorkspace};
 use oncall_bot::slack::signature::unix_now;
+use oncall_bot_simulator::{OpsGenieAccount, SlackWorkspace};
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use oncall_bot::outbound::BackoffPolicy;
-use oncall_bot::simulator::SocketModeServer;
+use oncall_bot_simulator::SocketModeServer;
 
 use crate::helpers::*;
 

@@ -4,8 +4,8 @@
 use std::time::{Duration, SystemTime};
 
 use oncall_bot::config::file;
-use oncall_bot::simulator::{SimRotation, SimShift};
 use oncall_bot::usergroup_sync::{UserGroupRef, UserGroupSpec};
+use oncall_bot_simulator::{SimRotation, SimShift};
 use tokio::process::Command;
 
 use crate::helpers::*;

@@ -27,22 +27,22 @@ const HANDLE: &str = "opsoncall";
 async fn workspace_with_group(
     members: &[&str],
 ) -> (
-    oncall_bot::simulator::SlackWorkspace,
-    oncall_bot::simulator::OpsGenieAccount,
+    oncall_bot_simulator::SlackWorkspace,
+    oncall_bot_simulator::OpsGenieAccount,
 ) {
     let slack = start_slack().await;
     slack.add_user_group(GROUP_ID, HANDLE, members);
     (slack, start_opsgenie().await)
 }
 
-fn members(slack: &oncall_bot::simulator::SlackWorkspace) -> Vec<String> {
+fn members(slack: &oncall_bot_simulator::SlackWorkspace) -> Vec<String> {
     slack
         .user_group(HANDLE)
         .map(|group| group.users)
         .unwrap_or_default()
 }
 
-async fn updates(slack: &oncall_bot::simulator::SlackWorkspace) -> usize {
+async fn updates(slack: &oncall_bot_simulator::SlackWorkspace) -> usize {
     requests_to(slack.server(), "/usergroups.users.update").await
 }
 
@@ -247,7 +247,7 @@ async fn serve_syncs_on_an_interval_and_picks_up_a_schedule_change() {
     );
 }
 
-async fn wait_for_members(slack: &oncall_bot::simulator::SlackWorkspace, wanted: &[&str]) {
+async fn wait_for_members(slack: &oncall_bot_simulator::SlackWorkspace, wanted: &[&str]) {
     for _ in 0..100 {
         if members(slack) == wanted {
             return;
@@ -261,8 +261,8 @@ async fn wait_for_members(slack: &oncall_bot::simulator::SlackWorkspace, wanted:
 }
 
 async fn run_binary(
-    slack: &oncall_bot::simulator::SlackWorkspace,
-    opsgenie: &oncall_bot::simulator::OpsGenieAccount,
+    slack: &oncall_bot_simulator::SlackWorkspace,
+    opsgenie: &oncall_bot_simulator::OpsGenieAccount,
 ) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_oncall-bot"))
         .arg("sync-usergroup")

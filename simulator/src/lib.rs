@@ -1,4 +1,4 @@
-//! A simulated Slack workspace and OpsGenie account on loopback: stateful fakes
+//! A simulated Slack workspace, OpsGenie account and JSM site on loopback: stateful fakes
 //! that answer like the real APIs (status codes, `ok: false` errors, envelopes)
 //! and remember what the bot did. The integration tests, the load benchmark and
 //! `oncall-bot demo` all run against these; tests mount extra wiremock mocks on
