@@ -77,19 +77,28 @@ impl OpsGenieClient {
         )
     }
 
+    /// `GET {base}/{segments…}?{query}` with the key; `call` names it in metrics.
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        call: &'static str,
+        segments: &[&str],
+        query: &[(&str, &str)],
+    ) -> Result<T, RestError> {
+        let mut url = self.rest.url(&self.base_url, segments)?;
+        url.query_pairs_mut().extend_pairs(query);
+        self.rest
+            .call(call, API_KEY, |http| self.authorized(http.get(url.clone())))
+            .await
+    }
+
     /// The usernames (emails) on call right now for the schedule with this name.
     pub async fn on_call_emails(&self, schedule: &str) -> Result<Vec<String>, RestError> {
-        let mut url = self
-            .rest
-            .url(&self.base_url, &["v2", "schedules", schedule, "on-calls"])?;
-        url.query_pairs_mut()
-            .append_pair("scheduleIdentifierType", "name")
-            .append_pair("flat", "true");
         let answer: OnCallsResponse = self
-            .rest
-            .call("on_calls", API_KEY, |http| {
-                self.authorized(http.get(url.clone()))
-            })
+            .get(
+                "on_calls",
+                &["v2", "schedules", schedule, "on-calls"],
+                &[("scheduleIdentifierType", "name"), ("flat", "true")],
+            )
             .await?;
         Ok(answer.data.on_call_recipients)
     }
@@ -97,18 +106,16 @@ impl OpsGenieClient {
     /// The schedule's rotations in order, with who is on call in each now (until
     /// when) and who is next, from the timeline of the next two weeks.
     pub async fn rotations(&self, schedule: &str) -> Result<Vec<Rotation>, RestError> {
-        let mut url = self
-            .rest
-            .url(&self.base_url, &["v2", "schedules", schedule, "timeline"])?;
-        url.query_pairs_mut()
-            .append_pair("identifierType", "name")
-            .append_pair("intervalUnit", "weeks")
-            .append_pair("interval", "2");
         let answer: TimelineResponse = self
-            .rest
-            .call("timeline", API_KEY, |http| {
-                self.authorized(http.get(url.clone()))
-            })
+            .get(
+                "timeline",
+                &["v2", "schedules", schedule, "timeline"],
+                &[
+                    ("identifierType", "name"),
+                    ("intervalUnit", "weeks"),
+                    ("interval", "2"),
+                ],
+            )
             .await?;
         let mut rotations = answer
             .data
