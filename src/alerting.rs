@@ -119,10 +119,10 @@ impl AlertRaiser {
 
     async fn alert_for(&self, request: &Request, text: &str, alias: String) -> Alert {
         let (asker, permalink) = tokio::join!(
-            self.slack.user_name(&request.user),
+            self.slack.user(&request.user),
             self.slack.permalink(&request.channel, &request.ts),
         );
-        let asker = asker.unwrap_or_else(|error| {
+        let asker = asker.map(|user| user.name).unwrap_or_else(|error| {
             tracing::warn!(%error, "could not look up the asker's name");
             request.user.clone()
         });

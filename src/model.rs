@@ -11,6 +11,10 @@ use std::time::SystemTime;
 pub struct BotIdentity {
     pub user_id: String,
     pub bot_id: Option<String>,
+    /// The workspace the bot is installed in.
+    pub team_id: Option<String>,
+    /// The Enterprise Grid organisation, when the workspace belongs to one.
+    pub enterprise_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

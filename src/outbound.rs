@@ -109,11 +109,30 @@ impl RetryPolicy {
     }
 }
 
+/// The longest `Retry-After` the bot honours; a server asking for more gets no
+/// retry at all (no policy's deadline is that long).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
 /// Runs `call` until it succeeds, fails for good, or the policy is spent. The last
 /// error is returned.
-pub async fn retry<T, E, F, Fut>(policy: RetryPolicy, mut call: F) -> Result<T, E>
+pub async fn retry<T, E, F, Fut>(policy: RetryPolicy, call: F) -> Result<T, E>
 where
     E: Retryable + std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    retry_if(policy, E::retry_hint, call).await
+}
+
+/// [`retry`], with `hint` deciding what a failure says about trying again (e.g.
+/// stricter for a write that may have landed).
+pub async fn retry_if<T, E, F, Fut>(
+    policy: RetryPolicy,
+    hint: impl Fn(&E) -> Option<Option<Duration>>,
+    mut call: F,
+) -> Result<T, E>
+where
+    E: std::fmt::Display,
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
@@ -125,12 +144,16 @@ where
             Ok(value) => return Ok(value),
             Err(error) => error,
         };
-        let Some(hint) = error.retry_hint() else {
+        let Some(asked) = hint(&error) else {
             return Err(error);
         };
         let own_wait = policy.backoff.after(backoff);
-        let wait = hint.unwrap_or(own_wait);
-        let out_of_time = started.elapsed() + wait > policy.deadline;
+        // Checked: a server may ask for any wait, up to u64::MAX seconds.
+        let wait = asked.unwrap_or(own_wait).min(MAX_RETRY_AFTER);
+        let out_of_time = started
+            .elapsed()
+            .checked_add(wait)
+            .is_none_or(|then| then > policy.deadline);
         if attempt >= policy.max_attempts || out_of_time {
             return Err(error);
         }
@@ -203,7 +226,8 @@ pub enum RestError {
     BadUrl { system: &'static str, url: String },
 }
 
-fn describe_wait(retry_after: Option<Duration>) -> String {
+/// " and asked for a wait of 3s", or nothing.
+pub fn describe_wait(retry_after: Option<Duration>) -> String {
     match retry_after {
         Some(wait) => format!(
             " and asked for a wait of {}",
@@ -213,19 +237,84 @@ fn describe_wait(retry_after: Option<Duration>) -> String {
     }
 }
 
+/// A failed HTTP exchange in words a person can act on: "could not connect to
+/// api.opsgenie.com:443: connection refused", "DNS lookup of slack.example
+/// failed", "TLS handshake with … failed". reqwest's own text nests the hyper
+/// error chain, often in `Debug` form; the chain is walked here instead, and the
+/// full detail goes to the debug log.
+pub fn describe_transport(error: &reqwest::Error) -> String {
+    tracing::debug!(error = ?error, "outbound HTTP failure, in detail");
+    let host = error
+        .url()
+        .and_then(|url| {
+            let host = url.host_str()?;
+            Some(match url.port_or_known_default() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_owned(),
+            })
+        })
+        .unwrap_or_else(|| "the server".to_owned());
+    let mut causes = Vec::new();
+    let mut io_kind = None;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            io_kind.get_or_insert(io.kind());
+        }
+        causes.push(cause.to_string().to_lowercase());
+        source = cause.source();
+    }
+    let any = |needle: &str| causes.iter().any(|cause| cause.contains(needle));
+    let host_only = host.split(':').next().unwrap_or(&host).to_owned();
+    if any("dns error") || any("failed to lookup address") || any("name or service not known") {
+        return format!("DNS lookup of {host_only} failed");
+    }
+    if any("certificate") || any("tls") || any("handshake") {
+        return format!("TLS handshake with {host} failed");
+    }
+    let reason = match io_kind {
+        Some(std::io::ErrorKind::ConnectionRefused) => Some("connection refused"),
+        Some(std::io::ErrorKind::ConnectionReset) => Some("connection reset"),
+        Some(std::io::ErrorKind::ConnectionAborted) => Some("connection aborted"),
+        Some(std::io::ErrorKind::TimedOut) => Some("timed out"),
+        Some(std::io::ErrorKind::UnexpectedEof) => Some("the connection closed early"),
+        _ => None,
+    };
+    match (error.is_connect(), reason) {
+        (true, Some(reason)) => format!("could not connect to {host}: {reason}"),
+        (true, None) => format!("could not connect to {host}"),
+        (false, Some(reason)) => format!("the connection to {host} failed: {reason}"),
+        (false, None) if error.is_body() || error.is_decode() => {
+            format!("the answer from {host} broke off")
+        }
+        (false, None) => format!("the exchange with {host} failed"),
+    }
+}
+
+/// A message from an upstream error body, cut short: logged, so kept small.
+fn cut_short(message: String) -> String {
+    const MAX: usize = 200;
+    if message.chars().count() <= MAX {
+        return message;
+    }
+    let kept: String = message.chars().take(MAX - 1).collect();
+    format!("{kept}…")
+}
+
 impl RestError {
     fn from_reqwest(system: &'static str, error: reqwest::Error) -> Self {
         if error.is_timeout() {
             Self::Timeout { system }
         } else if error.is_decode() {
-            Self::Decode {
-                system,
-                detail: error.to_string(),
-            }
+            // serde's message ("expected value at line 1 column 1"), never the body.
+            let detail = std::error::Error::source(&error)
+                .map(ToString::to_string)
+                .unwrap_or_else(|| "not the JSON expected".to_owned());
+            Self::Decode { system, detail }
         } else {
             Self::Transport {
                 system,
-                detail: error.to_string(),
+                detail: describe_transport(&error),
             }
         }
     }
@@ -378,13 +467,15 @@ impl RestClient {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .map(|seconds| Duration::from_secs(seconds).min(MAX_RETRY_AFTER));
+        // Only the documented message field, cut short: never the raw body, which
+        // may be a proxy's page carrying anything.
         let body = response.json::<ErrorBody>().await.unwrap_or_default();
-        let message = if body.message.is_empty() {
+        let message = cut_short(if body.message.is_empty() {
             body.error_messages.join("; ")
         } else {
             body.message
-        };
+        });
         let status = status.as_u16();
         Err(match status {
             401 | 403 => RestError::Unauthorized {

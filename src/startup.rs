@@ -21,24 +21,38 @@ use crate::slack::signature::SignatureVerifier;
 use crate::slack::{SlackApi, SlackError};
 use crate::usergroup_sync::{SyncError, SyncReport, UserGroupSync};
 
+/// Why the bot could not start. Each says the cause once (no `#[source]`, so
+/// the binary's error chain does not repeat it) and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("could not set up the Slack client: {0}")]
-    SlackClient(#[source] SlackError),
-    #[error("Slack auth.test failed ({0}): check SLACK_BOT_TOKEN and SLACK_API_URL")]
-    AuthTest(#[source] SlackError),
-    #[error("could not set up the {provider} client: {source}")]
+    SlackClient(SlackError),
+    #[error("{}", describe_auth_failure(.0))]
+    AuthTest(SlackError),
+    #[error("could not set up the {provider} client: {cause}")]
     Provider {
         provider: &'static str,
-        source: RestError,
+        cause: RestError,
     },
-    #[error("could not listen on {addr}: {source}")]
+    #[error("could not listen on {addr}: {cause} (check LISTEN_ADDR)")]
     Listen {
         addr: std::net::SocketAddr,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("the HTTP server failed: {0}")]
-    Serve(#[source] std::io::Error),
+    Serve(std::io::Error),
+}
+
+fn describe_auth_failure(error: &SlackError) -> String {
+    match error {
+        SlackError::Api { code } => format!(
+            "Slack refused SLACK_BOT_TOKEN ({code}): copy the Bot User OAuth Token (xoxb-…) \
+             again from the app's OAuth & Permissions page (and check SLACK_API_URL)"
+        ),
+        other => format!(
+            "could not ask Slack who the bot is: {other}; check SLACK_API_URL and the network"
+        ),
+    }
 }
 
 /// What `serve` runs: the HTTP app, and the user-group sync when configured.
@@ -85,17 +99,17 @@ fn provider(
     let provider = match config {
         SourceConfig::OpsGenie(opsgenie) => Provider::OpsGenie(
             OpsGenieClient::new(opsgenie.api_url.clone(), opsgenie.api_key.clone(), timeouts)
-                .map_err(|source| StartupError::Provider {
+                .map_err(|cause| StartupError::Provider {
                     provider: "OpsGenie",
-                    source,
+                    cause,
                 })?
                 .with_metrics(Arc::clone(metrics)),
         ),
         SourceConfig::Jsm(jsm) => Provider::Jsm(Box::new(
             JsmClient::new(jsm.clone(), timeouts)
-                .map_err(|source| StartupError::Provider {
+                .map_err(|cause| StartupError::Provider {
                     provider: "JSM",
-                    source,
+                    cause,
                 })?
                 .with_metrics(Arc::clone(metrics)),
         )),
@@ -252,9 +266,9 @@ pub async fn run_serve(config: ServeConfig) -> Result<(), StartupError> {
     let services = build(&config).await?;
     let listener = TcpListener::bind(config.listen_addr)
         .await
-        .map_err(|source| StartupError::Listen {
+        .map_err(|cause| StartupError::Listen {
             addr: config.listen_addr,
-            source,
+            cause,
         })?;
     tracing::info!(addr = %config.listen_addr, "listening for Slack events on /slack/events");
     serve(listener, services, shutdown_signal()).await

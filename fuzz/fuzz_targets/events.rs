@@ -9,6 +9,8 @@ fuzz_target!(|body: &[u8]| {
     let identity = BotIdentity {
         user_id: "UBOT".to_owned(),
         bot_id: Some("BBOT".to_owned()),
+        team_id: Some("T1".to_owned()),
+        enterprise_id: None,
     };
     let _ = Envelope::parse(body, &identity);
 });

@@ -153,6 +153,13 @@ impl Inbox {
                 self.inner.metrics.reply_latency(received.elapsed());
                 tracing::info!(user = %request.user, "answered");
             }
+            Err(error) if error.may_have_landed() => {
+                self.inner.metrics.reply("uncertain");
+                tracing::warn!(
+                    %error,
+                    "the reply may have been posted; not sent again, so it is never posted twice"
+                );
+            }
             Err(error) => {
                 self.inner.metrics.reply("failed");
                 tracing::error!(%error, "could not post the reply; it is lost");

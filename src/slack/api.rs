@@ -1,20 +1,25 @@
-//! The Slack Web API, through slack-morphism's client, behind the few calls the bot makes.
+//! The Slack Web API: the few methods the bot calls, over the shared REST
+//! plumbing's HTTP client.
+//!
+//! Written here rather than through slack-morphism, whose client the bot used
+//! before: its errors carry whole response bodies in their `Display` (so they
+//! would reach the logs), a write whose 2xx answer does not parse looks the same
+//! as one that never left (so a posted reply could be posted again), it does not
+//! expose response headers (`auth.test`'s scopes), and its models require fields
+//! Slack may leave out. The Web API is small and regular: a bearer token, query
+//! parameters or a JSON body, and `{"ok": …, "error": …}` answers.
 
 use std::time::Duration;
 
-use hyper_util::client::legacy::connect::HttpConnector;
 use secrecy::{ExposeSecret, SecretString};
-use slack_morphism::errors::SlackClientError;
-use slack_morphism::prelude::{
-    SlackApiAppsConnectionOpenRequest, SlackApiChatGetPermalinkRequest,
-    SlackApiChatPostMessageRequest, SlackApiToken, SlackApiTokenValue, SlackApiUsersInfoRequest,
-    SlackApiUsersLookupByEmailRequest, SlackClient, SlackClientHyperConnector,
-    SlackClientHyperHttpsConnector,
-};
-use slack_morphism::{EmailAddress, SlackChannelId, SlackMessageContent, SlackTs, SlackUserId};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
 use crate::model::BotIdentity;
-use crate::outbound::{http_client, retry, BackoffPolicy, RetryPolicy, Retryable, Timeouts};
+use crate::outbound::{
+    describe_transport, http_client, retry, retry_if, BackoffPolicy, RetryPolicy, Retryable,
+    Timeouts, MAX_RETRY_AFTER,
+};
 
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
 
@@ -24,66 +29,77 @@ pub enum SlackError {
     /// Slack answered `ok: false`; `code` is its error string (`invalid_auth`, …).
     #[error("Slack refused the call: {code}")]
     Api { code: String },
-    #[error("Slack rate-limited the call (Retry-After: {retry_after:?})")]
+    #[error("Slack rate-limited the call{}", crate::outbound::describe_wait(*.retry_after))]
     RateLimited { retry_after: Option<Duration> },
     #[error("Slack answered HTTP {status}")]
     Http { status: u16 },
-    #[error("Slack did not answer within {0:?}")]
+    #[error("Slack did not answer within {}", humantime::format_duration(*.0))]
     Timeout(Duration),
-    #[error("could not talk to Slack: {0}")]
+    /// The request never reached Slack: it surely did not land.
+    #[error("{0}")]
+    Connect(String),
+    /// The connection failed after the request may have been sent.
+    #[error("the connection to Slack failed: {0}")]
     Transport(String),
     #[error("Slack's answer could not be read: {0}")]
     Decode(String),
-    #[error("could not set up TLS for Slack: {0}")]
-    Tls(std::io::Error),
 }
 
 impl Retryable for SlackError {
+    /// For calls that are safe to repeat.
     fn retry_hint(&self) -> Option<Option<Duration>> {
         match self {
             Self::RateLimited { retry_after } => {
                 Some(Some(retry_after.unwrap_or(Duration::from_secs(1))))
             }
             Self::Http { status } if *status >= 500 => Some(None),
-            Self::Transport(_) => Some(None),
-            // A timed-out write may have landed: retrying it could post twice.
-            Self::Timeout(_)
-            | Self::Api { .. }
-            | Self::Http { .. }
-            | Self::Decode(_)
-            | Self::Tls(_) => None,
+            Self::Connect(_) | Self::Transport(_) => Some(None),
+            Self::Timeout(_) | Self::Api { .. } | Self::Http { .. } | Self::Decode(_) => None,
         }
     }
 }
 
-impl From<SlackClientError> for SlackError {
-    fn from(error: SlackClientError) -> Self {
-        match error {
-            SlackClientError::ApiError(api) => Self::Api { code: api.code },
-            SlackClientError::RateLimitError(limit) => Self::RateLimited {
-                retry_after: limit.retry_after,
-            },
-            SlackClientError::HttpError(http) => Self::Http {
-                status: http.status_code.as_u16(),
-            },
-            other => Self::Transport(other.to_string()),
+impl SlackError {
+    /// For a write: retried only when it surely did not land (never sent, 429,
+    /// 5xx). A timeout, a broken connection or an unreadable 2xx may have
+    /// landed, and a second try could post twice.
+    fn write_retry_hint(&self) -> Option<Option<Duration>> {
+        match self {
+            Self::Connect(_) | Self::RateLimited { .. } => self.retry_hint(),
+            Self::Http { status } if *status >= 500 => Some(None),
+            _ => None,
         }
+    }
+
+    /// Whether the write this error came from may have landed all the same.
+    pub fn may_have_landed(&self) -> bool {
+        matches!(
+            self,
+            Self::Timeout(_) | Self::Transport(_) | Self::Decode(_)
+        )
     }
 }
 
 /// The bot's Slack Web API client. Cheap to share behind an `Arc`.
 pub struct SlackApi {
-    client: SlackClient<SlackClientHyperHttpsConnector>,
-    /// For the one call whose answer slack-morphism does not hand back whole
-    /// (`auth.test`'s scopes header).
-    raw: reqwest::Client,
+    http: reqwest::Client,
+    /// `https://slack.com/api`, without a trailing slash.
     base_url: String,
-    token: SlackApiToken,
+    token: SecretString,
     timeout: Duration,
     post_retries: RetryPolicy,
     /// Calls that are safe to repeat: reads, and writes that set a whole value
     /// (`usergroups.users.update`), so a repeat changes nothing.
     repeatable_retries: RetryPolicy,
+}
+
+impl std::fmt::Debug for SlackApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlackApi")
+            .field("base_url", &self.base_url)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a token is, from `auth.test`: whose it is, and the scopes it was granted.
@@ -96,26 +112,100 @@ pub struct Grant {
     pub scopes: Option<Vec<String>>,
 }
 
-/// `auth.test`'s body, as far as [`SlackApi::granted_scopes`] reads it.
-#[derive(Debug, serde::Deserialize)]
-struct AuthTest {
+/// A Slack user, as far as the bot needs one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlackUser {
+    /// Display name, else real name, else handle, else the id.
+    pub name: String,
+    pub team_id: Option<String>,
+    /// Set for members of an Enterprise Grid organisation.
+    pub enterprise_id: Option<String>,
+}
+
+/// Every answer's envelope.
+#[derive(Deserialize)]
+struct Status {
     ok: bool,
     #[serde(default)]
     error: String,
+}
+
+#[derive(Deserialize)]
+struct AuthTest {
     #[serde(default)]
     user_id: String,
     #[serde(default)]
     user: String,
     #[serde(default)]
     team: String,
+    team_id: Option<String>,
+    bot_id: Option<String>,
+    enterprise_id: Option<String>,
 }
 
-impl std::fmt::Debug for SlackApi {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SlackApi")
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
-    }
+#[derive(Deserialize)]
+struct Acknowledged {}
+
+#[derive(Deserialize)]
+struct ConnectionsOpen {
+    url: String,
+}
+
+#[derive(Deserialize)]
+struct UserAnswer<U> {
+    user: U,
+}
+
+#[derive(Deserialize)]
+struct UserInfo {
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    real_name: Option<String>,
+    team_id: Option<String>,
+    #[serde(default)]
+    profile: Profile,
+    enterprise_user: Option<EnterpriseUser>,
+}
+
+#[derive(Default, Deserialize)]
+struct Profile {
+    display_name: Option<String>,
+    real_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct EnterpriseUser {
+    enterprise_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct UserId {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct Permalink {
+    permalink: String,
+}
+
+/// `usergroups.list`, as far as the bot reads it.
+#[derive(Deserialize)]
+struct UserGroupsList {
+    usergroups: Vec<UserGroupSummary>,
+}
+
+#[derive(Deserialize)]
+struct UserGroupSummary {
+    id: String,
+    handle: String,
+}
+
+#[derive(Deserialize)]
+struct UserGroupMembers {
+    #[serde(default)]
+    users: Vec<String>,
 }
 
 impl SlackApi {
@@ -125,25 +215,12 @@ impl SlackApi {
         token: &SecretString,
         timeouts: Timeouts,
     ) -> Result<Self, SlackError> {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(timeouts.connect));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(SlackError::Tls)?
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http);
-        let connector = SlackClientHyperConnector::with_connector(https)
-            .with_slack_api_url(base_url.trim_end_matches('/'));
-        let raw =
-            http_client(timeouts).map_err(|error| SlackError::Transport(error.to_string()))?;
+        let http = http_client(timeouts)
+            .map_err(|error| SlackError::Transport(describe_transport(&error)))?;
         Ok(Self {
-            client: SlackClient::new(connector),
-            raw,
+            http,
             base_url: base_url.trim_end_matches('/').to_owned(),
-            token: SlackApiToken::new(SlackApiTokenValue(token.expose_secret().to_owned())),
+            token: token.clone(),
             timeout: timeouts.total,
             post_retries: RetryPolicy {
                 max_attempts: 8,
@@ -170,38 +247,102 @@ impl SlackApi {
         self
     }
 
-    async fn call<T>(
+    fn url(&self, method: &str) -> String {
+        format!("{}/{method}", self.base_url)
+    }
+
+    /// A GET with query parameters (reads).
+    fn get(&self, method: &str, query: &[(&str, &str)]) -> reqwest::RequestBuilder {
+        self.http.get(self.url(method)).query(query)
+    }
+
+    /// A POST with a JSON body (writes).
+    fn post(&self, method: &str, body: &serde_json::Value) -> reqwest::RequestBuilder {
+        self.http.post(self.url(method)).json(body)
+    }
+
+    /// Sends once with the token, and reads the answer: a 429 with its wait, any
+    /// other non-2xx by status (its body unread: it may be a proxy's page), an
+    /// `ok: false` by Slack's error code.
+    async fn send<T: DeserializeOwned>(
         &self,
-        call: impl std::future::Future<Output = Result<T, SlackClientError>>,
-    ) -> Result<T, SlackError> {
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(result) => result.map_err(SlackError::from),
-            Err(_) => Err(SlackError::Timeout(self.timeout)),
+        request: reqwest::RequestBuilder,
+    ) -> Result<(T, reqwest::header::HeaderMap), SlackError> {
+        let response = request
+            .bearer_auth(self.token.expose_secret())
+            .send()
+            .await
+            .map_err(|error| self.failure(&error))?;
+        let status = response.status();
+        if status.as_u16() == 429 {
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.trim().parse::<u64>().ok())
+                .map(|seconds| Duration::from_secs(seconds).min(MAX_RETRY_AFTER));
+            return Err(SlackError::RateLimited { retry_after });
         }
+        if !status.is_success() {
+            return Err(SlackError::Http {
+                status: status.as_u16(),
+            });
+        }
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|error| self.failure(&error))?;
+        let answer: Status =
+            serde_json::from_slice(&body).map_err(|error| SlackError::Decode(error.to_string()))?;
+        if !answer.ok {
+            return Err(SlackError::Api { code: answer.error });
+        }
+        let value =
+            serde_json::from_slice(&body).map_err(|error| SlackError::Decode(error.to_string()))?;
+        Ok((value, headers))
+    }
+
+    fn failure(&self, error: &reqwest::Error) -> SlackError {
+        if error.is_timeout() {
+            SlackError::Timeout(self.timeout)
+        } else if error.is_connect() {
+            SlackError::Connect(describe_transport(error))
+        } else {
+            SlackError::Transport(describe_transport(error))
+        }
+    }
+
+    /// A call that is safe to repeat, retried by policy.
+    async fn repeatable<T: DeserializeOwned>(
+        &self,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<T, SlackError> {
+        retry(self.repeatable_retries, || async {
+            self.send(request()).await.map(|(value, _)| value)
+        })
+        .await
     }
 
     /// `auth.test`: who the token belongs to.
     pub async fn auth_test(&self) -> Result<BotIdentity, SlackError> {
-        let session = self.client.open_session(&self.token);
-        let me = self.call(session.auth_test()).await?;
+        let (me, _): (AuthTest, _) = self
+            .send(self.post("auth.test", &serde_json::json!({})))
+            .await?;
         Ok(BotIdentity {
-            user_id: me.user_id.0,
-            bot_id: me.bot_id.map(|id| id.0),
+            user_id: me.user_id,
+            bot_id: me.bot_id,
+            team_id: me.team_id,
+            enterprise_id: me.enterprise_id,
         })
     }
 
-    /// `auth.test`, read whole: whose the token is and which scopes it has. Not
-    /// through slack-morphism, which does not expose the `x-oauth-scopes` header.
+    /// `auth.test`, read whole: whose the token is and which scopes it has.
     pub async fn granted_scopes(&self) -> Result<Grant, SlackError> {
-        let response = self
-            .raw
-            .post(format!("{}/auth.test", self.base_url))
-            .bearer_auth(&self.token.token_value.0)
-            .send()
-            .await
-            .map_err(|error| self.transport_error(error))?;
-        let scopes = response
-            .headers()
+        let (me, headers): (AuthTest, _) = self
+            .send(self.post("auth.test", &serde_json::json!({})))
+            .await?;
+        let scopes = headers
             .get("x-oauth-scopes")
             .and_then(|value| value.to_str().ok())
             .map(|value| {
@@ -211,50 +352,25 @@ impl SlackApi {
                     .filter(|scope| !scope.is_empty())
                     .collect()
             });
-        let status = response.status();
-        let answer: AuthTest = response.json().await.map_err(|error| {
-            if status.is_success() {
-                SlackError::Decode(error.to_string())
-            } else {
-                SlackError::Http {
-                    status: status.as_u16(),
-                }
-            }
-        })?;
-        if !answer.ok {
-            return Err(SlackError::Api { code: answer.error });
-        }
         Ok(Grant {
-            user: answer.user,
-            user_id: answer.user_id,
-            team: answer.team,
+            user: me.user,
+            user_id: me.user_id,
+            team: me.team,
             scopes,
         })
     }
 
-    fn transport_error(&self, error: reqwest::Error) -> SlackError {
-        if error.is_timeout() {
-            SlackError::Timeout(self.timeout)
-        } else {
-            SlackError::Transport(error.to_string())
-        }
-    }
-
-    /// `chat.postMessage` into a thread, retried on rate limits and Slack outages.
+    /// `chat.postMessage` into a thread. Retried only when it surely did not
+    /// land (never sent, rate-limited, Slack 5xx): a reply is never posted twice.
     pub async fn post_in_thread(
         &self,
         channel: &str,
         thread_ts: &str,
         text: &str,
     ) -> Result<(), SlackError> {
-        let request = SlackApiChatPostMessageRequest::new(
-            SlackChannelId(channel.to_owned()),
-            SlackMessageContent::new().with_text(text.to_owned()),
-        )
-        .with_thread_ts(SlackTs(thread_ts.to_owned()));
-        retry(self.post_retries, || async {
-            let session = self.client.open_session(&self.token);
-            self.call(session.chat_post_message(&request))
+        let body = serde_json::json!({"channel": channel, "thread_ts": thread_ts, "text": text});
+        retry_if(self.post_retries, SlackError::write_retry_hint, || async {
+            self.send::<Acknowledged>(self.post("chat.postMessage", &body))
                 .await
                 .map(drop)
         })
@@ -263,101 +379,63 @@ impl SlackApi {
 
     /// `apps.connections.open` (with the app-level token): a Socket Mode URL.
     pub async fn open_socket_url(&self) -> Result<String, SlackError> {
-        let session = self.client.open_session(&self.token);
-        let opened = self
-            .call(session.apps_connections_open(&SlackApiAppsConnectionOpenRequest::new()))
+        let (opened, _): (ConnectionsOpen, _) = self
+            .send(self.post("apps.connections.open", &serde_json::json!({})))
             .await?;
-        Ok(opened.url.0.to_string())
+        Ok(opened.url)
     }
 
-    /// `users.info`: how a person is called (display name, else real name, else handle).
-    pub async fn user_name(&self, user_id: &str) -> Result<String, SlackError> {
-        let request = SlackApiUsersInfoRequest::new(SlackUserId(user_id.to_owned()));
-        let session = self.client.open_session(&self.token);
-        let user = self.call(session.users_info(&request)).await?.user;
-        let (display_name, real_name) = user
-            .profile
-            .map(|profile| (profile.display_name, profile.real_name))
-            .unwrap_or_default();
-        let name = [display_name, real_name, user.name]
-            .into_iter()
-            .flatten()
-            .find(|name| !name.trim().is_empty())
-            .unwrap_or_else(|| user_id.to_owned());
-        Ok(name)
+    /// `users.info`: how a person is called, and which workspace they are in.
+    pub async fn user(&self, user_id: &str) -> Result<SlackUser, SlackError> {
+        let answer: UserAnswer<UserInfo> = self
+            .repeatable(|| self.get("users.info", &[("user", user_id)]))
+            .await?;
+        let user = answer.user;
+        let name = [
+            user.profile.display_name,
+            user.profile.real_name,
+            user.real_name,
+            Some(user.name),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|name| !name.trim().is_empty())
+        .unwrap_or(user.id);
+        Ok(SlackUser {
+            name,
+            team_id: user.team_id,
+            enterprise_id: user.enterprise_user.and_then(|grid| grid.enterprise_id),
+        })
     }
 
     /// `chat.getPermalink`: the URL of a message.
     pub async fn permalink(&self, channel: &str, ts: &str) -> Result<String, SlackError> {
-        let request = SlackApiChatGetPermalinkRequest::new(
-            SlackChannelId(channel.to_owned()),
-            SlackTs(ts.to_owned()),
-        );
-        let session = self.client.open_session(&self.token);
-        let answer = self.call(session.chat_get_permalink(&request)).await?;
-        Ok(answer.permalink.to_string())
+        let answer: Permalink = self
+            .repeatable(|| {
+                self.get(
+                    "chat.getPermalink",
+                    &[("channel", channel), ("message_ts", ts)],
+                )
+            })
+            .await?;
+        Ok(answer.permalink)
     }
 
     /// `users.lookupByEmail`: the Slack user id, or `None` when nobody has that email.
     pub async fn user_id_by_email(&self, email: &str) -> Result<Option<String>, SlackError> {
-        let request = SlackApiUsersLookupByEmailRequest::new(EmailAddress(email.to_owned()));
-        let lookup = retry(self.repeatable_retries, || async {
-            let session = self.client.open_session(&self.token);
-            self.call(session.users_lookup_by_email(&request)).await
-        })
-        .await;
+        let lookup: Result<UserAnswer<UserId>, _> = self
+            .repeatable(|| self.get("users.lookupByEmail", &[("email", email)]))
+            .await;
         match lookup {
-            Ok(found) => Ok(Some(found.user.id.0)),
+            Ok(found) => Ok(Some(found.user.id)),
             Err(SlackError::Api { code }) if code == "users_not_found" => Ok(None),
             Err(error) => Err(error),
         }
     }
-}
 
-/// The fields of a user group the bot reads (`usergroups.list`). Parsed here rather
-/// than with slack-morphism's model, which requires fields Slack may leave out.
-#[derive(Debug, serde::Deserialize)]
-struct UserGroupsList {
-    usergroups: Vec<UserGroupSummary>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct UserGroupSummary {
-    id: String,
-    handle: String,
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct UserGroupMembers {
-    #[serde(default)]
-    users: Vec<String>,
-}
-
-/// `usergroups.users.update`, which slack-morphism does not wrap.
-#[derive(Debug, serde::Serialize)]
-struct UpdateUserGroupMembers<'a> {
-    usergroup: &'a str,
-    /// Comma-separated user ids, as the method takes them.
-    users: String,
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct Acknowledged {}
-
-impl SlackApi {
     /// `usergroups.list`: the id of the group with this handle, if there is one.
     pub async fn user_group_id(&self, handle: &str) -> Result<Option<String>, SlackError> {
-        let list: UserGroupsList = retry(self.repeatable_retries, || async {
-            let session = self.client.open_session(&self.token);
-            let no_parameters: Vec<(&str, Option<&String>)> = Vec::new();
-            self.call(
-                session
-                    .http_session_api
-                    .http_get("usergroups.list", &no_parameters, None),
-            )
-            .await
-        })
-        .await?;
+        let list: UserGroupsList = self.repeatable(|| self.get("usergroups.list", &[])).await?;
         Ok(list
             .usergroups
             .into_iter()
@@ -367,42 +445,24 @@ impl SlackApi {
 
     /// `usergroups.users.list`: the members of a group.
     pub async fn user_group_members(&self, group_id: &str) -> Result<Vec<String>, SlackError> {
-        let members: UserGroupMembers = retry(self.repeatable_retries, || async {
-            let session = self.client.open_session(&self.token);
-            let parameters = vec![("usergroup", Some(&group_id))];
-            self.call(
-                session
-                    .http_session_api
-                    .http_get("usergroups.users.list", &parameters, None),
-            )
-            .await
-        })
-        .await?;
+        let members: UserGroupMembers = self
+            .repeatable(|| self.get("usergroups.users.list", &[("usergroup", group_id)]))
+            .await?;
         Ok(members.users)
     }
 
     /// `usergroups.users.update`: makes `users` the group's members. Slack refuses
-    /// an empty list, so callers never send one.
+    /// an empty list, so callers never send one. Setting the whole list is safe
+    /// to repeat.
     pub async fn set_user_group_members(
         &self,
         group_id: &str,
         users: &[String],
     ) -> Result<(), SlackError> {
-        let request = UpdateUserGroupMembers {
-            usergroup: group_id,
-            users: users.join(","),
-        };
-        retry(self.repeatable_retries, || async {
-            let session = self.client.open_session(&self.token);
-            self.call(session.http_session_api.http_post::<_, Acknowledged>(
-                "usergroups.users.update",
-                &request,
-                None,
-            ))
+        let body = serde_json::json!({"usergroup": group_id, "users": users.join(",")});
+        self.repeatable::<Acknowledged>(|| self.post("usergroups.users.update", &body))
             .await
             .map(drop)
-        })
-        .await
     }
 }
 
@@ -490,6 +550,119 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_2xx_whose_body_does_not_parse_is_never_posted_again() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/chat.postMessage"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("<html>CANARY-7731</html>"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let error = api_for(&server)
+            .post_in_thread("C1", "1.1", "hello")
+            .await
+            .expect_err("unreadable");
+        assert!(matches!(error, SlackError::Decode(_)), "{error:?}");
+        assert!(error.may_have_landed());
+        assert!(!error.to_string().contains("CANARY"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_timed_out_post_may_have_landed_and_is_not_sent_again() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/chat.postMessage"))
+            .respond_with(posted().set_delay(Duration::from_secs(2)))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let error = api_for(&server)
+            .post_in_thread("C1", "1.1", "hello")
+            .await
+            .expect_err("timeout");
+        assert!(matches!(error, SlackError::Timeout(_)), "{error:?}");
+        assert!(error.may_have_landed());
+    }
+
+    #[tokio::test]
+    async fn a_slack_5xx_on_a_post_is_retried_and_posted_once() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/chat.postMessage"))
+            .respond_with(ResponseTemplate::new(503).set_body_string("CANARY-5xx"))
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/chat.postMessage"))
+            .respond_with(posted())
+            .expect(1)
+            .mount(&server)
+            .await;
+        api_for(&server)
+            .post_in_thread("C1", "1.1", "hello")
+            .await
+            .expect("posted after the 503");
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_of_u64_max_neither_panics_nor_waits() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/chat.postMessage"))
+            .respond_with(
+                ResponseTemplate::new(429).insert_header("retry-after", "18446744073709551615"),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let started = std::time::Instant::now();
+        let error = api_for(&server)
+            .post_in_thread("C1", "1.1", "hello")
+            .await
+            .expect_err("rate-limited");
+        assert!(
+            matches!(error, SlackError::RateLimited { retry_after: Some(wait) } if wait == crate::outbound::MAX_RETRY_AFTER),
+            "{error:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_slack_is_said_in_words_and_a_post_retried() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let api = SlackApi::new(
+            &format!("http://127.0.0.1:{port}/api"),
+            &SecretString::from("xoxb-secret"),
+            Timeouts::default(),
+        )
+        .expect("client")
+        .with_post_retries(RetryPolicy {
+            max_attempts: 2,
+            backoff: BackoffPolicy {
+                initial: Duration::from_millis(1),
+                max: Duration::from_millis(1),
+            },
+            deadline: Duration::from_secs(1),
+        });
+        let error = api.auth_test().await.expect_err("nobody listens");
+        assert_eq!(
+            error.to_string(),
+            format!("could not connect to 127.0.0.1:{port}: connection refused")
+        );
+        let error = api
+            .post_in_thread("C1", "1", "hi")
+            .await
+            .expect_err("nobody");
+        assert!(matches!(error, SlackError::Connect(_)), "{error:?}");
+        assert!(!error.may_have_landed());
+    }
+
+    #[tokio::test]
     async fn an_ok_false_answer_is_an_api_error_and_not_retried() {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
@@ -561,7 +734,9 @@ mod tests {
             identity,
             BotIdentity {
                 user_id: "UBOT".into(),
-                bot_id: Some("BBOT".into())
+                bot_id: Some("BBOT".into()),
+                team_id: Some("T1".into()),
+                enterprise_id: None,
             }
         );
     }

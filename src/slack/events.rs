@@ -192,6 +192,8 @@ mod tests {
         BotIdentity {
             user_id: "UBOT".into(),
             bot_id: Some("BBOT".into()),
+            team_id: Some("T1".into()),
+            enterprise_id: None,
         }
     }
 

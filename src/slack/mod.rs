@@ -5,4 +5,4 @@ mod api;
 pub mod events;
 pub mod signature;
 
-pub use api::{Grant, SlackApi, SlackError, DEFAULT_SLACK_API_URL};
+pub use api::{Grant, SlackApi, SlackError, SlackUser, DEFAULT_SLACK_API_URL};

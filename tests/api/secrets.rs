@@ -44,3 +44,70 @@ async fn no_secret_appears_in_debug_logs_of_a_full_conversation() {
         );
     }
 }
+
+/// Upstream bodies may be a proxy's page, or carry personal data: they never
+/// reach the logs, whatever the failure.
+#[tokio::test]
+async fn upstream_error_bodies_never_reach_the_logs() {
+    const CANARY: &str = "CANARY-body-4f1d";
+    let (logs, _guard) = CapturedLogs::start();
+    for upstream in UPSTREAMS {
+        let app = spawn_app_on(upstream, |config| {
+            config.alerts = Some(AlertConfig {
+                priority: Priority::P4,
+                team: None,
+            });
+        })
+        .await;
+        let page = format!("<html>{CANARY} proxy error</html>");
+        app.on_call_lookup()
+            .respond_with(wiremock::ResponseTemplate::new(502).set_body_string(page.clone()))
+            .mount(app.upstream_server())
+            .await;
+        wiremock::Mock::given(wiremock::matchers::method("POST"))
+            .and(wiremock::matchers::path_regex("/alerts$"))
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_string(page.clone()))
+            .mount(app.upstream_server())
+            .await;
+        wiremock::Mock::given(wiremock::matchers::path("/users.info"))
+            .respond_with(wiremock::ResponseTemplate::new(500).set_body_string(page.clone()))
+            .mount(app.slack.server())
+            .await;
+        app.deliver(&mention("Ev1", "C1", "1.1", "<@UBOT> prod is down"))
+            .await;
+        app.settle().await;
+        assert_eq!(app.replies().len(), 1, "{upstream:?}");
+    }
+    let logged = logs.text();
+    assert!(logged.contains("could not raise the alert"), "{logged}");
+    assert!(
+        !logged.contains(CANARY),
+        "an upstream body leaked:\n{logged}"
+    );
+}
+
+#[tokio::test]
+async fn a_post_whose_2xx_answer_is_unreadable_is_posted_once_and_said_to_be_uncertain() {
+    let (logs, _guard) = CapturedLogs::start();
+    let app = spawn_app().await;
+    wiremock::Mock::given(wiremock::matchers::path("/chat.postMessage"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200).set_body_string("<html>CANARY-post</html>"),
+        )
+        .mount(app.slack.server())
+        .await;
+    app.deliver(&mention("Ev1", "C1", "1.1", "<@UBOT> hi"))
+        .await;
+    app.settle().await;
+    assert_eq!(
+        requests_to(app.slack.server(), "/chat.postMessage").await,
+        1
+    );
+    let logged = logs.text();
+    assert!(
+        logged.contains("the reply may have been posted"),
+        "{logged}"
+    );
+    assert!(!logged.contains("it is lost"), "{logged}");
+    assert!(!logged.contains("CANARY"), "{logged}");
+}

@@ -222,3 +222,35 @@ async fn serve_with_a_wrong_token_stops_naming_the_variable_and_never_listens() 
         "no on-call lookup before Slack accepts the token"
     );
 }
+
+#[tokio::test]
+async fn an_unreachable_slack_stops_start_up_with_one_plain_line() {
+    let slack = start_slack().await;
+    let opsgenie = start_opsgenie().await;
+    let nobody = free_port();
+    let output = serve_command(&slack, &opsgenie, free_port())
+        .env("SLACK_API_URL", format!("http://127.0.0.1:{nobody}/api"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .await
+        .expect("the binary runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("error:"))
+        .collect();
+    assert_eq!(
+        errors,
+        [format!(
+            "error: could not ask Slack who the bot is: could not connect to 127.0.0.1:{nobody}: \
+             connection refused; check SLACK_API_URL and the network"
+        )
+        .as_str()],
+        "{stderr}"
+    );
+    for debug_form in ["Some(", "hyper", "ConnectError", "Os {"] {
+        assert!(!stderr.contains(debug_form), "{stderr}");
+    }
+}

@@ -336,6 +336,52 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_retry_after_of_u64_max_neither_panics_nor_waits() {
+        let server = MockServer::start().await;
+        on_calls("S")
+            .respond_with(
+                ResponseTemplate::new(429).insert_header("retry-after", "18446744073709551615"),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let started = std::time::Instant::now();
+        let error = client_for(&server)
+            .await
+            .on_call_emails("S")
+            .await
+            .expect_err("429");
+        assert!(matches!(error, RestError::RateLimited { .. }), "{error:?}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn error_texts_carry_the_message_field_cut_short_never_the_body() {
+        let server = MockServer::start().await;
+        on_calls("S")
+            .respond_with(ResponseTemplate::new(500).set_body_string("<html>CANARY-500</html>"))
+            .mount(&server)
+            .await;
+        on_calls("T")
+            .respond_with(ResponseTemplate::new(422).set_body_json(serde_json::json!({
+                "message": format!("bad {}", "x".repeat(5_000)), "secret": "CANARY-422"
+            })))
+            .mount(&server)
+            .await;
+        let client = client_for(&server).await;
+        let server_error = client.on_call_emails("S").await.expect_err("500");
+        assert_eq!(server_error.to_string(), "OpsGenie failed (HTTP 500)");
+        let rejected = client
+            .on_call_emails("T")
+            .await
+            .expect_err("422")
+            .to_string();
+        assert!(!rejected.contains("CANARY"), "{rejected}");
+        assert!(rejected.starts_with("OpsGenie rejected the request (HTTP 422): bad xxx"));
+        assert!(rejected.chars().count() < 300, "{rejected}");
+    }
+
+    #[tokio::test]
     async fn a_hung_opsgenie_times_out() {
         let server = MockServer::start().await;
         on_calls("S")
