@@ -128,6 +128,8 @@ impl Demo {
             signing_secret: Some(SIGNING_SECRET.into()),
             app_token: None,
             socket_reconnect: crate::config::settings::SOCKET_RECONNECT,
+            socket_timings: Default::default(),
+            max_in_flight: 1000,
             source,
             alerts,
             usergroups: Vec::new(),

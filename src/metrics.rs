@@ -5,6 +5,7 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
@@ -12,7 +13,8 @@ use prometheus_client::registry::Registry;
 pub struct EventLabels {
     /// `app_mention`, `message`, `url_verification`, `other`, `unknown`.
     pub r#type: &'static str,
-    /// `answered`, `ignored`, `duplicate`, `rejected_signature`, `malformed`.
+    /// `answered`, `ignored`, `duplicate`, `shed`, `rejected_signature`,
+    /// `malformed`.
     pub outcome: &'static str,
 }
 
@@ -47,6 +49,7 @@ pub struct Metrics {
     source_calls: Family<UpstreamLabels, Counter>,
     oncall_cache: Family<CacheLabels, Counter>,
     stale_answers: Counter,
+    source_up: Gauge,
     alerts: Family<OutcomeLabels, Counter>,
     usergroup_syncs: Family<OutcomeLabels, Counter>,
     ack_latency: Histogram,
@@ -67,6 +70,9 @@ impl Metrics {
         let source_calls = Family::<UpstreamLabels, Counter>::default();
         let oncall_cache = Family::<CacheLabels, Counter>::default();
         let stale_answers = Counter::default();
+        let source_up = Gauge::default();
+        // Up until a call fails: no call yet is no sign of trouble.
+        source_up.set(1);
         let alerts = Family::<OutcomeLabels, Counter>::default();
         let usergroup_syncs = Family::<OutcomeLabels, Counter>::default();
         // 100 µs … ~13 s
@@ -98,6 +104,11 @@ impl Metrics {
             "Answers served from the last good on-call answer because the source failed",
             stale_answers.clone(),
         );
+        registry.register(
+            "source_up",
+            "1 unless the last call to the on-call provider (OpsGenie or JSM) failed",
+            source_up.clone(),
+        );
         registry.register("alerts", "Alerts raised, by outcome", alerts.clone());
         registry.register(
             "usergroup_syncs",
@@ -121,6 +132,7 @@ impl Metrics {
             source_calls,
             oncall_cache,
             stale_answers,
+            source_up,
             alerts,
             usergroup_syncs,
             ack_latency,
@@ -169,6 +181,11 @@ impl Metrics {
 
     pub fn stale_answer(&self) {
         self.stale_answers.inc();
+    }
+
+    /// Whether the last call to the on-call provider succeeded.
+    pub fn source_up(&self, up: bool) {
+        self.source_up.set(i64::from(up));
     }
 
     pub fn alert(&self, outcome: &'static str) {

@@ -230,6 +230,7 @@ impl OnCallDirectory {
         match self.ask_provider(schedule).await {
             Ok(on_call) => {
                 self.last_call.store(HEALTH_OK, Ordering::Relaxed);
+                self.metrics.source_up(true);
                 if let Ok(mut backoff) = self.backoff.lock() {
                     backoff.remove(schedule);
                 }
@@ -244,6 +245,7 @@ impl OnCallDirectory {
             }
             Err(error) => {
                 self.last_call.store(HEALTH_FAILED, Ordering::Relaxed);
+                self.metrics.source_up(false);
                 self.back_off(schedule, error.is_transient());
                 tracing::warn!(%error, %schedule, "on-call lookup failed; backing off");
                 Err(error)

@@ -192,11 +192,7 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
             ))
         })
         .collect();
-    let inbox = Inbox::new(Arc::new(bot), metrics);
-    let http = HttpState::new(
-        config.signing_secret.clone().map(SignatureVerifier::new),
-        inbox.clone(),
-    );
+    let inbox = Inbox::new(Arc::new(bot), metrics, config.max_in_flight);
     let socket_mode = match &config.app_token {
         Some(app_token) => {
             let app = SlackApi::new(config.slack.api_url.as_str(), app_token, config.timeouts)
@@ -205,10 +201,16 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
                 Arc::new(app),
                 inbox.clone(),
                 config.socket_reconnect,
+                config.socket_timings,
             ))
         }
         None => None,
     };
+    let http = HttpState::new(
+        config.signing_secret.clone().map(SignatureVerifier::new),
+        inbox.clone(),
+        socket_mode.as_ref().map(SocketMode::status),
+    );
     Ok(Services {
         inbox,
         http,

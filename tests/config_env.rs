@@ -45,6 +45,7 @@ const VARIABLES: &[&str] = &[
     "ONCALL_CACHE_TTL",
     "LISTEN_ADDR",
     "SHUTDOWN_DRAIN_TIMEOUT",
+    "MAX_IN_FLIGHT",
     "HTTP_TIMEOUT",
     "HTTP_CONNECT_TIMEOUT",
 ];
@@ -170,6 +171,7 @@ fn the_minimum_serves_opsgenie_with_the_documented_defaults() {
     assert!(config.app_token.is_none());
     assert!(config.slack.user_token.is_none());
     assert!(config.usergroups.is_empty());
+    assert_eq!(config.max_in_flight, 1000);
     let cli = parse(&["serve"], BASE).expect("parses");
     assert_eq!(cli.log_format, LogFormat::Text);
 }
@@ -443,4 +445,12 @@ fn the_log_format_and_the_provider_are_read() {
     assert_eq!(cli.log_format, LogFormat::Json);
     assert!(parse(&["serve"], &with(&[("LOG_FORMAT", "xml")])).is_err());
     assert!(parse(&["serve"], &with(&[("ONCALL_PROVIDER", "pagerduty")])).is_err());
+}
+
+#[test]
+fn max_in_flight_is_a_positive_number() {
+    let config = serve(&with(&[("MAX_IN_FLIGHT", "5")])).expect("valid");
+    assert_eq!(config.max_in_flight, 5);
+    assert!(parse(&["serve"], &with(&[("MAX_IN_FLIGHT", "0")])).is_err());
+    assert!(parse(&["serve"], &with(&[("MAX_IN_FLIGHT", "many")])).is_err());
 }

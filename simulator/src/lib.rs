@@ -13,7 +13,7 @@ mod socket_mode;
 pub use jsm::JsmSite;
 pub use opsgenie::{OpsGenieAccount, SimRotation, SimShift};
 pub use slack::{Post, SlackWorkspace, UserGroup};
-pub use socket_mode::SocketModeServer;
+pub use socket_mode::{ConnectionRecord, SocketModeServer};
 
 use std::collections::HashMap;
 

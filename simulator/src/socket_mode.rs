@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
@@ -12,9 +13,21 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::lock;
 
+/// When one connection opened, and when it ended (and who ended it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionRecord {
+    pub opened: Instant,
+    pub closed: Option<Instant>,
+    /// The bot sent a Close frame (rather than the socket just ending).
+    pub closed_by_bot: bool,
+    /// Pings the bot sent on it.
+    pub pings: usize,
+}
+
 #[derive(Debug, Default)]
 struct State {
     connections: usize,
+    log: Vec<ConnectionRecord>,
     current: Option<mpsc::UnboundedSender<Message>>,
     acks: Vec<String>,
     envelopes: u64,
@@ -79,6 +92,26 @@ impl SocketModeServer {
         Some(envelope_id)
     }
 
+    /// Every connection so far, in the order they opened.
+    pub fn connection_log(&self) -> Vec<ConnectionRecord> {
+        lock(&self.state).log.clone()
+    }
+
+    /// Sends Slack's `disconnect` frame (`refresh_requested`, `warning`, …) on the
+    /// open connection, which stays open until the bot lets it go. Returns whether
+    /// a connection was open.
+    pub fn send_disconnect(&self, reason: &str) -> bool {
+        let frame = json!({
+            "type": "disconnect", "reason": reason,
+            "debug_info": {"host": "simulated"}
+        });
+        let state = lock(&self.state);
+        state
+            .current
+            .as_ref()
+            .is_some_and(|sender| sender.send(Message::text(frame.to_string())).is_ok())
+    }
+
     /// The envelope ids the bot acked, in order.
     pub fn acks(&self) -> Vec<String> {
         lock(&self.state).acks.clone()
@@ -105,11 +138,18 @@ async fn accept_loop(listener: TcpListener, state: Arc<Mutex<State>>) {
             "connection_info": {"app_id": "ASIM"}
         });
         let _ = sender.send(Message::text(hello.to_string()));
-        {
+        let index = {
             let mut state = lock(&state);
             state.connections += 1;
-            state.current = Some(sender);
-        }
+            state.current = Some(sender.clone());
+            state.log.push(ConnectionRecord {
+                opened: Instant::now(),
+                closed: None,
+                closed_by_bot: false,
+                pings: 0,
+            });
+            state.log.len() - 1
+        };
         tokio::spawn(async move {
             while let Some(message) = outgoing.recv().await {
                 let closing = matches!(message, Message::Close(_));
@@ -120,17 +160,34 @@ async fn accept_loop(listener: TcpListener, state: Arc<Mutex<State>>) {
         });
         let state = Arc::clone(&state);
         tokio::spawn(async move {
+            let mut closed_by_bot = false;
             while let Some(Ok(message)) = stream.next().await {
-                if let Message::Text(text) = message {
-                    let ack: Option<String> =
-                        serde_json::from_str::<serde_json::Value>(text.as_str())
-                            .ok()
-                            .and_then(|value| value["envelope_id"].as_str().map(str::to_owned));
-                    if let Some(envelope_id) = ack {
-                        lock(&state).acks.push(envelope_id);
+                match message {
+                    Message::Text(text) => {
+                        let ack: Option<String> =
+                            serde_json::from_str::<serde_json::Value>(text.as_str())
+                                .ok()
+                                .and_then(|value| value["envelope_id"].as_str().map(str::to_owned));
+                        if let Some(envelope_id) = ack {
+                            lock(&state).acks.push(envelope_id);
+                        }
                     }
+                    // Slack answers pings, as any WebSocket peer does.
+                    Message::Ping(data) => {
+                        lock(&state).log[index].pings += 1;
+                        let _ = sender.send(Message::Pong(data));
+                    }
+                    Message::Close(_) => {
+                        closed_by_bot = true;
+                        break;
+                    }
+                    _ => {}
                 }
             }
+            let mut state = lock(&state);
+            let record = &mut state.log[index];
+            record.closed = Some(Instant::now());
+            record.closed_by_bot = closed_by_bot;
         });
     }
 }

@@ -96,6 +96,10 @@ pub struct ServeArgs {
     /// Address the HTTP server listens on.
     #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:3000")]
     pub listen_addr: SocketAddr,
+    /// The most replies being worked out or posted at once; over it, events get
+    /// 503 (HTTP) or stay un-acked (Socket Mode), and Slack delivers them again.
+    #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: u32,
     /// At SIGTERM/SIGINT, how long acked replies may take to finish.
     #[arg(long, env = "SHUTDOWN_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_drain_timeout: Duration,

@@ -22,6 +22,28 @@ use crate::providers::opsgenie::{EU_API_URL, US_API_URL};
 use crate::routing::Routing;
 use crate::usergroup_sync::{UserGroupRef, UserGroupSpec};
 
+/// How Socket Mode keeps its link honest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketTimings {
+    /// The WebSocket handshake, after `apps.connections.open`.
+    pub connect_timeout: Duration,
+    /// How often the bot pings.
+    pub ping_interval: Duration,
+    /// A connection that hears nothing for this long is replaced.
+    pub idle_timeout: Duration,
+}
+
+impl Default for SocketTimings {
+    /// A dead link is noticed within 30 s.
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 /// How Socket Mode waits before reconnecting after the socket drops.
 pub const SOCKET_RECONNECT: BackoffPolicy = BackoffPolicy {
     initial: Duration::from_secs(1),
@@ -201,6 +223,10 @@ pub struct ServeConfig {
     pub app_token: Option<SecretString>,
     /// How Socket Mode reconnects after the socket drops.
     pub socket_reconnect: BackoffPolicy,
+    /// How Socket Mode notices a dead link.
+    pub socket_timings: SocketTimings,
+    /// The most replies in flight at once (`MAX_IN_FLIGHT`).
+    pub max_in_flight: usize,
     /// The user groups `serve` keeps in sync (none: off).
     pub usergroups: Vec<UserGroupSpec>,
     pub usergroup_interval: Duration,
@@ -334,6 +360,8 @@ impl ServeArgs {
             },
             app_token: self.slack_app_token,
             socket_reconnect: SOCKET_RECONNECT,
+            socket_timings: SocketTimings::default(),
+            max_in_flight: self.max_in_flight as usize,
             source,
             alerts,
             usergroups,

@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use super::inbox::{Inbox, Reply};
+use super::socket_mode::LinkStatus;
 use crate::slack::events::Envelope;
 use crate::slack::signature::{SignatureVerifier, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
@@ -24,13 +25,20 @@ pub struct HttpState {
     /// `None` when events arrive only over Socket Mode.
     verifier: Option<Arc<SignatureVerifier>>,
     inbox: Inbox,
+    /// The Socket Mode link, when events arrive over it.
+    socket: Option<LinkStatus>,
 }
 
 impl HttpState {
-    pub fn new(verifier: Option<SignatureVerifier>, inbox: Inbox) -> Self {
+    pub fn new(
+        verifier: Option<SignatureVerifier>,
+        inbox: Inbox,
+        socket: Option<LinkStatus>,
+    ) -> Self {
         Self {
             verifier: verifier.map(Arc::new),
             inbox,
+            socket,
         }
     }
 }
@@ -49,18 +57,25 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready unless the last call to the on-call provider failed.
+/// "This process can take events": 200 once started, and in Socket Mode while the
+/// link is up. The on-call provider's health is told in the text (and in the
+/// `source_up` gauge), never in the status: an upstream blip must not pull every
+/// replica out of the Service at once, and stale answers cover it meanwhile.
 async fn readyz(State(state): State<HttpState>) -> Response {
     let bot = state.inbox.bot();
     let source = bot.source_name();
-    match bot.source_healthy() {
-        Some(false) => (
+    let upstream = match bot.source_healthy() {
+        Some(false) => format!("the last {source} call failed; stale answers cover it"),
+        Some(true) => format!("the last {source} call succeeded"),
+        None => format!("no {source} call yet"),
+    };
+    match &state.socket {
+        Some(link) if !link.is_up() => (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: the last {source} call failed\n"),
+            format!("not ready: Socket Mode is not connected; {upstream}\n"),
         )
             .into_response(),
-        Some(true) => format!("ready: the last {source} call succeeded\n").into_response(),
-        None => format!("ready: no {source} call yet\n").into_response(),
+        _ => format!("ready: {upstream}\n").into_response(),
     }
 }
 
@@ -104,11 +119,15 @@ async fn slack_events(State(state): State<HttpState>, headers: HeaderMap, body: 
     match state
         .inbox
         .accept(envelope, header("x-slack-retry-num"), received)
-        .await
     {
         Reply::Ack => StatusCode::OK.into_response(),
         Reply::Challenge(challenge) => {
             Json(serde_json::json!({ "challenge": challenge })).into_response()
         }
+        Reply::Overloaded => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy: too many replies in flight; Slack will deliver this event again\n",
+        )
+            .into_response(),
     }
 }

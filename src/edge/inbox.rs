@@ -1,23 +1,24 @@
 //! The one intake for Slack events, whichever door they came through: dedupe by
-//! event id and by message, start the answer without waiting, track what is in
-//! flight, and drain it at shutdown. It knows no HTTP framework and no socket.
+//! event id and by message, admission within `MAX_IN_FLIGHT`, start the answer
+//! without waiting, track what is in flight, and drain it at shutdown. It knows
+//! no HTTP framework and no socket.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use moka::future::Cache;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use super::recent::RecentKeys;
 use crate::bot::Bot;
 use crate::metrics::Metrics;
 use crate::model::{BotIdentity, Request};
 use crate::slack::events::{Envelope, Inbound};
 
 /// How long an event id or message is remembered as answered. Slack retries
-/// within minutes, so an hour covers every retry.
-const ANSWERED_TTL: Duration = Duration::from_secs(60 * 60);
+/// within about five minutes; this covers every retry with room to spare.
+pub const DEDUPE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 /// What to answer the door an envelope came through.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +26,9 @@ pub enum Reply {
     Ack,
     /// The URL verification's challenge, echoed.
     Challenge(String),
+    /// Too much work in flight: not recorded as seen, so Slack's redelivery is
+    /// answered later. HTTP answers 503; Socket Mode does not ack.
+    Overloaded,
 }
 
 /// The intake; cheap to clone.
@@ -36,24 +40,31 @@ pub struct Inbox {
 struct Inner {
     bot: Arc<Bot>,
     metrics: Arc<Metrics>,
-    seen: Cache<String, ()>,
+    max_in_flight: usize,
+    books: Mutex<Books>,
     work: TaskTracker,
+}
+
+/// What was seen and what is in flight, under one lock so that "is it new?",
+/// "is there room?" and "record it" are one step.
+struct Books {
+    seen: RecentKeys,
     /// Event ids acked but not yet answered.
-    in_flight: Mutex<HashSet<String>>,
+    in_flight: HashSet<String>,
 }
 
 impl Inbox {
-    pub fn new(bot: Arc<Bot>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(bot: Arc<Bot>, metrics: Arc<Metrics>, max_in_flight: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
                 bot,
                 metrics,
-                seen: Cache::builder()
-                    .time_to_live(ANSWERED_TTL)
-                    .max_capacity(100_000)
-                    .build(),
+                max_in_flight,
+                books: Mutex::new(Books {
+                    seen: RecentKeys::new(DEDUPE_WINDOW, Instant::now()),
+                    in_flight: HashSet::new(),
+                }),
                 work: TaskTracker::new(),
-                in_flight: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -71,14 +82,17 @@ impl Inbox {
         &self.inner.metrics
     }
 
-    /// Handles one authenticated, parsed envelope: dedupes, starts the answer
-    /// without waiting, counts it. `retry` is Slack's retry number, when it said.
-    pub async fn accept(
-        &self,
-        envelope: Envelope,
-        retry: Option<&str>,
-        received: Instant,
-    ) -> Reply {
+    fn books(&self) -> MutexGuard<'_, Books> {
+        // The books hold no invariant a panic could break halfway.
+        self.inner
+            .books
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Handles one authenticated, parsed envelope: dedupes, admits, starts the
+    /// answer without waiting, counts it. `retry` is Slack's retry number.
+    pub fn accept(&self, envelope: Envelope, retry: Option<&str>, received: Instant) -> Reply {
         let (event_type, outcome, reply) = match envelope {
             Envelope::UrlVerification { challenge } => {
                 ("url_verification", "answered", Reply::Challenge(challenge))
@@ -95,8 +109,8 @@ impl Inbox {
                     channel = tracing::field::Empty,
                     retry = retry.unwrap_or("0")
                 );
-                let outcome = self.start(event_id, event, received).instrument(span).await;
-                (event_type, outcome, Reply::Ack)
+                let (outcome, reply) = span.in_scope(|| self.start(event_id, event, received));
+                (event_type, outcome, reply)
             }
         };
         self.record(event_type, outcome, received);
@@ -112,38 +126,51 @@ impl Inbox {
 
     /// Decides whether an event gets an answer, and if so starts it. Returns the
     /// outcome for metrics.
-    async fn start(&self, event_id: String, event: Inbound, received: Instant) -> &'static str {
+    fn start(&self, event_id: String, event: Inbound, received: Instant) -> (&'static str, Reply) {
         let request = match event {
             Inbound::Request(request) => request,
             Inbound::Ignored(reason) => {
                 tracing::debug!(reason = reason.as_str(), "event ignored");
-                return "ignored";
+                return ("ignored", Reply::Ack);
             }
         };
         tracing::Span::current().record("channel", request.channel.as_str());
         // A retry has the same event id; the same message can also come back under
         // a new one. Either way it is answered once.
-        let message_key = format!("message:{}:{}", request.channel, request.ts);
-        if !self.first_sighting(format!("event:{event_id}")).await
-            || !self.first_sighting(message_key).await
+        let event_key = ("event", event_id.as_str());
+        let message_key = ("message", request.channel.as_str(), request.ts.as_str());
         {
-            tracing::info!("duplicate delivery, already answered");
-            return "duplicate";
-        }
-        if let Ok(mut in_flight) = self.inner.in_flight.lock() {
-            in_flight.insert(event_id.clone());
+            let now = Instant::now();
+            let mut books = self.books();
+            let seen =
+                books.seen.contains(&event_key, now) || books.seen.contains(&message_key, now);
+            if seen {
+                books.seen.insert(&event_key, now);
+                drop(books);
+                tracing::info!("duplicate delivery, already answered");
+                return ("duplicate", Reply::Ack);
+            }
+            if books.in_flight.len() >= self.inner.max_in_flight {
+                drop(books);
+                tracing::warn!(
+                    max_in_flight = self.inner.max_in_flight,
+                    "too much work in flight; not acked, so Slack delivers it again"
+                );
+                return ("shed", Reply::Overloaded);
+            }
+            books.seen.insert(&event_key, now);
+            books.seen.insert(&message_key, now);
+            books.in_flight.insert(event_id.clone());
         }
         let inbox = self.clone();
         self.inner.work.spawn(
             async move {
                 inbox.answer(&request, received).await;
-                if let Ok(mut in_flight) = inbox.inner.in_flight.lock() {
-                    in_flight.remove(&event_id);
-                }
+                inbox.books().in_flight.remove(&event_id);
             }
             .instrument(tracing::Span::current()),
         );
-        "answered"
+        ("answered", Reply::Ack)
     }
 
     async fn answer(&self, request: &Request, received: Instant) {
@@ -167,11 +194,6 @@ impl Inbox {
         }
     }
 
-    /// True the first time `key` is seen within [`ANSWERED_TTL`].
-    async fn first_sighting(&self, key: String) -> bool {
-        self.inner.seen.entry(key).or_insert(()).await.is_fresh()
-    }
-
     /// Waits until every reply acked so far has been posted (or has failed).
     pub async fn wait_idle(&self) {
         self.inner.work.close();
@@ -189,12 +211,7 @@ impl Inbox {
         {
             return 0;
         }
-        let lost: Vec<String> = self
-            .inner
-            .in_flight
-            .lock()
-            .map(|ids| ids.iter().cloned().collect())
-            .unwrap_or_default();
+        let lost: Vec<String> = self.books().in_flight.iter().cloned().collect();
         for event_id in &lost {
             tracing::error!(%event_id, "shutting down before this acked event was answered");
         }

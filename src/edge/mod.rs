@@ -5,6 +5,7 @@
 
 pub mod http;
 pub mod inbox;
+mod recent;
 pub mod socket_mode;
 
 pub use inbox::Inbox;

@@ -1,24 +1,40 @@
 //! Socket Mode: Slack pushes events over a WebSocket the bot opens, so no public
-//! URL is needed. Each envelope is acked the moment it arrives, and its payload,
-//! parsed once, goes to the same inbox as the HTTP endpoint's (dedupe,
-//! own-message filter, spans, metrics).
+//! URL is needed. Each payload is parsed once and handed to the same inbox as the
+//! HTTP endpoint's; the envelope is acked once the inbox took it, and left un-acked
+//! (for Slack to deliver again) when the inbox is full.
+//!
+//! The link cannot die silently: the handshake is bounded in time, the bot pings,
+//! and a connection that hears nothing (no frame, no pong) for `idle_timeout` is
+//! dropped and replaced. When Slack announces a `disconnect`, the next connection
+//! is opened before the old one is let go. Reconnects back off with jitter, so
+//! that many bots do not return at the same instant.
 //!
 //! slack-morphism has a Socket Mode listener, but it parses envelopes into its own
 //! strict models (one it cannot model is never acked, so Slack redelivers it) and
-//! acks only after the handler returns; this small loop acks first and hands the
-//! raw payload to our tolerant parser.
+//! acks only after the handler returns; this small loop keeps our tolerant parser.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::inbox::Inbox;
+use super::inbox::{Inbox, Reply};
+use crate::config::settings::SocketTimings;
 use crate::outbound::BackoffPolicy;
 use crate::slack::events::Envelope;
 use crate::slack::{SlackApi, SlackError};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The next connection, being opened while the current one still serves.
+type Opening<'a> = Pin<Box<dyn Future<Output = Result<Socket, SocketError>> + Send + 'a>>;
 
 /// One Socket Mode frame, as far as we read it.
 #[derive(Debug, Deserialize)]
@@ -35,8 +51,33 @@ struct Frame {
 pub enum SocketError {
     #[error("apps.connections.open failed: {0}")]
     Open(#[from] SlackError),
+    #[error("the WebSocket handshake took longer than {}", humantime::format_duration(*.0))]
+    HandshakeTimeout(Duration),
     #[error("the WebSocket failed: {0}")]
     WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
+    #[error("nothing heard from Slack for {}; the link is presumed dead", humantime::format_duration(*.0))]
+    Silent(Duration),
+}
+
+/// Whether the Socket Mode link is up (Slack said `hello`), for readiness.
+#[derive(Debug, Clone, Default)]
+pub struct LinkStatus(Arc<AtomicBool>);
+
+impl LinkStatus {
+    pub fn is_up(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn set(&self, up: bool) {
+        self.0.store(up, Ordering::Relaxed);
+    }
+}
+
+/// What a frame asks of the connection loop.
+enum Next {
+    Continue,
+    /// Slack asked for a new connection (`disconnect`).
+    Replace,
 }
 
 /// Keeps one Socket Mode connection open, reconnecting with backoff.
@@ -45,83 +86,192 @@ pub struct SocketMode {
     app: Arc<SlackApi>,
     inbox: Inbox,
     reconnect: BackoffPolicy,
+    timings: SocketTimings,
+    status: LinkStatus,
 }
 
 impl SocketMode {
-    pub fn new(app: Arc<SlackApi>, inbox: Inbox, reconnect: BackoffPolicy) -> Self {
+    pub fn new(
+        app: Arc<SlackApi>,
+        inbox: Inbox,
+        reconnect: BackoffPolicy,
+        timings: SocketTimings,
+    ) -> Self {
         Self {
             app,
             inbox,
             reconnect,
+            timings,
+            status: LinkStatus::default(),
         }
+    }
+
+    /// Whether the link is up; shared with the readiness probe.
+    pub fn status(&self) -> LinkStatus {
+        self.status.clone()
     }
 
     /// Connects, serves, and reconnects forever (until the task is dropped).
     pub async fn run(self) {
         let mut delay = None;
+        let mut opened_ahead: Option<Socket> = None;
         loop {
             let started = Instant::now();
-            match self.connection().await {
-                Ok(()) => tracing::info!("Socket Mode connection closed; reconnecting"),
+            let socket = match opened_ahead.take() {
+                Some(socket) => Ok(socket),
+                None => self.open().await,
+            };
+            let ended = match socket {
+                Ok(socket) => self.serve(socket).await,
+                Err(error) => Err(error),
+            };
+            match ended {
+                Ok(Some(next)) => {
+                    tracing::info!("Socket Mode: moved to the next connection");
+                    opened_ahead = Some(next);
+                    delay = None;
+                    continue;
+                }
+                Ok(None) => tracing::info!("Socket Mode connection closed; reconnecting"),
                 Err(error) => tracing::warn!(%error, "Socket Mode connection failed"),
             }
+            self.status.set(false);
             // A connection that lived a while resets the backoff.
             if started.elapsed() > self.reconnect.max {
                 delay = None;
             }
             let wait = self.reconnect.after(delay);
-            tokio::time::sleep(wait).await;
             delay = Some(wait);
+            tokio::time::sleep(jittered(wait)).await;
         }
     }
 
-    /// One connection, served until Slack closes it or asks for a new one
-    /// (`Ok`), or it fails.
-    async fn connection(&self) -> Result<(), SocketError> {
+    /// `apps.connections.open`, then the WebSocket handshake within its bound.
+    async fn open(&self) -> Result<Socket, SocketError> {
         let url = self.app.open_socket_url().await?;
-        let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
-        while let Some(message) = socket.next().await {
-            let text = match message? {
-                Message::Text(text) => text,
-                Message::Ping(data) => {
-                    socket.send(Message::Pong(data)).await?;
-                    continue;
-                }
-                Message::Close(_) => return Ok(()),
-                _ => continue,
-            };
-            let received = Instant::now();
-            let frame: Frame = match serde_json::from_str(text.as_str()) {
-                Ok(frame) => frame,
-                Err(error) => {
-                    tracing::debug!(%error, "Socket Mode frame that is not JSON");
-                    continue;
-                }
-            };
-            if let Some(envelope_id) = &frame.envelope_id {
-                let ack = serde_json::json!({ "envelope_id": envelope_id }).to_string();
-                socket.send(Message::text(ack)).await?;
-            }
-            match frame.kind.as_str() {
-                "hello" => tracing::info!("Socket Mode connected"),
-                "disconnect" => {
-                    tracing::info!(
-                        reason = frame.reason.as_deref().unwrap_or("none given"),
-                        "Slack asked for a new Socket Mode connection"
-                    );
-                    return Ok(());
-                }
-                "events_api" => {
-                    let Some(payload) = frame.payload else {
-                        continue;
+        let limit = self.timings.connect_timeout;
+        let (socket, _) = tokio::time::timeout(limit, tokio_tungstenite::connect_async(url))
+            .await
+            .map_err(|_| SocketError::HandshakeTimeout(limit))??;
+        Ok(socket)
+    }
+
+    /// Serves one connection. `Ok(Some(next))`: Slack asked for a new one and
+    /// `next` is open already; `Ok(None)`: Slack closed it.
+    async fn serve(&self, mut socket: Socket) -> Result<Option<Socket>, SocketError> {
+        let mut pings = tokio::time::interval(self.timings.ping_interval);
+        pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        pings.tick().await;
+        let mut last_heard = tokio::time::Instant::now();
+        let mut next: Option<Opening<'_>> = None;
+        loop {
+            let silent_since = last_heard + self.timings.idle_timeout;
+            tokio::select! {
+                message = socket.next() => {
+                    let Some(message) = message else {
+                        return Ok(None);
                     };
-                    let retry = frame.retry_attempt.unwrap_or(0).to_string();
-                    let envelope = Envelope::from_value(payload, self.inbox.identity());
-                    self.inbox.accept(envelope, Some(&retry), received).await;
+                    last_heard = tokio::time::Instant::now();
+                    let text = match message? {
+                        Message::Text(text) => text,
+                        Message::Ping(data) => {
+                            socket.send(Message::Pong(data)).await?;
+                            continue;
+                        }
+                        Message::Close(_) => return Ok(None),
+                        _ => continue,
+                    };
+                    if let Next::Replace = self.frame(&mut socket, text.as_str()).await? {
+                        if next.is_none() {
+                            next = Some(Box::pin(self.open()));
+                        }
+                    }
                 }
-                other => tracing::debug!(kind = other, "Socket Mode frame ignored"),
+                _ = pings.tick() => socket.send(Message::Ping(Vec::new().into())).await?,
+                () = tokio::time::sleep_until(silent_since) => {
+                    return Err(SocketError::Silent(self.timings.idle_timeout));
+                }
+                opened = async {
+                    match next.as_mut() {
+                        Some(opening) => opening.await,
+                        None => std::future::pending().await,
+                    }
+                }, if next.is_some() => {
+                    match opened {
+                        Ok(replacement) => {
+                            // Best effort: the old connection is going anyway.
+                            let _ = socket.close(None).await;
+                            return Ok(Some(replacement));
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "Socket Mode: the next connection failed; keeping this one");
+                            next = None;
+                        }
+                    }
+                }
             }
         }
-        Ok(())
+    }
+
+    /// Handles one text frame: acks what the inbox took, leaves the rest.
+    async fn frame(&self, socket: &mut Socket, text: &str) -> Result<Next, SocketError> {
+        let received = Instant::now();
+        let frame: Frame = match serde_json::from_str(text) {
+            Ok(frame) => frame,
+            Err(error) => {
+                tracing::debug!(%error, "Socket Mode frame that is not JSON");
+                return Ok(Next::Continue);
+            }
+        };
+        let ack = match frame.kind.as_str() {
+            "hello" => {
+                self.status.set(true);
+                tracing::info!("Socket Mode connected");
+                true
+            }
+            "disconnect" => {
+                tracing::info!(
+                    reason = frame.reason.as_deref().unwrap_or("none given"),
+                    "Slack asked for a new Socket Mode connection; opening it before letting this one go"
+                );
+                return Ok(Next::Replace);
+            }
+            "events_api" => match frame.payload {
+                Some(payload) => {
+                    let retry = frame.retry_attempt.unwrap_or(0).to_string();
+                    let envelope = Envelope::from_value(payload, self.inbox.identity());
+                    self.inbox.accept(envelope, Some(&retry), received) != Reply::Overloaded
+                }
+                None => true,
+            },
+            other => {
+                tracing::debug!(kind = other, "Socket Mode frame ignored");
+                true
+            }
+        };
+        if let (true, Some(envelope_id)) = (ack, &frame.envelope_id) {
+            let ack = serde_json::json!({ "envelope_id": envelope_id }).to_string();
+            socket.send(Message::text(ack)).await?;
+        }
+        Ok(Next::Continue)
+    }
+}
+
+/// `wait` scaled by a random factor in [0.5, 1]: reconnects spread out.
+fn jittered(wait: Duration) -> Duration {
+    wait.mul_f64(rand::random_range(0.5..=1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_half_and_all_of_the_wait() {
+        let wait = Duration::from_secs(8);
+        for _ in 0..1_000 {
+            let jittered = jittered(wait);
+            assert!(jittered >= wait / 2 && jittered <= wait, "{jittered:?}");
+        }
     }
 }

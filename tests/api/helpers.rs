@@ -148,6 +148,8 @@ pub fn test_config(slack: &SlackWorkspace, opsgenie: &OpsGenieAccount) -> ServeC
         signing_secret: Some(SIGNING_SECRET.into()),
         app_token: None,
         socket_reconnect: BackoffPolicy::default(),
+        socket_timings: Default::default(),
+        max_in_flight: 1000,
         source: SourceConfig::OpsGenie(opsgenie_config(opsgenie)),
         alerts: None,
         usergroups: Vec::new(),

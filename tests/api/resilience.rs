@@ -197,7 +197,7 @@ async fn a_rate_limited_reply_is_retried_and_posted_exactly_once() {
 }
 
 #[tokio::test]
-async fn readyz_follows_the_last_source_call() {
+async fn readiness_stays_up_through_an_outage_which_shows_in_the_text_and_gauge() {
     for upstream in UPSTREAMS {
         readyz_follows(upstream).await;
     }
@@ -206,17 +206,25 @@ async fn readyz_follows_the_last_source_call() {
 async fn readyz_follows(upstream: Upstream) {
     let app = spawn_impatient_app(upstream, QUICK_BACKOFF).await;
     let readyz = || async {
-        app.http
+        let response = app
+            .http
             .get(format!("{}/readyz", app.address))
             .send()
             .await
-            .expect("answers")
-            .status()
-            .as_u16()
+            .expect("answers");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("text"))
     };
-    assert_eq!(readyz().await, 200, "{upstream:?}: no call yet");
+    let source_up = |text: &str, value: u8| text.contains(&format!("oncall_bot_source_up {value}"));
+    let name = upstream.name();
+    assert_eq!(
+        readyz().await,
+        (200, format!("ready: no {name} call yet\n")),
+        "{upstream:?}"
+    );
+    assert!(source_up(&app.metrics().await, 1));
     ask(&app, "Ev1", "1.1").await;
-    assert_eq!(readyz().await, 200, "{upstream:?}");
+    assert_eq!(readyz().await.0, 200, "{upstream:?}");
     // An outage for exactly the three attempts of the next lookup.
     app.on_call_lookup()
         .respond_with(ResponseTemplate::new(500))
@@ -225,11 +233,25 @@ async fn readyz_follows(upstream: Upstream) {
         .await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     ask(&app, "Ev2", "1.2").await;
-    assert_eq!(readyz().await, 503, "{upstream:?}");
+    // The process can still take events: the outage shows in the text and the
+    // gauge, never in the status.
+    assert_eq!(
+        readyz().await,
+        (
+            200,
+            format!("ready: the last {name} call failed; stale answers cover it\n")
+        ),
+        "{upstream:?}"
+    );
+    assert!(source_up(&app.metrics().await, 0), "{upstream:?}");
     tokio::time::sleep(Duration::from_millis(20)).await;
     let text = ask(&app, "Ev3", "1.3").await;
-
-    assert_eq!(readyz().await, 200, "{upstream:?}: {text}");
+    assert_eq!(
+        readyz().await,
+        (200, format!("ready: the last {name} call succeeded\n")),
+        "{upstream:?}: {text}"
+    );
+    assert!(source_up(&app.metrics().await, 1), "{upstream:?}");
 }
 
 #[tokio::test]
@@ -284,4 +306,45 @@ async fn metrics_flow(upstream: Upstream) {
     ] {
         assert!(text.contains(line), "{upstream:?}: missing {line}:\n{text}");
     }
+}
+
+#[tokio::test]
+async fn over_max_in_flight_an_event_gets_503_unrecorded_and_its_retry_is_answered() {
+    let app = spawn_app_with(|config| config.max_in_flight = 2).await;
+    on_call_request()
+        .respond_with(on_call_answer(&["alice@corp.example"]).set_delay(Duration::from_millis(800)))
+        .up_to_n_times(1)
+        .mount(app.opsgenie.server())
+        .await;
+    let bodies: Vec<String> = (1..=3)
+        .map(|n| {
+            mention(
+                &format!("Ev{n}"),
+                "C1",
+                &format!("1.{n}"),
+                "<@UBOT> prod is down",
+            )
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for body in &bodies {
+        statuses.push(app.deliver(body).await.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 503]);
+    app.settle().await;
+    let retry = app
+        .deliver_with(&bodies[2], &[("x-slack-retry-num", "1")])
+        .await;
+    assert_eq!(
+        retry.status(),
+        200,
+        "the shed event was not recorded as seen"
+    );
+    app.settle().await;
+    assert_eq!(app.replies().len(), 3);
+    let text = app.metrics().await;
+    assert!(
+        text.contains(r#"oncall_bot_slack_events_total{type="app_mention",outcome="shed"} 1"#),
+        "{text}"
+    );
 }

@@ -1,10 +1,18 @@
 //! Socket Mode against a local WebSocket fake of Slack: every behaviour of the
 //! HTTP path holds there too.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use oncall_bot::config::settings::SocketTimings;
+use oncall_bot::config::ServeConfig;
 use oncall_bot::outbound::BackoffPolicy;
 use oncall_bot_simulator::SocketModeServer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use wiremock::matchers::path;
+use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::*;
 
@@ -12,6 +20,19 @@ const APP_TOKEN: &str = "xapp-1-test";
 
 /// The app with Socket Mode only (no signing secret), connected to the fake.
 async fn spawn_socket_app() -> (TestApp, SocketModeServer) {
+    spawn_socket_app_with(|_| {}).await
+}
+
+/// Pings every 100 ms; a link silent for 600 ms is replaced.
+const QUICK_TIMINGS: SocketTimings = SocketTimings {
+    connect_timeout: Duration::from_secs(1),
+    ping_interval: Duration::from_millis(100),
+    idle_timeout: Duration::from_millis(600),
+};
+
+async fn spawn_socket_app_with(
+    adjust: impl FnOnce(&mut ServeConfig),
+) -> (TestApp, SocketModeServer) {
     let mut server = None;
     let app = spawn_app_with_workspace(|slack, config| {
         server = Some(
@@ -25,6 +46,7 @@ async fn spawn_socket_app() -> (TestApp, SocketModeServer) {
             initial: Duration::from_millis(50),
             max: Duration::from_millis(200),
         };
+        adjust(config);
     })
     .await;
     let server = server.expect("Socket Mode is on");
@@ -119,4 +141,246 @@ async fn without_a_signing_secret_the_http_endpoint_is_off_but_probes_work() {
             .expect("answers");
         assert_eq!(response.status(), 200, "{probe}");
     }
+}
+
+async fn readyz(app: &TestApp) -> (u16, String) {
+    let response = app
+        .http
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .expect("answers");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("text"))
+}
+
+#[tokio::test]
+async fn readiness_follows_the_socket_link() {
+    let (app, server) = spawn_socket_app().await;
+    wait_until_async("ready", || async { readyz(&app).await.0 == 200 }).await;
+    // Slack stops handing out connections, and the open one drops.
+    Mock::given(path("/apps.connections.open"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"ok": false, "error": "internal_error"})),
+        )
+        .mount(app.slack.server())
+        .await;
+    server.drop_connection();
+    wait_until_async("not ready", || async { readyz(&app).await.0 == 503 }).await;
+    let (_, text) = readyz(&app).await;
+    assert!(
+        text.starts_with("not ready: Socket Mode is not connected"),
+        "{text}"
+    );
+}
+
+async fn wait_until_async<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if condition().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+/// A TCP proxy on loopback that can stop forwarding on the connections it has
+/// (swallowing bytes both ways, closing nothing), as a NAT or load balancer does
+/// when it drops its state. Connections made after that are forwarded.
+struct StallingProxy {
+    address: std::net::SocketAddr,
+    generation: Arc<AtomicUsize>,
+}
+
+impl StallingProxy {
+    async fn start(target: std::net::SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let address = listener.local_addr().expect("an address");
+        let generation = Arc::new(AtomicUsize::new(0));
+        let current = Arc::clone(&generation);
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let Ok(outbound) = TcpStream::connect(target).await else {
+                    continue;
+                };
+                let born = current.load(Ordering::SeqCst);
+                let (in_read, in_write) = inbound.into_split();
+                let (out_read, out_write) = outbound.into_split();
+                for (mut from, mut to) in
+                    [(in_read, out_write), (out_read, in_write)].map(|(read, write)| (read, write))
+                {
+                    let current = Arc::clone(&current);
+                    tokio::spawn(async move {
+                        let mut buffer = vec![0u8; 16 * 1024];
+                        while let Ok(read) = from.read(&mut buffer).await {
+                            if read == 0 {
+                                break;
+                            }
+                            if current.load(Ordering::SeqCst) != born {
+                                continue;
+                            }
+                            if to.write_all(&buffer[..read]).await.is_err() {
+                                break;
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        Self {
+            address,
+            generation,
+        }
+    }
+
+    /// The open connections stop forwarding, and stay open.
+    fn stall(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_half_open_link_is_noticed_and_replaced() {
+    let mut server = None;
+    let app = spawn_app_with_workspace(|slack, config| {
+        let sim = slack
+            .enable_socket_mode(APP_TOKEN)
+            .expect("a WebSocket port");
+        server = Some(sim);
+        config.signing_secret = None;
+        config.app_token = Some(APP_TOKEN.into());
+        config.socket_timings = QUICK_TIMINGS;
+        config.socket_reconnect = BackoffPolicy {
+            initial: Duration::from_millis(50),
+            max: Duration::from_millis(200),
+        };
+    })
+    .await;
+    let server = server.expect("Socket Mode is on");
+    // Route the bot through the proxy from its next connection on.
+    let target: std::net::SocketAddr = server
+        .url()
+        .trim_start_matches("ws://")
+        .split('/')
+        .next()
+        .and_then(|address| address.parse().ok())
+        .expect("the fake's address");
+    let stalling = StallingProxy::start(target).await;
+    Mock::given(path("/apps.connections.open"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "ok": true,
+            "url": format!("ws://{}/link/?ticket=via-proxy", stalling.address)
+        })))
+        .mount(app.slack.server())
+        .await;
+    wait_until("the bot connects directly", || server.connections() == 1).await;
+    server.drop_connection();
+    wait_until("the bot connects through the proxy", || {
+        server.connections() == 2
+    })
+    .await;
+
+    // Pings and pongs keep a healthy link: no reconnect for several idle timeouts.
+    tokio::time::sleep(QUICK_TIMINGS.idle_timeout * 3).await;
+    assert_eq!(server.connections(), 2, "a healthy link is kept");
+    assert!(server.connection_log()[1].pings >= 3, "the bot pings");
+
+    let stalled_at = std::time::Instant::now();
+    stalling.stall();
+    wait_until("the bot replaces the silent link", || {
+        server.connections() == 3
+    })
+    .await;
+    let noticed = stalled_at.elapsed();
+    assert!(
+        noticed >= QUICK_TIMINGS.idle_timeout / 2 && noticed < QUICK_TIMINGS.idle_timeout * 4,
+        "noticed after {noticed:?}"
+    );
+    let envelope = server
+        .send_event(&mention("Ev1", "C1", "1.1", "<@UBOT> still there?"), 0)
+        .expect("sent");
+    wait_until("the envelope is acked", || {
+        server.acks().contains(&envelope)
+    })
+    .await;
+    wait_until("the reply is posted", || app.replies().len() == 1).await;
+}
+
+#[tokio::test]
+async fn on_disconnect_the_next_link_opens_before_the_old_one_is_let_go() {
+    let (app, server) = spawn_socket_app().await;
+    assert!(server.send_disconnect("refresh_requested"));
+    wait_until("the second connection", || server.connections() == 2).await;
+    wait_until("the first is let go", || {
+        server.connection_log()[0].closed.is_some()
+    })
+    .await;
+    let log = server.connection_log();
+    assert!(log[0].closed_by_bot, "the bot closed the old link itself");
+    assert!(
+        log[1].opened <= log[0].closed.expect("closed"),
+        "the new link was open before the old one closed: {log:?}"
+    );
+    assert_eq!(readyz(&app).await.0, 200);
+    let envelope = server
+        .send_event(&mention("Ev1", "C1", "1.1", "<@UBOT> hi"), 0)
+        .expect("sent");
+    wait_until("acked on the new link", || {
+        server.acks().contains(&envelope)
+    })
+    .await;
+    wait_until("answered", || app.replies().len() == 1).await;
+}
+
+#[tokio::test]
+async fn over_max_in_flight_an_envelope_is_left_unacked_and_answered_when_redelivered() {
+    let (app, server) = spawn_socket_app_with(|config| config.max_in_flight = 2).await;
+    // The first answers wait on a slow on-call lookup, so they stay in flight.
+    on_call_request()
+        .respond_with(on_call_answer(&["alice@corp.example"]).set_delay(Duration::from_millis(800)))
+        .up_to_n_times(1)
+        .mount(app.opsgenie.server())
+        .await;
+    let bodies: Vec<String> = (1..=3)
+        .map(|n| {
+            mention(
+                &format!("Ev{n}"),
+                "C1",
+                &format!("1.{n}"),
+                "<@UBOT> prod is down",
+            )
+        })
+        .collect();
+    let first = server.send_event(&bodies[0], 0).expect("sent");
+    let second = server.send_event(&bodies[1], 0).expect("sent");
+    let third = server.send_event(&bodies[2], 0).expect("sent");
+    app.wait_for_metrics(&[
+        r#"oncall_bot_slack_events_total{type="app_mention",outcome="answered"} 2"#,
+        r#"oncall_bot_slack_events_total{type="app_mention",outcome="shed"} 1"#,
+    ])
+    .await;
+    wait_until("the admitted two are acked", || server.acks().len() == 2).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        server.acks(),
+        [first, second],
+        "the shed envelope is not acked"
+    );
+    app.settle().await;
+    let again = server.send_event(&bodies[2], 1).expect("redelivered");
+    wait_until("the redelivery is acked", || server.acks().contains(&again)).await;
+    assert!(!server.acks().contains(&third));
+    app.settle().await;
+    let mut threads: Vec<String> = app
+        .replies()
+        .iter()
+        .filter_map(|post| post.thread_ts.clone())
+        .collect();
+    threads.sort();
+    assert_eq!(threads, ["1.1", "1.2", "1.3"]);
 }

@@ -21,6 +21,9 @@ pub const DEFAULT_JSM_API_URL: &str = "https://api.atlassian.com";
 
 /// Schedules are looked up by name this many at a time.
 const PAGE_SIZE: usize = 50;
+/// At most this many pages (1,000 schedules) per lookup, so that a server that
+/// ignores `offset` cannot keep the lookup going forever.
+const MAX_SCHEDULE_PAGES: usize = 20;
 /// Jira's bulk user lookup takes at most this many account ids a call.
 const USERS_PER_CALL: usize = 100;
 /// How long an account's email and name are remembered.
@@ -151,15 +154,15 @@ impl JsmClient {
             return Ok(id);
         }
         let cloud_id = self.cloud_id().await?;
-        let mut offset = 0;
-        loop {
+        for page in 0..MAX_SCHEDULE_PAGES {
+            let offset = page * PAGE_SIZE;
             let mut url = self.ops_url(&cloud_id, &["schedules"])?;
             url.query_pairs_mut()
                 .append_pair("query", name)
                 .append_pair("offset", &offset.to_string())
                 .append_pair("size", &PAGE_SIZE.to_string());
-            let page: SchedulePage = self.get_json("schedules", url).await?;
-            if let Some(found) = page
+            let found_page: SchedulePage = self.get_json("schedules", url).await?;
+            if let Some(found) = found_page
                 .values
                 .iter()
                 .find(|schedule| schedule.name.eq_ignore_ascii_case(name))
@@ -169,11 +172,15 @@ impl JsmClient {
                 }
                 return Ok(found.id.clone());
             }
-            if page.values.len() < PAGE_SIZE {
+            if found_page.values.len() < PAGE_SIZE {
                 return Err(JsmError::UnknownSchedule(name.to_owned()).into());
             }
-            offset += PAGE_SIZE;
         }
+        tracing::warn!(
+            pages = MAX_SCHEDULE_PAGES,
+            "JSM kept returning full pages of schedules; stopped looking"
+        );
+        Err(JsmError::UnknownSchedule(name.to_owned()).into())
     }
 
     /// Who is on call for the schedule called `name`, with emails where visible.
@@ -489,6 +496,30 @@ mod tests {
             matches!(&error, ProviderError::Jsm(JsmError::UnknownSchedule(name)) if name == "Nope"),
             "{error:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_server_that_ignores_offset_cannot_keep_the_lookup_going() {
+        let server = MockServer::start().await;
+        let full_page: Vec<serde_json::Value> = (0..PAGE_SIZE)
+            .map(|n| serde_json::json!({"id": format!("sch-{n}"), "name": format!("Other {n}")}))
+            .collect();
+        schedules()
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(serde_json::json!({"values": full_page})),
+            )
+            .mount(&server)
+            .await;
+        let error = client_for(&server)
+            .on_call_people("SRE schedule")
+            .await
+            .expect_err("never found");
+        assert!(
+            matches!(&error, ProviderError::Jsm(JsmError::UnknownSchedule(_))),
+            "{error:?}"
+        );
+        let requests = server.received_requests().await.expect("recorded");
+        assert_eq!(requests.len(), MAX_SCHEDULE_PAGES);
     }
 
     #[tokio::test]
