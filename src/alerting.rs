@@ -1,23 +1,37 @@
 //! Optional alerts: each help request raises one low-priority alert, keyed by the
 //! Slack message so it is never raised twice.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use moka::future::Cache;
 use sha2::{Digest, Sha256};
 
 use crate::metrics::Metrics;
-use crate::model::{Alert, Priority, Request};
+use crate::model::{Alert, BotIdentity, Priority, Request};
 use crate::providers::Provider;
-use crate::slack::SlackApi;
+use crate::slack::{SlackApi, SlackUser};
 
 /// OpsGenie's limit on an alert's message.
 pub const MAX_MESSAGE_CHARS: usize = 130;
 
 /// How long a raised alias is remembered in this process.
 const RAISED_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Whether the asker may page: their team is `home`'s, or one `allowed`, or it
+/// is in `home`'s Enterprise Grid organisation. A request that names no team is
+/// from `home`.
+fn may_page(home: &BotIdentity, allowed: &[String], request: &Request, asker: &SlackUser) -> bool {
+    let Some(team) = request.user_team.as_ref().or(asker.team_id.as_ref()) else {
+        return true;
+    };
+    let same_organisation = matches!(
+        (&asker.enterprise_id, &home.enterprise_id),
+        (Some(theirs), Some(ours)) if theirs == ours
+    );
+    home.team_id.as_ref() == Some(team) || allowed.contains(team) || same_organisation
+}
 
 /// The alias for a Slack message. A `ts` is unique only within a channel, so both
 /// go in; they are hashed so that nothing a user typed reaches the alias.
@@ -53,43 +67,139 @@ pub enum AlertOutcome {
     Raised(Priority),
     /// This message's alert was raised earlier in this process.
     AlreadyRaised(Priority),
+    /// The person raised their limit of alerts moments ago.
+    RateLimited,
+    /// The person is not of this workspace (Slack Connect): they never page.
+    Outsider,
     Failed,
 }
 
-/// Raises the alert for a help request, at most once per Slack message.
+/// At most `count` alerts per person within `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub count: u32,
+    pub per: Duration,
+}
+
+impl Default for RateLimit {
+    /// 3 per 10 minutes.
+    fn default() -> Self {
+        Self {
+            count: 3,
+            per: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+/// How help requests raise alerts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertPolicy {
+    pub priority: Priority,
+    /// The team the alert is routed to.
+    pub team: Option<String>,
+    /// Per person (`ALERT_RATE_LIMIT`).
+    pub rate_limit: RateLimit,
+    /// Workspaces besides the bot's own whose people may page
+    /// (`ALERT_ALLOWED_TEAMS`).
+    pub allowed_teams: Vec<String>,
+}
+
+impl Default for AlertPolicy {
+    fn default() -> Self {
+        Self {
+            priority: Priority::P4,
+            team: None,
+            rate_limit: RateLimit::default(),
+            allowed_teams: Vec::new(),
+        }
+    }
+}
+
+/// OpsGenie's limit on a description (JSM's integration API has the same).
+pub const MAX_DESCRIPTION_CHARS: usize = 15_000;
+
+/// Who has raised alerts lately: per person, the times, oldest first.
+#[derive(Debug, Default)]
+struct RecentAlerts {
+    by_person: HashMap<String, VecDeque<Instant>>,
+}
+
+impl RecentAlerts {
+    /// Takes one of the person's alerts, when they have one left.
+    fn take(&mut self, person: &str, limit: RateLimit, now: Instant) -> bool {
+        // Forget people whose alerts are all older than the window, so memory
+        // follows the window rather than everyone who ever asked.
+        if self.by_person.len() > 1_000 {
+            self.by_person.retain(|_, times| {
+                times
+                    .back()
+                    .is_some_and(|last| now.saturating_duration_since(*last) < limit.per)
+            });
+        }
+        let times = self.by_person.entry(person.to_owned()).or_default();
+        while times
+            .front()
+            .is_some_and(|first| now.saturating_duration_since(*first) >= limit.per)
+        {
+            times.pop_front();
+        }
+        if times.len() >= limit.count as usize {
+            return false;
+        }
+        times.push_back(now);
+        true
+    }
+
+    /// Gives back an alert taken for a request that raised none.
+    fn give_back(&mut self, person: &str, taken_at: Instant) {
+        if let Some(times) = self.by_person.get_mut(person) {
+            times.retain(|time| *time != taken_at);
+        }
+    }
+}
+
+/// Raises the alert for a help request, at most once per Slack message, within
+/// each person's limit, and only for people of this workspace.
 pub struct AlertRaiser {
     provider: Arc<Provider>,
-    priority: Priority,
-    team: Option<String>,
+    policy: AlertPolicy,
+    /// The bot's own workspace and organisation.
+    home: BotIdentity,
     slack: Arc<SlackApi>,
     metrics: Arc<Metrics>,
     raised: Cache<String, ()>,
+    recent: Mutex<RecentAlerts>,
 }
 
 impl AlertRaiser {
     pub fn new(
         provider: Arc<Provider>,
-        priority: Priority,
-        team: Option<String>,
+        policy: AlertPolicy,
+        home: BotIdentity,
         slack: Arc<SlackApi>,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             provider,
-            priority,
-            team,
+            policy,
+            home,
             slack,
             metrics,
             raised: Cache::builder()
                 .time_to_live(RAISED_TTL)
                 .max_capacity(100_000)
                 .build(),
+            recent: Mutex::new(RecentAlerts::default()),
         }
     }
 
     /// The system alerts go to.
     pub fn system_name(&self) -> &'static str {
         self.provider.name()
+    }
+
+    fn recent(&self) -> std::sync::MutexGuard<'_, RecentAlerts> {
+        self.recent.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Raises the alert for `request`; `text` is what the person wrote, without
@@ -99,17 +209,48 @@ impl AlertRaiser {
         if self.raised.contains_key(&alias) {
             tracing::info!(%alias, "alert for this message already raised");
             self.metrics.alert("already_raised");
-            return AlertOutcome::AlreadyRaised(self.priority);
+            return AlertOutcome::AlreadyRaised(self.priority());
         }
-        let alert = self.alert_for(request, text, alias.clone()).await;
+        let taken_at = Instant::now();
+        if !self
+            .recent()
+            .take(&request.user, self.policy.rate_limit, taken_at)
+        {
+            tracing::info!(user = %request.user, "alert limit reached for this person; none raised");
+            self.metrics.alert("rate_limited");
+            return AlertOutcome::RateLimited;
+        }
+        let (asker, permalink) = tokio::join!(
+            self.slack.user(&request.user),
+            self.slack.permalink(&request.channel, &request.ts),
+        );
+        let asker = asker.unwrap_or_else(|error| {
+            tracing::warn!(%error, "could not look up the asker");
+            SlackUser {
+                name: request.user.clone(),
+                team_id: None,
+                enterprise_id: None,
+            }
+        });
+        if !self.may_page(request, &asker) {
+            self.recent().give_back(&request.user, taken_at);
+            tracing::info!(user = %request.user, team = ?request.user_team, "not of this workspace; no alert");
+            self.metrics.alert("outsider");
+            return AlertOutcome::Outsider;
+        }
+        let permalink = permalink
+            .map_err(|error| tracing::warn!(%error, "could not get the message's permalink"))
+            .ok();
+        let alert = self.alert_for(request, text, &asker.name, permalink, alias.clone());
         match self.provider.create_alert(&alert).await {
             Ok(request_id) => {
                 self.raised.insert(alias.clone(), ()).await;
-                tracing::info!(%alias, %request_id, priority = %self.priority, "alert raised");
+                tracing::info!(%alias, %request_id, priority = %self.priority(), "alert raised");
                 self.metrics.alert("raised");
-                AlertOutcome::Raised(self.priority)
+                AlertOutcome::Raised(self.priority())
             }
             Err(error) => {
+                self.recent().give_back(&request.user, taken_at);
                 tracing::error!(%alias, %error, "could not raise the alert");
                 self.metrics.alert("failed");
                 AlertOutcome::Failed
@@ -117,26 +258,36 @@ impl AlertRaiser {
         }
     }
 
-    async fn alert_for(&self, request: &Request, text: &str, alias: String) -> Alert {
-        let (asker, permalink) = tokio::join!(
-            self.slack.user(&request.user),
-            self.slack.permalink(&request.channel, &request.ts),
-        );
-        let asker = asker.map(|user| user.name).unwrap_or_else(|error| {
-            tracing::warn!(%error, "could not look up the asker's name");
-            request.user.clone()
-        });
-        let mut description = text.trim().to_owned();
-        match permalink {
-            Ok(link) => description.push_str(&format!("\n\nSlack message: {link}")),
-            Err(error) => tracing::warn!(%error, "could not get the message's permalink"),
-        }
+    fn priority(&self) -> Priority {
+        self.policy.priority
+    }
+
+    /// Whether the asker is of this workspace: their team is the bot's, or one
+    /// allowed, or it is in the bot's Enterprise Grid organisation. A request
+    /// that names no team is from this workspace.
+    fn may_page(&self, request: &Request, asker: &SlackUser) -> bool {
+        may_page(&self.home, &self.policy.allowed_teams, request, asker)
+    }
+
+    fn alert_for(
+        &self,
+        request: &Request,
+        text: &str,
+        asker: &str,
+        permalink: Option<String>,
+        alias: String,
+    ) -> Alert {
+        let link = permalink
+            .map(|link| format!("\n\nSlack message: {link}"))
+            .unwrap_or_default();
+        let room = MAX_DESCRIPTION_CHARS.saturating_sub(link.chars().count());
+        let description = format!("{}{link}", truncate_chars(text.trim(), room));
         Alert {
             alias,
-            message: alert_message(&asker, text),
+            message: alert_message(asker, text),
             description,
-            priority: self.priority,
-            team: self.team.clone(),
+            priority: self.priority(),
+            team: self.policy.team.clone(),
             tags: vec!["slack".to_owned(), "support".to_owned()],
             source: "oncall-bot".to_owned(),
             details: BTreeMap::from([
@@ -167,6 +318,65 @@ mod tests {
         // Input that tries to smuggle text in still yields a plain hex alias.
         let odd = alias_for("C1\n<script>", "$(rm -rf /)");
         assert!(odd["slack-".len()..].chars().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn only_people_of_this_workspace_or_organisation_or_allowed_teams_page() {
+        let home = BotIdentity {
+            user_id: "UBOT".into(),
+            bot_id: None,
+            team_id: Some("THOME".into()),
+            enterprise_id: Some("EORG".into()),
+        };
+        let request = |team: Option<&str>| Request {
+            kind: crate::model::RequestKind::Mention,
+            channel: "C1".into(),
+            user: "U1".into(),
+            ts: "1.1".into(),
+            thread_ts: "1.1".into(),
+            text: "help".into(),
+            user_team: team.map(str::to_owned),
+        };
+        let asker = |team: Option<&str>, enterprise: Option<&str>| SlackUser {
+            name: "someone".into(),
+            team_id: team.map(str::to_owned),
+            enterprise_id: enterprise.map(str::to_owned),
+        };
+        let allowed = ["TPARTNER".to_owned()];
+        let cases = [
+            (None, asker(None, None), true),
+            (Some("THOME"), asker(Some("THOME"), None), true),
+            (Some("TOTHER"), asker(Some("TOTHER"), None), false),
+            (Some("TOTHER"), asker(Some("TOTHER"), Some("EOTHER")), false),
+            (Some("TSISTER"), asker(Some("TSISTER"), Some("EORG")), true),
+            (Some("TPARTNER"), asker(Some("TPARTNER"), None), true),
+            (None, asker(Some("TOTHER"), None), false),
+        ];
+        for (team, asker, expected) in cases {
+            assert_eq!(
+                may_page(&home, &allowed, &request(team), &asker),
+                expected,
+                "{team:?} {asker:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_person_has_their_own_limit_within_the_window() {
+        let limit = RateLimit {
+            count: 2,
+            per: Duration::from_secs(60),
+        };
+        let start = Instant::now();
+        let at = |seconds: u64| start + Duration::from_secs(seconds);
+        let mut recent = RecentAlerts::default();
+        assert!(recent.take("U1", limit, at(0)));
+        assert!(recent.take("U1", limit, at(1)));
+        assert!(!recent.take("U1", limit, at(2)), "third within the minute");
+        assert!(recent.take("U2", limit, at(2)), "someone else");
+        assert!(recent.take("U1", limit, at(60)), "the first one aged out");
+        recent.give_back("U2", at(2));
+        assert!(recent.take("U2", limit, at(3)) && recent.take("U2", limit, at(3)));
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub struct Request {
     /// The thread to answer in: the message's thread, or the message itself.
     pub thread_ts: String,
     pub text: String,
+    /// The asker's workspace, when the event says (Slack Connect channels).
+    pub user_team: Option<String>,
 }
 
 /// Someone on call, as the on-call provider knows them.

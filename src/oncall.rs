@@ -353,14 +353,12 @@ impl OnCallDirectory {
         self
     }
 
-    /// Forgets cached answers and any backoff, so the next answer comes fresh from
-    /// the source. The last good answers stay, as a fallback for outages.
+    /// Forgets cached answers, so the next answer comes fresh from the provider.
+    /// A backoff window after a failure stays: clearing is no way around it. The
+    /// last good answers stay too, as a fallback for outages.
     pub fn clear(&self) {
         self.fresh.invalidate_all();
         self.slack_users.invalidate_all();
-        if let Ok(mut backoffs) = self.backoff.lock() {
-            backoffs.clear();
-        }
     }
 }
 

@@ -164,18 +164,23 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
         .with_backoff(config.source_backoff),
     );
     let mut bot = Bot::new(
-        identity,
+        identity.clone(),
         config.source.default_schedule().to_owned(),
         Arc::clone(&directory),
         Arc::clone(&slack.bot),
     )
     .with_routing(config.routing.clone());
     if let Some(alerts) = &config.alerts {
-        tracing::info!(priority = %alerts.priority, team = ?alerts.team, "help requests raise alerts");
+        tracing::info!(
+            priority = %alerts.priority,
+            team = ?alerts.team,
+            per_person = alerts.rate_limit.count,
+            "help requests raise alerts"
+        );
         bot = bot.with_alerts(AlertRaiser::new(
             provider,
-            alerts.priority,
-            alerts.team.clone(),
+            alerts.clone(),
+            identity,
             Arc::clone(&slack.bot),
             Arc::clone(&metrics),
         ));

@@ -41,6 +41,8 @@ const VARIABLES: &[&str] = &[
     "ALERT_ON_MENTION",
     "ALERT_PRIORITY",
     "ALERT_TEAM",
+    "ALERT_RATE_LIMIT",
+    "ALERT_ALLOWED_TEAMS",
     "USERGROUP_SYNC_INTERVAL",
     "ONCALL_CACHE_TTL",
     "LISTEN_ADDR",
@@ -217,6 +219,26 @@ fn alerts_read_the_switch_the_priority_in_any_case_and_the_team() {
     let alerts = config.alerts.expect("on");
     assert_eq!(alerts.priority, Priority::P2);
     assert_eq!(alerts.team.as_deref(), Some("SRE"));
+    assert_eq!(alerts.rate_limit.count, 3, "3 per 10 minutes by default");
+    assert_eq!(alerts.rate_limit.per, Duration::from_secs(600));
+    assert!(alerts.allowed_teams.is_empty());
+
+    let limited = serve(&with(&[
+        ("ALERT_ON_MENTION", "true"),
+        ("ALERT_RATE_LIMIT", "5/1h"),
+        ("ALERT_ALLOWED_TEAMS", "TPARTNER1, TPARTNER2,"),
+    ]))
+    .expect("valid")
+    .alerts
+    .expect("on");
+    assert_eq!(limited.rate_limit.count, 5);
+    assert_eq!(limited.rate_limit.per, Duration::from_secs(3600));
+    assert_eq!(limited.allowed_teams, ["TPARTNER1", "TPARTNER2"]);
+    let error = parse_error(&with(&[("ALERT_RATE_LIMIT", "lots")]));
+    assert!(
+        error.contains("expected a count per duration, e.g. 3/10m"),
+        "{error}"
+    );
 
     let defaults = serve(&with(&[("ALERT_ON_MENTION", "1"), ("ALERT_TEAM", " ")]))
         .expect("valid")

@@ -202,6 +202,9 @@ impl Respond for Endpoint {
                 let Ok(alert) = serde_json::from_slice::<Value>(&request.body) else {
                     return error(400, "Could not parse the request body");
                 };
+                if let Some(refusal) = super::alert_refusal(&alert) {
+                    return error(422, refusal);
+                }
                 drop(state);
                 lock(&self.state).alerts.push(alert);
                 ResponseTemplate::new(202).set_body_json(json!({

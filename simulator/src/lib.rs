@@ -47,6 +47,34 @@ fn call_parameters(request: &wiremock::Request) -> HashMap<String, String> {
     parameters
 }
 
+/// Why OpsGenie's alert API (which JSM's integration API mirrors) would refuse
+/// this alert body with a 422, per its documented field limits.
+fn alert_refusal(alert: &serde_json::Value) -> Option<&'static str> {
+    let length = |field: &str| alert[field].as_str().map_or(0, |text| text.chars().count());
+    if length("message") == 0 {
+        return Some("Message can not be empty.");
+    }
+    if length("message") > 130 {
+        return Some("Message can not be longer than 130 characters.");
+    }
+    if length("alias") > 512 {
+        return Some("Alias can not be longer than 512 characters.");
+    }
+    if length("description") > 15_000 {
+        return Some("Description can not be longer than 15000 characters.");
+    }
+    let details_too_long = alert["details"].as_object().is_some_and(|details| {
+        details.iter().any(|(key, value)| {
+            key.chars().count() > 8_000
+                || value.as_str().map_or(0, |text| text.chars().count()) > 8_000
+        })
+    });
+    if details_too_long {
+        return Some("Details keys and values can not be longer than 8000 characters.");
+    }
+    None
+}
+
 fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()

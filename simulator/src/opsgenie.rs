@@ -201,12 +201,8 @@ impl Respond for Endpoint {
                 let Ok(alert) = serde_json::from_slice::<Value>(&request.body) else {
                     return error(400, "Could not parse the request body");
                 };
-                let message = alert["message"].as_str().unwrap_or_default();
-                if message.is_empty() {
-                    return error(422, "Message can not be empty.");
-                }
-                if message.chars().count() > 130 {
-                    return error(422, "Message can not be longer than 130 characters.");
+                if let Some(refusal) = super::alert_refusal(&alert) {
+                    return error(422, refusal);
                 }
                 state.alerts.push(alert);
                 ResponseTemplate::new(202).set_body_json(json!({

@@ -16,6 +16,25 @@ pub const HELP_TEXT: &str =
 pub const CACHE_CLEARED_TEXT: &str =
     "Cache cleared: the next answer comes straight from the on-call schedule.";
 
+pub const CACHE_JUST_CLEARED_TEXT: &str =
+    "The cache was cleared moments ago: the next answer comes straight from the on-call schedule.";
+
+/// `text` safe to post as the bot: Slack's control characters escaped, so that
+/// nothing a person typed (or a provider holds) can become `<!channel>`,
+/// `<!here>`, a mention or a disguised link.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 pub const LOOKUP_FAILED_TEXT: &str = "Sorry, I could not find out who is on call right now. \
 Please try again in a minute, or page the team from OpsGenie directly.";
 
@@ -57,8 +76,8 @@ pub fn on_call_text(
             .and_then(|responder| responder.slack_user.as_ref());
         match (slack_user, &person.email) {
             (Some(user), _) => format!("<@{user}>"),
-            (None, Some(email)) => format!("{email} (no Slack account found)"),
-            (None, None) => person.name.clone(),
+            (None, Some(email)) => format!("{} (no Slack account found)", escape(email)),
+            (None, None) => escape(&person.name),
         }
     };
     let shifts = |shifts: &[Shift]| {
@@ -138,6 +157,7 @@ pub fn on_call_text(
 
 /// The answer to `team <name>` when no team has that name.
 pub fn unknown_team_text(name: &str, routing: &Routing) -> String {
+    let name = escape(name);
     if routing.teams().is_empty() {
         format!("I don't know a team called *{name}*: no teams are set up, so I answer for the default schedule only.")
     } else {
@@ -154,6 +174,13 @@ pub fn alert_text(outcome: AlertOutcome, system: &str) -> String {
         AlertOutcome::Raised(priority) => format!("I also raised a {priority} alert in {system}."),
         AlertOutcome::AlreadyRaised(priority) => {
             format!("A {priority} alert for this message is already open in {system}.")
+        }
+        AlertOutcome::RateLimited => format!(
+            "You raised alerts in {system} moments ago, so I did not raise another; the mention above went out."
+        ),
+        AlertOutcome::Outsider => {
+            "I raise alerts only for people of this workspace; the mention above went out."
+                .to_owned()
         }
         AlertOutcome::Failed => {
             format!("Raising an alert in {system} failed, so only the mention above went out.")
@@ -290,6 +317,35 @@ mod tests {
             on_call_text(&one_rotation, &people, Freshness::Fresh, "OpsGenie"),
             "On call for *SRE_schedule* right now: <@UALICE> until <!date^1700000000^{date_short_pretty} {time}|2023-11-14T22:13:20Z>; next: <@UBOB>"
         );
+    }
+
+    #[test]
+    fn echoed_text_cannot_ping_everyone_or_disguise_a_link() {
+        let routing = Routing::default();
+        for (typed, shown) in [
+            ("<!channel>", "&lt;!channel&gt;"),
+            ("<!here|here>", "&lt;!here|here&gt;"),
+            (
+                "<https://evil.example|docs>",
+                "&lt;https://evil.example|docs&gt;",
+            ),
+            ("a & b", "a &amp; b"),
+        ] {
+            let text = unknown_team_text(typed, &routing);
+            assert!(text.contains(&format!("*{shown}*")), "{text}");
+            assert!(!text.contains('<') && !text.contains('>'), "{text}");
+        }
+        let on_call = OnCall {
+            schedule: "S".into(),
+            people: vec![Person {
+                email: None,
+                name: "<!here> Mallory".into(),
+                account_id: Some("acc".into()),
+            }],
+            rotations: vec![],
+        };
+        let text = on_call_text(&on_call, &[], Freshness::Fresh, "JSM Operations");
+        assert_eq!(text, "On call for *S* right now: &lt;!here&gt; Mallory");
     }
 
     #[test]

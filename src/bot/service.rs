@@ -1,16 +1,23 @@
 //! The bot service: reads a request, works out the answer, says it in the thread.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use super::command::{strip_mentions_of, Command};
 use super::replies::{
-    alert_text, on_call_text, unknown_team_text, CACHE_CLEARED_TEXT, HELP_TEXT, LOOKUP_FAILED_TEXT,
+    alert_text, on_call_text, unknown_team_text, CACHE_CLEARED_TEXT, CACHE_JUST_CLEARED_TEXT,
+    HELP_TEXT, LOOKUP_FAILED_TEXT,
 };
 use crate::alerting::AlertRaiser;
 use crate::model::{BotIdentity, Request};
 use crate::oncall::OnCallDirectory;
 use crate::routing::{Destination, Routing};
 use crate::slack::{SlackApi, SlackError};
+
+/// `cache clear` is cheap to send and costly to honour (every answer after it
+/// goes upstream): once per channel in this long.
+pub const CACHE_CLEAR_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Answers requests: decides what to say and says it in the request's thread.
 pub struct Bot {
@@ -20,6 +27,8 @@ pub struct Bot {
     slack: Arc<SlackApi>,
     alerts: Option<AlertRaiser>,
     routing: Routing,
+    /// When each channel last cleared the cache.
+    clears: Mutex<HashMap<String, Instant>>,
 }
 
 impl Bot {
@@ -36,6 +45,7 @@ impl Bot {
             slack,
             alerts: None,
             routing: Routing::default(),
+            clears: Mutex::new(HashMap::new()),
         }
     }
 
@@ -78,6 +88,10 @@ impl Bot {
         match Command::parse(&request.text, &self.identity.user_id) {
             Command::Help => self.help_text(),
             Command::ClearCache => {
+                if !self.may_clear(&request.channel) {
+                    tracing::info!(user = %request.user, "cache cleared moments ago; not again");
+                    return CACHE_JUST_CLEARED_TEXT.to_owned();
+                }
                 self.directory.clear();
                 tracing::info!(user = %request.user, "on-call cache cleared");
                 CACHE_CLEARED_TEXT.to_owned()
@@ -95,6 +109,18 @@ impl Bot {
                 self.who_is_on_call(request, schedule).await
             }
         }
+    }
+
+    /// Whether `channel` may clear the cache now; if so, remembers that it did.
+    fn may_clear(&self, channel: &str) -> bool {
+        let now = Instant::now();
+        let mut clears = self.clears.lock().unwrap_or_else(PoisonError::into_inner);
+        clears.retain(|_, at| now.saturating_duration_since(*at) < CACHE_CLEAR_INTERVAL);
+        if clears.contains_key(channel) {
+            return false;
+        }
+        clears.insert(channel.to_owned(), now);
+        true
     }
 
     fn help_text(&self) -> String {

@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use reqwest::Url;
 use secrecy::SecretString;
 
+use crate::alerting::RateLimit;
 use crate::model::Priority;
 use crate::outbound::Timeouts;
 use crate::providers::jsm::DEFAULT_JSM_API_URL;
@@ -246,6 +247,28 @@ pub struct AlertArgs {
     /// OpsGenie team the alerts are routed to (a `responders` entry).
     #[arg(long, env = "ALERT_TEAM")]
     pub alert_team: Option<String>,
+    /// At most this many alerts per person: `3/10m` (3 per 10 minutes), or a
+    /// count alone (per 10 minutes).
+    #[arg(long, env = "ALERT_RATE_LIMIT", default_value = "3/10m", value_parser = parse_rate_limit)]
+    pub alert_rate_limit: RateLimit,
+    /// Workspace ids (T…), comma-separated, whose people may page besides the
+    /// bot's own workspace (Slack Connect partners).
+    #[arg(long, env = "ALERT_ALLOWED_TEAMS")]
+    pub alert_allowed_teams: Option<String>,
+}
+
+/// `3/10m`, `3 / 1h`, or `3` (per 10 minutes).
+pub(super) fn parse_rate_limit(value: &str) -> Result<RateLimit, String> {
+    let expected = || "expected a count per duration, e.g. 3/10m".to_owned();
+    let (count, per) = match value.split_once('/') {
+        Some((count, per)) => (count, parse_duration(per).map_err(|_| expected())?),
+        None => (value, RateLimit::default().per),
+    };
+    let count: u32 = count.trim().parse().map_err(|_| expected())?;
+    if count == 0 || per.is_zero() {
+        return Err("the count and the duration must be more than 0".to_owned());
+    }
+    Ok(RateLimit { count, per })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -290,6 +313,20 @@ mod tests {
         assert_eq!(parse_duration(" 1h30m "), Ok(Duration::from_secs(5400)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-5").is_err());
+    }
+
+    #[test]
+    fn rate_limits_are_a_count_per_duration() {
+        let limit = |count, minutes: u64| RateLimit {
+            count,
+            per: Duration::from_secs(minutes * 60),
+        };
+        assert_eq!(parse_rate_limit("3/10m"), Ok(limit(3, 10)));
+        assert_eq!(parse_rate_limit(" 5 / 1h "), Ok(limit(5, 60)));
+        assert_eq!(parse_rate_limit("2"), Ok(limit(2, 10)));
+        for bad in ["", "x/10m", "3/soon", "0/10m", "3/0s", "-1"] {
+            assert!(parse_rate_limit(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use super::args::{
     SourceArgs, SyncArgs,
 };
 use super::file::{self, FileError, FileSettings};
-use crate::model::Priority;
+use crate::alerting::AlertPolicy;
 use crate::outbound::{BackoffPolicy, Timeouts};
 use crate::providers::jsm::JsmConfig;
 use crate::providers::opsgenie::{EU_API_URL, US_API_URL};
@@ -68,17 +68,22 @@ impl SourceConfig {
 }
 
 /// How help requests raise alerts, when they do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AlertConfig {
-    pub priority: Priority,
-    pub team: Option<String>,
-}
+pub type AlertConfig = AlertPolicy;
 
 impl AlertArgs {
-    pub fn config(self) -> Option<AlertConfig> {
-        self.alert_on_mention.then(|| AlertConfig {
+    pub fn config(self) -> Option<AlertPolicy> {
+        self.alert_on_mention.then(|| AlertPolicy {
             priority: self.alert_priority,
             team: self.alert_team.filter(|team| !team.trim().is_empty()),
+            rate_limit: self.alert_rate_limit,
+            allowed_teams: self
+                .alert_allowed_teams
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|team| !team.is_empty())
+                .map(str::to_owned)
+                .collect(),
         })
     }
 }

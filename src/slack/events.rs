@@ -90,6 +90,10 @@ struct WireMessage {
     channel: Option<String>,
     channel_type: Option<String>,
     edited: Option<serde::de::IgnoredAny>,
+    /// The asker's workspace (Slack Connect), and the workspace the message
+    /// was posted from.
+    user_team: Option<String>,
+    source_team: Option<String>,
 }
 
 /// Message subtypes that are still a person writing.
@@ -181,6 +185,7 @@ fn classify_message(message: WireMessage, identity: &BotIdentity) -> Result<Requ
         thread_ts: message.thread_ts.unwrap_or_else(|| ts.clone()),
         ts,
         text: message.text,
+        user_team: message.user_team.or(message.source_team),
     })
 }
 
@@ -237,6 +242,7 @@ mod tests {
                 ts: "1515449522.000016".into(),
                 thread_ts: "1515449522.000016".into(),
                 text: "<@UBOT> is it everything a river should be?".into(),
+                user_team: None,
             })
         );
     }

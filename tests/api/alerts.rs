@@ -15,6 +15,7 @@ async fn spawn_alerting_app(team: Option<&str>) -> TestApp {
         config.alerts = Some(AlertConfig {
             priority: Priority::P4,
             team,
+            ..AlertConfig::default()
         });
     })
     .await

@@ -165,6 +165,7 @@ async fn alerts_go_through_the_integration_api_with_the_opsgenie_body() {
         config.alerts = Some(AlertConfig {
             priority: Priority::P4,
             team: Some("SRE".into()),
+            ..AlertConfig::default()
         });
     })
     .await;

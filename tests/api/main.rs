@@ -1,5 +1,6 @@
 //! Integration tests: the real router and clients against Slack and OpsGenie fakes.
 
+mod abuse;
 mod alerts;
 mod answers;
 mod cache;

@@ -13,6 +13,7 @@ async fn no_secret_appears_in_debug_logs_of_a_full_conversation() {
         config.alerts = Some(AlertConfig {
             priority: Priority::P4,
             team: None,
+            ..AlertConfig::default()
         });
     })
     .await;
@@ -56,6 +57,7 @@ async fn upstream_error_bodies_never_reach_the_logs() {
             config.alerts = Some(AlertConfig {
                 priority: Priority::P4,
                 team: None,
+                ..AlertConfig::default()
             });
         })
         .await;
