@@ -130,6 +130,7 @@ impl Demo {
             socket_reconnect: crate::config::settings::SOCKET_RECONNECT,
             socket_timings: Default::default(),
             max_in_flight: 1000,
+            http_limits: Default::default(),
             source,
             alerts,
             usergroups: Vec::new(),

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::alerting::AlertRaiser;
 use crate::bot::Bot;
+use crate::config::settings::HttpLimits;
 use crate::config::{ServeConfig, SlackConfig, SourceConfig, SyncConfig};
 use crate::edge::http::{app, HttpState};
 use crate::edge::socket_mode::SocketMode;
@@ -40,7 +41,7 @@ pub enum StartupError {
         cause: std::io::Error,
     },
     #[error("the HTTP server failed: {0}")]
-    Serve(std::io::Error),
+    Serve(String),
 }
 
 fn describe_auth_failure(error: &SlackError) -> String {
@@ -67,6 +68,7 @@ pub struct Services {
     pub socket_mode: Option<SocketMode>,
     /// How long acked replies may take to finish at shutdown.
     pub drain_timeout: Duration,
+    http_limits: HttpLimits,
 }
 
 /// The Slack clients: the bot's, and the one for user-group calls (the user
@@ -215,6 +217,7 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
         config.signing_secret.clone().map(SignatureVerifier::new),
         inbox.clone(),
         socket_mode.as_ref().map(SocketMode::status),
+        config.http_limits.body_timeout,
     );
     Ok(Services {
         inbox,
@@ -223,11 +226,13 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
         user_group_interval: config.usergroup_interval,
         socket_mode,
         drain_timeout: config.drain_timeout,
+        http_limits: config.http_limits,
     })
 }
 
-/// Serves on `listener` until `shutdown` resolves: stops accepting, then lets acked
-/// replies finish for at most the drain timeout, logging any that could not.
+/// Serves on `listener` until `shutdown` resolves; then stops accepting and, side
+/// by side, lets HTTP requests under way and acked replies finish, each for at
+/// most the drain timeout, logging any reply that could not.
 pub async fn serve(
     listener: TcpListener,
     services: Services,
@@ -240,6 +245,7 @@ pub async fn serve(
         user_group_interval,
         socket_mode,
         drain_timeout,
+        http_limits,
     } = services;
     let sync_loops: Vec<_> = user_group_syncs
         .into_iter()
@@ -252,20 +258,26 @@ pub async fn serve(
         tracing::info!("receiving events over Socket Mode");
         tokio::spawn(socket_mode.run())
     });
-    let served = axum::serve(listener, app(http))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(StartupError::Serve);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(crate::edge::server::serve(
+        listener,
+        app(http),
+        http_limits,
+        stop.clone().cancelled_owned(),
+        drain_timeout,
+    ));
+    shutdown.await;
+    stop.cancel();
     for background in sync_loops.into_iter().chain(socket_loop) {
         background.abort();
     }
-    let lost = inbox.drain(drain_timeout).await;
+    let (lost, served) = tokio::join!(inbox.drain(drain_timeout), server);
     if lost == 0 {
         tracing::info!("every acked event was answered");
     } else {
         tracing::error!(lost, "shut down with acked events unanswered");
     }
-    served
+    served.map_err(|error| StartupError::Serve(error.to_string()))
 }
 
 /// `oncall-bot serve`.

@@ -476,3 +476,38 @@ fn max_in_flight_is_a_positive_number() {
     assert!(parse(&["serve"], &with(&[("MAX_IN_FLIGHT", "0")])).is_err());
     assert!(parse(&["serve"], &with(&[("MAX_IN_FLIGHT", "many")])).is_err());
 }
+
+#[test]
+fn a_plain_http_url_off_this_machine_is_refused_naming_the_variable() {
+    for (name, url) in [
+        ("SLACK_API_URL", "http://slack.example/api"),
+        ("OPSGENIE_API_URL", "http://opsgenie.example/"),
+    ] {
+        let error = serve_error(&with(&[(name, url)]));
+        assert!(
+            error.starts_with(&format!(
+                "{name}={url}: a plain http:// URL would send the credentials in clear"
+            )),
+            "{error}"
+        );
+    }
+    for (name, url) in [
+        ("JSM_SITE_URL", "http://acme.example/"),
+        ("JSM_API_URL", "http://api.example/"),
+    ] {
+        let error = serve_error(&jsm(&[(name, url)]));
+        assert!(error.starts_with(&format!("{name}={url}: ")), "{error}");
+    }
+    for loopback in [
+        "http://127.0.0.1:9/api",
+        "http://localhost:9/api",
+        "http://[::1]:9/api",
+    ] {
+        let url: &'static str = Box::leak(loopback.to_owned().into_boxed_str());
+        assert!(
+            serve(&with(&[("SLACK_API_URL", url)])).is_ok(),
+            "{loopback}"
+        );
+    }
+    assert!(serve(&with(&[("SLACK_API_URL", "https://slack.example/api")])).is_ok());
+}

@@ -44,6 +44,27 @@ impl Default for SocketTimings {
     }
 }
 
+/// How the HTTP server keeps slow or idle clients from holding it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// A request's headers must arrive within this.
+    pub header_timeout: Duration,
+    /// Its body, once the headers pass, within this.
+    pub body_timeout: Duration,
+    /// Connections open at once; more wait to be accepted.
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+        }
+    }
+}
+
 /// How Socket Mode waits before reconnecting after the socket drops.
 pub const SOCKET_RECONNECT: BackoffPolicy = BackoffPolicy {
     initial: Duration::from_secs(1),
@@ -103,7 +124,7 @@ impl SourceArgs {
         self,
         file_schedule: Option<String>,
         alerts: bool,
-    ) -> Result<SourceConfig, Missing> {
+    ) -> Result<SourceConfig, ConfigError> {
         match self.oncall_provider {
             ProviderKind::Opsgenie => {
                 Ok(SourceConfig::OpsGenie(self.opsgenie.config(file_schedule)?))
@@ -115,13 +136,17 @@ impl SourceArgs {
                     return Err(Missing {
                         name: "JSM_INTEGRATION_KEY",
                         what: "an API integration's key, needed for ALERT_ON_MENTION with ONCALL_PROVIDER=jsm",
-                    });
+                    }
+                    .into());
                 }
                 Ok(SourceConfig::Jsm(JsmConfig {
-                    site_url: required(
-                        jsm.jsm_site_url,
+                    site_url: encrypted(
                         "JSM_SITE_URL",
-                        "the Jira site (https://acme.atlassian.net)",
+                        required(
+                            jsm.jsm_site_url,
+                            "JSM_SITE_URL",
+                            "the Jira site (https://acme.atlassian.net)",
+                        )?,
                     )?,
                     email: required(
                         jsm.jsm_email.filter(|email| !email.trim().is_empty()),
@@ -142,7 +167,7 @@ impl SourceArgs {
                         "the JSM schedule's name (or default_schedule in ONCALL_CONFIG)",
                     )?,
                     cloud_id: jsm.jsm_cloud_id.filter(|id| !id.trim().is_empty()),
-                    api_url: jsm.jsm_api_url,
+                    api_url: encrypted("JSM_API_URL", jsm.jsm_api_url)?,
                     integration_key,
                     account_overrides: jsm.jsm_account_overrides.unwrap_or_default(),
                 }))
@@ -170,6 +195,30 @@ pub enum ConfigError {
     Missing(#[from] Missing),
     #[error(transparent)]
     File(#[from] FileError),
+    #[error(
+        "{variable}={url}: a plain http:// URL would send the credentials in clear; use \
+         https:// (http:// is accepted only for 127.0.0.1, ::1 and localhost)"
+    )]
+    PlainHttp { variable: &'static str, url: Url },
+}
+
+/// `url`, unless it is plain `http://` to a host off this machine: a token must
+/// never cross the network in clear. Loopback stays allowed for tests and for a
+/// local TLS-terminating proxy.
+fn encrypted(variable: &'static str, url: Url) -> Result<Url, ConfigError> {
+    let host = url
+        .host_str()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if url.scheme() == "http" && !loopback {
+        return Err(ConfigError::PlainHttp { variable, url });
+    }
+    Ok(url)
 }
 
 /// The config file's contents, or nothing when there is none.
@@ -232,6 +281,8 @@ pub struct ServeConfig {
     pub socket_timings: SocketTimings,
     /// The most replies in flight at once (`MAX_IN_FLIGHT`).
     pub max_in_flight: usize,
+    /// Timeouts and the connection cap of the HTTP server.
+    pub http_limits: HttpLimits,
     /// The user groups `serve` keeps in sync (none: off).
     pub usergroups: Vec<UserGroupSpec>,
     pub usergroup_interval: Duration,
@@ -284,7 +335,7 @@ impl SyncArgs {
 }
 
 impl SlackArgs {
-    pub fn config(self) -> Result<SlackConfig, Missing> {
+    pub fn config(self) -> Result<SlackConfig, ConfigError> {
         Ok(SlackConfig {
             bot_token: required(
                 self.slack_bot_token,
@@ -292,7 +343,7 @@ impl SlackArgs {
                 "the bot token (xoxb-…)",
             )?,
             user_token: self.slack_user_token,
-            api_url: self.slack_api_url,
+            api_url: encrypted("SLACK_API_URL", self.slack_api_url)?,
         })
     }
 }
@@ -312,7 +363,7 @@ impl OpsGenieArgs {
     }
 
     /// `file_schedule` is the config file's `default_schedule`, which wins.
-    pub fn config(self, file_schedule: Option<String>) -> Result<OpsGenieConfig, Missing> {
+    pub fn config(self, file_schedule: Option<String>) -> Result<OpsGenieConfig, ConfigError> {
         let region_url = match self.opsgenie_region {
             Region::Us => US_API_URL,
             Region::Eu => EU_API_URL,
@@ -331,7 +382,7 @@ impl OpsGenieArgs {
                 "the OpsGenie schedule's name (or default_schedule in ONCALL_CONFIG)",
             )?,
             api_url: match self.opsgenie_api_url {
-                Some(url) => url,
+                Some(url) => encrypted("OPSGENIE_API_URL", url)?,
                 None => parse_http_url(region_url).map_err(|_| Missing {
                     name: "OPSGENIE_API_URL",
                     what: "a valid OpsGenie base URL",
@@ -367,6 +418,7 @@ impl ServeArgs {
             socket_reconnect: SOCKET_RECONNECT,
             socket_timings: SocketTimings::default(),
             max_in_flight: self.max_in_flight as usize,
+            http_limits: HttpLimits::default(),
             source,
             alerts,
             usergroups,

@@ -2,11 +2,10 @@
 //! health and readiness probes, and metrics.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -14,7 +13,9 @@ use axum::{Json, Router};
 use super::inbox::{Inbox, Reply};
 use super::socket_mode::LinkStatus;
 use crate::slack::events::Envelope;
-use crate::slack::signature::{SignatureVerifier, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use crate::slack::signature::{
+    SignatureError, SignatureVerifier, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+};
 
 /// Slack events are a few KiB; anything near this is not from Slack.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -27,6 +28,8 @@ pub struct HttpState {
     inbox: Inbox,
     /// The Socket Mode link, when events arrive over it.
     socket: Option<LinkStatus>,
+    /// A request's body must arrive within this once its headers pass.
+    body_timeout: Duration,
 }
 
 impl HttpState {
@@ -34,11 +37,13 @@ impl HttpState {
         verifier: Option<SignatureVerifier>,
         inbox: Inbox,
         socket: Option<LinkStatus>,
+        body_timeout: Duration,
     ) -> Self {
         Self {
             verifier: verifier.map(Arc::new),
             inbox,
             socket,
+            body_timeout,
         }
     }
 }
@@ -90,9 +95,15 @@ async fn metrics(State(state): State<HttpState>) -> Response {
         .into_response()
 }
 
-async fn slack_events(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn slack_events(State(state): State<HttpState>, request: Request) -> Response {
     let received = Instant::now();
-    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let (parts, body) = request.into_parts();
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+    };
     let Some(verifier) = &state.verifier else {
         return (
             StatusCode::NOT_FOUND,
@@ -100,13 +111,34 @@ async fn slack_events(State(state): State<HttpState>, headers: HeaderMap, body: 
         )
             .into_response();
     };
+    // Refused from the headers alone, before a byte of the body is waited for.
+    if let Err(reason) =
+        SignatureVerifier::check_headers(header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER))
+    {
+        return refuse(&state, reason, received);
+    }
+    let declared = header("content-length").and_then(|length| length.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES) {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    }
+    let read = http_body_util::BodyExt::collect(http_body_util::Limited::new(body, MAX_BODY_BYTES));
+    let body = match tokio::time::timeout(state.body_timeout, read).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
+            return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+        }
+        Ok(Err(error)) => {
+            tracing::debug!(%error, "the request body broke off");
+            return StatusCode::BAD_REQUEST.into_response();
+        }
+        Err(_) => {
+            tracing::warn!("a request body did not arrive in time");
+            return StatusCode::REQUEST_TIMEOUT.into_response();
+        }
+    };
     if let Err(reason) = verifier.verify(header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER), &body)
     {
-        tracing::warn!(%reason, "refused a request to /slack/events");
-        state
-            .inbox
-            .record("unknown", "rejected_signature", received);
-        return StatusCode::UNAUTHORIZED.into_response();
+        return refuse(&state, reason, received);
     }
     let envelope = match Envelope::parse(&body, state.inbox.identity()) {
         Ok(envelope) => envelope,
@@ -130,4 +162,12 @@ async fn slack_events(State(state): State<HttpState>, headers: HeaderMap, body: 
         )
             .into_response(),
     }
+}
+
+fn refuse(state: &HttpState, reason: SignatureError, received: Instant) -> Response {
+    tracing::warn!(%reason, "refused a request to /slack/events");
+    state
+        .inbox
+        .record("unknown", "rejected_signature", received);
+    StatusCode::UNAUTHORIZED.into_response()
 }

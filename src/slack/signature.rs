@@ -66,6 +66,28 @@ impl SignatureVerifier {
         body: &[u8],
         now: i64,
     ) -> Result<(), SignatureError> {
+        let expected = Self::check_headers_at(timestamp, signature, now)?;
+        let timestamp = timestamp.unwrap_or_default();
+        self.mac(timestamp, body)
+            .verify_slice(&expected)
+            .map_err(|_| SignatureError::Mismatch)
+    }
+
+    /// What can be refused from the headers alone, before the body is read: both
+    /// present, the timestamp within five minutes of now, the signature v0 hex.
+    pub fn check_headers(
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+    ) -> Result<(), SignatureError> {
+        Self::check_headers_at(timestamp, signature, unix_now()).map(drop)
+    }
+
+    /// The header checks as of `now`; the signature's bytes when they pass.
+    fn check_headers_at(
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+        now: i64,
+    ) -> Result<Vec<u8>, SignatureError> {
         let timestamp = timestamp.ok_or(SignatureError::MissingTimestamp)?;
         let signature = signature.ok_or(SignatureError::MissingSignature)?;
         let sent_at: i64 = timestamp
@@ -75,13 +97,10 @@ impl SignatureVerifier {
         if now.abs_diff(sent_at) > MAX_CLOCK_SKEW_SECS.unsigned_abs() {
             return Err(SignatureError::StaleTimestamp);
         }
-        let expected = signature
+        signature
             .strip_prefix("v0=")
             .and_then(|hex_digest| hex::decode(hex_digest).ok())
-            .ok_or(SignatureError::MalformedSignature)?;
-        self.mac(timestamp, body)
-            .verify_slice(&expected)
-            .map_err(|_| SignatureError::Mismatch)
+            .ok_or(SignatureError::MalformedSignature)
     }
 
     /// The `X-Slack-Signature` value Slack would send for this body and timestamp.

@@ -150,6 +150,7 @@ pub fn test_config(slack: &SlackWorkspace, opsgenie: &OpsGenieAccount) -> ServeC
         socket_reconnect: BackoffPolicy::default(),
         socket_timings: Default::default(),
         max_in_flight: 1000,
+        http_limits: Default::default(),
         source: SourceConfig::OpsGenie(opsgenie_config(opsgenie)),
         alerts: None,
         usergroups: Vec::new(),

@@ -12,6 +12,7 @@ mod logs;
 mod lookup_failures;
 mod resilience;
 mod secrets;
+mod slow_clients;
 mod smoke;
 mod socket_mode;
 mod teams;

@@ -254,3 +254,24 @@ async fn an_unreachable_slack_stops_start_up_with_one_plain_line() {
         assert!(!stderr.contains(debug_form), "{stderr}");
     }
 }
+
+#[tokio::test]
+async fn a_plain_http_url_off_this_machine_stops_start_up_with_one_line() {
+    let slack = start_slack().await;
+    let opsgenie = start_opsgenie().await;
+    let output = serve_command(&slack, &opsgenie, free_port())
+        .env("SLACK_API_URL", "http://slack.example/api")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .await
+        .expect("the binary runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: SLACK_API_URL=http://slack.example/api: a plain http:// URL"),
+        "{stderr}"
+    );
+    assert_eq!(requests_to(slack.server(), "/auth.test").await, 0);
+}
