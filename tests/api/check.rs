@@ -227,3 +227,38 @@ async fn the_subcommand_exits_zero_when_all_pass_and_non_zero_otherwise() {
         "{missing:?}"
     );
 }
+
+#[tokio::test]
+async fn an_unreachable_slack_or_opsgenie_is_one_plain_line_each() {
+    let slack_port = free_port();
+    let opsgenie_port = free_port();
+    let report = check_with(|_, _, config| {
+        config.slack.api_url = format!("http://127.0.0.1:{slack_port}/api")
+            .parse()
+            .expect("a URL");
+        opsgenie_of(config).api_url = format!("http://127.0.0.1:{opsgenie_port}/")
+            .parse()
+            .expect("a URL");
+    })
+    .await;
+    let failed = failures(&report);
+    assert_eq!(
+        failed[0],
+        format!(
+            "Slack: cannot reach http://127.0.0.1:{slack_port}/api (could not connect to \
+             127.0.0.1:{slack_port}: connection refused); check SLACK_API_URL and the network"
+        )
+    );
+    assert_eq!(
+        failed[1],
+        format!(
+            "OpsGenie: the on-call lookup failed: could not reach OpsGenie: could not connect \
+             to 127.0.0.1:{opsgenie_port}: connection refused"
+        )
+    );
+    for line in &failed {
+        for debug_form in ["Some(", "hyper", "ConnectError", "Os {", "\n"] {
+            assert!(!line.contains(debug_form), "{line}");
+        }
+    }
+}

@@ -384,3 +384,39 @@ async fn over_max_in_flight_an_envelope_is_left_unacked_and_answered_when_redeli
     threads.sort();
     assert_eq!(threads, ["1.1", "1.2", "1.3"]);
 }
+
+#[tokio::test]
+async fn a_websocket_handshake_that_never_completes_is_given_up_and_retried() {
+    // A server that accepts TCP and then says nothing, like a black-holed proxy.
+    let silent = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let silent_address = silent.local_addr().expect("an address");
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&attempts);
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    let (app, server) = spawn_socket_app_with(|config| {
+        config.socket_timings = SocketTimings {
+            connect_timeout: Duration::from_millis(200),
+            ..QUICK_TIMINGS
+        };
+    })
+    .await;
+    Mock::given(path("/apps.connections.open"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "ok": true, "url": format!("ws://{silent_address}/link")
+        })))
+        .mount(app.slack.server())
+        .await;
+    server.drop_connection();
+    wait_until(
+        "the bot gives up on the silent handshake and tries again",
+        || attempts.load(Ordering::SeqCst) >= 2,
+    )
+    .await;
+    assert_eq!(readyz(&app).await.0, 503, "not connected meanwhile");
+}
