@@ -6,7 +6,22 @@ use oncall_bot::{startup, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                error.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                error.exit();
+            }
+            eprintln!("error: {}", oncall_bot::config::args::explain(&error));
+            return ExitCode::FAILURE;
+        }
+    };
     // The demo's transcript is the point; its logs only when asked for.
     let default_filter = match &cli.command {
         #[cfg(feature = "simulator")]

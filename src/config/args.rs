@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use reqwest::Url;
 use secrecy::SecretString;
 
@@ -30,7 +30,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// Log format: `text` for people, `json` for log pipelines (one object a line).
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    #[arg(long, env = "LOG_FORMAT", value_enum, ignore_case = true, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
 }
 
@@ -61,7 +61,7 @@ pub struct DemoArgs {
     #[arg(long)]
     pub serve: bool,
     /// The simulated on-call system: `opsgenie`, or `jsm` (JSM Operations).
-    #[arg(long, value_enum, default_value_t = ProviderKind::Opsgenie)]
+    #[arg(long, value_enum, ignore_case = true, default_value_t = ProviderKind::Opsgenie)]
     pub provider: ProviderKind,
     #[command(flatten)]
     pub alerts: AlertArgs,
@@ -95,7 +95,7 @@ pub struct ServeArgs {
     #[arg(long, env = "ONCALL_CACHE_TTL", default_value = "5m", value_parser = parse_duration)]
     pub oncall_cache_ttl: Duration,
     /// Address the HTTP server listens on.
-    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:3000")]
+    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:3000", value_parser = parse_listen_addr)]
     pub listen_addr: SocketAddr,
     /// The most replies being worked out or posted at once; over it, events get
     /// 503 (HTTP) or stay un-acked (Socket Mode), and Slack delivers them again.
@@ -167,7 +167,7 @@ pub enum ProviderKind {
 #[derive(Debug, Args)]
 pub struct SourceArgs {
     /// `opsgenie`, or `jsm` for Jira Service Management Operations.
-    #[arg(long, env = "ONCALL_PROVIDER", value_enum, default_value_t = ProviderKind::Opsgenie)]
+    #[arg(long, env = "ONCALL_PROVIDER", value_enum, ignore_case = true, default_value_t = ProviderKind::Opsgenie)]
     pub oncall_provider: ProviderKind,
     #[command(flatten)]
     pub opsgenie: OpsGenieArgs,
@@ -229,7 +229,7 @@ pub struct OpsGenieArgs {
     #[arg(long, env = "OPSGENIE_SCHEDULE")]
     pub opsgenie_schedule: Option<String>,
     /// Where the OpsGenie account lives.
-    #[arg(long, env = "OPSGENIE_REGION", value_enum, default_value_t = Region::Us)]
+    #[arg(long, env = "OPSGENIE_REGION", value_enum, ignore_case = true, default_value_t = Region::Us)]
     pub opsgenie_region: Region,
     /// Overrides the region's API base URL (tests, proxies).
     #[arg(long, env = "OPSGENIE_API_URL", value_parser = parse_http_url)]
@@ -284,6 +284,78 @@ pub(super) fn parse_secret(value: &str) -> Result<SecretString, String> {
     Ok(SecretString::from(value.trim().to_owned()))
 }
 
+/// `host:port`, or `:port` for every interface.
+pub(super) fn parse_listen_addr(value: &str) -> Result<SocketAddr, String> {
+    let value = value.trim();
+    let full = match value.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => value.to_owned(),
+    };
+    full.parse().map_err(|_| {
+        "expected an address and port, e.g. 0.0.0.0:3000, 127.0.0.1:8080 or :3000".to_owned()
+    })
+}
+
+/// A command-line or environment error, in one line a person can act on:
+/// `ONCALL_CACHE_TTL=abc: expected seconds (300) or a duration (5m, 1h30m)`. It
+/// names the environment variable (how the bot is configured), never a secret's
+/// value, and drops clap's usage block.
+pub fn explain(error: &clap::error::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let context = |kind| match error.get(kind) {
+        Some(ContextValue::String(text)) => Some(text.clone()),
+        Some(ContextValue::Strings(texts)) => Some(texts.join(", ")),
+        _ => None,
+    };
+    if !matches!(
+        error.kind(),
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue
+    ) {
+        let text = error.to_string();
+        let first = text.lines().next().unwrap_or_default();
+        return first.trim_start_matches("error: ").to_owned();
+    }
+    let flag = context(ContextKind::InvalidArg).unwrap_or_default();
+    let long = flag
+        .trim_start_matches("--")
+        .split([' ', '='])
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let command = Cli::command();
+    let arg = find_arg(&command, &long);
+    let name = arg
+        .and_then(|arg| arg.get_env())
+        .map(|env| env.to_string_lossy().into_owned())
+        .unwrap_or(flag);
+    let secret = arg.is_some_and(|arg| arg.is_hide_env_values_set());
+    let expected = match error.kind() {
+        ErrorKind::InvalidValue => format!(
+            "expected one of {}",
+            context(ContextKind::ValidValue).unwrap_or_default()
+        ),
+        _ => std::error::Error::source(error)
+            .map(ToString::to_string)
+            .unwrap_or_else(|| "not a valid value".to_owned()),
+    };
+    match context(ContextKind::InvalidValue) {
+        Some(value) if !secret => format!("{name}={value}: {expected}"),
+        _ => format!("{name}: {expected}"),
+    }
+}
+
+/// The argument with this long name, in `command` or any subcommand.
+fn find_arg<'a>(command: &'a clap::Command, long: &str) -> Option<&'a clap::Arg> {
+    command
+        .get_arguments()
+        .find(|arg| arg.get_long() == Some(long))
+        .or_else(|| {
+            command
+                .get_subcommands()
+                .find_map(|sub| find_arg(sub, long))
+        })
+}
+
 /// Seconds (`300`) or a human duration (`5m`, `1h30m`).
 pub fn parse_duration(value: &str) -> Result<Duration, String> {
     let value = value.trim();
@@ -327,6 +399,22 @@ mod tests {
         for bad in ["", "x/10m", "3/soon", "0/10m", "3/0s", "-1"] {
             assert!(parse_rate_limit(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn listen_addresses_take_host_port_or_just_the_port() {
+        assert_eq!(
+            parse_listen_addr(":3000").map(|a| a.to_string()),
+            Ok("0.0.0.0:3000".to_owned())
+        );
+        assert_eq!(
+            parse_listen_addr("127.0.0.1:8080").map(|a| a.to_string()),
+            Ok("127.0.0.1:8080".to_owned())
+        );
+        assert!(parse_listen_addr("3000")
+            .expect_err("no colon")
+            .contains("e.g. 0.0.0.0:3000"));
+        assert!(parse_listen_addr("localhost:3000").is_err());
     }
 
     #[test]

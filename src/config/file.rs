@@ -23,10 +23,11 @@ pub struct FileSettings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
-    #[error("{path}: cannot read it: {source}")]
+    /// Said once: no `#[source]`, so no error chain repeats the cause.
+    #[error("ONCALL_CONFIG={}: cannot read the file: {}", .path.display(), describe_io(.cause))]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{path}:{line}:{column}: {message}")]
     Invalid {
@@ -76,11 +77,29 @@ struct UserGroupEntry {
     always: Vec<Spanned<String>>,
 }
 
+/// An I/O failure in words, without the "(os error 2)" suffix.
+fn describe_io(error: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::NotFound => "there is no such file".to_owned(),
+        ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        ErrorKind::IsADirectory => "it is a directory".to_owned(),
+        ErrorKind::InvalidData => "it is not UTF-8 text".to_owned(),
+        _ => {
+            let text = error.to_string();
+            match text.find(" (os error") {
+                Some(at) => text[..at].to_owned(),
+                None => text,
+            }
+        }
+    }
+}
+
 /// Reads and checks the file at `path`.
 pub fn load(path: &Path) -> Result<FileSettings, FileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| FileError::Read {
+    let text = std::fs::read_to_string(path).map_err(|cause| FileError::Read {
         path: path.to_owned(),
-        source,
+        cause,
     })?;
     parse(path, &text)
 }

@@ -119,73 +119,104 @@ impl SourceArgs {
     }
 
     /// `file_schedule` is the config file's `default_schedule`; `alerts` says
-    /// whether alerts are on (JSM then needs its integration key).
-    pub fn config(
+    /// whether alerts are on (JSM then needs its integration key). What is not
+    /// set goes to `required`; `None` then.
+    fn config(
         self,
         file_schedule: Option<String>,
         alerts: bool,
-    ) -> Result<SourceConfig, ConfigError> {
+        required: &mut Required,
+    ) -> Result<Option<SourceConfig>, ConfigError> {
         match self.oncall_provider {
-            ProviderKind::Opsgenie => {
-                Ok(SourceConfig::OpsGenie(self.opsgenie.config(file_schedule)?))
-            }
+            ProviderKind::Opsgenie => Ok(self
+                .opsgenie
+                .config(file_schedule, required)?
+                .map(SourceConfig::OpsGenie)),
             ProviderKind::Jsm => {
                 let jsm = self.jsm;
+                let site_url = required.take(jsm.jsm_site_url, "JSM_SITE_URL");
+                let email = required.take(
+                    jsm.jsm_email.filter(|email| !email.trim().is_empty()),
+                    "JSM_EMAIL",
+                );
+                let api_token = required.take(jsm.jsm_api_token, "JSM_API_TOKEN");
+                let schedule = required.take(
+                    jsm.jsm_schedule
+                        .or(file_schedule)
+                        .or(self.opsgenie.opsgenie_schedule)
+                        .filter(|name| !name.trim().is_empty()),
+                    "JSM_SCHEDULE",
+                );
                 let integration_key = jsm.jsm_integration_key;
                 if alerts && integration_key.is_none() {
-                    return Err(Missing {
-                        name: "JSM_INTEGRATION_KEY",
-                        what: "an API integration's key, needed for ALERT_ON_MENTION with ONCALL_PROVIDER=jsm",
-                    }
-                    .into());
+                    required.missing.push("JSM_INTEGRATION_KEY");
                 }
-                Ok(SourceConfig::Jsm(JsmConfig {
-                    site_url: encrypted(
-                        "JSM_SITE_URL",
-                        required(
-                            jsm.jsm_site_url,
-                            "JSM_SITE_URL",
-                            "the Jira site (https://acme.atlassian.net)",
-                        )?,
-                    )?,
-                    email: required(
-                        jsm.jsm_email.filter(|email| !email.trim().is_empty()),
-                        "JSM_EMAIL",
-                        "the Atlassian account email of the API token",
-                    )?,
-                    api_token: required(
-                        jsm.jsm_api_token,
-                        "JSM_API_TOKEN",
-                        "a classic Atlassian API token",
-                    )?,
-                    schedule: required(
-                        jsm.jsm_schedule
-                            .or(file_schedule)
-                            .or(self.opsgenie.opsgenie_schedule)
-                            .filter(|name| !name.trim().is_empty()),
-                        "JSM_SCHEDULE",
-                        "the JSM schedule's name (or default_schedule in ONCALL_CONFIG)",
-                    )?,
+                let api_url = encrypted("JSM_API_URL", jsm.jsm_api_url)?;
+                let site_url = site_url
+                    .map(|url| encrypted("JSM_SITE_URL", url))
+                    .transpose()?;
+                let (Some(site_url), Some(email), Some(api_token), Some(schedule)) =
+                    (site_url, email, api_token, schedule)
+                else {
+                    return Ok(None);
+                };
+                Ok(Some(SourceConfig::Jsm(JsmConfig {
+                    site_url,
+                    api_url,
+                    email,
+                    api_token,
                     cloud_id: jsm.jsm_cloud_id.filter(|id| !id.trim().is_empty()),
-                    api_url: encrypted("JSM_API_URL", jsm.jsm_api_url)?,
+                    schedule,
                     integration_key,
                     account_overrides: jsm.jsm_account_overrides.unwrap_or_default(),
-                }))
+                })))
             }
         }
     }
 }
 
-/// A required variable that is not set.
-#[derive(Debug, thiserror::Error)]
-#[error("{name} is not set: {what}")]
+/// The required variables that are not set, all of them at once.
+#[derive(Debug, Default, thiserror::Error)]
+#[error("missing: {}", list(.names))]
 pub struct Missing {
-    pub name: &'static str,
-    pub what: &'static str,
+    pub names: Vec<&'static str>,
 }
 
-fn required<T>(value: Option<T>, name: &'static str, what: &'static str) -> Result<T, Missing> {
-    value.ok_or(Missing { name, what })
+/// "A", "A and B", "A, B, and C".
+fn list(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [only] => (*only).to_owned(),
+        [first, second] => format!("{first} and {second}"),
+        [rest @ .., last] => format!("{}, and {last}", rest.join(", ")),
+    }
+}
+
+/// Collects what is not set while the settings are checked, so that one run
+/// names every missing variable.
+#[derive(Debug, Default)]
+struct Required {
+    missing: Vec<&'static str>,
+}
+
+impl Required {
+    fn take<T>(&mut self, value: Option<T>, name: &'static str) -> Option<T> {
+        if value.is_none() {
+            self.missing.push(name);
+        }
+        value
+    }
+
+    /// `Err` naming every missing variable, when there is one.
+    fn check(self) -> Result<(), Missing> {
+        if self.missing.is_empty() {
+            Ok(())
+        } else {
+            Err(Missing {
+                names: self.missing,
+            })
+        }
+    }
 }
 
 /// Why the configuration cannot be used.
@@ -199,7 +230,7 @@ pub enum ConfigError {
         "{variable}={url}: a plain http:// URL would send the credentials in clear; use \
          https:// (http:// is accepted only for 127.0.0.1, ::1 and localhost)"
     )]
-    PlainHttp { variable: &'static str, url: Url },
+    PlainHttp { variable: &'static str, url: String },
 }
 
 /// `url`, unless it is plain `http://` to a host off this machine: a token must
@@ -216,7 +247,10 @@ fn encrypted(variable: &'static str, url: Url) -> Result<Url, ConfigError> {
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback());
     if url.scheme() == "http" && !loopback {
-        return Err(ConfigError::PlainHttp { variable, url });
+        return Err(ConfigError::PlainHttp {
+            variable,
+            url: url.to_string(),
+        });
     }
     Ok(url)
 }
@@ -313,17 +347,25 @@ pub struct SyncConfig {
 
 impl SyncArgs {
     pub fn config(self) -> Result<SyncConfig, ConfigError> {
-        let slack = self.slack.config()?;
         let file = load_file(self.oncall_config.as_ref())?;
-        let source = self.source.config(file.default_schedule.clone(), false)?;
-        let usergroups = user_groups(self.slack_usergroup, source.default_schedule(), &file);
-        if usergroups.is_empty() {
-            return Err(Missing {
-                name: "SLACK_USERGROUP",
-                what: "the user group's handle (opsoncall) or id, or [[usergroup]] entries in ONCALL_CONFIG",
-            }
-            .into());
+        let mut required = Required::default();
+        let slack = self.slack.config(&mut required)?;
+        let source = self
+            .source
+            .config(file.default_schedule.clone(), false, &mut required)?;
+        let usergroups = match &source {
+            Some(source) => user_groups(self.slack_usergroup, source.default_schedule(), &file),
+            None => Vec::new(),
+        };
+        if usergroups.is_empty() && source.is_some() {
+            required
+                .missing
+                .push("SLACK_USERGROUP (or [[usergroup]] in ONCALL_CONFIG)");
         }
+        let (Some(slack), Some(source)) = (slack, source) else {
+            return Err(required.check().err().unwrap_or_default().into());
+        };
+        required.check()?;
         Ok(SyncConfig {
             slack,
             source,
@@ -335,16 +377,14 @@ impl SyncArgs {
 }
 
 impl SlackArgs {
-    pub fn config(self) -> Result<SlackConfig, ConfigError> {
-        Ok(SlackConfig {
-            bot_token: required(
-                self.slack_bot_token,
-                "SLACK_BOT_TOKEN",
-                "the bot token (xoxb-…)",
-            )?,
+    fn config(self, required: &mut Required) -> Result<Option<SlackConfig>, ConfigError> {
+        let bot_token = required.take(self.slack_bot_token, "SLACK_BOT_TOKEN");
+        let api_url = encrypted("SLACK_API_URL", self.slack_api_url)?;
+        Ok(bot_token.map(|bot_token| SlackConfig {
+            bot_token,
             user_token: self.slack_user_token,
-            api_url: encrypted("SLACK_API_URL", self.slack_api_url)?,
-        })
+            api_url,
+        }))
     }
 }
 
@@ -363,57 +403,67 @@ impl OpsGenieArgs {
     }
 
     /// `file_schedule` is the config file's `default_schedule`, which wins.
-    pub fn config(self, file_schedule: Option<String>) -> Result<OpsGenieConfig, ConfigError> {
-        let region_url = match self.opsgenie_region {
-            Region::Us => US_API_URL,
-            Region::Eu => EU_API_URL,
+    fn config(
+        self,
+        file_schedule: Option<String>,
+        required: &mut Required,
+    ) -> Result<Option<OpsGenieConfig>, ConfigError> {
+        let api_key = required.take(self.opsgenie_api_key, "OPSGENIE_API_KEY");
+        let schedule = required.take(
+            file_schedule
+                .or(self.opsgenie_schedule)
+                .filter(|name| !name.trim().is_empty()),
+            "OPSGENIE_SCHEDULE",
+        );
+        let api_url = match self.opsgenie_api_url {
+            Some(url) => encrypted("OPSGENIE_API_URL", url)?,
+            None => {
+                let region_url = match self.opsgenie_region {
+                    Region::Us => US_API_URL,
+                    Region::Eu => EU_API_URL,
+                };
+                // Our own constants: they parse.
+                parse_http_url(region_url).map_err(|_| ConfigError::PlainHttp {
+                    variable: "OPSGENIE_REGION",
+                    url: region_url.to_owned(),
+                })?
+            }
         };
-        Ok(OpsGenieConfig {
-            api_key: required(
-                self.opsgenie_api_key,
-                "OPSGENIE_API_KEY",
-                "an OpsGenie API key",
-            )?,
-            schedule: required(
-                file_schedule
-                    .or(self.opsgenie_schedule)
-                    .filter(|name| !name.trim().is_empty()),
-                "OPSGENIE_SCHEDULE",
-                "the OpsGenie schedule's name (or default_schedule in ONCALL_CONFIG)",
-            )?,
-            api_url: match self.opsgenie_api_url {
-                Some(url) => encrypted("OPSGENIE_API_URL", url)?,
-                None => parse_http_url(region_url).map_err(|_| Missing {
-                    name: "OPSGENIE_API_URL",
-                    what: "a valid OpsGenie base URL",
-                })?,
-            },
-        })
+        let (Some(api_key), Some(schedule)) = (api_key, schedule) else {
+            return Ok(None);
+        };
+        Ok(Some(OpsGenieConfig {
+            api_key,
+            schedule,
+            api_url,
+        }))
     }
 }
 
 impl ServeArgs {
     pub fn config(self) -> Result<ServeConfig, ConfigError> {
-        let slack = self.slack.config()?;
         let file = load_file(self.oncall_config.as_ref())?;
+        let mut required = Required::default();
+        let slack = self.slack.config(&mut required)?;
         let alerts = self.alerts.config();
-        let source = self
-            .source
-            .config(file.default_schedule.clone(), alerts.is_some())?;
+        let source = self.source.config(
+            file.default_schedule.clone(),
+            alerts.is_some(),
+            &mut required,
+        )?;
+        if self.slack_signing_secret.is_none() && self.slack_app_token.is_none() {
+            required
+                .missing
+                .push("SLACK_APP_TOKEN or SLACK_SIGNING_SECRET");
+        }
+        let (Some(slack), Some(source)) = (slack, source) else {
+            return Err(required.check().err().unwrap_or_default().into());
+        };
+        required.check()?;
         let usergroups = user_groups(self.slack_usergroup, source.default_schedule(), &file);
         Ok(ServeConfig {
             slack,
-            signing_secret: match (self.slack_signing_secret, &self.slack_app_token) {
-                (Some(secret), _) => Some(secret),
-                (None, Some(_)) => None,
-                (None, None) => {
-                    return Err(Missing {
-                        name: "SLACK_SIGNING_SECRET",
-                        what: "the app's signing secret (or SLACK_APP_TOKEN for Socket Mode)",
-                    }
-                    .into())
-                }
-            },
+            signing_secret: self.slack_signing_secret,
             app_token: self.slack_app_token,
             socket_reconnect: SOCKET_RECONNECT,
             socket_timings: SocketTimings::default(),
@@ -440,6 +490,13 @@ mod tests {
     use crate::slack::DEFAULT_SLACK_API_URL;
 
     #[test]
+    fn missing_names_read_as_a_list() {
+        assert_eq!(list(&["A"]), "A");
+        assert_eq!(list(&["A", "B"]), "A and B");
+        assert_eq!(list(&["A", "B", "C or D"]), "A, B, and C or D");
+    }
+
+    #[test]
     fn the_region_picks_the_opsgenie_url_unless_overridden() {
         let args = |region, url: Option<&str>| OpsGenieArgs {
             opsgenie_api_key: Some("key".into()),
@@ -447,7 +504,13 @@ mod tests {
             opsgenie_region: region,
             opsgenie_api_url: url.map(|url| Url::parse(url).expect("a URL")),
         };
-        let url = |args: OpsGenieArgs| args.config(None).expect("valid").api_url.to_string();
+        let url = |args: OpsGenieArgs| {
+            args.config(None, &mut Required::default())
+                .expect("valid")
+                .expect("complete")
+                .api_url
+                .to_string()
+        };
         assert_eq!(url(args(Region::Us, None)), "https://api.opsgenie.com/");
         assert_eq!(url(args(Region::Eu, None)), "https://api.eu.opsgenie.com/");
         assert_eq!(
@@ -463,8 +526,9 @@ mod tests {
             slack_user_token: Some("xoxp-very-secret".into()),
             slack_api_url: Url::parse(DEFAULT_SLACK_API_URL).expect("a URL"),
         }
-        .config()
-        .expect("valid");
+        .config(&mut Required::default())
+        .expect("valid")
+        .expect("complete");
         let shown = format!("{config:?}");
         assert!(!shown.contains("very-secret"), "{shown}");
     }

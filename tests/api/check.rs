@@ -223,7 +223,7 @@ async fn the_subcommand_exits_zero_when_all_pass_and_non_zero_otherwise() {
     assert!(!missing.status.success());
     assert!(
         String::from_utf8_lossy(&missing.stdout)
-            .contains("FAIL configuration: SLACK_BOT_TOKEN is not set"),
+            .contains("FAIL configuration: missing: SLACK_BOT_TOKEN"),
         "{missing:?}"
     );
 }

@@ -164,14 +164,14 @@ async fn a_missing_variable_stops_start_up_with_one_line_naming_it() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(
-        stderr.contains("SLACK_SIGNING_SECRET is not set"),
+        stderr.trim() == "error: missing: SLACK_APP_TOKEN or SLACK_SIGNING_SECRET",
         "{stderr}"
     );
     assert!(!stderr.contains(BOT_TOKEN), "{stderr}");
 }
 
 #[tokio::test]
-async fn a_malformed_variable_stops_start_up_naming_it() {
+async fn a_malformed_variable_stops_start_up_with_one_line_naming_it_exit_1() {
     let output = Command::new(env!("CARGO_BIN_EXE_oncall-bot"))
         .arg("serve")
         .env_clear()
@@ -179,9 +179,41 @@ async fn a_malformed_variable_stops_start_up_naming_it() {
         .output()
         .await
         .expect("the binary runs");
-    assert!(!output.status.success());
+    assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("ONCALL_CACHE_TTL"), "{stderr}");
+    assert_eq!(
+        stderr,
+        "error: ONCALL_CACHE_TTL=soon: expected seconds (300) or a duration (5m, 1h30m)\n"
+    );
+}
+
+#[tokio::test]
+async fn every_missing_variable_and_an_unreadable_file_are_one_line_each() {
+    let run = |env: &'static [(&'static str, &'static str)]| async move {
+        let output = Command::new(env!("CARGO_BIN_EXE_oncall-bot"))
+            .arg("serve")
+            .env_clear()
+            .envs(env.iter().copied())
+            .output()
+            .await
+            .expect("the binary runs");
+        assert_eq!(output.status.code(), Some(1));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    assert_eq!(
+        run(&[]).await,
+        "error: missing: SLACK_BOT_TOKEN, OPSGENIE_API_KEY, OPSGENIE_SCHEDULE, and SLACK_APP_TOKEN or SLACK_SIGNING_SECRET\n"
+    );
+    assert_eq!(
+        run(&[
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+            ("SLACK_APP_TOKEN", "xapp-1"),
+            ("OPSGENIE_API_KEY", "k"),
+            ("ONCALL_CONFIG", "/nonexistent/oncall.toml"),
+        ])
+        .await,
+        "error: ONCALL_CONFIG=/nonexistent/oncall.toml: cannot read the file: there is no such file\n"
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,51 @@
+//! Both Slack app manifests paste as they are: valid against Slack's published
+//! manifest schema (tests/data/slack/manifest.schema.1.0.0.json, from
+//! slackapi/manifest-schema, MIT), and consistent in what the schema cannot
+//! check. Validated with Python's `jsonschema` (scripts/test installs it), as no
+//! JSON Schema validator is in the bot's dependency tree.
+
+use std::process::Command;
+
+const CHECK: &str = r#"
+import json, sys, yaml, jsonschema
+schema = json.load(open(sys.argv[1]))
+for path in sys.argv[2:]:
+    manifest = yaml.safe_load(open(path))
+    jsonschema.validate(manifest, schema)
+    settings = manifest["settings"]
+    events = settings["event_subscriptions"]
+    socket = settings.get("socket_mode_enabled", False)
+    scopes = manifest["oauth_config"]["scopes"]["bot"]
+    assert ("request_url" in events) != socket, path + ": request_url exactly when Socket Mode is off"
+    if not socket:
+        assert events["request_url"].startswith("https://"), path
+    for scope in ["app_mentions:read", "chat:write", "im:history", "users:read", "users:read.email"]:
+        assert scope in scopes, path + ": missing " + scope
+    assert sorted(events["bot_events"]) == ["app_mention", "message.im"], path
+    print(path, "socket mode" if socket else "events api", "ok")
+"#;
+
+#[test]
+fn both_manifests_are_valid_against_slacks_schema_and_choose_one_way_in() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let output = Command::new("python3")
+        .args(["-c", CHECK])
+        .arg(format!(
+            "{root}/tests/data/slack/manifest.schema.1.0.0.json"
+        ))
+        .arg(format!("{root}/manifest.yml"))
+        .arg(format!("{root}/manifest.http.yml"))
+        .output()
+        .expect("python3 runs (scripts/test installs what this test needs)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{stdout}{stderr}\n(needs python3 with jsonschema and pyyaml: run scripts/test)"
+    );
+    assert!(stdout.contains("manifest.yml socket mode ok"), "{stdout}");
+    assert!(
+        stdout.contains("manifest.http.yml events api ok"),
+        "{stdout}"
+    );
+}
