@@ -234,7 +234,11 @@ impl AlertRaiser {
         });
         if !self.may_page(request, &asker) {
             self.recent().give_back(&request.user, taken_at);
-            tracing::info!(user = %request.user, team = ?request.user_team, "not of this workspace; no alert");
+            tracing::info!(
+                user = %request.user,
+                team = %request.user_team.as_deref().unwrap_or("unknown"),
+                "not of this workspace; no alert"
+            );
             self.metrics.alert("outsider");
             return AlertOutcome::Outsider;
         }

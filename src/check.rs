@@ -26,16 +26,39 @@ pub const REQUIRED_SCOPES: &[&str] = &[
 /// What cron mode adds, unless a user token does the user-group calls.
 pub const USERGROUP_SCOPES: &[&str] = &["usergroups:read", "usergroups:write"];
 
+/// How a finding reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Ok,
+    /// Works, but not as well as it could (someone named by email, not mentioned).
+    Warn,
+    /// Broken: `check` exits non-zero.
+    Fail,
+    /// Not checked: an earlier step failed, or checking would page someone.
+    Skip,
+}
+
+impl Level {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Ok => "ok  ",
+            Self::Warn => "warn",
+            Self::Fail => "FAIL",
+            Self::Skip => "skip",
+        }
+    }
+}
+
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
-    pub ok: bool,
+    pub level: Level,
     pub text: String,
 }
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", if self.ok { "ok  " } else { "FAIL" }, self.text)
+        write!(f, "{} {}", self.level.label(), self.text)
     }
 }
 
@@ -46,22 +69,75 @@ pub struct Report {
 }
 
 impl Report {
-    fn ok(&mut self, text: impl Into<String>) {
+    fn push(&mut self, level: Level, text: impl Into<String>) {
         self.findings.push(Finding {
-            ok: true,
+            level,
             text: text.into(),
         });
+    }
+
+    fn ok(&mut self, text: impl Into<String>) {
+        self.push(Level::Ok, text);
+    }
+
+    fn warn(&mut self, text: impl Into<String>) {
+        self.push(Level::Warn, text);
     }
 
     fn fail(&mut self, text: impl Into<String>) {
-        self.findings.push(Finding {
-            ok: false,
-            text: text.into(),
-        });
+        self.push(Level::Fail, text);
     }
 
+    fn skip(&mut self, text: impl Into<String>) {
+        self.push(Level::Skip, text);
+    }
+
+    /// No failure (warnings and skips allowed): the setup can serve.
     pub fn all_ok(&self) -> bool {
-        self.findings.iter().all(|finding| finding.ok)
+        self.findings
+            .iter()
+            .all(|finding| finding.level != Level::Fail)
+    }
+}
+
+/// What is wrong with SLACK_BOT_TOKEN when `auth.test` fails, and what to do;
+/// `serve` says it in the same words.
+pub fn bot_token_problem(error: &SlackError, api_url: &Url) -> String {
+    match error {
+        SlackError::Api { code }
+            if matches!(
+                code.as_str(),
+                "invalid_auth" | "not_authed" | "token_revoked" | "account_inactive"
+            ) =>
+        {
+            format!(
+                "Slack: the token in SLACK_BOT_TOKEN is refused ({code}); copy the Bot User OAuth \
+                 Token (xoxb-…) again from OAuth & Permissions, and reinstall the app if it was revoked"
+            )
+        }
+        SlackError::Api { code } => format!("Slack: auth.test failed ({code})"),
+        SlackError::Decode(_) | SlackError::Http { .. } => {
+            format!("Slack: auth.test answered something unreadable ({error})")
+        }
+        _ => {
+            format!("Slack: cannot reach {api_url} ({error}); check SLACK_API_URL and the network")
+        }
+    }
+}
+
+/// What is wrong with SLACK_APP_TOKEN when `apps.connections.open` fails;
+/// `serve` says it in the same words.
+pub fn app_token_problem(error: &SlackError) -> String {
+    match error {
+        SlackError::Api { code } if code == "not_allowed_token_type" => {
+            "Socket Mode: SLACK_APP_TOKEN is not an app-level token: generate one (xapp-…) \
+             under Basic Information → App-Level Tokens with the connections:write scope"
+                .to_owned()
+        }
+        _ => format!(
+            "Socket Mode: SLACK_APP_TOKEN cannot open a connection ({error}); is Socket Mode \
+             enabled for the app, and does the token have connections:write?"
+        ),
     }
 }
 
@@ -75,14 +151,7 @@ pub async fn run(config: &ServeConfig, other_region_url: Option<Url>) -> Report 
         match SlackApi::new(config.slack.api_url.as_str(), app_token, config.timeouts) {
             Ok(app) => match app.open_socket_url().await {
                 Ok(_) => report.ok("Socket Mode: SLACK_APP_TOKEN opens a connection"),
-                Err(SlackError::Api { code }) if code == "not_allowed_token_type" => report.fail(
-                    "Socket Mode: SLACK_APP_TOKEN is not an app-level token: generate one (xapp-…) \
-                     under Basic Information → App-Level Tokens with the connections:write scope",
-                ),
-                Err(error) => report.fail(format!(
-                    "Socket Mode: SLACK_APP_TOKEN cannot open a connection ({error}); is Socket Mode \
-                     enabled for the app, and does the token have connections:write?"
-                )),
+                Err(error) => report.fail(app_token_problem(&error)),
             },
             Err(error) => report.fail(format!("Socket Mode: {error}")),
         }
@@ -101,14 +170,46 @@ pub async fn run(config: &ServeConfig, other_region_url: Option<Url>) -> Report 
         SourceConfig::Jsm(jsm) => check_jsm(jsm, config.timeouts, &mut report).await,
     };
     match (slack_works, on_call) {
-        (true, Some(emails)) => check_people(config, emails, &mut report).await,
-        _ => report.ok("Slack lookups of the people on call: skipped until the above is fixed"),
+        (Some(scopes), Some(people)) => check_people(config, people, &scopes, &mut report).await,
+        _ => {
+            report.skip("Slack lookups of the people on call: not checked until the above is fixed")
+        }
     }
+    check_alerts(config, &mut report);
     report
 }
 
-/// Whether the bot token works.
-async fn check_bot_token(config: &ServeConfig, report: &mut Report) -> bool {
+/// What can be said about alerts without raising one.
+fn check_alerts(config: &ServeConfig, report: &mut Report) {
+    let Some(alerts) = &config.alerts else {
+        return;
+    };
+    let (system, credential) = match &config.source {
+        SourceConfig::OpsGenie(_) => (
+            "OpsGenie",
+            "OPSGENIE_API_KEY needs the Create and Update Access right",
+        ),
+        SourceConfig::Jsm(_) => (
+            "JSM",
+            "JSM_INTEGRATION_KEY must be an API integration's key",
+        ),
+    };
+    let team = alerts
+        .team
+        .as_deref()
+        .map(|team| format!(", routed to team {team}"))
+        .unwrap_or_default();
+    report.skip(format!(
+        "Alerts: {} alerts in {system}{team}, at most {} per person per {}; not tested: \
+         creating an alert would page someone. {credential}",
+        alerts.priority,
+        alerts.rate_limit.count,
+        humantime::format_duration(alerts.rate_limit.per),
+    ));
+}
+
+/// Whether the bot token works; if so, the scopes it has (`None`: not listed).
+async fn check_bot_token(config: &ServeConfig, report: &mut Report) -> Option<Option<Vec<String>>> {
     let token = &config.slack.bot_token;
     if !token.expose_secret().starts_with("xoxb-") {
         report.fail("Slack: SLACK_BOT_TOKEN does not start with xoxb-: use the Bot User OAuth Token from OAuth & Permissions");
@@ -117,33 +218,14 @@ async fn check_bot_token(config: &ServeConfig, report: &mut Report) -> bool {
         Ok(slack) => slack,
         Err(error) => {
             report.fail(format!("Slack: {error}"));
-            return false;
+            return None;
         }
     };
     let grant = match slack.granted_scopes().await {
         Ok(grant) => grant,
-        Err(SlackError::Api { code }) => {
-            report.fail(match code.as_str() {
-                "invalid_auth" | "not_authed" | "token_revoked" | "account_inactive" => format!(
-                    "Slack: the token in SLACK_BOT_TOKEN is refused ({code}); copy the Bot User OAuth \
-                     Token (xoxb-…) again from OAuth & Permissions, and reinstall the app if it was revoked"
-                ),
-                _ => format!("Slack: auth.test failed ({code})"),
-            });
-            return false;
-        }
-        Err(error @ (SlackError::Decode(_) | SlackError::Http { .. })) => {
-            report.fail(format!(
-                "Slack: auth.test answered something unreadable ({error})"
-            ));
-            return false;
-        }
         Err(error) => {
-            report.fail(format!(
-                "Slack: cannot reach {} ({error}); check SLACK_API_URL and the network",
-                config.slack.api_url
-            ));
-            return false;
+            report.fail(bot_token_problem(&error, &config.slack.api_url));
+            return None;
         }
     };
     report.ok(format!(
@@ -151,8 +233,8 @@ async fn check_bot_token(config: &ServeConfig, report: &mut Report) -> bool {
         grant.user, grant.user_id, grant.team
     ));
     let Some(scopes) = grant.scopes else {
-        report.ok("Slack: the token's scopes were not listed; not checked");
-        return true;
+        report.skip("Slack: the token's scopes were not listed; not checked");
+        return Some(None);
     };
     let mut needed: Vec<&str> = REQUIRED_SCOPES.to_vec();
     if !config.usergroups.is_empty() && config.slack.user_token.is_none() {
@@ -171,7 +253,7 @@ async fn check_bot_token(config: &ServeConfig, report: &mut Report) -> bool {
             missing.join(", ")
         ));
     }
-    true
+    Some(Some(scopes))
 }
 
 /// The emails on call, when OpsGenie answers.
@@ -296,7 +378,12 @@ async fn check_jsm(
 }
 
 /// Whether the people on call can be found in Slack, and the user group exists.
-async fn check_people(config: &ServeConfig, people: Vec<Person>, report: &mut Report) {
+async fn check_people(
+    config: &ServeConfig,
+    people: Vec<Person>,
+    scopes: &Option<Vec<String>>,
+    report: &mut Report,
+) {
     let slack = match SlackApi::new(
         config.slack.api_url.as_str(),
         &config.slack.bot_token,
@@ -324,7 +411,7 @@ async fn check_people(config: &ServeConfig, people: Vec<Person>, report: &mut Re
             continue;
         }
         let Some(email) = &person.email else {
-            report.fail(format!(
+            report.warn(format!(
                 "Slack: {}'s email is hidden by their Atlassian profile; they will be named, not \
                  mentioned, unless JSM_ACCOUNT_OVERRIDES maps their account id to a Slack id",
                 person.name
@@ -333,7 +420,7 @@ async fn check_people(config: &ServeConfig, people: Vec<Person>, report: &mut Re
         };
         match slack.user_id_by_email(email).await {
             Ok(Some(_)) => found += 1,
-            Ok(None) => report.fail(format!(
+            Ok(None) => report.warn(format!(
                 "Slack: nobody in the workspace has the email {email} (on call); they will be \
                  named by email, not mentioned"
             )),
@@ -349,6 +436,23 @@ async fn check_people(config: &ServeConfig, people: Vec<Person>, report: &mut Re
         ));
     }
     if config.usergroups.is_empty() {
+        return;
+    }
+    // A missing scope was reported above; reporting each group's failure
+    // because of it would say the same thing again.
+    let lacks_group_scopes = config.slack.user_token.is_none()
+        && scopes.as_ref().is_some_and(|scopes| {
+            USERGROUP_SCOPES
+                .iter()
+                .any(|needed| !scopes.iter().any(|granted| granted == needed))
+        });
+    if lacks_group_scopes {
+        for usergroup in &config.usergroups {
+            report.skip(format!(
+                "Slack: {}: not checked until the token has the user-group scopes",
+                usergroup.group
+            ));
+        }
         return;
     }
     let groups_token = config

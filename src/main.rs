@@ -28,7 +28,7 @@ async fn main() -> ExitCode {
         Command::Demo(_) => "warn",
         _ => "info",
     };
-    telemetry::init(cli.log_format, default_filter);
+    telemetry::init(cli.log_format, default_filter, cli.colour());
     match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -79,7 +79,15 @@ async fn run_check(args: oncall_bot::config::ServeArgs) -> anyhow::Result<()> {
     if !report.all_ok() {
         anyhow::bail!("some checks failed; see above");
     }
-    println!("All checks passed.");
+    let warned = report
+        .findings
+        .iter()
+        .any(|finding| finding.level == oncall_bot::check::Level::Warn);
+    if warned {
+        println!("No check failed; the warnings above are worth a look.");
+    } else {
+        println!("All checks passed.");
+    }
     Ok(())
 }
 

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::alerting::AlertRaiser;
 use crate::bot::Bot;
+use crate::check;
 use crate::config::settings::HttpLimits;
 use crate::config::{ServeConfig, SlackConfig, SourceConfig, SyncConfig};
 use crate::edge::http::{app, HttpState};
@@ -23,13 +24,15 @@ use crate::slack::{SlackApi, SlackError};
 use crate::usergroup_sync::{SyncError, SyncReport, UserGroupSync};
 
 /// Why the bot could not start. Each says the cause once (no `#[source]`, so
-/// the binary's error chain does not repeat it) and what to do.
+/// the binary's error chain does not repeat it) and what to do, in the words
+/// `check` uses.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("could not set up the Slack client: {0}")]
     SlackClient(SlackError),
-    #[error("{}", describe_auth_failure(.0))]
-    AuthTest(SlackError),
+    /// A token Slack refused, or could not be asked about.
+    #[error("{0}")]
+    Slack(String),
     #[error("could not set up the {provider} client: {cause}")]
     Provider {
         provider: &'static str,
@@ -42,18 +45,6 @@ pub enum StartupError {
     },
     #[error("the HTTP server failed: {0}")]
     Serve(String),
-}
-
-fn describe_auth_failure(error: &SlackError) -> String {
-    match error {
-        SlackError::Api { code } => format!(
-            "Slack refused SLACK_BOT_TOKEN ({code}): copy the Bot User OAuth Token (xoxb-…) \
-             again from the app's OAuth & Permissions page (and check SLACK_API_URL)"
-        ),
-        other => format!(
-            "could not ask Slack who the bot is: {other}; check SLACK_API_URL and the network"
-        ),
-    }
 }
 
 /// What `serve` runs: the HTTP app, and the user-group sync when configured.
@@ -146,12 +137,15 @@ fn directory(
 /// Builds everything `serve` runs: asks Slack who the bot is, then wires it up.
 pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
     let slack = slack_clients(&config.slack, config.timeouts)?;
-    let identity = slack
-        .bot
-        .auth_test()
-        .await
-        .map_err(StartupError::AuthTest)?;
-    tracing::info!(user_id = %identity.user_id, bot_id = ?identity.bot_id, "connected to Slack");
+    let identity = slack.bot.auth_test().await.map_err(|error| {
+        StartupError::Slack(check::bot_token_problem(&error, &config.slack.api_url))
+    })?;
+    tracing::info!(
+        user_id = %identity.user_id,
+        bot_id = %identity.bot_id.as_deref().unwrap_or("none"),
+        team_id = %identity.team_id.as_deref().unwrap_or("unknown"),
+        "connected to Slack"
+    );
     let metrics = Arc::new(Metrics::new());
     let provider = provider(&config.source, config.timeouts, &metrics)?;
     let directory = Arc::new(
@@ -173,12 +167,6 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
     )
     .with_routing(config.routing.clone());
     if let Some(alerts) = &config.alerts {
-        tracing::info!(
-            priority = %alerts.priority,
-            team = ?alerts.team,
-            per_person = alerts.rate_limit.count,
-            "help requests raise alerts"
-        );
         bot = bot.with_alerts(AlertRaiser::new(
             provider,
             alerts.clone(),
@@ -204,6 +192,17 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
         Some(app_token) => {
             let app = SlackApi::new(config.slack.api_url.as_str(), app_token, config.timeouts)
                 .map_err(StartupError::SlackClient)?;
+            // Fail fast on a token Slack refuses, rather than retrying forever
+            // while /readyz waits; an outage here is left to the reconnect loop.
+            match app.open_socket_url().await {
+                Ok(_) => {}
+                Err(error @ SlackError::Api { .. }) => {
+                    return Err(StartupError::Slack(check::app_token_problem(&error)))
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "Socket Mode cannot connect yet; retrying in the background")
+                }
+            }
             Some(SocketMode::new(
                 Arc::new(app),
                 inbox.clone(),
@@ -250,7 +249,11 @@ pub async fn serve(
     let sync_loops: Vec<_> = user_group_syncs
         .into_iter()
         .map(|sync| {
-            tracing::info!(group = %sync.group(), interval = ?user_group_interval, "keeping the user group in sync");
+            tracing::info!(
+                group = %sync.group(),
+                interval = %humantime::format_duration(user_group_interval),
+                "keeping the user group in sync"
+            );
             tokio::spawn(sync.run_every(user_group_interval))
         })
         .collect();
@@ -289,8 +292,57 @@ pub async fn run_serve(config: ServeConfig) -> Result<(), StartupError> {
             addr: config.listen_addr,
             cause,
         })?;
-    tracing::info!(addr = %config.listen_addr, "listening for Slack events on /slack/events");
+    let bound = listener.local_addr().unwrap_or(config.listen_addr);
+    tracing::info!("{}", summary(&config, bound));
     serve(listener, services, shutdown_signal()).await
+}
+
+/// One line saying what runs: provider and schedule, how events arrive, alerts,
+/// the user-group sync, and where state lives.
+pub fn summary(config: &ServeConfig, bound: std::net::SocketAddr) -> String {
+    let provider = match &config.source {
+        SourceConfig::OpsGenie(_) => "OpsGenie",
+        SourceConfig::Jsm(_) => "JSM Operations",
+    };
+    let events = match (&config.signing_secret, &config.app_token) {
+        (Some(_), Some(_)) => "over Socket Mode and the Events API (/slack/events)",
+        (Some(_), None) => "over the Events API (/slack/events)",
+        _ => "over Socket Mode",
+    };
+    let alerts = match &config.alerts {
+        None => "off".to_owned(),
+        Some(alerts) => format!(
+            "{} for every request{}, at most {} per person per {}",
+            alerts.priority,
+            alerts
+                .team
+                .as_deref()
+                .map(|team| format!(" to team {team}"))
+                .unwrap_or_default(),
+            alerts.rate_limit.count,
+            humantime::format_duration(alerts.rate_limit.per)
+        ),
+    };
+    let groups = if config.usergroups.is_empty() {
+        "off".to_owned()
+    } else {
+        format!(
+            "{} every {}",
+            config
+                .usergroups
+                .iter()
+                .map(|spec| spec.group.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            humantime::format_duration(config.usergroup_interval)
+        )
+    };
+    format!(
+        "oncall-bot {version} on {bound}: {provider} schedule {schedule}; events {events}; \
+         alerts {alerts}; user-group sync {groups}; state in this process",
+        version = env!("CARGO_PKG_VERSION"),
+        schedule = config.source.default_schedule(),
+    )
 }
 
 /// The user-group syncs for `sync-usergroup`: no cache to share, fresh answers.

@@ -18,6 +18,7 @@ static ENVIRONMENT: Mutex<()> = Mutex::new(());
 /// Every variable the binary reads; each one is exercised below.
 const VARIABLES: &[&str] = &[
     "LOG_FORMAT",
+    "NO_COLOR",
     "SLACK_BOT_TOKEN",
     "SLACK_USER_TOKEN",
     "SLACK_API_URL",
@@ -461,6 +462,11 @@ fn the_log_format_and_the_provider_are_read() {
     let cli = parse(&["serve"], &with(&[("LOG_FORMAT", "json")])).expect("parses");
     assert_eq!(cli.log_format, LogFormat::Json);
     assert!(parse(&["serve"], &with(&[("LOG_FORMAT", "xml")])).is_err());
+    let plain = parse(&["serve"], &with(&[("NO_COLOR", "1")])).expect("parses");
+    assert_eq!(plain.no_color.as_deref(), Some("1"));
+    assert!(!plain.colour(), "NO_COLOR turns colour off");
+    let piped = parse(&["serve"], BASE).expect("parses");
+    assert!(!piped.colour(), "stderr is not a terminal under cargo test");
     assert!(parse(&["serve"], &with(&[("ONCALL_PROVIDER", "pagerduty")])).is_err());
 }
 

@@ -32,6 +32,19 @@ pub struct Cli {
     /// Log format: `text` for people, `json` for log pipelines (one object a line).
     #[arg(long, env = "LOG_FORMAT", value_enum, ignore_case = true, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+    /// Any non-empty value turns colour off in text logs (https://no-color.org);
+    /// logs are never coloured when stderr is not a terminal.
+    #[arg(long, env = "NO_COLOR", global = true, hide = true)]
+    pub no_color: Option<String>,
+}
+
+impl Cli {
+    /// Whether text logs may use colour: stderr is a terminal and NO_COLOR is
+    /// not set.
+    pub fn colour(&self) -> bool {
+        use std::io::IsTerminal;
+        self.no_color.as_deref().is_none_or(str::is_empty) && std::io::stderr().is_terminal()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -13,6 +13,7 @@ use crate::helpers::*;
 struct RunningBot {
     child: Child,
     base: String,
+    port: u16,
     http: reqwest::Client,
 }
 
@@ -32,6 +33,7 @@ async fn start_bot(
     let bot = RunningBot {
         child,
         base: format!("http://127.0.0.1:{port}"),
+        port,
         http: reqwest::Client::new(),
     };
     for _ in 0..200 {
@@ -276,8 +278,8 @@ async fn an_unreachable_slack_stops_start_up_with_one_plain_line() {
     assert_eq!(
         errors,
         [format!(
-            "error: could not ask Slack who the bot is: could not connect to 127.0.0.1:{nobody}: \
-             connection refused; check SLACK_API_URL and the network"
+            "error: Slack: cannot reach http://127.0.0.1:{nobody}/api (could not connect to \
+             127.0.0.1:{nobody}: connection refused); check SLACK_API_URL and the network"
         )
         .as_str()],
         "{stderr}"
@@ -306,4 +308,95 @@ async fn a_plain_http_url_off_this_machine_stops_start_up_with_one_line() {
         "{stderr}"
     );
     assert_eq!(requests_to(slack.server(), "/auth.test").await, 0);
+}
+
+#[tokio::test]
+async fn serve_says_a_refused_token_in_checks_words() {
+    let slack = start_slack().await;
+    let opsgenie = start_opsgenie().await;
+    let output = serve_command(&slack, &opsgenie, free_port())
+        .env("SLACK_BOT_TOKEN", "xoxb-wrong-token")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .await
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.lines().any(|line| {
+            line
+            == "error: Slack: the token in SLACK_BOT_TOKEN is refused (invalid_auth); copy the Bot \
+                User OAuth Token (xoxb-…) again from OAuth & Permissions, and reinstall the app if \
+                it was revoked"
+        }),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_app_token_stops_start_up_naming_it() {
+    let slack = start_slack().await;
+    let opsgenie = start_opsgenie().await;
+    let _socket = slack.enable_socket_mode("xapp-1-right").expect("a port");
+    let port = free_port();
+    let output = serve_command(&slack, &opsgenie, port)
+        .env_remove("SLACK_SIGNING_SECRET")
+        .env("SLACK_APP_TOKEN", BOT_TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .await
+        .expect("the binary runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("error:"))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "error: Socket Mode: SLACK_APP_TOKEN is not an app-level token: generate one (xapp-…) \
+          under Basic Information → App-Level Tokens with the connections:write scope"
+        ],
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn one_start_up_line_says_what_runs_and_text_logs_carry_no_colour_codes() {
+    let slack = start_slack().await;
+    let opsgenie = start_opsgenie().await;
+    let _socket = slack.enable_socket_mode("xapp-1-ok").expect("a port");
+    let bot = start_bot(
+        &slack,
+        &opsgenie,
+        &[
+            ("SLACK_APP_TOKEN", "xapp-1-ok"),
+            ("ALERT_ON_MENTION", "true"),
+            ("ALERT_TEAM", "SRE"),
+        ],
+    )
+    .await;
+    let port = bot.port;
+    let (success, stderr) = bot.terminate().await;
+    assert!(success, "{stderr}");
+    let expected = format!(
+        "oncall-bot {} on 127.0.0.1:{port}: OpsGenie schedule SRE_schedule; events over Socket \
+         Mode and the Events API (/slack/events); alerts P4 for every request to team SRE, at \
+         most 3 per person per 10m; user-group sync off; state in this process",
+        env!("CARGO_PKG_VERSION"),
+    );
+    assert!(
+        stderr.lines().any(|line| line.ends_with(&expected)),
+        "{expected}\nnot in:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "colour codes in a piped log:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("Some("),
+        "Debug output in the log:\n{stderr}"
+    );
 }
