@@ -91,9 +91,19 @@ impl Default for RateLimit {
     }
 }
 
+/// Which requests raise an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertMode {
+    /// Every help request (`ALERT_ON_MENTION=true`).
+    Every,
+    /// Only `@ops page <what is wrong>`: asking who is on call pages nobody.
+    Page,
+}
+
 /// How help requests raise alerts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertPolicy {
+    pub mode: AlertMode,
     pub priority: Priority,
     /// The team the alert is routed to.
     pub team: Option<String>,
@@ -107,6 +117,7 @@ pub struct AlertPolicy {
 impl Default for AlertPolicy {
     fn default() -> Self {
         Self {
+            mode: AlertMode::Every,
             priority: Priority::P4,
             team: None,
             rate_limit: RateLimit::default(),
@@ -196,6 +207,11 @@ impl AlertRaiser {
     /// The system alerts go to.
     pub fn system_name(&self) -> &'static str {
         self.provider.name()
+    }
+
+    /// Which requests raise an alert.
+    pub fn mode(&self) -> AlertMode {
+        self.policy.mode
     }
 
     fn recent(&self) -> std::sync::MutexGuard<'_, RecentAlerts> {

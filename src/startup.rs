@@ -312,8 +312,12 @@ pub fn summary(config: &ServeConfig, bound: std::net::SocketAddr) -> String {
     let alerts = match &config.alerts {
         None => "off".to_owned(),
         Some(alerts) => format!(
-            "{} for every request{}, at most {} per person per {}",
+            "{} {}{}, at most {} per person per {}",
             alerts.priority,
+            match alerts.mode {
+                crate::alerting::AlertMode::Every => "for every request",
+                crate::alerting::AlertMode::Page => "on `@ops page` only",
+            },
             alerts
                 .team
                 .as_deref()

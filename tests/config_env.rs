@@ -39,6 +39,7 @@ const VARIABLES: &[&str] = &[
     "JSM_API_URL",
     "JSM_INTEGRATION_KEY",
     "JSM_ACCOUNT_OVERRIDES",
+    "ALERT_MODE",
     "ALERT_ON_MENTION",
     "ALERT_PRIORITY",
     "ALERT_TEAM",
@@ -591,4 +592,31 @@ fn enumerations_ignore_case_and_a_bare_port_means_every_interface() {
     };
     assert_eq!(opsgenie.api_url.as_str(), "https://api.eu.opsgenie.com/");
     assert!(serve(&jsm(&[("ONCALL_PROVIDER", "JSM")])).is_ok());
+}
+
+#[test]
+fn alert_mode_is_off_every_or_page_and_alert_on_mention_means_every() {
+    use oncall_bot::alerting::AlertMode;
+    let mode = |env: &[(&'static str, &'static str)]| {
+        serve(&with(env))
+            .expect("valid")
+            .alerts
+            .map(|alerts| alerts.mode)
+    };
+    assert_eq!(mode(&[]), None, "off by default");
+    assert_eq!(mode(&[("ALERT_MODE", "page")]), Some(AlertMode::Page));
+    assert_eq!(mode(&[("ALERT_MODE", "EVERY")]), Some(AlertMode::Every));
+    assert_eq!(
+        mode(&[("ALERT_ON_MENTION", "true")]),
+        Some(AlertMode::Every)
+    );
+    assert_eq!(
+        mode(&[("ALERT_ON_MENTION", "true"), ("ALERT_MODE", "off")]),
+        None,
+        "ALERT_MODE wins when set"
+    );
+    assert_eq!(
+        explained(&with(&[("ALERT_MODE", "sometimes")])),
+        "ALERT_MODE=sometimes: expected one of off, every, page"
+    );
 }

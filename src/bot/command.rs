@@ -7,6 +7,8 @@ pub enum Command {
     Help,
     /// `team <name>`: who is on call for that team.
     Team(String),
+    /// `page <what is wrong>`: who is on call, and an alert for them.
+    Page,
     /// Anything else is a request for help: tell them who is on call.
     WhoIsOnCall,
 }
@@ -30,6 +32,7 @@ impl Command {
         {
             ["cache", "clear"] => Self::ClearCache,
             ["help"] => Self::Help,
+            ["page", ..] => Self::Page,
             ["team", name @ ..] if !name.is_empty() => Self::Team(name.join(" ")),
             _ => Self::WhoIsOnCall,
         }
@@ -85,6 +88,9 @@ mod tests {
             ("who is on call?", Command::WhoIsOnCall),
             ("<@UBOT> the database is down, help", Command::WhoIsOnCall),
             ("cache clear please", Command::WhoIsOnCall),
+            ("<@UBOT> page the database is down", Command::Page),
+            ("<@UBOT> PAGE", Command::Page),
+            ("<@UBOT> please page", Command::WhoIsOnCall),
             ("<@UOTHER> help", Command::WhoIsOnCall),
             ("<@UBOT", Command::WhoIsOnCall),
             ("<@UBOT|unterminated help", Command::WhoIsOnCall),

@@ -16,6 +16,17 @@ pub const HELP_TEXT: &str =
 pub const CACHE_CLEARED_TEXT: &str =
     "Cache cleared: the next answer comes straight from the on-call schedule.";
 
+/// The help line for `page`, when alerts are raised on `@ops page` only.
+pub const PAGE_HELP_TEXT: &str =
+    "• `@ops page <what is wrong>`: who is on call, and an alert that pages them";
+
+/// Added to a plain answer when alerts are raised on `@ops page` only.
+pub const PAGE_HINT_TEXT: &str = "To page them, write `@ops page <what is wrong>`.";
+
+/// The answer's last line when someone writes `page` but alerts are off.
+pub const PAGING_OFF_TEXT: &str =
+    "Paging is not set up for this bot, so nobody was paged; the mention above went out.";
+
 pub const CACHE_JUST_CLEARED_TEXT: &str =
     "The cache was cleared moments ago: the next answer comes straight from the on-call schedule.";
 

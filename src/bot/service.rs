@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use super::command::{strip_mentions_of, Command};
 use super::replies::{
     alert_text, on_call_text, unknown_team_text, CACHE_CLEARED_TEXT, CACHE_JUST_CLEARED_TEXT,
-    HELP_TEXT, LOOKUP_FAILED_TEXT,
+    HELP_TEXT, LOOKUP_FAILED_TEXT, PAGE_HELP_TEXT, PAGE_HINT_TEXT, PAGING_OFF_TEXT,
 };
-use crate::alerting::AlertRaiser;
+use crate::alerting::{AlertMode, AlertRaiser};
 use crate::model::{BotIdentity, Request};
 use crate::oncall::OnCallDirectory;
 use crate::routing::{Destination, Routing};
@@ -97,17 +97,27 @@ impl Bot {
                 CACHE_CLEARED_TEXT.to_owned()
             }
             Command::Team(name) => match self.routing.team_named(&name) {
-                Some(team) => self.who_is_on_call(request, &team.schedule).await,
+                Some(team) => self.who_is_on_call(request, &team.schedule, false).await,
                 None => unknown_team_text(&name, &self.routing),
             },
-            Command::WhoIsOnCall => {
-                let text = strip_mentions_of(&request.text, &self.identity.user_id);
-                let schedule = match self.routing.destination(&request.channel, &text) {
-                    Destination::Team(team) => &team.schedule,
-                    Destination::Default => &self.schedule,
-                };
-                self.who_is_on_call(request, schedule).await
+            Command::Page => {
+                let schedule = self.schedule_for(request);
+                self.who_is_on_call(request, schedule, true).await
             }
+            Command::WhoIsOnCall => {
+                let schedule = self.schedule_for(request);
+                self.who_is_on_call(request, schedule, false).await
+            }
+        }
+    }
+
+    /// The schedule a request is about: a team it names, else its channel's
+    /// team, else the default.
+    fn schedule_for(&self, request: &Request) -> &str {
+        let text = strip_mentions_of(&request.text, &self.identity.user_id);
+        match self.routing.destination(&request.channel, &text) {
+            Destination::Team(team) => &team.schedule,
+            Destination::Default => &self.schedule,
         }
     }
 
@@ -124,25 +134,42 @@ impl Bot {
     }
 
     fn help_text(&self) -> String {
-        if self.routing.teams().is_empty() {
-            return HELP_TEXT.to_owned();
+        let mut text = HELP_TEXT.to_owned();
+        if self.alert_mode() == Some(AlertMode::Page) {
+            text.push('\n');
+            text.push_str(PAGE_HELP_TEXT);
         }
-        format!(
-            "{HELP_TEXT}\n• `@ops <team>` or `@ops team <name>`: who is on call for a team: {}",
-            self.routing.describe_teams()
-        )
+        if !self.routing.teams().is_empty() {
+            text.push_str(&format!(
+                "\n• `@ops <team>` or `@ops team <name>`: who is on call for a team: {}",
+                self.routing.describe_teams()
+            ));
+        }
+        text
+    }
+
+    fn alert_mode(&self) -> Option<AlertMode> {
+        self.alerts.as_ref().map(AlertRaiser::mode)
     }
 
     /// The on-call answer for `schedule`, and the alert for the request when on.
-    async fn who_is_on_call(&self, request: &Request, schedule: &str) -> String {
+    /// `paging`: the person wrote `@ops page …`.
+    async fn who_is_on_call(&self, request: &Request, schedule: &str, paging: bool) -> String {
         let alert = async {
-            match &self.alerts {
-                Some(alerts) => {
+            match (&self.alerts, paging) {
+                (Some(alerts), _) if alerts.mode() == AlertMode::Every || paging => {
                     let text = strip_mentions_of(&request.text, &self.identity.user_id);
-                    let outcome = alerts.raise_for(request, &text).await;
+                    let text = if paging {
+                        without_page_word(&text)
+                    } else {
+                        &text
+                    };
+                    let outcome = alerts.raise_for(request, text).await;
                     Some(alert_text(outcome, alerts.system_name()))
                 }
-                None => None,
+                (Some(_), false) => Some(PAGE_HINT_TEXT.to_owned()),
+                (None, true) => Some(PAGING_OFF_TEXT.to_owned()),
+                _ => None,
             }
         };
         let (answer, alert) = tokio::join!(self.on_call_answer(schedule), alert);
@@ -168,5 +195,14 @@ impl Bot {
                 LOOKUP_FAILED_TEXT.to_owned()
             }
         }
+    }
+}
+
+/// `page the database is down` → `the database is down`.
+fn without_page_word(text: &str) -> &str {
+    let text = text.trim_start();
+    match text.get(..4) {
+        Some(word) if word.eq_ignore_ascii_case("page") => text[4..].trim_start(),
+        _ => text,
     }
 }

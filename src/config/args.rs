@@ -251,7 +251,11 @@ pub struct OpsGenieArgs {
 
 #[derive(Debug, Args)]
 pub struct AlertArgs {
-    /// Raise an alert for every help request (not for `help` or `cache clear`).
+    /// Which requests raise an alert: `off`, `every` help request, or `page`
+    /// (only `@ops page <what is wrong>`).
+    #[arg(long, env = "ALERT_MODE", value_enum, ignore_case = true)]
+    pub alert_mode: Option<AlertModeArg>,
+    /// `true` means ALERT_MODE=every (kept for existing setups).
     #[arg(long, env = "ALERT_ON_MENTION", default_value = "false", value_parser = BoolishValueParser::new())]
     pub alert_on_mention: bool,
     /// The alerts' priority, P1 to P5.
@@ -282,6 +286,13 @@ pub(super) fn parse_rate_limit(value: &str) -> Result<RateLimit, String> {
         return Err("the count and the duration must be more than 0".to_owned());
     }
     Ok(RateLimit { count, per })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AlertModeArg {
+    Off,
+    Every,
+    Page,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -11,11 +11,11 @@ use reqwest::Url;
 use secrecy::SecretString;
 
 use super::args::{
-    parse_http_url, AlertArgs, OpsGenieArgs, ProviderKind, Region, ServeArgs, SlackArgs,
-    SourceArgs, SyncArgs,
+    parse_http_url, AlertArgs, AlertModeArg, OpsGenieArgs, ProviderKind, Region, ServeArgs,
+    SlackArgs, SourceArgs, SyncArgs,
 };
 use super::file::{self, FileError, FileSettings};
-use crate::alerting::AlertPolicy;
+use crate::alerting::{AlertMode, AlertPolicy};
 use crate::outbound::{BackoffPolicy, Timeouts};
 use crate::providers::jsm::JsmConfig;
 use crate::providers::opsgenie::{EU_API_URL, US_API_URL};
@@ -92,8 +92,17 @@ impl SourceConfig {
 pub type AlertConfig = AlertPolicy;
 
 impl AlertArgs {
+    /// ALERT_MODE when set, else ALERT_ON_MENTION (`true`: every request).
     pub fn config(self) -> Option<AlertPolicy> {
-        self.alert_on_mention.then(|| AlertPolicy {
+        let mode = match self.alert_mode {
+            Some(AlertModeArg::Off) => return None,
+            Some(AlertModeArg::Every) => AlertMode::Every,
+            Some(AlertModeArg::Page) => AlertMode::Page,
+            None if self.alert_on_mention => AlertMode::Every,
+            None => return None,
+        };
+        Some(AlertPolicy {
+            mode,
             priority: self.alert_priority,
             team: self.alert_team.filter(|team| !team.trim().is_empty()),
             rate_limit: self.alert_rate_limit,

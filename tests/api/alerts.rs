@@ -234,3 +234,71 @@ async fn an_accepted_request_after_a_server_error_counts_as_raised() {
         .text
         .ends_with("I also raised a P4 alert in OpsGenie."));
 }
+
+async fn spawn_paging_app() -> TestApp {
+    spawn_app_with(|config| {
+        config.alerts = Some(AlertConfig {
+            mode: oncall_bot::alerting::AlertMode::Page,
+            ..AlertConfig::default()
+        });
+    })
+    .await
+}
+
+#[tokio::test]
+async fn in_page_mode_asking_pages_nobody_and_says_how_to_page() {
+    let app = spawn_paging_app().await;
+    app.deliver(&mention("Ev1", "C1", "1.1", "<@UBOT> who is on call?"))
+        .await;
+    app.settle().await;
+    assert_eq!(alert_requests(&app).await, 0, "a question pages nobody");
+    assert_eq!(
+        app.replies()[0].text,
+        "On call for *SRE_schedule* right now: <@UALICE>, <@UBOB>\n\
+         To page them, write `@ops page <what is wrong>`."
+    );
+}
+
+#[tokio::test]
+async fn in_page_mode_ops_page_raises_one_alert_for_what_is_wrong() {
+    let app = spawn_paging_app().await;
+    app.deliver(&mention(
+        "Ev1",
+        "C1",
+        "1.1",
+        "<@UBOT> page the checkout API returns 502",
+    ))
+    .await;
+    app.settle().await;
+    let alerts = app.opsgenie.alerts();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(
+        alerts[0]["message"],
+        "UASKER asked for help in Slack: the checkout API returns 502"
+    );
+    assert!(app.replies()[0]
+        .text
+        .ends_with("I also raised a P4 alert in OpsGenie."));
+    app.deliver(&mention("Ev2", "C1", "1.2", "<@UBOT> help"))
+        .await;
+    app.settle().await;
+    assert!(
+        app.replies()[1].text.contains(
+            "• `@ops page <what is wrong>`: who is on call, and an alert that pages them"
+        ),
+        "{}",
+        app.replies()[1].text
+    );
+}
+
+#[tokio::test]
+async fn with_alerts_off_page_says_nobody_was_paged() {
+    let app = spawn_app().await;
+    app.deliver(&mention("Ev1", "C1", "1.1", "<@UBOT> page db down"))
+        .await;
+    app.settle().await;
+    assert_eq!(alert_requests(&app).await, 0);
+    assert!(app.replies()[0].text.ends_with(
+        "Paging is not set up for this bot, so nobody was paged; the mention above went out."
+    ));
+}
