@@ -24,6 +24,8 @@ const JSM_EMAIL: &str = "ops-bot@demo.example";
 const JSM_TOKEN: &str = "demo-atlassian-token";
 const SCHEDULE: &str = "SRE_schedule";
 const BOT_USER: &str = "U0OPS";
+/// What the printed curl line says to the bot.
+const CURL_TEXT: &str = "hello from curl";
 const SUPPORT: &str = "C0SUPPORT";
 const DM: &str = "D0DANA";
 const DANA: &str = "U0DANA";
@@ -267,22 +269,26 @@ impl Demo {
     /// message each time it runs).
     pub fn curl_line(&self) -> String {
         let body = app_mention(
-            "Ev__TS__",
+            "Ev__TS____N__",
             SUPPORT,
             DANA,
-            "__TS__.000100",
-            &format!("<@{BOT_USER}> hello from curl"),
+            "__TS__.__N__",
+            &format!("<@{BOT_USER}> {CURL_TEXT}"),
         );
         self.endpoint.curl_snippet(&body, SIGNING_SECRET)
     }
 
-    /// Prints each new post as it arrives, until the process is stopped.
+    /// Prints each new post as it arrives, after the message it answers (the
+    /// curl line's), until the process is stopped.
     pub async fn follow(&self, mut seen: usize) {
         loop {
             let posts = self.slack.posts();
             if posts.len() > seen {
                 let mut lines = Vec::new();
-                self.replies(&mut lines, &posts[seen..]);
+                for post in &posts[seen..] {
+                    lines.push(format!("#support  dana: @ops {CURL_TEXT}"));
+                    self.replies(&mut lines, std::slice::from_ref(post));
+                }
                 for line in lines {
                     println!("{line}");
                 }

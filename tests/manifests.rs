@@ -1,4 +1,5 @@
-//! Both Slack app manifests paste as they are: valid against Slack's published
+//! Both Slack app manifests paste as they are, and the Kubernetes example runs
+//! one user-group syncer. The manifests are valid against Slack's published
 //! manifest schema (tests/data/slack/manifest.schema.1.0.0.json, from
 //! slackapi/manifest-schema, MIT), and consistent in what the schema cannot
 //! check. Validated with Python's `jsonschema` (scripts/test installs it), as no
@@ -47,5 +48,49 @@ fn both_manifests_are_valid_against_slacks_schema_and_choose_one_way_in() {
     assert!(
         stdout.contains("manifest.http.yml events api ok"),
         "{stdout}"
+    );
+}
+
+const ONE_SYNCER: &str = r#"
+import sys, yaml
+def workloads(path):
+    for doc in yaml.safe_load_all(open(path)):
+        if not doc:
+            continue
+        spec = doc.get("spec", {})
+        if doc["kind"] == "CronJob":
+            spec = spec["jobTemplate"]["spec"]
+        if doc["kind"] in ("Deployment", "CronJob"):
+            for container in spec["template"]["spec"]["containers"]:
+                env = {e["name"] for e in container.get("env", [])}
+                yield doc["kind"], container["args"], env
+    return
+deployment = list(workloads(sys.argv[1]))
+cronjob = list(workloads(sys.argv[2]))
+assert [kind for kind, _, _ in deployment] == ["Deployment"], deployment
+assert [kind for kind, _, _ in cronjob] == ["CronJob"], cronjob
+assert "SLACK_USERGROUP" in deployment[0][2]
+assert "SLACK_USERGROUP" in cronjob[0][2]
+for path in sys.argv[1:]:
+    for doc in yaml.safe_load_all(open(path)):
+        if doc and doc["kind"] == "ConfigMap":
+            assert "SLACK_USERGROUP" not in doc["data"], path + ": the shared ConfigMap must not turn on both syncers"
+print("one syncer ok")
+"#;
+
+#[test]
+fn the_kubernetes_example_runs_one_user_group_syncer() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let output = Command::new("python3")
+        .args(["-c", ONE_SYNCER])
+        .arg(format!("{root}/deploy/kubernetes.yaml"))
+        .arg(format!("{root}/deploy/cronjob-sync-usergroup.yaml"))
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
     );
 }

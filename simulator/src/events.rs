@@ -108,14 +108,18 @@ impl EventsEndpoint {
     }
 
     /// A shell snippet that posts `body` correctly signed at the moment it runs
-    /// (signatures expire after five minutes, so it signs with openssl then).
-    /// `__TS__` in `body` becomes the current Unix time, so each run is a new event.
+    /// (signatures expire after five minutes, so it signs with openssl then) and
+    /// prints the HTTP status. In `body`, `__TS__` becomes the current Unix time
+    /// and `__N__` a random number, so each run is a new event, even twice in a
+    /// second.
     pub fn curl_snippet(&self, body: &str, signing_secret: &str) -> String {
         let quoted_body = body.replace('\'', r"'\''");
         format!(
-            "ts=$(date +%s); body=$(printf '%s' '{quoted_body}' | sed \"s/__TS__/$ts/g\"); \
+            "ts=$(date +%s); n=$(od -An -N4 -tu4 /dev/urandom | tr -d ' \\n'); \
+             body=$(printf '%s' '{quoted_body}' | sed \"s/__TS__/$ts/g; s/__N__/$n/g\"); \
              sig=\"v0=$(printf 'v0:%s:%s' \"$ts\" \"$body\" | openssl dgst -sha256 -hmac '{signing_secret}' | sed 's/^.* //')\"; \
-             curl -sS -X POST '{url}' -H 'content-type: application/json' \
+             curl -sS -o /dev/null -w 'HTTP %{{http_code}}\\n' -X POST '{url}' \
+             -H 'content-type: application/json' \
              -H \"x-slack-request-timestamp: $ts\" -H \"x-slack-signature: $sig\" --data \"$body\"",
             url = self.url
         )

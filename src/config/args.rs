@@ -30,7 +30,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// Log format: `text` for people, `json` for log pipelines (one object a line).
-    #[arg(long, env = "LOG_FORMAT", value_enum, ignore_case = true, default_value_t = LogFormat::Text, global = true)]
+    #[arg(long, help_heading = "Logging", env = "LOG_FORMAT", value_enum, ignore_case = true, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
     /// Any non-empty value turns colour off in text logs (https://no-color.org);
     /// logs are never coloured when stderr is not a terminal.
@@ -55,11 +55,12 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the Slack Events API endpoint.
+    /// Answer in Slack: events over Socket Mode and/or the Events API.
     Serve(ServeArgs),
     /// Make a Slack user group equal to the people on call, once, then exit.
     SyncUsergroup(SyncArgs),
-    /// Try the configuration against Slack and OpsGenie once; say what works.
+    /// Try the configuration against Slack and the on-call provider once; say
+    /// what works and what to fix.
     Check(ServeArgs),
     /// Play a conversation with the real bot against a simulated Slack and
     /// OpsGenie on loopback; no credentials needed.
@@ -84,38 +85,39 @@ pub struct DemoArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub slack: SlackArgs,
-    /// Signing secret from the app's Basic Information page (the HTTP endpoint).
-    #[arg(long, env = "SLACK_SIGNING_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    /// Signing secret from the app's Basic Information page: turns on the Events
+    /// API endpoint. Required unless SLACK_APP_TOKEN is set.
+    #[arg(long, help_heading = "Slack", env = "SLACK_SIGNING_SECRET", hide_env_values = true, value_parser = parse_secret)]
     pub slack_signing_secret: Option<SecretString>,
     /// App-level token (xapp-…, scope connections:write): receive events over
-    /// Socket Mode, with no public URL.
-    #[arg(long, env = "SLACK_APP_TOKEN", hide_env_values = true, value_parser = parse_secret)]
+    /// Socket Mode, with no public URL. Required unless SLACK_SIGNING_SECRET is set.
+    #[arg(long, help_heading = "Slack", env = "SLACK_APP_TOKEN", hide_env_values = true, value_parser = parse_secret)]
     pub slack_app_token: Option<SecretString>,
     #[command(flatten)]
     pub source: SourceArgs,
     #[command(flatten)]
     pub alerts: AlertArgs,
     /// User group to keep equal to the people on call (handle or id); off when unset.
-    #[arg(long, env = "SLACK_USERGROUP", value_parser = UserGroupRef::from_str)]
+    #[arg(long, help_heading = "User groups", env = "SLACK_USERGROUP", value_parser = UserGroupRef::from_str)]
     pub slack_usergroup: Option<UserGroupRef>,
     /// Config file (TOML): teams, channel defaults, user groups, email overrides.
-    #[arg(long, env = "ONCALL_CONFIG")]
+    #[arg(long, help_heading = "On-call provider", env = "ONCALL_CONFIG")]
     pub oncall_config: Option<PathBuf>,
     /// How often `serve` syncs the user groups.
-    #[arg(long, env = "USERGROUP_SYNC_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, help_heading = "User groups", env = "USERGROUP_SYNC_INTERVAL", default_value = "5m", value_parser = parse_duration)]
     pub usergroup_sync_interval: Duration,
     /// How long an on-call answer is cached: seconds (`300`) or a duration (`5m`).
-    #[arg(long, env = "ONCALL_CACHE_TTL", default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, help_heading = "On-call provider", env = "ONCALL_CACHE_TTL", default_value = "5m", value_parser = parse_duration)]
     pub oncall_cache_ttl: Duration,
     /// Address the HTTP server listens on.
-    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:3000", value_parser = parse_listen_addr)]
+    #[arg(long, help_heading = "Server", env = "LISTEN_ADDR", default_value = "0.0.0.0:3000", value_parser = parse_listen_addr)]
     pub listen_addr: SocketAddr,
     /// The most replies being worked out or posted at once; over it, events get
     /// 503 (HTTP) or stay un-acked (Socket Mode), and Slack delivers them again.
-    #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, help_heading = "Server", env = "MAX_IN_FLIGHT", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_in_flight: u32,
     /// At SIGTERM/SIGINT, how long acked replies may take to finish.
-    #[arg(long, env = "SHUTDOWN_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, help_heading = "Server", env = "SHUTDOWN_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_drain_timeout: Duration,
     #[command(flatten)]
     pub http: HttpArgs,
@@ -128,16 +130,17 @@ pub struct SyncArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     /// User group to keep equal to the people on call: its handle (`opsoncall`) or id.
-    #[arg(long, env = "SLACK_USERGROUP", value_parser = UserGroupRef::from_str)]
+    #[arg(long, help_heading = "User groups", env = "SLACK_USERGROUP", value_parser = UserGroupRef::from_str)]
     pub slack_usergroup: Option<UserGroupRef>,
     /// Config file (TOML) whose [[usergroup]] entries are synced too.
-    #[arg(long, env = "ONCALL_CONFIG")]
+    #[arg(long, help_heading = "On-call provider", env = "ONCALL_CONFIG")]
     pub oncall_config: Option<PathBuf>,
     #[command(flatten)]
     pub http: HttpArgs,
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Outbound calls")]
 pub struct HttpArgs {
     /// Total time allowed for one outbound call (Slack, OpsGenie).
     #[arg(long, env = "HTTP_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
@@ -157,8 +160,9 @@ impl HttpArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Slack")]
 pub struct SlackArgs {
-    /// Bot token (xoxb-…).
+    /// Bot token (xoxb-…). Required.
     #[arg(long, env = "SLACK_BOT_TOKEN", hide_env_values = true, value_parser = parse_secret)]
     pub slack_bot_token: Option<SecretString>,
     /// User token (xoxp-…) with usergroups:write, for workspaces that restrict who
@@ -178,6 +182,7 @@ pub enum ProviderKind {
 
 /// Where on-call answers (and alerts) come from.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "On-call provider")]
 pub struct SourceArgs {
     /// `opsgenie`, or `jsm` for Jira Service Management Operations.
     #[arg(long, env = "ONCALL_PROVIDER", value_enum, ignore_case = true, default_value_t = ProviderKind::Opsgenie)]
@@ -208,7 +213,7 @@ pub struct JsmArgs {
     /// The JSM Operations API base URL.
     #[arg(long, env = "JSM_API_URL", default_value = DEFAULT_JSM_API_URL, value_parser = parse_http_url)]
     pub jsm_api_url: Url,
-    /// An API integration's key, for alerts (ALERT_ON_MENTION).
+    /// An API integration's key, for alerts (ALERT_MODE). Required with alerts on JSM.
     #[arg(long, env = "JSM_INTEGRATION_KEY", hide_env_values = true, value_parser = parse_secret)]
     pub jsm_integration_key: Option<SecretString>,
     /// Atlassian account id → Slack user id, `id=U…,id=U…`, for people whose email is hidden.
@@ -235,10 +240,11 @@ pub(super) fn parse_account_overrides(value: &str) -> Result<HashMap<String, Str
 
 #[derive(Debug, Args)]
 pub struct OpsGenieArgs {
-    /// OpsGenie API integration key.
+    /// OpsGenie API integration key. Required with ONCALL_PROVIDER=opsgenie.
     #[arg(long, env = "OPSGENIE_API_KEY", hide_env_values = true, value_parser = parse_secret)]
     pub opsgenie_api_key: Option<SecretString>,
-    /// Name of the OpsGenie schedule to answer for.
+    /// Name of the OpsGenie schedule to answer for. Required, unless the config
+    /// file sets default_schedule.
     #[arg(long, env = "OPSGENIE_SCHEDULE")]
     pub opsgenie_schedule: Option<String>,
     /// Where the OpsGenie account lives.
@@ -250,6 +256,7 @@ pub struct OpsGenieArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Alerts")]
 pub struct AlertArgs {
     /// Which requests raise an alert: `off`, `every` help request, or `page`
     /// (only `@ops page <what is wrong>`).

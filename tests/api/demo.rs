@@ -92,18 +92,29 @@ async fn demo_serve_prints_a_curl_line_that_gets_an_answer() {
             break line;
         }
     };
-    let ran = Command::new("sh")
-        .args(["-c", &curl])
-        .output()
-        .await
-        .expect("sh runs the curl line");
-    assert!(ran.status.success(), "{ran:?}");
-    loop {
+    // Pasted twice, at once: two events, two answers.
+    for _ in 0..2 {
+        let ran = Command::new("sh")
+            .args(["-c", &curl])
+            .output()
+            .await
+            .expect("sh runs the curl line");
+        assert!(ran.status.success(), "{ran:?}");
+        assert_eq!(String::from_utf8_lossy(&ran.stdout), "HTTP 200\n");
+    }
+    let mut answered = 0;
+    let mut previous = String::new();
+    while answered < 2 {
         let line = next_line(&mut lines).await;
         if line.contains("↳ ops (in thread): On call for *SRE_schedule* right now: @alice, @bob")
         {
-            break;
+            assert_eq!(
+                previous, "#support  dana: @ops hello from curl",
+                "the message, then its answer"
+            );
+            answered += 1;
         }
+        previous = line;
     }
     child.start_kill().expect("the demo stops");
 }

@@ -400,3 +400,47 @@ async fn one_start_up_line_says_what_runs_and_text_logs_carry_no_colour_codes() 
         "Debug output in the log:\n{stderr}"
     );
 }
+
+#[tokio::test]
+async fn help_groups_options_by_topic_marks_what_is_required_and_shows_only_what_a_command_uses() {
+    let help = |command: &'static str| async move {
+        let output = Command::new(env!("CARGO_BIN_EXE_oncall-bot"))
+            .args([command, "--help"])
+            .env_clear()
+            .output()
+            .await
+            .expect("runs");
+        assert!(output.status.success());
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let serve = help("serve").await;
+    let headings: Vec<&str> = serve
+        .lines()
+        .filter(|line| line.ends_with(':') && !line.starts_with(' '))
+        .collect();
+    assert_eq!(
+        headings,
+        [
+            "Options:",
+            "Slack:",
+            "On-call provider:",
+            "Alerts:",
+            "User groups:",
+            "Server:",
+            "Outbound calls:",
+            "Logging:"
+        ],
+        "{serve}"
+    );
+    assert!(serve.contains("Bot token (xoxb-…). Required"), "{serve}");
+    assert!(serve.starts_with("Answer in Slack: events over Socket Mode and/or the Events API"));
+    let sync = help("sync-usergroup").await;
+    for unused in [
+        "--listen-addr",
+        "--slack-signing-secret",
+        "--alert-mode",
+        "--max-in-flight",
+    ] {
+        assert!(!sync.contains(unused), "{unused} in:\n{sync}");
+    }
+}
