@@ -113,6 +113,15 @@ impl RetryPolicy {
 /// retry at all (no policy's deadline is that long).
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
+/// A `Retry-After` header in seconds, capped at [`MAX_RETRY_AFTER`].
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .map(|seconds| Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
+}
+
 /// Runs `call` until it succeeds, fails for good, or the policy is spent. The last
 /// error is returned.
 pub async fn retry<T, E, F, Fut>(policy: RetryPolicy, call: F) -> Result<T, E>
@@ -462,12 +471,7 @@ impl RestClient {
                 .await
                 .map_err(|error| RestError::from_reqwest(system, error));
         }
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(|seconds| Duration::from_secs(seconds).min(MAX_RETRY_AFTER));
+        let retry_after = retry_after(response.headers());
         // Only the documented message field, cut short: never the raw body, which
         // may be a proxy's page carrying anything.
         let body = response.json::<ErrorBody>().await.unwrap_or_default();

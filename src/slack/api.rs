@@ -17,8 +17,8 @@ use serde::Deserialize;
 
 use crate::model::BotIdentity;
 use crate::outbound::{
-    describe_transport, http_client, retry, retry_if, BackoffPolicy, RetryPolicy, Retryable,
-    Timeouts, MAX_RETRY_AFTER,
+    describe_transport, http_client, retry, retry_after, retry_if, BackoffPolicy, RetryPolicy,
+    Retryable, Timeouts,
 };
 
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
@@ -275,13 +275,9 @@ impl SlackApi {
             .map_err(|error| self.failure(&error))?;
         let status = response.status();
         if status.as_u16() == 429 {
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.trim().parse::<u64>().ok())
-                .map(|seconds| Duration::from_secs(seconds).min(MAX_RETRY_AFTER));
-            return Err(SlackError::RateLimited { retry_after });
+            return Err(SlackError::RateLimited {
+                retry_after: retry_after(response.headers()),
+            });
         }
         if !status.is_success() {
             return Err(SlackError::Http {

@@ -54,6 +54,17 @@ async fn spawn_socket_app_with(
     (app, server)
 }
 
+/// Sends `body` as a new envelope, and waits until it is acked and the bot has
+/// posted `replies` in all.
+async fn ask_over_socket(app: &TestApp, server: &SocketModeServer, body: &str, replies: usize) {
+    let envelope = server.send_event(body, 0).expect("sent");
+    wait_until("the envelope is acked", || {
+        server.acks().contains(&envelope)
+    })
+    .await;
+    wait_until("the reply is posted", || app.replies().len() == replies).await;
+}
+
 async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     for _ in 0..200 {
         if condition() {
@@ -115,14 +126,13 @@ async fn the_bot_reconnects_after_the_socket_drops_and_keeps_answering() {
     let (app, server) = spawn_socket_app().await;
     server.drop_connection();
     wait_until("the bot reconnects", || server.connections() == 2).await;
-    let envelope = server
-        .send_event(&mention("Ev9", "C1", "9.9", "<@UBOT> still there?"), 0)
-        .expect("sent");
-    wait_until("the envelope is acked", || {
-        server.acks().contains(&envelope)
-    })
+    ask_over_socket(
+        &app,
+        &server,
+        &mention("Ev9", "C1", "9.9", "<@UBOT> still there?"),
+        1,
+    )
     .await;
-    wait_until("the reply is posted", || app.replies().len() == 1).await;
 }
 
 #[tokio::test]
@@ -301,14 +311,13 @@ async fn a_half_open_link_is_noticed_and_replaced() {
         noticed >= QUICK_TIMINGS.idle_timeout / 2 && noticed < QUICK_TIMINGS.idle_timeout * 4,
         "noticed after {noticed:?}"
     );
-    let envelope = server
-        .send_event(&mention("Ev1", "C1", "1.1", "<@UBOT> still there?"), 0)
-        .expect("sent");
-    wait_until("the envelope is acked", || {
-        server.acks().contains(&envelope)
-    })
+    ask_over_socket(
+        &app,
+        &server,
+        &mention("Ev1", "C1", "1.1", "<@UBOT> still there?"),
+        1,
+    )
     .await;
-    wait_until("the reply is posted", || app.replies().len() == 1).await;
 }
 
 #[tokio::test]
@@ -327,14 +336,7 @@ async fn on_disconnect_the_next_link_opens_before_the_old_one_is_let_go() {
         "the new link was open before the old one closed: {log:?}"
     );
     assert_eq!(readyz(&app).await.0, 200);
-    let envelope = server
-        .send_event(&mention("Ev1", "C1", "1.1", "<@UBOT> hi"), 0)
-        .expect("sent");
-    wait_until("acked on the new link", || {
-        server.acks().contains(&envelope)
-    })
-    .await;
-    wait_until("answered", || app.replies().len() == 1).await;
+    ask_over_socket(&app, &server, &mention("Ev1", "C1", "1.1", "<@UBOT> hi"), 1).await;
 }
 
 #[tokio::test]
