@@ -42,7 +42,8 @@ struct Frame {
     #[serde(rename = "type", default)]
     kind: String,
     envelope_id: Option<String>,
-    payload: Option<serde_json::Value>,
+    /// Left raw: the payload is parsed once, by [`Envelope::parse`].
+    payload: Option<Box<serde_json::value::RawValue>>,
     retry_attempt: Option<u32>,
     reason: Option<String>,
 }
@@ -239,8 +240,17 @@ impl SocketMode {
             "events_api" => match frame.payload {
                 Some(payload) => {
                     let retry = frame.retry_attempt.unwrap_or(0).to_string();
-                    let envelope = Envelope::from_value(payload, self.inbox.identity());
-                    self.inbox.accept(envelope, Some(&retry), received) != Reply::Overloaded
+                    match Envelope::parse(payload.get().as_bytes(), self.inbox.identity()) {
+                        Ok(envelope) => {
+                            self.inbox.accept(envelope, Some(&retry), received) != Reply::Overloaded
+                        }
+                        // Cannot happen (the frame parsed), but an unreadable
+                        // payload is acked and dropped, never redelivered forever.
+                        Err(error) => {
+                            tracing::debug!(%error, "Socket Mode payload that is not JSON");
+                            true
+                        }
+                    }
                 }
                 None => true,
             },

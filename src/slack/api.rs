@@ -9,6 +9,7 @@
 //! Slack may leave out. The Web API is small and regular: a bearer token, query
 //! parameters or a JSON body, and `{"ok": …, "error": …}` answers.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -22,6 +23,19 @@ use crate::outbound::{
 };
 
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
+
+/// The Web API methods the bot calls.
+const METHODS: [&str; 9] = [
+    "auth.test",
+    "chat.postMessage",
+    "apps.connections.open",
+    "users.info",
+    "chat.getPermalink",
+    "users.lookupByEmail",
+    "usergroups.list",
+    "usergroups.users.list",
+    "usergroups.users.update",
+];
 
 /// A failed Slack call, sorted by what the caller can do about it.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +99,9 @@ pub struct SlackApi {
     http: reqwest::Client,
     /// `https://slack.com/api`, without a trailing slash.
     base_url: String,
+    /// Each method's URL, parsed once: parsing (with IDNA) on every call showed
+    /// in the profile under load.
+    urls: HashMap<&'static str, reqwest::Url>,
     token: SecretString,
     timeout: Duration,
     post_retries: RetryPolicy,
@@ -217,9 +234,19 @@ impl SlackApi {
     ) -> Result<Self, SlackError> {
         let http = http_client(timeouts)
             .map_err(|error| SlackError::Transport(describe_transport(&error)))?;
+        let base_url = base_url.trim_end_matches('/').to_owned();
+        let urls = METHODS
+            .iter()
+            .map(|method| {
+                reqwest::Url::parse(&format!("{base_url}/{method}"))
+                    .map(|url| (*method, url))
+                    .map_err(|_| SlackError::Connect(format!("`{base_url}` is not a URL")))
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             http,
-            base_url: base_url.trim_end_matches('/').to_owned(),
+            base_url,
+            urls,
             token: token.clone(),
             timeout: timeouts.total,
             post_retries: RetryPolicy {
@@ -247,17 +274,23 @@ impl SlackApi {
         self
     }
 
-    fn url(&self, method: &str) -> String {
-        format!("{}/{method}", self.base_url)
+    fn url(&self, method: &'static str) -> reqwest::Url {
+        match self.urls.get(method) {
+            Some(url) => url.clone(),
+            // Every method the client calls is in METHODS; this keeps a new one
+            // working until it is added there.
+            None => reqwest::Url::parse(&format!("{}/{method}", self.base_url))
+                .unwrap_or_else(|_| self.urls["auth.test"].clone()),
+        }
     }
 
     /// A GET with query parameters (reads).
-    fn get(&self, method: &str, query: &[(&str, &str)]) -> reqwest::RequestBuilder {
+    fn get(&self, method: &'static str, query: &[(&str, &str)]) -> reqwest::RequestBuilder {
         self.http.get(self.url(method)).query(query)
     }
 
     /// A POST with a JSON body (writes).
-    fn post(&self, method: &str, body: &serde_json::Value) -> reqwest::RequestBuilder {
+    fn post(&self, method: &'static str, body: &serde_json::Value) -> reqwest::RequestBuilder {
         self.http.post(self.url(method)).json(body)
     }
 

@@ -5,6 +5,7 @@
 //! and dropped. Only a body that is not JSON at all is refused.
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::model::{BotIdentity, Request, RequestKind};
 
@@ -61,18 +62,16 @@ impl IgnoreReason {
 #[error("the request body is not JSON: {0}")]
 pub struct NotJson(#[from] serde_json::Error);
 
+/// The envelope, read in one pass: the event stays raw JSON until it is read
+/// straight into [`WireMessage`]; everything else is skipped, never built.
 #[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum WireEnvelope {
-    UrlVerification {
-        challenge: String,
-    },
-    EventCallback {
-        event_id: String,
-        event: serde_json::Value,
-    },
-    #[serde(other)]
-    Other,
+struct WireEnvelope<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: std::borrow::Cow<'a, str>,
+    challenge: Option<String>,
+    event_id: Option<String>,
+    #[serde(borrow)]
+    event: Option<&'a RawValue>,
 }
 
 /// The fields of `app_mention` and `message` events the bot reads.
@@ -100,32 +99,69 @@ struct WireMessage {
 const PERSON_SUBTYPES: &[&str] = &["file_share", "thread_broadcast"];
 
 impl Envelope {
-    /// Parses a verified request body. `identity` is who the bot is, so that its own
-    /// messages are recognised.
+    /// Parses a verified request body (or a Socket Mode envelope's payload).
+    /// `identity` is who the bot is, so that its own messages are recognised.
     pub fn parse(body: &[u8], identity: &BotIdentity) -> Result<Self, NotJson> {
-        let value: serde_json::Value = serde_json::from_slice(body)?;
-        Ok(Self::from_value(value, identity))
-    }
-
-    /// The same, from JSON already parsed (a Socket Mode envelope's payload).
-    pub fn from_value(value: serde_json::Value, identity: &BotIdentity) -> Self {
-        let Ok(envelope) = serde_json::from_value::<WireEnvelope>(value) else {
-            tracing::debug!("event envelope without the fields we need");
-            return Self::Unhandled;
+        let envelope: WireEnvelope = match serde_json::from_slice(body) {
+            Ok(envelope) => envelope,
+            // JSON, but not an envelope with the fields we need.
+            Err(error) if error.classify() == serde_json::error::Category::Data => {
+                tracing::debug!("event envelope without the fields we need");
+                return Ok(Self::Unhandled);
+            }
+            Err(error) => return Err(NotJson(error)),
         };
-        match envelope {
-            WireEnvelope::UrlVerification { challenge } => Self::UrlVerification { challenge },
-            WireEnvelope::EventCallback { event_id, event } => Self::Callback {
-                event_id,
-                event_type: match event.get("type").and_then(|kind| kind.as_str()) {
-                    Some("app_mention") => "app_mention",
-                    Some("message") => "message",
-                    _ => "other",
-                },
-                event: classify(event, identity),
-            },
-            WireEnvelope::Other => Self::Unhandled,
+        let WireEnvelope {
+            kind,
+            challenge,
+            event_id,
+            event,
+        } = envelope;
+        Ok(match (kind.as_ref(), challenge, event_id, event) {
+            ("url_verification", Some(challenge), _, _) => Self::UrlVerification { challenge },
+            ("event_callback", _, Some(event_id), Some(event)) => {
+                let (event_type, event) = classify_raw(event, identity);
+                Self::Callback {
+                    event_id,
+                    event_type,
+                    event,
+                }
+            }
+            _ => Self::Unhandled,
+        })
+    }
+}
+
+/// The event's type for metrics, and what it asks of us: read straight into
+/// [`WireMessage`]; only when that fails is it parsed loosely, to tell why.
+fn classify_raw(event: &RawValue, identity: &BotIdentity) -> (&'static str, Inbound) {
+    let metric = |kind: Option<&str>| match kind {
+        Some("app_mention") => "app_mention",
+        Some("message") => "message",
+        _ => "other",
+    };
+    match serde_json::from_str::<WireMessage>(event.get()) {
+        Ok(message) => {
+            let event_type = metric(Some(&message.kind));
+            if event_type == "other" {
+                return (
+                    event_type,
+                    Inbound::Ignored(IgnoreReason::UnhandledEventType),
+                );
+            }
+            let inbound = match classify_message(message, identity) {
+                Ok(request) => Inbound::Request(request),
+                Err(reason) => Inbound::Ignored(reason),
+            };
+            (event_type, inbound)
         }
+        Err(_) => match serde_json::from_str::<serde_json::Value>(event.get()) {
+            Ok(value) => (
+                metric(value.get("type").and_then(|kind| kind.as_str())),
+                classify(value, identity),
+            ),
+            Err(_) => ("other", Inbound::Ignored(IgnoreReason::MissingFields)),
+        },
     }
 }
 
