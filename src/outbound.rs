@@ -270,16 +270,36 @@ pub fn describe_transport(error: &reqwest::Error) -> String {
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {
             io_kind.get_or_insert(io.kind());
         }
-        causes.push(cause.to_string().to_lowercase());
+        causes.push(cause.to_string());
         source = cause.source();
     }
-    let any = |needle: &str| causes.iter().any(|cause| cause.contains(needle));
+    let any = |needle: &str| {
+        causes
+            .iter()
+            .any(|cause| cause.to_lowercase().contains(needle))
+    };
     let host_only = host.split(':').next().unwrap_or(&host).to_owned();
     if any("dns error") || any("failed to lookup address") || any("name or service not known") {
         return format!("DNS lookup of {host_only} failed");
     }
-    if any("certificate") || any("tls") || any("handshake") {
-        return format!("TLS handshake with {host} failed");
+    let socket_level = matches!(
+        io_kind,
+        Some(
+            std::io::ErrorKind::ConnectionRefused
+                | std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::ConnectionAborted
+                | std::io::ErrorKind::TimedOut
+                | std::io::ErrorKind::UnexpectedEof
+        )
+    );
+    let https = error.url().is_some_and(|url| url.scheme() == "https");
+    // rustls's errors come wrapped in an io::Error whose text names neither TLS
+    // nor a handshake: on https, a connect failure below the socket is the TLS one.
+    if any("certificate") || (error.is_connect() && https && !socket_level) {
+        return match causes.last() {
+            Some(reason) => format!("TLS handshake with {host} failed: {reason}"),
+            None => format!("TLS handshake with {host} failed"),
+        };
     }
     let reason = match io_kind {
         Some(std::io::ErrorKind::ConnectionRefused) => Some("connection refused"),

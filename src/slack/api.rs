@@ -692,6 +692,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_failed_tls_handshake_is_said_in_words() {
+        // A server that answers a TLS hello in plain text.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let port = listener.local_addr().expect("an address").port();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                use tokio::io::AsyncWriteExt;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        let api = SlackApi::new(
+            &format!("https://127.0.0.1:{port}/api"),
+            &SecretString::from("xoxb-secret"),
+            Timeouts::default(),
+        )
+        .expect("client");
+        let error = api.auth_test().await.expect_err("no TLS there");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "TLS handshake with 127.0.0.1:{port} failed: received corrupt message of type \
+                 InvalidContentType"
+            )
+        );
+    }
+
+    #[tokio::test]
     async fn an_ok_false_answer_is_an_api_error_and_not_retried() {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
