@@ -63,7 +63,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_check(args: oncall_bot::config::ServeArgs) -> anyhow::Result<()> {
+async fn run_check(args: oncall_bot::config::AppArgs) -> anyhow::Result<()> {
     let other_region_url = args.source.other_region_url();
     let config = match args.config() {
         Ok(config) => config,

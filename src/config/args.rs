@@ -61,7 +61,7 @@ pub enum Command {
     SyncUsergroup(SyncArgs),
     /// Try the configuration against Slack and the on-call provider once; say
     /// what works and what to fix.
-    Check(ServeArgs),
+    Check(AppArgs),
     /// Play a conversation with the real bot against a simulated Slack and
     /// OpsGenie on loopback; no credentials needed.
     #[cfg(feature = "simulator")]
@@ -81,8 +81,9 @@ pub struct DemoArgs {
     pub alerts: AlertArgs,
 }
 
+/// What `serve` and `check` share: Slack, the provider, alerts, user groups.
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub struct AppArgs {
     #[command(flatten)]
     pub slack: SlackArgs,
     /// Signing secret from the app's Basic Information page: turns on the Events
@@ -109,18 +110,45 @@ pub struct ServeArgs {
     /// How long an on-call answer is cached: seconds (`300`) or a duration (`5m`).
     #[arg(long, help_heading = "On-call provider", env = "ONCALL_CACHE_TTL", default_value = "5m", value_parser = parse_duration)]
     pub oncall_cache_ttl: Duration,
+    #[command(flatten)]
+    pub http: HttpArgs,
+}
+
+/// `serve`: what `check` tries, and the server's own options.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub app: AppArgs,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// The HTTP server and its limits (`serve` only).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Server")]
+pub struct ServerArgs {
     /// Address the HTTP server listens on.
-    #[arg(long, help_heading = "Server", env = "LISTEN_ADDR", default_value = "0.0.0.0:3000", value_parser = parse_listen_addr)]
+    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:3000", value_parser = parse_listen_addr)]
     pub listen_addr: SocketAddr,
     /// The most replies being worked out or posted at once; over it, events get
     /// 503 (HTTP) or stay un-acked (Socket Mode), and Slack delivers them again.
-    #[arg(long, help_heading = "Server", env = "MAX_IN_FLIGHT", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_in_flight: u32,
     /// At SIGTERM/SIGINT, how long acked replies may take to finish.
-    #[arg(long, help_heading = "Server", env = "SHUTDOWN_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "SHUTDOWN_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_drain_timeout: Duration,
-    #[command(flatten)]
-    pub http: HttpArgs,
+}
+
+impl Default for ServerArgs {
+    /// clap's defaults above, for `check`, which runs no server (a test keeps the
+    /// two the same).
+    fn default() -> Self {
+        Self {
+            listen_addr: SocketAddr::from(([0, 0, 0, 0], 3000)),
+            max_in_flight: 1000,
+            shutdown_drain_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -446,6 +474,20 @@ mod tests {
             .expect_err("no colon")
             .contains("e.g. 0.0.0.0:3000"));
         assert!(parse_listen_addr("localhost:3000").is_err());
+    }
+
+    #[test]
+    fn the_server_defaults_check_uses_are_claps() {
+        use clap::FromArgMatches;
+        let matches = ServerArgs::augment_args(clap::Command::new("t")).get_matches_from(["t"]);
+        let parsed = ServerArgs::from_arg_matches(&matches).expect("defaults parse");
+        let default = ServerArgs::default();
+        assert_eq!(parsed.listen_addr, default.listen_addr);
+        assert_eq!(parsed.max_in_flight, default.max_in_flight);
+        assert_eq!(
+            parsed.shutdown_drain_timeout,
+            default.shutdown_drain_timeout
+        );
     }
 
     #[test]

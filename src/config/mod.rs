@@ -8,7 +8,7 @@ pub mod settings;
 
 #[cfg(feature = "simulator")]
 pub use args::DemoArgs;
-pub use args::{Cli, Command, LogFormat, ProviderKind, ServeArgs, SyncArgs};
+pub use args::{AppArgs, Cli, Command, LogFormat, ProviderKind, ServeArgs, SyncArgs};
 pub use settings::{
     AlertConfig, ConfigError, Missing, OpsGenieConfig, ServeConfig, SlackConfig, SourceConfig,
     SyncConfig,

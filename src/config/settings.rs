@@ -11,8 +11,8 @@ use reqwest::Url;
 use secrecy::SecretString;
 
 use super::args::{
-    parse_http_url, AlertArgs, AlertModeArg, OpsGenieArgs, ProviderKind, Region, ServeArgs,
-    SlackArgs, SourceArgs, SyncArgs,
+    parse_http_url, AlertArgs, AlertModeArg, AppArgs, OpsGenieArgs, ProviderKind, Region,
+    ServeArgs, ServerArgs, SlackArgs, SourceArgs, SyncArgs,
 };
 use super::file::{self, FileError, FileSettings};
 use crate::alerting::{AlertMode, AlertPolicy};
@@ -451,6 +451,17 @@ impl OpsGenieArgs {
 
 impl ServeArgs {
     pub fn config(self) -> Result<ServeConfig, ConfigError> {
+        self.app.config_with(self.server)
+    }
+}
+
+impl AppArgs {
+    /// For `check`: the server's options at their defaults (it runs no server).
+    pub fn config(self) -> Result<ServeConfig, ConfigError> {
+        self.config_with(ServerArgs::default())
+    }
+
+    fn config_with(self, server: ServerArgs) -> Result<ServeConfig, ConfigError> {
         let file = load_file(self.oncall_config.as_ref())?;
         let mut required = Required::default();
         let slack = self.slack.config(&mut required)?;
@@ -476,7 +487,7 @@ impl ServeArgs {
             app_token: self.slack_app_token,
             socket_reconnect: SOCKET_RECONNECT,
             socket_timings: SocketTimings::default(),
-            max_in_flight: self.max_in_flight as usize,
+            max_in_flight: server.max_in_flight as usize,
             http_limits: HttpLimits::default(),
             source,
             alerts,
@@ -486,8 +497,8 @@ impl ServeArgs {
             email_overrides: file.email_overrides,
             cache_ttl: self.oncall_cache_ttl,
             source_backoff: BackoffPolicy::default(),
-            listen_addr: self.listen_addr,
-            drain_timeout: self.shutdown_drain_timeout,
+            listen_addr: server.listen_addr,
+            drain_timeout: server.shutdown_drain_timeout,
             timeouts: self.http.timeouts(),
         })
     }

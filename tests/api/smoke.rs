@@ -397,14 +397,22 @@ async fn help_groups_options_by_topic_marks_what_is_required_and_shows_only_what
             "On-call provider:",
             "Alerts:",
             "User groups:",
-            "Server:",
             "Outbound calls:",
+            "Server:",
             "Logging:"
         ],
         "{serve}"
     );
     assert!(serve.contains("Bot token (xoxb-…). Required"), "{serve}");
     assert!(serve.starts_with("Answer in Slack: events over Socket Mode and/or the Events API"));
+    let check = help("check").await;
+    for unused in [
+        "--listen-addr",
+        "--max-in-flight",
+        "--shutdown-drain-timeout",
+    ] {
+        assert!(!check.contains(unused), "{unused} in:\n{check}");
+    }
     let sync = help("sync-usergroup").await;
     for unused in [
         "--listen-addr",
