@@ -15,7 +15,8 @@
 //! mention-to-reply latency, CPU per answered event (the bot's user+system time
 //! from /proc), peak RSS, replies lost and duplicated, events shed (503) and
 //! answered on Slack's retry, what is still unanswered after the load stops, and
-//! upstream calls. Figures, not assertions: machines are noisy.
+//! upstream calls. The bot logs at its default level (info) into /dev/null.
+//! Figures, not assertions: machines are noisy.
 
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -351,9 +352,11 @@ async fn main() {
     let slack = start_slack().await;
     let opsgenie: OpsGenieAccount = start_opsgenie().await;
     let port = free_port();
+    // The default log level (info: a line per answer), as operators run it;
+    // the lines go nowhere, their cost stays in the figures.
     let mut child = serve_command(&slack, &opsgenie, port)
-        .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .expect("the bot starts");
     let base = format!("http://127.0.0.1:{port}");
