@@ -28,11 +28,14 @@ impl Default for Timeouts {
     }
 }
 
-/// An HTTP client with the bot's timeouts and user agent, for REST APIs.
+/// An HTTP client with the bot's timeouts and user agent, for REST APIs. It
+/// follows no redirect: the APIs never send one, and a credentialed call is not
+/// to be bounced elsewhere (a 3xx is an error like any other).
 pub fn http_client(timeouts: Timeouts) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .connect_timeout(timeouts.connect)
         .timeout(timeouts.total)
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("oncall-bot/", env!("CARGO_PKG_VERSION")))
         .build()
 }
@@ -608,6 +611,45 @@ mod tests {
             previous = Some(wait);
         }
         assert_eq!(waits, [1, 2, 4, 5, 5]);
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_not_followed_with_the_credentials() {
+        use wiremock::matchers::path;
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let server = MockServer::start().await;
+        Mock::given(path("/v2/thing"))
+            .respond_with(
+                ResponseTemplate::new(302)
+                    .insert_header("location", "http://127.0.0.1:9/elsewhere"),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let client = RestClient::new(
+            System {
+                name: "OpsGenie",
+                label: "opsgenie",
+            },
+            Timeouts::default(),
+        )
+        .expect("client")
+        .with_retry_policy(RetryPolicy::none());
+        let url: Url = format!("{}/v2/thing", server.uri()).parse().expect("URL");
+        let credential = Credential {
+            name: "the API key",
+            advice: "check it",
+        };
+        let result: Result<serde_json::Value, RestError> = client
+            .call("thing", credential, |http| {
+                http.get(url.clone())
+                    .header("authorization", "GenieKey secret")
+            })
+            .await;
+        assert!(
+            matches!(result, Err(RestError::Rejected { status: 302, .. })),
+            "{result:?}"
+        );
     }
 
     #[test]
