@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::config::{
-    AlertConfig, OpsGenieConfig, ProviderKind, ServeConfig, SlackConfig, SourceConfig,
-};
+use crate::alerting::AlertPolicy;
+use crate::config::{OpsGenieConfig, ProviderKind, ServeConfig, SlackConfig, SourceConfig};
 use crate::edge::Inbox;
 use crate::outbound::{BackoffPolicy, Timeouts};
 use crate::providers::JsmConfig;
@@ -86,7 +85,7 @@ pub struct Demo {
 impl Demo {
     /// Starts the simulations and the bot on a loopback port.
     pub async fn start(
-        alerts: Option<AlertConfig>,
+        alerts: Option<AlertPolicy>,
         provider: ProviderKind,
     ) -> Result<Self, DemoError> {
         let people: Vec<(&str, &str)> = PEOPLE.iter().map(|(email, id, _)| (*email, *id)).collect();

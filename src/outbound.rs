@@ -443,10 +443,6 @@ impl RestClient {
         self
     }
 
-    pub fn system(&self) -> System {
-        self.system
-    }
-
     /// `base` with `segments` appended (see [`join_path`]).
     pub fn url(&self, base: &Url, segments: &[&str]) -> Result<Url, RestError> {
         join_path(base, segments).ok_or_else(|| RestError::BadUrl {

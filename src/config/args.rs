@@ -43,8 +43,13 @@ impl Cli {
     /// not set.
     pub fn colour(&self) -> bool {
         use std::io::IsTerminal;
-        self.no_color.as_deref().is_none_or(str::is_empty) && std::io::stderr().is_terminal()
+        colour(self.no_color.as_deref(), std::io::stderr().is_terminal())
     }
+}
+
+/// Colour only on a terminal, and only without a non-empty NO_COLOR.
+fn colour(no_color: Option<&str>, terminal: bool) -> bool {
+    terminal && no_color.is_none_or(str::is_empty)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -488,6 +493,14 @@ mod tests {
             parsed.shutdown_drain_timeout,
             default.shutdown_drain_timeout
         );
+    }
+
+    #[test]
+    fn colour_needs_a_terminal_and_no_no_color() {
+        assert!(colour(None, true));
+        assert!(colour(Some(""), true), "an empty NO_COLOR is unset");
+        assert!(!colour(Some("1"), true));
+        assert!(!colour(None, false), "piped into a file or a pipeline");
     }
 
     #[test]

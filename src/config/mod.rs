@@ -10,6 +10,5 @@ pub mod settings;
 pub use args::DemoArgs;
 pub use args::{AppArgs, Cli, Command, LogFormat, ProviderKind, ServeArgs, SyncArgs};
 pub use settings::{
-    AlertConfig, ConfigError, Missing, OpsGenieConfig, ServeConfig, SlackConfig, SourceConfig,
-    SyncConfig,
+    ConfigError, Missing, OpsGenieConfig, ServeConfig, SlackConfig, SourceConfig, SyncConfig,
 };

@@ -88,9 +88,6 @@ impl SourceConfig {
     }
 }
 
-/// How help requests raise alerts, when they do.
-pub type AlertConfig = AlertPolicy;
-
 impl AlertArgs {
     /// ALERT_MODE when set, else ALERT_ON_MENTION (`true`: every request).
     pub fn config(self) -> Option<AlertPolicy> {
@@ -185,7 +182,7 @@ impl SourceArgs {
 }
 
 /// The required variables that are not set, all of them at once.
-#[derive(Debug, Default, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[error("missing: {}", list(.names))]
 pub struct Missing {
     pub names: Vec<&'static str>,
@@ -216,14 +213,14 @@ impl Required {
         value
     }
 
-    /// `Err` naming every missing variable, when there is one.
-    fn check(self) -> Result<(), Missing> {
-        if self.missing.is_empty() {
-            Ok(())
-        } else {
-            Err(Missing {
+    /// Both values, or `Err` naming every missing variable. A value is `None`
+    /// only when its name was recorded, so an error always names something.
+    fn finish<A, B>(self, a: Option<A>, b: Option<B>) -> Result<(A, B), Missing> {
+        match (a, b) {
+            (Some(a), Some(b)) if self.missing.is_empty() => Ok((a, b)),
+            _ => Err(Missing {
                 names: self.missing,
-            })
+            }),
         }
     }
 }
@@ -334,7 +331,7 @@ pub struct ServeConfig {
     /// OpsGenie username (lower case) → Slack id, when emails differ.
     pub email_overrides: HashMap<String, String>,
     /// `None` when alerts are off.
-    pub alerts: Option<AlertConfig>,
+    pub alerts: Option<AlertPolicy>,
     pub cache_ttl: Duration,
     /// After a failed on-call lookup, how long the source is left alone.
     pub source_backoff: BackoffPolicy,
@@ -371,10 +368,7 @@ impl SyncArgs {
                 .missing
                 .push("SLACK_USERGROUP (or [[usergroup]] in ONCALL_CONFIG)");
         }
-        let (Some(slack), Some(source)) = (slack, source) else {
-            return Err(required.check().err().unwrap_or_default().into());
-        };
-        required.check()?;
+        let (slack, source) = required.finish(slack, source)?;
         Ok(SyncConfig {
             slack,
             source,
@@ -476,10 +470,7 @@ impl AppArgs {
                 .missing
                 .push("SLACK_APP_TOKEN or SLACK_SIGNING_SECRET");
         }
-        let (Some(slack), Some(source)) = (slack, source) else {
-            return Err(required.check().err().unwrap_or_default().into());
-        };
-        required.check()?;
+        let (slack, source) = required.finish(slack, source)?;
         let usergroups = user_groups(self.slack_usergroup, source.default_schedule(), &file);
         Ok(ServeConfig {
             slack,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,7 +17,8 @@ use crate::slack::signature::{
     SignatureError, SignatureVerifier, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
 
-/// Slack events are a few KiB; anything near this is not from Slack.
+/// Slack events are a few KiB; anything near this is not from Slack. The route
+/// reads the body itself, within this, once the headers pass.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// What the routes need; cheap to clone.
@@ -54,7 +55,6 @@ pub fn app(state: HttpState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 

@@ -18,8 +18,8 @@ use serde::Deserialize;
 
 use crate::model::BotIdentity;
 use crate::outbound::{
-    describe_transport, http_client, retry, retry_after, retry_if, BackoffPolicy, RetryPolicy,
-    Retryable, Timeouts,
+    describe_transport, http_client, join_path, retry, retry_after, retry_if, BackoffPolicy,
+    RetryPolicy, Retryable, Timeouts,
 };
 
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
@@ -97,8 +97,8 @@ impl SlackError {
 /// The bot's Slack Web API client. Cheap to share behind an `Arc`.
 pub struct SlackApi {
     http: reqwest::Client,
-    /// `https://slack.com/api`, without a trailing slash.
-    base_url: String,
+    /// `https://slack.com/api`.
+    base_url: reqwest::Url,
     /// Each method's URL, parsed once: parsing (with IDNA) on every call showed
     /// in the profile under load.
     urls: HashMap<&'static str, reqwest::Url>,
@@ -113,7 +113,7 @@ pub struct SlackApi {
 impl std::fmt::Debug for SlackApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SlackApi")
-            .field("base_url", &self.base_url)
+            .field("base_url", &self.base_url.as_str())
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
@@ -234,15 +234,13 @@ impl SlackApi {
     ) -> Result<Self, SlackError> {
         let http = http_client(timeouts)
             .map_err(|error| SlackError::Transport(describe_transport(&error)))?;
-        let base_url = base_url.trim_end_matches('/').to_owned();
+        let not_a_url = || SlackError::Connect(format!("`{base_url}` is not a base URL"));
+        let base_url = reqwest::Url::parse(base_url).map_err(|_| not_a_url())?;
         let urls = METHODS
             .iter()
-            .map(|method| {
-                reqwest::Url::parse(&format!("{base_url}/{method}"))
-                    .map(|url| (*method, url))
-                    .map_err(|_| SlackError::Connect(format!("`{base_url}` is not a URL")))
-            })
-            .collect::<Result<_, _>>()?;
+            .map(|method| join_path(&base_url, &[method]).map(|url| (*method, url)))
+            .collect::<Option<_>>()
+            .ok_or_else(not_a_url)?;
         Ok(Self {
             http,
             base_url,
@@ -277,10 +275,9 @@ impl SlackApi {
     fn url(&self, method: &'static str) -> reqwest::Url {
         match self.urls.get(method) {
             Some(url) => url.clone(),
-            // Every method the client calls is in METHODS; this keeps a new one
-            // working until it is added there.
-            None => reqwest::Url::parse(&format!("{}/{method}", self.base_url))
-                .unwrap_or_else(|_| self.urls["auth.test"].clone()),
+            // Every method the client calls is in METHODS; a new one still works
+            // (the base was checked to take a path in `new`).
+            None => join_path(&self.base_url, &[method]).unwrap_or_else(|| self.base_url.clone()),
         }
     }
 

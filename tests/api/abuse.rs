@@ -4,8 +4,7 @@
 
 use std::time::Duration;
 
-use oncall_bot::alerting::RateLimit;
-use oncall_bot::config::AlertConfig;
+use oncall_bot::alerting::{AlertPolicy, RateLimit};
 use wiremock::ResponseTemplate;
 
 use crate::helpers::*;
@@ -115,10 +114,10 @@ fn alerting(
         .map(|team| (*team).to_owned())
         .collect();
     move |config| {
-        config.alerts = Some(AlertConfig {
+        config.alerts = Some(AlertPolicy {
             rate_limit,
             allowed_teams,
-            ..AlertConfig::default()
+            ..AlertPolicy::default()
         })
     }
 }

@@ -1,6 +1,6 @@
 //! ALERT_ON_MENTION: one low-priority alert per help request, keyed by the message.
 
-use oncall_bot::config::AlertConfig;
+use oncall_bot::alerting::AlertPolicy;
 use oncall_bot::model::Priority;
 use serde_json::json;
 use wiremock::matchers::{method, path};
@@ -12,10 +12,10 @@ use crate::logs::CapturedLogs;
 async fn spawn_alerting_app(team: Option<&str>) -> TestApp {
     let team = team.map(str::to_owned);
     spawn_app_with(|config| {
-        config.alerts = Some(AlertConfig {
+        config.alerts = Some(AlertPolicy {
             priority: Priority::P4,
             team,
-            ..AlertConfig::default()
+            ..AlertPolicy::default()
         });
     })
     .await
@@ -237,9 +237,9 @@ async fn an_accepted_request_after_a_server_error_counts_as_raised() {
 
 async fn spawn_paging_app() -> TestApp {
     spawn_app_with(|config| {
-        config.alerts = Some(AlertConfig {
+        config.alerts = Some(AlertPolicy {
             mode: oncall_bot::alerting::AlertMode::Page,
-            ..AlertConfig::default()
+            ..AlertPolicy::default()
         });
     })
     .await

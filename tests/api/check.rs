@@ -214,7 +214,7 @@ async fn a_step_after_a_failure_is_skipped_not_passed() {
 #[tokio::test]
 async fn with_alerts_on_it_says_what_it_did_not_test_and_why() {
     let report = check_with(|_, _, config| {
-        config.alerts = Some(oncall_bot::config::AlertConfig {
+        config.alerts = Some(oncall_bot::alerting::AlertPolicy {
             team: Some("SRE".into()),
             ..Default::default()
         })

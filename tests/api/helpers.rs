@@ -390,6 +390,31 @@ pub async fn requests_to(server: &MockServer, wanted: &str) -> usize {
         .count()
 }
 
+/// The next on-call lookup takes 800 ms, so the answers waiting on it stay in
+/// flight meanwhile.
+pub async fn hold_the_next_lookup(app: &TestApp) {
+    on_call_request()
+        .respond_with(on_call_answer(&["alice@corp.example"]).set_delay(Duration::from_millis(800)))
+        .up_to_n_times(1)
+        .mount(app.opsgenie.server())
+        .await;
+}
+
+/// `count` mentions asking who is on call, each a new event and message
+/// (`Ev1` at `1.1`, …).
+pub fn distinct_mentions(count: usize) -> Vec<String> {
+    (1..=count)
+        .map(|n| {
+            mention(
+                &format!("Ev{n}"),
+                "C1",
+                &format!("1.{n}"),
+                "<@UBOT> prod is down",
+            )
+        })
+        .collect()
+}
+
 /// An `app_mention` from UASKER.
 pub fn mention(event_id: &str, channel: &str, ts: &str, text: &str) -> String {
     events::app_mention(event_id, channel, "UASKER", ts, text)

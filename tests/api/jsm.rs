@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use oncall_bot::config::{AlertConfig, ServeConfig, SourceConfig};
+use oncall_bot::alerting::AlertPolicy;
+use oncall_bot::config::{ServeConfig, SourceConfig};
 use oncall_bot::model::Priority;
 use oncall_bot::providers::JsmConfig;
 use oncall_bot_simulator::JsmSite;
@@ -162,10 +163,10 @@ async fn a_hidden_email_shows_the_display_name_or_the_mapped_slack_id() {
 #[tokio::test]
 async fn alerts_go_through_the_integration_api_with_the_opsgenie_body() {
     let (app, jsm) = spawn_jsm_app(|config, _| {
-        config.alerts = Some(AlertConfig {
+        config.alerts = Some(AlertPolicy {
             priority: Priority::P4,
             team: Some("SRE".into()),
-            ..AlertConfig::default()
+            ..AlertPolicy::default()
         });
     })
     .await;

@@ -311,21 +311,8 @@ async fn metrics_flow(upstream: Upstream) {
 #[tokio::test]
 async fn over_max_in_flight_an_event_gets_503_unrecorded_and_its_retry_is_answered() {
     let app = spawn_app_with(|config| config.max_in_flight = 2).await;
-    on_call_request()
-        .respond_with(on_call_answer(&["alice@corp.example"]).set_delay(Duration::from_millis(800)))
-        .up_to_n_times(1)
-        .mount(app.opsgenie.server())
-        .await;
-    let bodies: Vec<String> = (1..=3)
-        .map(|n| {
-            mention(
-                &format!("Ev{n}"),
-                "C1",
-                &format!("1.{n}"),
-                "<@UBOT> prod is down",
-            )
-        })
-        .collect();
+    hold_the_next_lookup(&app).await;
+    let bodies = distinct_mentions(3);
     let mut statuses = Vec::new();
     for body in &bodies {
         statuses.push(app.deliver(body).await.status().as_u16());

@@ -1,6 +1,6 @@
 //! Tokens, keys and signing secrets never reach a log line.
 
-use oncall_bot::config::AlertConfig;
+use oncall_bot::alerting::AlertPolicy;
 use oncall_bot::model::Priority;
 
 use crate::helpers::*;
@@ -10,10 +10,10 @@ use crate::logs::CapturedLogs;
 async fn no_secret_appears_in_debug_logs_of_a_full_conversation() {
     let (logs, _guard) = CapturedLogs::start();
     let app = spawn_app_with(|config| {
-        config.alerts = Some(AlertConfig {
+        config.alerts = Some(AlertPolicy {
             priority: Priority::P4,
             team: None,
-            ..AlertConfig::default()
+            ..AlertPolicy::default()
         });
     })
     .await;
@@ -54,10 +54,10 @@ async fn upstream_error_bodies_never_reach_the_logs() {
     let (logs, _guard) = CapturedLogs::start();
     for upstream in UPSTREAMS {
         let app = spawn_app_on(upstream, |config| {
-            config.alerts = Some(AlertConfig {
+            config.alerts = Some(AlertPolicy {
                 priority: Priority::P4,
                 team: None,
-                ..AlertConfig::default()
+                ..AlertPolicy::default()
             });
         })
         .await;

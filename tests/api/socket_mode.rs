@@ -342,22 +342,8 @@ async fn on_disconnect_the_next_link_opens_before_the_old_one_is_let_go() {
 #[tokio::test]
 async fn over_max_in_flight_an_envelope_is_left_unacked_and_answered_when_redelivered() {
     let (app, server) = spawn_socket_app_with(|config| config.max_in_flight = 2).await;
-    // The first answers wait on a slow on-call lookup, so they stay in flight.
-    on_call_request()
-        .respond_with(on_call_answer(&["alice@corp.example"]).set_delay(Duration::from_millis(800)))
-        .up_to_n_times(1)
-        .mount(app.opsgenie.server())
-        .await;
-    let bodies: Vec<String> = (1..=3)
-        .map(|n| {
-            mention(
-                &format!("Ev{n}"),
-                "C1",
-                &format!("1.{n}"),
-                "<@UBOT> prod is down",
-            )
-        })
-        .collect();
+    hold_the_next_lookup(&app).await;
+    let bodies = distinct_mentions(3);
     let first = server.send_event(&bodies[0], 0).expect("sent");
     let second = server.send_event(&bodies[1], 0).expect("sent");
     let third = server.send_event(&bodies[2], 0).expect("sent");
