@@ -354,7 +354,14 @@ async fn main() {
     let port = free_port();
     // The default log level (info: a line per answer), as operators run it;
     // the lines go nowhere, their cost stays in the figures.
-    let mut child = serve_command(&slack, &opsgenie, port)
+    let mut command = serve_command(&slack, &opsgenie, port);
+    // Knobs for experiments, passed on when set: `RUST_LOG=warn cargo bench ...`.
+    for name in ["RUST_LOG", "MALLOC_ARENA_MAX"] {
+        if let Ok(value) = std::env::var(name) {
+            command.env(name, value);
+        }
+    }
+    let mut child = command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -4,7 +4,7 @@ use clap::Parser;
 use oncall_bot::config::{Cli, Command};
 use oncall_bot::{startup, telemetry};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
