@@ -90,14 +90,14 @@ fn provider(
     metrics: &Arc<Metrics>,
 ) -> Result<Arc<Provider>, StartupError> {
     let provider = match config {
-        SourceConfig::OpsGenie(opsgenie) => Provider::OpsGenie(
+        SourceConfig::OpsGenie(opsgenie) => Provider::OpsGenie(Box::new(
             OpsGenieClient::new(opsgenie.api_url.clone(), opsgenie.api_key.clone(), timeouts)
                 .map_err(|cause| StartupError::Provider {
                     provider: "OpsGenie",
                     cause,
                 })?
                 .with_metrics(Arc::clone(metrics)),
-        ),
+        )),
         SourceConfig::Jsm(jsm) => Provider::Jsm(Box::new(
             JsmClient::new(jsm.clone(), timeouts)
                 .map_err(|cause| StartupError::Provider {

@@ -37,11 +37,12 @@ impl ProviderError {
     }
 }
 
-/// Where on-call answers come from and alerts go.
+/// Where on-call answers come from and alerts go. Both boxed: the clients
+/// differ in size by hundreds of bytes (JSM carries its caches), and the enum
+/// need not be as large as the larger.
 #[derive(Debug)]
 pub enum Provider {
-    OpsGenie(OpsGenieClient),
-    /// Boxed: it carries its caches, and the enum need not be as large.
+    OpsGenie(Box<OpsGenieClient>),
     Jsm(Box<JsmClient>),
 }
 

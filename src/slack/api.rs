@@ -12,14 +12,15 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use reqwest::header::{HeaderValue, AUTHORIZATION};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::BotIdentity;
 use crate::outbound::{
     describe_transport, http_client, join_path, retry, retry_after, retry_if, BackoffPolicy,
-    RetryPolicy, Retryable, Timeouts,
+    CallLimit, RetryPolicy, Retryable, Timeouts,
 };
 
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
@@ -97,12 +98,14 @@ impl SlackError {
 /// The bot's Slack Web API client. Cheap to share behind an `Arc`.
 pub struct SlackApi {
     http: reqwest::Client,
+    turns: CallLimit,
     /// `https://slack.com/api`.
     base_url: reqwest::Url,
     /// Each method's URL, parsed once: parsing (with IDNA) on every call showed
     /// in the profile under load.
     urls: HashMap<&'static str, reqwest::Url>,
-    token: SecretString,
+    /// `Bearer <token>`, built once and marked sensitive (never in `Debug`).
+    authorization: HeaderValue,
     timeout: Duration,
     post_retries: RetryPolicy,
     /// Calls that are safe to repeat: reads, and writes that set a whole value
@@ -160,8 +163,13 @@ struct AuthTest {
     enterprise_id: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct Acknowledged {}
+/// `chat.postMessage`'s body, written straight from the borrowed parts.
+#[derive(Serialize)]
+struct ThreadReply<'a> {
+    channel: &'a str,
+    thread_ts: &'a str,
+    text: &'a str,
+}
 
 #[derive(Deserialize)]
 struct ConnectionsOpen {
@@ -241,11 +249,19 @@ impl SlackApi {
             .map(|method| join_path(&base_url, &[method]).map(|url| (*method, url)))
             .collect::<Option<_>>()
             .ok_or_else(not_a_url)?;
+        let mut authorization = HeaderValue::try_from(format!("Bearer {}", token.expose_secret()))
+            .map_err(|_| {
+                SlackError::Connect(
+                    "the Slack token has characters an HTTP header cannot carry".to_owned(),
+                )
+            })?;
+        authorization.set_sensitive(true);
         Ok(Self {
             http,
+            turns: CallLimit::default(),
             base_url,
             urls,
-            token: token.clone(),
+            authorization,
             timeout: timeouts.total,
             post_retries: RetryPolicy {
                 max_attempts: 8,
@@ -287,7 +303,7 @@ impl SlackApi {
     }
 
     /// A POST with a JSON body (writes).
-    fn post(&self, method: &'static str, body: &serde_json::Value) -> reqwest::RequestBuilder {
+    fn post(&self, method: &'static str, body: &impl Serialize) -> reqwest::RequestBuilder {
         self.http.post(self.url(method)).json(body)
     }
 
@@ -298,8 +314,30 @@ impl SlackApi {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<(T, reqwest::header::HeaderMap), SlackError> {
-        let response = request
-            .bearer_auth(self.token.expose_secret())
+        let (body, headers) = self.send_checked(request).await?;
+        let value =
+            serde_json::from_slice(&body).map_err(|error| SlackError::Decode(error.to_string()))?;
+        Ok((value, headers))
+    }
+
+    /// [`Self::send`] up to Slack's `ok`: the answer's body and headers, unread
+    /// beyond that (a write needs no more).
+    async fn send_checked(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(bytes::Bytes, reqwest::header::HeaderMap), SlackError> {
+        let _turn = self.turns.turn().await;
+        // Boxed: the HTTP exchange's state is most of a reply's memory, and a
+        // reply waiting for its turn need not hold it yet.
+        Box::pin(self.exchange(request)).await
+    }
+
+    async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(bytes::Bytes, reqwest::header::HeaderMap), SlackError> {
+        let mut response = request
+            .header(AUTHORIZATION, self.authorization.clone())
             .send()
             .await
             .map_err(|error| self.failure(&error))?;
@@ -314,7 +352,7 @@ impl SlackApi {
                 status: status.as_u16(),
             });
         }
-        let headers = response.headers().clone();
+        let headers = std::mem::take(response.headers_mut());
         let body = response
             .bytes()
             .await
@@ -324,9 +362,7 @@ impl SlackApi {
         if !answer.ok {
             return Err(SlackError::Api { code: answer.error });
         }
-        let value =
-            serde_json::from_slice(&body).map_err(|error| SlackError::Decode(error.to_string()))?;
-        Ok((value, headers))
+        Ok((body, headers))
     }
 
     fn failure(&self, error: &reqwest::Error) -> SlackError {
@@ -394,9 +430,13 @@ impl SlackApi {
         thread_ts: &str,
         text: &str,
     ) -> Result<(), SlackError> {
-        let body = serde_json::json!({"channel": channel, "thread_ts": thread_ts, "text": text});
+        let body = ThreadReply {
+            channel,
+            thread_ts,
+            text,
+        };
         retry_if(self.post_retries, SlackError::write_retry_hint, || async {
-            self.send::<Acknowledged>(self.post("chat.postMessage", &body))
+            self.send_checked(self.post("chat.postMessage", &body))
                 .await
                 .map(drop)
         })
@@ -486,9 +526,12 @@ impl SlackApi {
         users: &[String],
     ) -> Result<(), SlackError> {
         let body = serde_json::json!({"usergroup": group_id, "users": users.join(",")});
-        self.repeatable::<Acknowledged>(|| self.post("usergroups.users.update", &body))
-            .await
-            .map(drop)
+        retry(self.repeatable_retries, || async {
+            self.send_checked(self.post("usergroups.users.update", &body))
+                .await
+                .map(drop)
+        })
+        .await
     }
 }
 

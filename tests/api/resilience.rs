@@ -335,3 +335,69 @@ async fn over_max_in_flight_an_event_gets_503_unrecorded_and_its_retry_is_answer
         "{text}"
     );
 }
+
+/// Slack that takes `delay` to answer each `chat.postMessage`, noting when each
+/// one arrived.
+struct SlowSlack {
+    delay: Duration,
+    arrivals: std::sync::Arc<std::sync::Mutex<Vec<std::time::Instant>>>,
+}
+
+impl wiremock::Respond for SlowSlack {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        if let Ok(mut arrivals) = self.arrivals.lock() {
+            arrivals.push(std::time::Instant::now());
+        }
+        ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"ok": true, "ts": "1.0"}))
+            .set_delay(self.delay)
+    }
+}
+
+#[tokio::test]
+async fn a_burst_of_replies_to_a_slow_slack_waits_its_turn_instead_of_opening_a_connection_each() {
+    let app = spawn_app().await;
+    let delay = Duration::from_millis(400);
+    let arrivals = std::sync::Arc::default();
+    Mock::given(method("POST"))
+        .and(path("/chat.postMessage"))
+        .respond_with(SlowSlack {
+            delay,
+            arrivals: std::sync::Arc::clone(&arrivals),
+        })
+        .mount(app.slack.server())
+        .await;
+    let burst = 150;
+    let app = &app;
+    let deliveries = (0..burst).map(|n| {
+        let body = mention(
+            &format!("Ev{n}"),
+            "C1",
+            &format!("3.{n}"),
+            "<@UBOT> who is on call?",
+        );
+        async move { app.deliver(&body).await.status().as_u16() }
+    });
+    let statuses = futures_util::future::join_all(deliveries).await;
+    assert!(statuses.iter().all(|status| *status == 200), "{statuses:?}");
+    app.settle().await;
+
+    let mut arrivals = arrivals.lock().map(|a| a.clone()).unwrap_or_default();
+    arrivals.sort();
+    assert_eq!(arrivals.len(), burst, "every reply is posted, none twice");
+    // A call keeps its turn until Slack answers, `delay` later: within any
+    // stretch shorter than that, no more calls arrive than there are turns.
+    let most_at_once = (0..arrivals.len())
+        .map(|first| {
+            arrivals[first..]
+                .iter()
+                .take_while(|at| at.duration_since(arrivals[first]) < delay / 2)
+                .count()
+        })
+        .max()
+        .unwrap_or_default();
+    assert!(
+        most_at_once <= oncall_bot::outbound::MAX_CONCURRENT_CALLS,
+        "{most_at_once} calls to Slack at once"
+    );
+}
