@@ -1,7 +1,7 @@
 //! The one intake for Slack events, whichever door they came through: dedupe by
-//! event id and by message, admission within `MAX_IN_FLIGHT`, start the answer
-//! without waiting, track what is in flight, and drain it at shutdown. It knows
-//! no HTTP framework and no socket.
+//! message (whichever event id it came under), admission within `MAX_IN_FLIGHT`,
+//! start the answer without waiting, track what is in flight, and drain it at
+//! shutdown. It knows no HTTP framework and no socket.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -16,7 +16,7 @@ use crate::metrics::Metrics;
 use crate::model::{BotIdentity, Request};
 use crate::slack::events::{Envelope, Inbound};
 
-/// How long an event id or message is remembered as answered. Slack retries
+/// How long a message is remembered as answered. Slack retries
 /// within about five minutes; this covers every retry with room to spare.
 pub const DEDUPE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
@@ -135,17 +135,15 @@ impl Inbox {
             }
         };
         tracing::Span::current().record("channel", request.channel.as_str());
-        // A retry has the same event id; the same message can also come back under
-        // a new one. Either way it is answered once.
-        let event_key = ("event", event_id.as_str());
-        let message_key = ("message", request.channel.as_str(), request.ts.as_str());
+        // A retry has the same event id and the same message; the same message
+        // can also come back under a new event id (an `app_mention` and a
+        // `message` for one post). The message is the key either way: one key,
+        // 8 bytes, per event seen.
+        let message_key = (request.channel.as_str(), request.ts.as_str());
         {
             let now = Instant::now();
             let mut books = self.books();
-            let seen =
-                books.seen.contains(&event_key, now) || books.seen.contains(&message_key, now);
-            if seen {
-                books.seen.insert(&event_key, now);
+            if books.seen.contains(&message_key, now) {
                 drop(books);
                 tracing::info!("duplicate delivery, already answered");
                 return ("duplicate", Reply::Ack);
@@ -158,7 +156,6 @@ impl Inbox {
                 );
                 return ("shed", Reply::Overloaded);
             }
-            books.seen.insert(&event_key, now);
             books.seen.insert(&message_key, now);
             books.in_flight.insert(event_id.clone());
         }
