@@ -38,9 +38,47 @@ pub fn http_client(timeouts: Timeouts) -> reqwest::Result<reqwest::Client> {
         .redirect(reqwest::redirect::Policy::none())
         // As many idle connections as calls may be in flight: no more are kept.
         .pool_max_idle_per_host(MAX_CONCURRENT_CALLS)
-        .user_agent(concat!("oncall-bot/", env!("CARGO_PKG_VERSION")))
+        .user_agent(USER_AGENT)
         .build()
 }
+
+/// A request body for [`HttpsClient`]: the bytes, whole.
+pub type Body = http_body_util::Full<bytes::Bytes>;
+
+/// An HTTP/1.1 client over rustls (Mozilla's roots) or plain HTTP, with a
+/// keep-alive pool: hyper's own, without reqwest's layers, for the calls on
+/// the hot path. It follows no redirect. Timeouts: connecting within
+/// `timeouts.connect` here; the whole exchange is the caller's to bound.
+pub type HttpsClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Body,
+>;
+
+/// The TLS set-up failed (it does not, with ring's defaults).
+#[derive(Debug, thiserror::Error)]
+#[error("TLS could not be set up: {0}")]
+pub struct TlsSetupError(#[from] rustls::Error);
+
+pub fn https_client(timeouts: Timeouts) -> Result<HttpsClient, TlsSetupError> {
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.set_connect_timeout(Some(timeouts.connect));
+    http.set_nodelay(true);
+    // https:// URLs are the TLS layer's to take.
+    http.enforce_http(false);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())?
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_max_idle_per_host(MAX_CONCURRENT_CALLS)
+            .build(https),
+    )
+}
+
+/// The user agent every outbound call sends.
+pub const USER_AGENT: &str = concat!("oncall-bot/", env!("CARGO_PKG_VERSION"));
 
 /// The most calls one client has in flight at once. Beyond it a call waits for
 /// its turn instead of opening yet another connection: under a burst, sockets
@@ -284,9 +322,30 @@ pub fn describe_wait(retry_after: Option<Duration>) -> String {
 /// error chain, often in `Debug` form; the chain is walked here instead, and the
 /// full detail goes to the debug log.
 pub fn describe_transport(error: &reqwest::Error) -> String {
+    let failure = Failure {
+        url: error.url(),
+        connecting: error.is_connect(),
+        in_body: error.is_body() || error.is_decode(),
+    };
+    describe_failure(error, failure)
+}
+
+/// What is known of a failed exchange besides its error chain.
+#[derive(Debug, Clone, Copy)]
+pub struct Failure<'a> {
+    /// Where the request went (host, port and scheme are read from it).
+    pub url: Option<&'a Url>,
+    /// It failed while connecting: the request never left.
+    pub connecting: bool,
+    /// It failed while the answer's body was being read.
+    pub in_body: bool,
+}
+
+/// [`describe_transport`] for any HTTP client's error.
+pub fn describe_failure(error: &(dyn std::error::Error + 'static), failure: Failure<'_>) -> String {
     tracing::debug!(error = ?error, "outbound HTTP failure, in detail");
-    let host = error
-        .url()
+    let host = failure
+        .url
         .and_then(|url| {
             let host = url.host_str()?;
             Some(match url.port_or_known_default() {
@@ -295,13 +354,20 @@ pub fn describe_transport(error: &reqwest::Error) -> String {
             })
         })
         .unwrap_or_else(|| "the server".to_owned());
+    // The chain below the top error: the top one's text is the client's own
+    // summary (reqwest's names the whole URL).
     let mut causes = Vec::new();
-    let mut io_kind = None;
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    let mut io_kind = error
+        .downcast_ref::<std::io::Error>()
+        .map(std::io::Error::kind);
+    let mut tls = None;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = error.source();
     while let Some(cause) = source {
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {
             io_kind.get_or_insert(io.kind());
+            tls = tls.or(rustls_inside(io));
         }
+        tls = tls.or(cause.downcast_ref::<rustls::Error>());
         causes.push(cause.to_string());
         source = cause.source();
     }
@@ -324,10 +390,13 @@ pub fn describe_transport(error: &reqwest::Error) -> String {
                 | std::io::ErrorKind::UnexpectedEof
         )
     );
-    let https = error.url().is_some_and(|url| url.scheme() == "https");
+    if let Some(tls) = tls {
+        return format!("TLS handshake with {host} failed: {}", tls_in_words(tls));
+    }
+    let https = failure.url.is_some_and(|url| url.scheme() == "https");
     // rustls's errors come wrapped in an io::Error whose text names neither TLS
     // nor a handshake: on https, a connect failure below the socket is the TLS one.
-    if any("certificate") || (error.is_connect() && https && !socket_level) {
+    if any("certificate") || (failure.connecting && https && !socket_level) {
         return match causes.last() {
             Some(reason) => format!("TLS handshake with {host} failed: {reason}"),
             None => format!("TLS handshake with {host} failed"),
@@ -341,14 +410,51 @@ pub fn describe_transport(error: &reqwest::Error) -> String {
         Some(std::io::ErrorKind::UnexpectedEof) => Some("the connection closed early"),
         _ => None,
     };
-    match (error.is_connect(), reason) {
+    match (failure.connecting, reason) {
         (true, Some(reason)) => format!("could not connect to {host}: {reason}"),
         (true, None) => format!("could not connect to {host}"),
         (false, Some(reason)) => format!("the connection to {host} failed: {reason}"),
-        (false, None) if error.is_body() || error.is_decode() => {
-            format!("the answer from {host} broke off")
-        }
+        (false, None) if failure.in_body => format!("the answer from {host} broke off"),
         (false, None) => format!("the exchange with {host} failed"),
+    }
+}
+
+/// rustls's error travels inside an io::Error (sometimes two, nested), whose
+/// `source` skips it.
+fn rustls_inside(io: &std::io::Error) -> Option<&rustls::Error> {
+    let inner = io.get_ref()?;
+    match inner.downcast_ref::<rustls::Error>() {
+        Some(tls) => Some(tls),
+        None => rustls_inside(inner.downcast_ref::<std::io::Error>()?),
+    }
+}
+
+/// Why rustls refused a server, in words: its own `Display` nests `Debug`
+/// forms ("invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))").
+fn tls_in_words(error: &rustls::Error) -> &'static str {
+    use rustls::CertificateError;
+    match error {
+        rustls::Error::InvalidCertificate(reason) => match reason {
+            CertificateError::UnknownIssuer => {
+                "its certificate is not signed by an authority the bot trusts"
+            }
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                "its certificate has expired"
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                "its certificate is not valid yet (check the clock)"
+            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                "its certificate is for another host name"
+            }
+            CertificateError::Revoked => "its certificate has been revoked",
+            // Self-signed certificates land here (a CA used as a server's).
+            _ => "its certificate is not one the bot can trust (self-signed?)",
+        },
+        rustls::Error::InvalidMessage(_) => "the server did not answer in TLS (plain HTTP?)",
+        rustls::Error::AlertReceived(_) => "the server refused the handshake",
+        rustls::Error::NoCertificatesPresented => "the server presented no certificate",
+        _ => "the server does not speak TLS as the bot expects",
     }
 }
 

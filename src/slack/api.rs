@@ -1,5 +1,7 @@
-//! The Slack Web API: the few methods the bot calls, over the shared REST
-//! plumbing's HTTP client.
+//! The Slack Web API: the few methods the bot calls, over the shared plumbing's
+//! hyper client ([`crate::outbound::https_client`]). Every reply goes through
+//! it; reqwest's layers on top of the same client cost ~15 % of the CPU per
+//! event (a URL re-parse with IDNA per request, proxy matching, wrappers).
 //!
 //! Written here rather than through slack-morphism, whose client the bot used
 //! before: its errors carry whole response bodies in their `Display` (so they
@@ -12,15 +14,18 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use reqwest::header::{HeaderValue, AUTHORIZATION};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use hyper::{Method, Uri};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::model::BotIdentity;
 use crate::outbound::{
-    describe_transport, http_client, join_path, retry, retry_after, retry_if, BackoffPolicy,
-    CallLimit, RetryPolicy, Retryable, Timeouts,
+    describe_failure, https_client, join_path, retry, retry_after, retry_if, BackoffPolicy, Body,
+    CallLimit, Failure, HttpsClient, RetryPolicy, Retryable, Timeouts,
 };
 
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
@@ -58,6 +63,9 @@ pub enum SlackError {
     Transport(String),
     #[error("Slack's answer could not be read: {0}")]
     Decode(String),
+    /// The request could not be put together; it was never sent.
+    #[error("the request to Slack could not be built: {0}")]
+    Request(String),
 }
 
 impl Retryable for SlackError {
@@ -69,7 +77,11 @@ impl Retryable for SlackError {
             }
             Self::Http { status } if *status >= 500 => Some(None),
             Self::Connect(_) | Self::Transport(_) => Some(None),
-            Self::Timeout(_) | Self::Api { .. } | Self::Http { .. } | Self::Decode(_) => None,
+            Self::Timeout(_)
+            | Self::Api { .. }
+            | Self::Http { .. }
+            | Self::Decode(_)
+            | Self::Request(_) => None,
         }
     }
 }
@@ -97,13 +109,13 @@ impl SlackError {
 
 /// The bot's Slack Web API client. Cheap to share behind an `Arc`.
 pub struct SlackApi {
-    http: reqwest::Client,
+    http: HttpsClient,
     turns: CallLimit,
     /// `https://slack.com/api`.
     base_url: reqwest::Url,
-    /// Each method's URL, parsed once: parsing (with IDNA) on every call showed
-    /// in the profile under load.
-    urls: HashMap<&'static str, reqwest::Url>,
+    /// Each method's URL and URI, parsed once: parsing (with IDNA) on every
+    /// call showed in the profile under load.
+    endpoints: HashMap<&'static str, Endpoint>,
     /// `Bearer <token>`, built once and marked sensitive (never in `Debug`).
     authorization: HeaderValue,
     timeout: Duration,
@@ -162,6 +174,34 @@ struct AuthTest {
     bot_id: Option<String>,
     enterprise_id: Option<String>,
 }
+
+/// A Web API method's address, in both forms.
+struct Endpoint {
+    /// For adding a query.
+    url: reqwest::Url,
+    uri: Uri,
+}
+
+impl Endpoint {
+    fn new(url: reqwest::Url) -> Option<Self> {
+        let uri = url.as_str().parse().ok()?;
+        Some(Self { url, uri })
+    }
+}
+
+/// One request, built: cheap to clone for another attempt (the URI and the
+/// body are shared bytes).
+#[derive(Clone)]
+struct Call {
+    method: Method,
+    uri: Uri,
+    /// A JSON body (POST), or none (GET).
+    json: Option<Bytes>,
+}
+
+/// The most of an answer that is read: `usergroups.list` in a large
+/// workspace is the biggest the bot asks for.
+const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
 
 /// `chat.postMessage`'s body, written straight from the borrowed parts.
 #[derive(Serialize)]
@@ -240,13 +280,16 @@ impl SlackApi {
         token: &SecretString,
         timeouts: Timeouts,
     ) -> Result<Self, SlackError> {
-        let http = http_client(timeouts)
-            .map_err(|error| SlackError::Transport(describe_transport(&error)))?;
+        let http =
+            https_client(timeouts).map_err(|error| SlackError::Request(error.to_string()))?;
         let not_a_url = || SlackError::Connect(format!("`{base_url}` is not a base URL"));
         let base_url = reqwest::Url::parse(base_url).map_err(|_| not_a_url())?;
-        let urls = METHODS
+        let endpoints = METHODS
             .iter()
-            .map(|method| join_path(&base_url, &[method]).map(|url| (*method, url)))
+            .map(|method| {
+                let endpoint = Endpoint::new(join_path(&base_url, &[method])?)?;
+                Some((*method, endpoint))
+            })
             .collect::<Option<_>>()
             .ok_or_else(not_a_url)?;
         let mut authorization = HeaderValue::try_from(format!("Bearer {}", token.expose_secret()))
@@ -260,7 +303,7 @@ impl SlackApi {
             http,
             turns: CallLimit::default(),
             base_url,
-            urls,
+            endpoints,
             authorization,
             timeout: timeouts.total,
             post_retries: RetryPolicy {
@@ -288,33 +331,53 @@ impl SlackApi {
         self
     }
 
-    fn url(&self, method: &'static str) -> reqwest::Url {
-        match self.urls.get(method) {
-            Some(url) => url.clone(),
-            // Every method the client calls is in METHODS; a new one still works
-            // (the base was checked to take a path in `new`).
-            None => join_path(&self.base_url, &[method]).unwrap_or_else(|| self.base_url.clone()),
+    /// A method's address. Every method the client calls is in METHODS, parsed
+    /// in `new`; another one is parsed here.
+    fn endpoint(&self, method: &'static str) -> Result<(reqwest::Url, Uri), SlackError> {
+        if let Some(endpoint) = self.endpoints.get(method) {
+            return Ok((endpoint.url.clone(), endpoint.uri.clone()));
         }
+        join_path(&self.base_url, &[method])
+            .and_then(Endpoint::new)
+            .map(|endpoint| (endpoint.url, endpoint.uri))
+            .ok_or_else(|| SlackError::Request(format!("no URL for `{method}`")))
     }
 
     /// A GET with query parameters (reads).
-    fn get(&self, method: &'static str, query: &[(&str, &str)]) -> reqwest::RequestBuilder {
-        self.http.get(self.url(method)).query(query)
+    fn get(&self, method: &'static str, query: &[(&str, &str)]) -> Result<Call, SlackError> {
+        let (mut url, uri) = self.endpoint(method)?;
+        let uri = if query.is_empty() {
+            uri
+        } else {
+            url.query_pairs_mut().extend_pairs(query);
+            url.as_str()
+                .parse()
+                .map_err(|_| SlackError::Request(format!("no URL for `{method}`")))?
+        };
+        Ok(Call {
+            method: Method::GET,
+            uri,
+            json: None,
+        })
     }
 
     /// A POST with a JSON body (writes).
-    fn post(&self, method: &'static str, body: &impl Serialize) -> reqwest::RequestBuilder {
-        self.http.post(self.url(method)).json(body)
+    fn post(&self, method: &'static str, body: &impl Serialize) -> Result<Call, SlackError> {
+        let (_, uri) = self.endpoint(method)?;
+        let json =
+            serde_json::to_vec(body).map_err(|error| SlackError::Request(error.to_string()))?;
+        Ok(Call {
+            method: Method::POST,
+            uri,
+            json: Some(Bytes::from(json)),
+        })
     }
 
     /// Sends once with the token, and reads the answer: a 429 with its wait, any
     /// other non-2xx by status (its body unread: it may be a proxy's page), an
     /// `ok: false` by Slack's error code.
-    async fn send<T: DeserializeOwned>(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> Result<(T, reqwest::header::HeaderMap), SlackError> {
-        let (body, headers) = self.send_checked(request).await?;
+    async fn send<T: DeserializeOwned>(&self, call: Call) -> Result<(T, HeaderMap), SlackError> {
+        let (body, headers) = self.send_checked(call).await?;
         let value =
             serde_json::from_slice(&body).map_err(|error| SlackError::Decode(error.to_string()))?;
         Ok((value, headers))
@@ -322,66 +385,84 @@ impl SlackApi {
 
     /// [`Self::send`] up to Slack's `ok`: the answer's body and headers, unread
     /// beyond that (a write needs no more).
-    async fn send_checked(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> Result<(bytes::Bytes, reqwest::header::HeaderMap), SlackError> {
+    async fn send_checked(&self, call: Call) -> Result<(Bytes, HeaderMap), SlackError> {
         let _turn = self.turns.turn().await;
         // Boxed: the HTTP exchange's state is most of a reply's memory, and a
         // reply waiting for its turn need not hold it yet.
-        Box::pin(self.exchange(request)).await
+        let exchange = Box::pin(self.exchange(call));
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(answer) => answer,
+            Err(_) => Err(SlackError::Timeout(self.timeout)),
+        }
     }
 
-    async fn exchange(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> Result<(bytes::Bytes, reqwest::header::HeaderMap), SlackError> {
-        let mut response = request
-            .header(AUTHORIZATION, self.authorization.clone())
-            .send()
-            .await
-            .map_err(|error| self.failure(&error))?;
-        let status = response.status();
-        if status.as_u16() == 429 {
+    async fn exchange(&self, call: Call) -> Result<(Bytes, HeaderMap), SlackError> {
+        let mut request = hyper::Request::new(Body::new(call.json.clone().unwrap_or_default()));
+        *request.method_mut() = call.method;
+        *request.uri_mut() = call.uri;
+        let headers = request.headers_mut();
+        headers.insert(AUTHORIZATION, self.authorization.clone());
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(crate::outbound::USER_AGENT),
+        );
+        if call.json.is_some() {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        let response = self.http.request(request).await.map_err(|error| {
+            let failure = Failure {
+                url: Some(&self.base_url),
+                connecting: error.is_connect(),
+                in_body: false,
+            };
+            let detail = describe_failure(&error, failure);
+            if error.is_connect() {
+                SlackError::Connect(detail)
+            } else {
+                SlackError::Transport(detail)
+            }
+        })?;
+        let (parts, body) = response.into_parts();
+        if parts.status.as_u16() == 429 {
             return Err(SlackError::RateLimited {
-                retry_after: retry_after(response.headers()),
+                retry_after: retry_after(&parts.headers),
             });
         }
-        if !status.is_success() {
+        if !parts.status.is_success() {
             return Err(SlackError::Http {
-                status: status.as_u16(),
+                status: parts.status.as_u16(),
             });
         }
-        let headers = std::mem::take(response.headers_mut());
-        let body = response
-            .bytes()
+        let body = http_body_util::Limited::new(body, MAX_ANSWER_BYTES)
+            .collect()
             .await
-            .map_err(|error| self.failure(&error))?;
+            .map_err(|error| {
+                if error.is::<http_body_util::LengthLimitError>() {
+                    return SlackError::Decode(format!(
+                        "it is larger than {} MiB",
+                        MAX_ANSWER_BYTES / (1024 * 1024)
+                    ));
+                }
+                let failure = Failure {
+                    url: Some(&self.base_url),
+                    connecting: false,
+                    in_body: true,
+                };
+                SlackError::Transport(describe_failure(&*error, failure))
+            })?
+            .to_bytes();
         let answer: Status =
             serde_json::from_slice(&body).map_err(|error| SlackError::Decode(error.to_string()))?;
         if !answer.ok {
             return Err(SlackError::Api { code: answer.error });
         }
-        Ok((body, headers))
-    }
-
-    fn failure(&self, error: &reqwest::Error) -> SlackError {
-        if error.is_timeout() {
-            SlackError::Timeout(self.timeout)
-        } else if error.is_connect() {
-            SlackError::Connect(describe_transport(error))
-        } else {
-            SlackError::Transport(describe_transport(error))
-        }
+        Ok((body, parts.headers))
     }
 
     /// A call that is safe to repeat, retried by policy.
-    async fn repeatable<T: DeserializeOwned>(
-        &self,
-        request: impl Fn() -> reqwest::RequestBuilder,
-    ) -> Result<T, SlackError> {
+    async fn repeatable<T: DeserializeOwned>(&self, call: Call) -> Result<T, SlackError> {
         retry(self.repeatable_retries, || async {
-            self.send(request()).await.map(|(value, _)| value)
+            self.send(call.clone()).await.map(|(value, _)| value)
         })
         .await
     }
@@ -389,7 +470,7 @@ impl SlackApi {
     /// `auth.test`: who the token belongs to.
     pub async fn auth_test(&self) -> Result<BotIdentity, SlackError> {
         let (me, _): (AuthTest, _) = self
-            .send(self.post("auth.test", &serde_json::json!({})))
+            .send(self.post("auth.test", &serde_json::json!({}))?)
             .await?;
         Ok(BotIdentity {
             user_id: me.user_id,
@@ -402,7 +483,7 @@ impl SlackApi {
     /// `auth.test`, read whole: whose the token is and which scopes it has.
     pub async fn granted_scopes(&self) -> Result<Grant, SlackError> {
         let (me, headers): (AuthTest, _) = self
-            .send(self.post("auth.test", &serde_json::json!({})))
+            .send(self.post("auth.test", &serde_json::json!({}))?)
             .await?;
         let scopes = headers
             .get("x-oauth-scopes")
@@ -435,10 +516,9 @@ impl SlackApi {
             thread_ts,
             text,
         };
+        let call = self.post("chat.postMessage", &body)?;
         retry_if(self.post_retries, SlackError::write_retry_hint, || async {
-            self.send_checked(self.post("chat.postMessage", &body))
-                .await
-                .map(drop)
+            self.send_checked(call.clone()).await.map(drop)
         })
         .await
     }
@@ -446,7 +526,7 @@ impl SlackApi {
     /// `apps.connections.open` (with the app-level token): a Socket Mode URL.
     pub async fn open_socket_url(&self) -> Result<String, SlackError> {
         let (opened, _): (ConnectionsOpen, _) = self
-            .send(self.post("apps.connections.open", &serde_json::json!({})))
+            .send(self.post("apps.connections.open", &serde_json::json!({}))?)
             .await?;
         Ok(opened.url)
     }
@@ -454,7 +534,7 @@ impl SlackApi {
     /// `users.info`: how a person is called, and which workspace they are in.
     pub async fn user(&self, user_id: &str) -> Result<SlackUser, SlackError> {
         let answer: UserAnswer<UserInfo> = self
-            .repeatable(|| self.get("users.info", &[("user", user_id)]))
+            .repeatable(self.get("users.info", &[("user", user_id)])?)
             .await?;
         let user = answer.user;
         let name = [
@@ -477,12 +557,10 @@ impl SlackApi {
     /// `chat.getPermalink`: the URL of a message.
     pub async fn permalink(&self, channel: &str, ts: &str) -> Result<String, SlackError> {
         let answer: Permalink = self
-            .repeatable(|| {
-                self.get(
-                    "chat.getPermalink",
-                    &[("channel", channel), ("message_ts", ts)],
-                )
-            })
+            .repeatable(self.get(
+                "chat.getPermalink",
+                &[("channel", channel), ("message_ts", ts)],
+            )?)
             .await?;
         Ok(answer.permalink)
     }
@@ -490,7 +568,7 @@ impl SlackApi {
     /// `users.lookupByEmail`: the Slack user id, or `None` when nobody has that email.
     pub async fn user_id_by_email(&self, email: &str) -> Result<Option<String>, SlackError> {
         let lookup: Result<UserAnswer<UserId>, _> = self
-            .repeatable(|| self.get("users.lookupByEmail", &[("email", email)]))
+            .repeatable(self.get("users.lookupByEmail", &[("email", email)])?)
             .await;
         match lookup {
             Ok(found) => Ok(Some(found.user.id)),
@@ -501,7 +579,7 @@ impl SlackApi {
 
     /// `usergroups.list`: the id of the group with this handle, if there is one.
     pub async fn user_group_id(&self, handle: &str) -> Result<Option<String>, SlackError> {
-        let list: UserGroupsList = self.repeatable(|| self.get("usergroups.list", &[])).await?;
+        let list: UserGroupsList = self.repeatable(self.get("usergroups.list", &[])?).await?;
         Ok(list
             .usergroups
             .into_iter()
@@ -512,7 +590,7 @@ impl SlackApi {
     /// `usergroups.users.list`: the members of a group.
     pub async fn user_group_members(&self, group_id: &str) -> Result<Vec<String>, SlackError> {
         let members: UserGroupMembers = self
-            .repeatable(|| self.get("usergroups.users.list", &[("usergroup", group_id)]))
+            .repeatable(self.get("usergroups.users.list", &[("usergroup", group_id)])?)
             .await?;
         Ok(members.users)
     }
@@ -526,10 +604,9 @@ impl SlackApi {
         users: &[String],
     ) -> Result<(), SlackError> {
         let body = serde_json::json!({"usergroup": group_id, "users": users.join(",")});
+        let call = self.post("usergroups.users.update", &body)?;
         retry(self.repeatable_retries, || async {
-            self.send_checked(self.post("usergroups.users.update", &body))
-                .await
-                .map(drop)
+            self.send_checked(call.clone()).await.map(drop)
         })
         .await
     }
@@ -756,8 +833,8 @@ mod tests {
         assert_eq!(
             error.to_string(),
             format!(
-                "TLS handshake with 127.0.0.1:{port} failed: received corrupt message of type \
-                 InvalidContentType"
+                "TLS handshake with 127.0.0.1:{port} failed: the server did not answer in TLS \
+                 (plain HTTP?)"
             )
         );
     }

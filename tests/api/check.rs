@@ -333,3 +333,94 @@ async fn an_unreachable_slack_or_opsgenie_is_one_plain_line_each() {
         }
     }
 }
+
+/// `openssl s_server` on a free port with a fresh self-signed certificate:
+/// TLS that no public root vouches for. Killed when dropped.
+async fn untrusted_tls_server() -> (tokio::process::Child, u16, tempdir::Dir) {
+    let dir = tempdir::Dir::new("untrusted-tls");
+    let (cert, key) = (dir.path("cert.pem"), dir.path("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs (scripts/test installs it)");
+    assert!(made.status.success(), "{made:?}");
+    let port = free_port();
+    let server = Command::new("openssl")
+        .args(["s_server", "-quiet", "-www", "-accept"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("openssl s_server starts");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    (server, port, dir)
+}
+
+/// Temporary directories, removed when dropped.
+mod tempdir {
+    pub struct Dir(std::path::PathBuf);
+
+    impl Dir {
+        pub fn new(name: &str) -> Self {
+            let path = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+            std::fs::create_dir_all(&path).expect("a temporary directory");
+            Self(path)
+        }
+
+        pub fn path(&self, file: &str) -> std::path::PathBuf {
+            self.0.join(file)
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_https_slack_url_speaks_tls_and_an_untrusted_certificate_is_said_in_words() {
+    let (_server, port, _dir) = untrusted_tls_server().await;
+    let report = check_with(|_, _, config| {
+        config.slack.api_url = format!("https://127.0.0.1:{port}/api")
+            .parse()
+            .expect("a URL");
+    })
+    .await;
+    let failed = failures(&report);
+    let slack = failed
+        .iter()
+        .find(|line| line.starts_with("Slack:"))
+        .unwrap_or_else(|| panic!("no Slack failure in {failed:?}"));
+    assert!(
+        slack.contains(&format!(
+            "TLS handshake with 127.0.0.1:{port} failed: its certificate is not one the bot \
+             can trust (self-signed?)"
+        )),
+        "{slack}"
+    );
+    for debug_form in ["Some(", "Other(", "hyper", "Os {", "\n"] {
+        assert!(!slack.contains(debug_form), "{slack}");
+    }
+}
