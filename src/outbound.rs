@@ -59,6 +59,8 @@ pub type HttpsClient = hyper_util::client::legacy::Client<
 #[error("TLS could not be set up: {0}")]
 pub struct TlsSetupError(#[from] rustls::Error);
 
+/// The [`HttpsClient`] with the bot's connect timeout, TCP_NODELAY, and as many
+/// idle connections kept as calls may be in flight.
 pub fn https_client(timeouts: Timeouts) -> Result<HttpsClient, TlsSetupError> {
     let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
     http.set_connect_timeout(Some(timeouts.connect));
@@ -360,7 +362,10 @@ pub fn describe_failure(error: &(dyn std::error::Error + 'static), failure: Fail
     let mut io_kind = error
         .downcast_ref::<std::io::Error>()
         .map(std::io::Error::kind);
-    let mut tls = None;
+    let mut tls = error
+        .downcast_ref::<std::io::Error>()
+        .and_then(rustls_inside)
+        .or(error.downcast_ref::<rustls::Error>());
     let mut source: Option<&(dyn std::error::Error + 'static)> = error.source();
     while let Some(cause) = source {
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {

@@ -11,6 +11,7 @@
 //! Slack may leave out. The Web API is small and regular: a bearer token, query
 //! parameters or a JSON body, and `{"ok": …, "error": …}` answers.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -176,6 +177,7 @@ struct AuthTest {
 }
 
 /// A Web API method's address, in both forms.
+#[derive(Clone)]
 struct Endpoint {
     /// For adding a query.
     url: reqwest::Url,
@@ -294,7 +296,7 @@ impl SlackApi {
             .ok_or_else(not_a_url)?;
         let mut authorization = HeaderValue::try_from(format!("Bearer {}", token.expose_secret()))
             .map_err(|_| {
-                SlackError::Connect(
+                SlackError::Request(
                     "the Slack token has characters an HTTP header cannot carry".to_owned(),
                 )
             })?;
@@ -333,22 +335,23 @@ impl SlackApi {
 
     /// A method's address. Every method the client calls is in METHODS, parsed
     /// in `new`; another one is parsed here.
-    fn endpoint(&self, method: &'static str) -> Result<(reqwest::Url, Uri), SlackError> {
+    fn endpoint(&self, method: &'static str) -> Result<Cow<'_, Endpoint>, SlackError> {
         if let Some(endpoint) = self.endpoints.get(method) {
-            return Ok((endpoint.url.clone(), endpoint.uri.clone()));
+            return Ok(Cow::Borrowed(endpoint));
         }
         join_path(&self.base_url, &[method])
             .and_then(Endpoint::new)
-            .map(|endpoint| (endpoint.url, endpoint.uri))
+            .map(Cow::Owned)
             .ok_or_else(|| SlackError::Request(format!("no URL for `{method}`")))
     }
 
     /// A GET with query parameters (reads).
     fn get(&self, method: &'static str, query: &[(&str, &str)]) -> Result<Call, SlackError> {
-        let (mut url, uri) = self.endpoint(method)?;
+        let endpoint = self.endpoint(method)?;
         let uri = if query.is_empty() {
-            uri
+            endpoint.uri.clone()
         } else {
+            let mut url = endpoint.url.clone();
             url.query_pairs_mut().extend_pairs(query);
             url.as_str()
                 .parse()
@@ -363,7 +366,7 @@ impl SlackApi {
 
     /// A POST with a JSON body (writes).
     fn post(&self, method: &'static str, body: &impl Serialize) -> Result<Call, SlackError> {
-        let (_, uri) = self.endpoint(method)?;
+        let uri = self.endpoint(method)?.uri.clone();
         let json =
             serde_json::to_vec(body).map_err(|error| SlackError::Request(error.to_string()))?;
         Ok(Call {
@@ -397,7 +400,8 @@ impl SlackApi {
     }
 
     async fn exchange(&self, call: Call) -> Result<(Bytes, HeaderMap), SlackError> {
-        let mut request = hyper::Request::new(Body::new(call.json.clone().unwrap_or_default()));
+        let json = call.json.is_some();
+        let mut request = hyper::Request::new(Body::new(call.json.unwrap_or_default()));
         *request.method_mut() = call.method;
         *request.uri_mut() = call.uri;
         let headers = request.headers_mut();
@@ -406,16 +410,11 @@ impl SlackApi {
             USER_AGENT,
             HeaderValue::from_static(crate::outbound::USER_AGENT),
         );
-        if call.json.is_some() {
+        if json {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
         let response = self.http.request(request).await.map_err(|error| {
-            let failure = Failure {
-                url: Some(&self.base_url),
-                connecting: error.is_connect(),
-                in_body: false,
-            };
-            let detail = describe_failure(&error, failure);
+            let detail = self.describe(&error, error.is_connect(), false);
             if error.is_connect() {
                 SlackError::Connect(detail)
             } else {
@@ -443,12 +442,7 @@ impl SlackApi {
                         MAX_ANSWER_BYTES / (1024 * 1024)
                     ));
                 }
-                let failure = Failure {
-                    url: Some(&self.base_url),
-                    connecting: false,
-                    in_body: true,
-                };
-                SlackError::Transport(describe_failure(&*error, failure))
+                SlackError::Transport(self.describe(&*error, false, true))
             })?
             .to_bytes();
         let answer: Status =
@@ -457,6 +451,21 @@ impl SlackApi {
             return Err(SlackError::Api { code: answer.error });
         }
         Ok((body, parts.headers))
+    }
+
+    /// A failed exchange with Slack, in words (see [`describe_failure`]).
+    fn describe(
+        &self,
+        error: &(dyn std::error::Error + 'static),
+        connecting: bool,
+        in_body: bool,
+    ) -> String {
+        let failure = Failure {
+            url: Some(&self.base_url),
+            connecting,
+            in_body,
+        };
+        describe_failure(error, failure)
     }
 
     /// A call that is safe to repeat, retried by policy.
@@ -915,6 +924,28 @@ mod tests {
                 team_id: Some("T1".into()),
                 enterprise_id: None,
             }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_an_error_and_is_not_followed_with_the_token() {
+        let server = MockServer::start().await;
+        Mock::given(path("/auth.test"))
+            .respond_with(
+                ResponseTemplate::new(302)
+                    .insert_header("location", format!("{}/elsewhere", server.uri())),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(path("/elsewhere"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"ok": true})))
+            .expect(0)
+            .mount(&server)
+            .await;
+        let error = api_for(&server).auth_test().await.expect_err("a redirect");
+        assert!(
+            matches!(error, SlackError::Http { status: 302 }),
+            "{error:?}"
         );
     }
 

@@ -301,6 +301,18 @@ impl TestApp {
             .expect("text")
     }
 
+    /// `GET /readyz`: its status and text.
+    pub async fn readyz(&self) -> (u16, String) {
+        let response = self
+            .http
+            .get(format!("{}/readyz", self.address))
+            .send()
+            .await
+            .expect("the app answers");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("text"))
+    }
+
     /// Waits (up to 5 s) until `/metrics` has every one of `lines`.
     pub async fn wait_for_metrics(&self, lines: &[&str]) {
         let mut text = String::new();

@@ -205,26 +205,16 @@ async fn readiness_stays_up_through_an_outage_which_shows_in_the_text_and_gauge(
 
 async fn readyz_follows(upstream: Upstream) {
     let app = spawn_impatient_app(upstream, QUICK_BACKOFF).await;
-    let readyz = || async {
-        let response = app
-            .http
-            .get(format!("{}/readyz", app.address))
-            .send()
-            .await
-            .expect("answers");
-        let status = response.status().as_u16();
-        (status, response.text().await.expect("text"))
-    };
     let source_up = |text: &str, value: u8| text.contains(&format!("oncall_bot_source_up {value}"));
     let name = upstream.name();
     assert_eq!(
-        readyz().await,
+        app.readyz().await,
         (200, format!("ready: no {name} call yet\n")),
         "{upstream:?}"
     );
     assert!(source_up(&app.metrics().await, 1));
     ask(&app, "Ev1", "1.1").await;
-    assert_eq!(readyz().await.0, 200, "{upstream:?}");
+    assert_eq!(app.readyz().await.0, 200, "{upstream:?}");
     // An outage for exactly the three attempts of the next lookup.
     app.on_call_lookup()
         .respond_with(ResponseTemplate::new(500))
@@ -236,7 +226,7 @@ async fn readyz_follows(upstream: Upstream) {
     // The process can still take events: the outage shows in the text and the
     // gauge, never in the status.
     assert_eq!(
-        readyz().await,
+        app.readyz().await,
         (
             200,
             format!("ready: the last {name} call failed; stale answers cover it\n")
@@ -247,7 +237,7 @@ async fn readyz_follows(upstream: Upstream) {
     tokio::time::sleep(Duration::from_millis(20)).await;
     let text = ask(&app, "Ev3", "1.3").await;
     assert_eq!(
-        readyz().await,
+        app.readyz().await,
         (200, format!("ready: the last {name} call succeeded\n")),
         "{upstream:?}: {text}"
     );
@@ -280,14 +270,7 @@ async fn metrics_flow(upstream: Upstream) {
         .expect("answers");
     app.settle().await;
 
-    let response = app
-        .http
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .expect("answers");
-    assert_eq!(response.status(), 200);
-    let text = response.text().await.expect("text");
+    let text = app.metrics().await;
     for line in [
         r#"oncall_bot_slack_events_total{type="app_mention",outcome="answered"} 2"#,
         r#"oncall_bot_slack_events_total{type="app_mention",outcome="duplicate"} 1"#,
@@ -369,15 +352,9 @@ async fn a_burst_of_replies_to_a_slow_slack_waits_its_turn_instead_of_opening_a_
         .await;
     let burst = 150;
     let app = &app;
-    let deliveries = (0..burst).map(|n| {
-        let body = mention(
-            &format!("Ev{n}"),
-            "C1",
-            &format!("3.{n}"),
-            "<@UBOT> who is on call?",
-        );
-        async move { app.deliver(&body).await.status().as_u16() }
-    });
+    let deliveries = distinct_mentions(burst)
+        .into_iter()
+        .map(|body| async move { app.deliver(&body).await.status().as_u16() });
     let statuses = futures_util::future::join_all(deliveries).await;
     assert!(statuses.iter().all(|status| *status == 200), "{statuses:?}");
     app.settle().await;
@@ -399,5 +376,10 @@ async fn a_burst_of_replies_to_a_slow_slack_waits_its_turn_instead_of_opening_a_
     assert!(
         most_at_once <= oncall_bot::outbound::MAX_CONCURRENT_CALLS,
         "{most_at_once} calls to Slack at once"
+    );
+    // ...and the turns are used: replies are not sent one by one either.
+    assert!(
+        most_at_once >= oncall_bot::outbound::MAX_CONCURRENT_CALLS / 2,
+        "only {most_at_once} calls to Slack at once"
     );
 }

@@ -153,21 +153,10 @@ async fn without_a_signing_secret_the_http_endpoint_is_off_but_probes_work() {
     }
 }
 
-async fn readyz(app: &TestApp) -> (u16, String) {
-    let response = app
-        .http
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .expect("answers");
-    let status = response.status().as_u16();
-    (status, response.text().await.expect("text"))
-}
-
 #[tokio::test]
 async fn readiness_follows_the_socket_link() {
     let (app, server) = spawn_socket_app().await;
-    wait_until_async("ready", || async { readyz(&app).await.0 == 200 }).await;
+    wait_until_async("ready", || async { app.readyz().await.0 == 200 }).await;
     // Slack stops handing out connections, and the open one drops.
     Mock::given(path("/apps.connections.open"))
         .respond_with(
@@ -177,8 +166,8 @@ async fn readiness_follows_the_socket_link() {
         .mount(app.slack.server())
         .await;
     server.drop_connection();
-    wait_until_async("not ready", || async { readyz(&app).await.0 == 503 }).await;
-    let (_, text) = readyz(&app).await;
+    wait_until_async("not ready", || async { app.readyz().await.0 == 503 }).await;
+    let (_, text) = app.readyz().await;
     assert!(
         text.starts_with("not ready: Socket Mode is not connected"),
         "{text}"
@@ -335,7 +324,7 @@ async fn on_disconnect_the_next_link_opens_before_the_old_one_is_let_go() {
         log[1].opened <= log[0].closed.expect("closed"),
         "the new link was open before the old one closed: {log:?}"
     );
-    assert_eq!(readyz(&app).await.0, 200);
+    assert_eq!(app.readyz().await.0, 200);
     ask_over_socket(&app, &server, &mention("Ev1", "C1", "1.1", "<@UBOT> hi"), 1).await;
 }
 
@@ -406,5 +395,5 @@ async fn a_websocket_handshake_that_never_completes_is_given_up_and_retried() {
         || attempts.load(Ordering::SeqCst) >= 2,
     )
     .await;
-    assert_eq!(readyz(&app).await.0, 503, "not connected meanwhile");
+    assert_eq!(app.readyz().await.0, 503, "not connected meanwhile");
 }
