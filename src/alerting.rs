@@ -33,11 +33,67 @@ fn may_page(home: &BotIdentity, allowed: &[String], request: &Request, asker: &S
     home.team_id.as_ref() == Some(team) || allowed.contains(team) || same_organisation
 }
 
-/// The alias for a Slack message. A `ts` is unique only within a channel, so both
-/// go in; they are hashed so that nothing a user typed reaches the alias.
-pub fn alias_for(channel: &str, ts: &str) -> String {
-    let digest = Sha256::digest(format!("{channel}\n{ts}").as_bytes());
-    format!("slack-{}", &hex::encode(digest)[..40])
+/// Where a help request is in Slack: what an alert's alias says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertPlace {
+    pub channel: String,
+    /// The thread the request is in (its own ts when it started the thread).
+    pub thread_ts: String,
+    /// The request message's ts: with the channel, what identifies it.
+    pub ts: String,
+}
+
+/// The alias for a Slack message: `slack-<channel>-<ts>`, or
+/// `slack-<channel>-<thread ts>-<ts>` for a message inside a thread.
+///
+/// Reversible on purpose: OpsGenie's webhook carries the alias but not the
+/// alert's details, so the alias is how an alert action finds its thread again,
+/// after a restart too, with no lookup. Channel ids and timestamps are Slack's
+/// (letters, digits, a dot), never text a person typed; anything else would be
+/// refused by [`place_of`] and is hashed instead, so it still yields one alias
+/// per message.
+pub fn alias_for(channel: &str, thread_ts: &str, ts: &str) -> String {
+    let safe = |id: &str, extra: char| {
+        !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == extra)
+    };
+    if !(safe(channel, '_') && safe(thread_ts, '.') && safe(ts, '.')) {
+        let digest = Sha256::digest(format!("{channel}\n{ts}").as_bytes());
+        return format!("slack-{}", &hex::encode(digest)[..40]);
+    }
+    if thread_ts == ts {
+        format!("slack-{channel}-{ts}")
+    } else {
+        format!("slack-{channel}-{thread_ts}-{ts}")
+    }
+}
+
+/// The place an alias made by [`alias_for`] names; `None` for any other alias
+/// (an alert this bot did not raise).
+pub fn place_of(alias: &str) -> Option<AlertPlace> {
+    let rest = alias.strip_prefix("slack-")?;
+    let parts: Vec<&str> = rest.split('-').collect();
+    let (channel, thread_ts, ts) = match parts.as_slice() {
+        [channel, ts] => (*channel, *ts, *ts),
+        [channel, thread_ts, ts] => (*channel, *thread_ts, *ts),
+        _ => return None,
+    };
+    let is_channel =
+        |id: &str| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let is_ts = |ts: &str| {
+        ts.split_once('.').is_some_and(|(seconds, micros)| {
+            !seconds.is_empty()
+                && !micros.is_empty()
+                && seconds
+                    .chars()
+                    .chain(micros.chars())
+                    .all(|c| c.is_ascii_digit())
+        })
+    };
+    (is_channel(channel) && is_ts(thread_ts) && is_ts(ts)).then(|| AlertPlace {
+        channel: channel.to_owned(),
+        thread_ts: thread_ts.to_owned(),
+        ts: ts.to_owned(),
+    })
 }
 
 /// `text` cut to at most `max_chars` characters, never inside a UTF-8 character,
@@ -221,7 +277,7 @@ impl AlertRaiser {
     /// Raises the alert for `request`; `text` is what the person wrote, without
     /// the bot's mention.
     pub async fn raise_for(&self, request: &Request, text: &str) -> AlertOutcome {
-        let alias = alias_for(&request.channel, &request.ts);
+        let alias = alias_for(&request.channel, &request.thread_ts, &request.ts);
         if self.raised.contains_key(&alias) {
             tracing::info!(%alias, "alert for this message already raised");
             self.metrics.alert("already_raised");
@@ -246,6 +302,7 @@ impl AlertRaiser {
                 name: request.user.clone(),
                 team_id: None,
                 enterprise_id: None,
+                email: None,
             }
         });
         if !self.may_page(request, &asker) {
@@ -324,20 +381,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_alias_depends_on_channel_and_ts_only_and_is_opaque() {
-        let alias = alias_for("C1", "1700000000.000100");
-        // Pinned: operators search alerts by alias, so the scheme must never drift.
-        assert_eq!(alias, "slack-ca058c3d19c5f735aedfa3ba7f7bd647c96e3579");
-        assert_ne!(alias, alias_for("C2", "1700000000.000100"));
-        assert_ne!(alias, alias_for("C1", "1700000000.000200"));
-        assert!(alias.starts_with("slack-"));
-        assert_eq!(alias.len(), "slack-".len() + 40);
-        assert!(alias["slack-".len()..]
-            .chars()
-            .all(|c| c.is_ascii_hexdigit()));
-        // Input that tries to smuggle text in still yields a plain hex alias.
-        let odd = alias_for("C1\n<script>", "$(rm -rf /)");
+    fn the_alias_names_the_message_and_its_thread_and_reads_back() {
+        // Pinned: operators search alerts by alias, so the scheme must not drift.
+        assert_eq!(
+            alias_for("C1", "1700000000.000100", "1700000000.000100"),
+            "slack-C1-1700000000.000100"
+        );
+        assert_eq!(
+            alias_for("C1", "1700000000.000100", "1700000001.000200"),
+            "slack-C1-1700000000.000100-1700000001.000200"
+        );
+        for (channel, thread_ts, ts) in [
+            ("C0SUPPORT", "1795460000.000100", "1795460000.000100"),
+            ("D0ALICE", "1.1", "2.2"),
+        ] {
+            let place = place_of(&alias_for(channel, thread_ts, ts)).expect("ours");
+            assert_eq!(
+                (
+                    place.channel.as_str(),
+                    place.thread_ts.as_str(),
+                    place.ts.as_str()
+                ),
+                (channel, thread_ts, ts)
+            );
+        }
+        assert_ne!(alias_for("C1", "1.1", "1.1"), alias_for("C2", "1.1", "1.1"));
+        assert_ne!(alias_for("C1", "1.1", "1.1"), alias_for("C1", "1.1", "1.2"));
+        // What is not Slack's ids is hashed: one plain alias, never read back.
+        let odd = alias_for("C1\n<script>", "1.1", "$(rm -rf /)");
         assert!(odd["slack-".len()..].chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(place_of(&odd), None);
+        for other in [
+            "",
+            "slack-",
+            "slack-C1",
+            "slack-C1-1",
+            "slack-C1-1.1-2.2-3.3",
+            "slack-C 1-1.1",
+            "pagerduty-C1-1.1",
+            "slack-C1-1.x",
+        ] {
+            assert_eq!(place_of(other), None, "{other:?}");
+        }
     }
 
     #[test]
@@ -361,6 +446,7 @@ mod tests {
             name: "someone".into(),
             team_id: team.map(str::to_owned),
             enterprise_id: enterprise.map(str::to_owned),
+            email: None,
         };
         let allowed = ["TPARTNER".to_owned()];
         let cases = [

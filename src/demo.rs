@@ -8,7 +8,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::alerting::AlertPolicy;
-use crate::config::{OpsGenieConfig, ProviderKind, ServeConfig, SlackConfig, SourceConfig};
+use crate::config::{
+    OpsGenieConfig, ProviderKind, ServeConfig, SlackConfig, SourceConfig, WebhookTokens,
+};
 use crate::edge::Inbox;
 use crate::outbound::{BackoffPolicy, Timeouts};
 use crate::providers::JsmConfig;
@@ -19,6 +21,7 @@ use oncall_bot_simulator::{JsmSite, OpsGenieAccount, Post, SlackWorkspace};
 const BOT_TOKEN: &str = "xoxb-demo-bot-token";
 const SIGNING_SECRET: &str = "demo-signing-secret";
 const OPSGENIE_KEY: &str = "demo-opsgenie-key";
+const WEBHOOK_TOKEN: &str = "demo-webhook-token";
 const JSM_EMAIL: &str = "ops-bot@demo.example";
 const JSM_TOKEN: &str = "demo-atlassian-token";
 const SCHEDULE: &str = "SRE_schedule";
@@ -134,6 +137,10 @@ impl Demo {
             http_limits: Default::default(),
             source,
             alerts,
+            webhooks: WebhookTokens {
+                opsgenie: Some(WEBHOOK_TOKEN.into()),
+                jsm: Some(WEBHOOK_TOKEN.into()),
+            },
             usergroups: Vec::new(),
             usergroup_interval: Duration::from_secs(300),
             routing: crate::routing::Routing::default(),

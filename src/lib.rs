@@ -6,11 +6,12 @@
 //!   plumbing) and [`metrics`] sit beside it.
 //! - [`slack`] and [`providers`]: one module per outside system, knowing only the
 //!   layers below.
-//! - [`oncall`], [`alerting`], [`routing`], [`usergroup_sync`], [`bot`]: the
-//!   domain, free of HTTP frameworks and wire formats.
+//! - [`oncall`], [`alerting`], [`alert_threads`], [`routing`], [`usergroup_sync`],
+//!   [`bot`]: the domain, free of HTTP frameworks and wire formats.
 //! - [`config`]; then the edges [`edge`] (HTTP route, Socket Mode, one intake)
 //!   and [`check`]; and the composition root [`startup`].
 
+pub mod alert_threads;
 pub mod alerting;
 pub mod bot;
 pub mod check;

@@ -169,6 +169,114 @@ pub struct Alert {
     pub details: BTreeMap<String, String>,
 }
 
+/// What a person can do to a raised alert from its Slack thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertAction {
+    Acknowledge,
+    /// Acknowledge, and become the alert's owner.
+    Take,
+    Close,
+}
+
+impl AlertAction {
+    /// The action's name in button ids and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Acknowledge => "acknowledge",
+            Self::Take => "take",
+            Self::Close => "close",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "acknowledge" => Some(Self::Acknowledge),
+            "take" => Some(Self::Take),
+            "close" => Some(Self::Close),
+            _ => None,
+        }
+    }
+
+    /// The button's label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Acknowledge => "Acknowledge",
+            Self::Take => "Take it",
+            Self::Close => "Close",
+        }
+    }
+}
+
+/// The alert part of a thread answer: its state in words and what can be done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertCard {
+    pub alias: String,
+    /// One line of Slack markup, escaped already.
+    pub status: String,
+    /// The buttons, in order; none once the alert is closed.
+    pub actions: Vec<AlertAction>,
+}
+
+/// A message the bot posts or updates: its text (Slack markup, escaped
+/// already), and the alert card when the request raised one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadMessage {
+    pub text: String,
+    pub card: Option<AlertCard>,
+}
+
+impl ThreadMessage {
+    pub fn plain(text: String) -> Self {
+        Self { text, card: None }
+    }
+}
+
+/// A click on an alert button, as the bot needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Click {
+    pub action: AlertAction,
+    /// The alert's alias, from the button.
+    pub alias: String,
+    /// Who clicked, and their workspace and organisation.
+    pub user: String,
+    pub user_team: Option<String>,
+    pub enterprise: Option<String>,
+    /// The message the button is on.
+    pub channel: String,
+    pub message_ts: String,
+    pub thread_ts: Option<String>,
+    /// The answer's text above the card, as posted.
+    pub answer_text: Option<String>,
+    /// When Slack registered the click.
+    pub action_ts: String,
+}
+
+/// Who did something to an alert, and what, as the provider's webhook tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertChange {
+    Acknowledged,
+    Unacknowledged,
+    /// Owner's username (an email).
+    Assigned(String),
+    Note(String),
+    Escalated(String),
+    Closed,
+}
+
+/// One delivery of the provider's outgoing webhook about an alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertUpdate {
+    pub alias: String,
+    pub change: AlertChange,
+    /// Who acted: an email for people, else a name ("System").
+    pub by: String,
+    /// The action came through this bot's own API calls (`source`).
+    pub from_bot: bool,
+    /// When the alert was last updated, in nanoseconds since the epoch: which of
+    /// two deliveries is newer.
+    pub updated_at: u128,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

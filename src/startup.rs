@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::alert_threads::AlertThreads;
 use crate::alerting::AlertRaiser;
 use crate::bot::Bot;
 use crate::check;
@@ -167,13 +168,20 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
     )
     .with_routing(config.routing.clone());
     if let Some(alerts) = &config.alerts {
-        bot = bot.with_alerts(AlertRaiser::new(
-            provider,
-            alerts.clone(),
-            identity,
-            Arc::clone(&slack.bot),
-            Arc::clone(&metrics),
-        ));
+        bot = bot
+            .with_alerts(AlertRaiser::new(
+                Arc::clone(&provider),
+                alerts.clone(),
+                identity.clone(),
+                Arc::clone(&slack.bot),
+                Arc::clone(&metrics),
+            ))
+            .with_alert_threads(Arc::new(AlertThreads::new(
+                provider,
+                Arc::clone(&slack.bot),
+                Arc::clone(&directory),
+                identity,
+            )));
     }
     let user_group_syncs = config
         .usergroups
@@ -217,7 +225,8 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
         inbox.clone(),
         socket_mode.as_ref().map(SocketMode::status),
         config.http_limits.body_timeout,
-    );
+    )
+    .with_webhook_tokens(config.webhooks.clone());
     Ok(Services {
         inbox,
         http,

@@ -21,6 +21,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("routing", 4),
     ("oncall", 4),
     ("alerting", 4),
+    ("alert_threads", 4),
     ("usergroup_sync", 4),
     ("bot", 4),
     // Settings, from the command line and the file.

@@ -64,6 +64,109 @@ pub fn in_thread(event: &str, thread_ts: &str) -> String {
     }
 }
 
+/// A click on a button of the bot's message, as Slack sends it to the app's
+/// interactivity URL: a `block_actions` payload (shaped like the contract in
+/// `shared/contracts/slack/interactivity/block_actions.json`).
+#[derive(Debug, Clone)]
+pub struct ButtonClick<'a> {
+    pub user: &'a str,
+    pub team: &'a str,
+    pub channel: &'a str,
+    /// The message the button is on, and its thread.
+    pub message_ts: &'a str,
+    pub thread_ts: &'a str,
+    pub action_id: &'a str,
+    pub value: &'a str,
+    /// The message's blocks as Slack holds them.
+    pub blocks: Value,
+    pub action_ts: &'a str,
+}
+
+impl ButtonClick<'_> {
+    /// The payload's JSON.
+    pub fn payload(&self) -> String {
+        json!({
+            "type": "block_actions",
+            "user": {"id": self.user, "username": self.user.to_lowercase(), "name": self.user.to_lowercase(), "team_id": self.team},
+            "api_app_id": "ASIM", "token": "legacy-verification-token",
+            "trigger_id": "1111.2222.sim",
+            "team": {"id": self.team, "domain": "simulated"},
+            "enterprise": null, "is_enterprise_install": false,
+            "container": {
+                "type": "message", "message_ts": self.message_ts, "channel_id": self.channel,
+                "is_ephemeral": false, "thread_ts": self.thread_ts
+            },
+            "channel": {"id": self.channel, "name": "support"},
+            "message": {
+                "type": "message", "user": "UBOT", "bot_id": "BBOT", "ts": self.message_ts,
+                "thread_ts": self.thread_ts, "text": "", "blocks": self.blocks
+            },
+            "state": {"values": {}},
+            "response_url": "https://hooks.slack.invalid/actions/TSIM/1/sim",
+            "actions": [{
+                "type": "button", "action_id": self.action_id, "block_id": "alert_actions",
+                "text": {"type": "plain_text", "text": self.action_id},
+                "value": self.value, "action_ts": self.action_ts
+            }]
+        })
+        .to_string()
+    }
+
+    /// The HTTP body: the payload form-encoded, as Slack posts it.
+    pub fn form_body(&self) -> String {
+        form_encoded_payload(&self.payload())
+    }
+
+    /// The `interactive` Socket Mode envelope carrying the payload.
+    pub fn socket_envelope(&self, envelope_id: &str) -> String {
+        let payload: Value = serde_json::from_str(&self.payload()).unwrap_or(Value::Null);
+        json!({
+            "envelope_id": envelope_id, "type": "interactive",
+            "accepts_response_payload": false, "payload": payload
+        })
+        .to_string()
+    }
+}
+
+/// `payload=<json>`, form-encoded.
+pub fn form_encoded_payload(payload: &str) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", payload)
+        .finish()
+}
+
+/// One delivery of OpsGenie's outgoing webhook for an alert action, shaped like
+/// the contracts in `shared/contracts/opsgenie/webhooks/`. `source` is who
+/// acted through what (`web` for the UI, the API's `source` otherwise).
+pub fn alert_webhook(
+    action: &str,
+    alias: &str,
+    username: &str,
+    updated_at_nanos: u128,
+    source: &str,
+    extra: Value,
+) -> String {
+    let mut alert = json!({
+        "updatedAt": updated_at_nanos as u64, "tags": ["slack", "support"],
+        "teams": ["team-id-1"], "recipients": ["recipient-id-1"],
+        "message": "Dana asked for help in Slack", "username": username,
+        "alertId": "052652ac-5d1c-464a-812a-7dd18bbfba8c", "source": "oncall-bot",
+        "alias": alias, "tinyId": "23", "createdAt": 1_795_459_990_000_u64,
+        "userId": "daed1180-0ce8-438b-8f8e-57e1a5920a2d", "entity": ""
+    });
+    if let (Some(alert), Value::Object(extra)) = (alert.as_object_mut(), extra) {
+        alert.extend(extra);
+    }
+    let source_type = if source.is_empty() { "web" } else { "api" };
+    json!({
+        "source": {"name": source, "type": source_type},
+        "alert": alert, "action": action,
+        "integrationId": "37c8f316-17c6-49d7-899b-9c7e540c048d",
+        "integrationName": "Slack on-call bot"
+    })
+    .to_string()
+}
+
 /// Delivers events to a bot's `/slack/events` endpoint, signed as Slack signs them.
 pub struct EventsEndpoint {
     url: String,
@@ -105,6 +208,24 @@ impl EventsEndpoint {
                 .header("x-slack-retry-reason", "http_timeout");
         }
         Ok(request.send().await?.status().as_u16())
+    }
+
+    /// Posts a button click to the bot's `/slack/interactions`, signed; returns
+    /// the HTTP status.
+    pub async fn click(&self, click: &ButtonClick<'_>) -> Result<u16, reqwest::Error> {
+        let body = click.form_body();
+        let (timestamp, signature) = self.sign(&body);
+        let url = self.url.replace("/slack/events", "/slack/interactions");
+        let response = self
+            .http
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", timestamp)
+            .header("x-slack-signature", signature)
+            .body(body)
+            .send()
+            .await?;
+        Ok(response.status().as_u16())
     }
 
     /// A shell snippet that posts `body` correctly signed at the moment it runs

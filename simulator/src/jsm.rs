@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use super::{lock, SIMULATION_PRIORITY};
+use super::{lock, AlertBook, SIMULATION_PRIORITY};
 
 #[derive(Debug)]
 struct User {
@@ -35,6 +35,7 @@ struct State {
     users: Vec<User>,
     schedules: Vec<Schedule>,
     alerts: Vec<Value>,
+    book: AlertBook,
 }
 
 /// A JSM site on loopback.
@@ -57,6 +58,7 @@ impl JsmSite {
             users: Vec::new(),
             schedules: Vec::new(),
             alerts: Vec::new(),
+            book: AlertBook::default(),
         }));
         let server = MockServer::start().await;
         let routes: [(&str, wiremock::MockBuilder); 5] = [
@@ -93,7 +95,19 @@ impl JsmSite {
                 .mount(&server)
                 .await;
         }
+        let book = lock(&state).book.clone();
+        book.mount(
+            &server,
+            "/jsm/ops/integration/v2/alerts",
+            format!("GenieKey {integration_key}"),
+        )
+        .await;
         Self { server, state }
+    }
+
+    /// The alerts' states and the actions taken on them.
+    pub fn alert_book(&self) -> AlertBook {
+        lock(&self.state).book.clone()
     }
 
     /// JSM_SITE_URL and JSM_API_URL.
@@ -206,7 +220,11 @@ impl Respond for Endpoint {
                     return error(422, refusal);
                 }
                 drop(state);
-                lock(&self.state).alerts.push(alert);
+                let mut state = lock(&self.state);
+                if let Some(alias) = alert["alias"].as_str() {
+                    state.book.raised(alias);
+                }
+                state.alerts.push(alert);
                 ResponseTemplate::new(202).set_body_json(json!({
                     "result": "Request will be processed", "took": 0.01, "requestId": "jsm-sim"
                 }))

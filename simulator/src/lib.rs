@@ -4,15 +4,17 @@
 //! `oncall-bot demo` all run against these; tests mount extra wiremock mocks on
 //! the same servers to inject faults (those take precedence).
 
+mod alert_book;
 pub mod events;
 mod jsm;
 mod opsgenie;
 mod slack;
 mod socket_mode;
 
+pub use alert_book::{AlertActionRecord, AlertBook, SimAlertState};
 pub use jsm::JsmSite;
 pub use opsgenie::{OpsGenieAccount, SimRotation, SimShift};
-pub use slack::{Post, SlackWorkspace, UserGroup};
+pub use slack::{Ephemeral, Post, SlackWorkspace, Update, UserGroup};
 pub use socket_mode::{ConnectionRecord, SocketModeServer};
 
 use std::collections::HashMap;

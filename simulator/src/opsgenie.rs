@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use super::{lock, SIMULATION_PRIORITY};
+use super::{lock, AlertBook, SIMULATION_PRIORITY};
 
 /// A person's turn in a simulated rotation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +58,7 @@ struct State {
     /// Every alert created, as the JSON body received.
     alerts: Vec<Value>,
     requests: u64,
+    book: AlertBook,
 }
 
 /// An OpsGenie account on loopback.
@@ -73,6 +74,7 @@ impl OpsGenieAccount {
             schedules: BTreeMap::new(),
             alerts: Vec::new(),
             requests: 0,
+            book: AlertBook::default(),
         }));
         let server = MockServer::start().await;
         Mock::given(method("GET"))
@@ -102,7 +104,15 @@ impl OpsGenieAccount {
             .with_priority(SIMULATION_PRIORITY)
             .mount(&server)
             .await;
+        let book = lock(&state).book.clone();
+        book.mount(&server, "/v2/alerts", format!("GenieKey {api_key}"))
+            .await;
         Self { server, state }
+    }
+
+    /// The alerts' states and the actions taken on them.
+    pub fn alert_book(&self) -> AlertBook {
+        lock(&self.state).book.clone()
     }
 
     /// The API base URL (`OPSGENIE_API_URL`).
@@ -203,6 +213,9 @@ impl Respond for Endpoint {
                 };
                 if let Some(refusal) = super::alert_refusal(&alert) {
                     return error(422, refusal);
+                }
+                if let Some(alias) = alert["alias"].as_str() {
+                    state.book.raised(alias);
                 }
                 state.alerts.push(alert);
                 ResponseTemplate::new(202).set_body_json(json!({

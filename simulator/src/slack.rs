@@ -15,8 +15,28 @@ pub struct Post {
     pub thread_ts: Option<String>,
     pub text: String,
     pub ts: String,
+    /// Block Kit, when the bot sent blocks; an update replaces text and blocks.
+    pub blocks: Option<Value>,
     /// When the simulation received it.
     pub received_at: std::time::Instant,
+}
+
+/// A message only one person sees (`chat.postEphemeral`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ephemeral {
+    pub channel: String,
+    pub user: String,
+    pub thread_ts: Option<String>,
+    pub text: String,
+}
+
+/// A `chat.update` of one of the bot's messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Update {
+    pub channel: String,
+    pub ts: String,
+    pub text: String,
+    pub blocks: Option<Value>,
 }
 
 /// A Slack user group (`@handle`).
@@ -39,6 +59,8 @@ struct State {
     /// When true, only the user token may change user groups (a workspace setting).
     user_groups_need_user_token: bool,
     posts: Vec<Post>,
+    updates: Vec<Update>,
+    ephemerals: Vec<Ephemeral>,
     clock: u64,
     /// Socket Mode: the app-level token and the URL `apps.connections.open` gives.
     socket_mode: Option<(String, String)>,
@@ -67,6 +89,8 @@ const METHODS: &[&str] = &[
     "apps.connections.open",
     "auth.test",
     "chat.postMessage",
+    "chat.update",
+    "chat.postEphemeral",
     "chat.getPermalink",
     "users.lookupByEmail",
     "users.info",
@@ -96,6 +120,8 @@ impl SlackWorkspace {
             user_groups: Vec::new(),
             user_groups_need_user_token: false,
             posts: Vec::new(),
+            updates: Vec::new(),
+            ephemerals: Vec::new(),
             clock: 1_700_000_000,
             socket_mode: None,
             scopes: FULL_SCOPES
@@ -130,6 +156,25 @@ impl SlackWorkspace {
     /// Every message the bot posted, in order.
     pub fn posts(&self) -> Vec<Post> {
         lock(&self.state).posts.clone()
+    }
+
+    /// Every `chat.update`, in order.
+    pub fn updates(&self) -> Vec<Update> {
+        lock(&self.state).updates.clone()
+    }
+
+    /// Every ephemeral message, in order.
+    pub fn ephemerals(&self) -> Vec<Ephemeral> {
+        lock(&self.state).ephemerals.clone()
+    }
+
+    /// The message at `ts` as it reads now (after any updates).
+    pub fn message(&self, ts: &str) -> Option<Post> {
+        lock(&self.state)
+            .posts
+            .iter()
+            .find(|post| post.ts == ts)
+            .cloned()
     }
 
     pub fn add_user_group(&self, id: &str, handle: &str, users: &[&str]) {
@@ -168,6 +213,37 @@ impl SlackWorkspace {
     pub fn set_scopes(&self, scopes: &[&str]) {
         lock(&self.state).scopes = scopes.iter().map(|scope| (*scope).to_owned()).collect();
     }
+}
+
+/// The `blocks` of a JSON body, checked as Slack does the parts the bot uses:
+/// a list of blocks, each with a type, a section's text at most 3,000
+/// characters, at most 25 elements in an actions block.
+fn blocks_of(request: &Request) -> Result<Option<Value>, &'static str> {
+    let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
+        return Ok(None);
+    };
+    let Some(blocks) = body.get("blocks") else {
+        return Ok(None);
+    };
+    let Some(list) = blocks.as_array() else {
+        return Err("invalid_blocks_format");
+    };
+    for block in list {
+        let valid = match block["type"].as_str() {
+            Some("section") => block["text"]["text"]
+                .as_str()
+                .is_some_and(|text| !text.is_empty() && text.chars().count() <= 3_000),
+            Some("context") => block["elements"].as_array().is_some_and(|e| !e.is_empty()),
+            Some("actions") => block["elements"]
+                .as_array()
+                .is_some_and(|e| !e.is_empty() && e.len() <= 25),
+            _ => false,
+        };
+        if !valid {
+            return Err("invalid_blocks");
+        }
+    }
+    Ok(Some(blocks.clone()))
 }
 
 struct Method {
@@ -227,11 +303,16 @@ impl Respond for Method {
                 state.clock += 1;
                 let ts = format!("{}.000100", state.clock);
                 let thread_ts = parameters.get("thread_ts").cloned();
+                let blocks = match blocks_of(request) {
+                    Ok(blocks) => blocks,
+                    Err(error) => return refused(error),
+                };
                 state.posts.push(Post {
                     channel: channel.clone(),
                     thread_ts,
                     text: text.clone(),
                     ts: ts.clone(),
+                    blocks,
                     received_at: std::time::Instant::now(),
                 });
                 let bot_id = state.bot_id.clone();
@@ -239,6 +320,59 @@ impl Respond for Method {
                     "channel": channel, "ts": ts,
                     "message": {"type": "message", "ts": ts, "text": text, "bot_id": bot_id}
                 }))
+            }
+            "chat.update" => {
+                let (channel, ts, text) =
+                    (parameter("channel"), parameter("ts"), parameter("text"));
+                let blocks = match blocks_of(request) {
+                    Ok(blocks) => blocks,
+                    Err(error) => return refused(error),
+                };
+                if text.is_empty() && blocks.is_none() {
+                    return refused("no_text");
+                }
+                let bot_id = state.bot_id.clone();
+                let Some(post) = state
+                    .posts
+                    .iter_mut()
+                    .find(|post| post.ts == ts && post.channel == channel)
+                else {
+                    return refused("message_not_found");
+                };
+                post.text = text.clone();
+                post.blocks = blocks.clone();
+                state.updates.push(Update {
+                    channel: channel.clone(),
+                    ts: ts.clone(),
+                    text: text.clone(),
+                    blocks,
+                });
+                ok(json!({
+                    "channel": channel, "ts": ts, "text": text,
+                    "message": {"type": "message", "text": text, "bot_id": bot_id}
+                }))
+            }
+            "chat.postEphemeral" => {
+                let (channel, user, text) =
+                    (parameter("channel"), parameter("user"), parameter("text"));
+                if channel.is_empty() {
+                    return refused("channel_not_found");
+                }
+                if !state.people.iter().any(|(_, id)| *id == user) {
+                    return refused("user_not_in_channel");
+                }
+                if text.is_empty() {
+                    return refused("no_text");
+                }
+                state.clock += 1;
+                let message_ts = format!("{}.000200", state.clock);
+                state.ephemerals.push(Ephemeral {
+                    channel,
+                    user,
+                    thread_ts: parameters.get("thread_ts").cloned(),
+                    text,
+                });
+                ok(json!({ "message_ts": message_ts }))
             }
             "chat.getPermalink" => {
                 let (channel, ts) = (parameter("channel"), parameter("message_ts"));

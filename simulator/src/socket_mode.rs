@@ -92,6 +92,24 @@ impl SocketModeServer {
         Some(envelope_id)
     }
 
+    /// Pushes an interactivity payload (a button click) in an `interactive`
+    /// envelope; returns its envelope id, or `None` when no connection is open.
+    pub fn send_interactive(&self, payload: &str) -> Option<String> {
+        let mut state = lock(&self.state);
+        state.envelopes += 1;
+        let envelope_id = format!("envelope-{:04}", state.envelopes);
+        let payload: serde_json::Value = serde_json::from_str(payload).ok()?;
+        let frame = json!({
+            "envelope_id": envelope_id,
+            "type": "interactive",
+            "accepts_response_payload": false,
+            "payload": payload,
+        });
+        let sender = state.current.as_ref()?;
+        sender.send(Message::text(frame.to_string())).ok()?;
+        Some(envelope_id)
+    }
+
     /// Every connection so far, in the order they opened.
     pub fn connection_log(&self) -> Vec<ConnectionRecord> {
         lock(&self.state).log.clone()

@@ -1,5 +1,7 @@
 //! What a person asked for: pure parsing of the message text.
 
+use crate::model::AlertAction;
+
 /// What the person asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -9,6 +11,8 @@ pub enum Command {
     Team(String),
     /// `page <what is wrong>`: who is on call, and an alert for them.
     Page,
+    /// `ack`, `take`, `close` (or `resolved`, `done`) in an alert's thread.
+    Alert(AlertAction),
     /// Anything else is a request for help: tell them who is on call.
     WhoIsOnCall,
 }
@@ -32,6 +36,9 @@ impl Command {
         {
             ["cache", "clear"] => Self::ClearCache,
             ["help"] => Self::Help,
+            ["ack" | "acknowledge"] => Self::Alert(AlertAction::Acknowledge),
+            ["take"] | ["take", "it"] => Self::Alert(AlertAction::Take),
+            ["close" | "resolved" | "resolve" | "done"] => Self::Alert(AlertAction::Close),
             ["page", ..] => Self::Page,
             ["team", name @ ..] if !name.is_empty() => Self::Team(name.join(" ")),
             _ => Self::WhoIsOnCall,
@@ -93,6 +100,16 @@ mod tests {
             ("<@UBOT> please page", Command::WhoIsOnCall),
             ("<@UOTHER> help", Command::WhoIsOnCall),
             ("<@UBOT", Command::WhoIsOnCall),
+            ("<@UBOT> ack", Command::Alert(AlertAction::Acknowledge)),
+            (
+                "<@UBOT> Acknowledge.",
+                Command::Alert(AlertAction::Acknowledge),
+            ),
+            ("<@UBOT> take", Command::Alert(AlertAction::Take)),
+            ("<@UBOT> resolved", Command::Alert(AlertAction::Close)),
+            ("<@UBOT> close", Command::Alert(AlertAction::Close)),
+            ("<@UBOT> done!", Command::Alert(AlertAction::Close)),
+            ("<@UBOT> the job is done", Command::WhoIsOnCall),
             ("<@UBOT|unterminated help", Command::WhoIsOnCall),
         ];
         for (text, expected) in cases {

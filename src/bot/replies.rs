@@ -1,6 +1,8 @@
 //! What the bot says: every reply text, as pure functions of what it knows.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
+
+pub use crate::slack::markup::{escape, slack_date};
 
 use crate::alerting::AlertOutcome;
 use crate::model::{OnCall, Person, Shift};
@@ -27,39 +29,18 @@ pub const PAGE_HINT_TEXT: &str = "To page them, write `@ops page <what is wrong>
 pub const PAGING_OFF_TEXT: &str =
     "Paging is not set up for this bot, so nobody was paged; the mention above went out.";
 
+/// The answer to `@ops ack` (and the other alert commands) when alerts are off.
+pub const ALERTS_OFF_TEXT: &str = "This bot raises no alerts, so there is none here to act on.";
+
+/// The help lines for acting on an alert, when alerts are on.
+pub const ALERT_COMMANDS_HELP_TEXT: &str = "• in an alert's thread, `@ops ack`, `@ops take` or \
+`@ops close` (also `resolved`, `done`): acknowledge it, take it, or close it";
+
 pub const CACHE_JUST_CLEARED_TEXT: &str =
     "The cache was cleared moments ago: the next answer comes straight from the on-call schedule.";
 
-/// `text` safe to post as the bot: Slack's control characters escaped, so that
-/// nothing a person typed (or a provider holds) can become `<!channel>`,
-/// `<!here>`, a mention or a disguised link.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 pub const LOOKUP_FAILED_TEXT: &str = "Sorry, I could not find out who is on call right now. \
 Please try again in a minute, or page the team from OpsGenie directly.";
-
-/// A time as Slack shows it: in each reader's own time zone.
-pub fn slack_date(time: SystemTime) -> String {
-    let seconds = time
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|since| since.as_secs())
-        .unwrap_or(0);
-    format!(
-        "<!date^{seconds}^{{date_short_pretty}} {{time}}|{}>",
-        humantime::format_rfc3339_seconds(time)
-    )
-}
 
 /// What the answer calls the n-th rotation.
 fn role(index: usize) -> String {
@@ -221,6 +202,7 @@ pub fn describe_age(age: Duration) -> String {
 mod tests {
     use super::*;
     use crate::bot::Command;
+    use std::time::SystemTime;
 
     use crate::model::Rotation;
 

@@ -6,11 +6,13 @@ use std::time::{Duration, Instant};
 
 use super::command::{strip_mentions_of, Command};
 use super::replies::{
-    alert_text, on_call_text, unknown_team_text, CACHE_CLEARED_TEXT, CACHE_JUST_CLEARED_TEXT,
-    HELP_TEXT, LOOKUP_FAILED_TEXT, PAGE_HELP_TEXT, PAGE_HINT_TEXT, PAGING_OFF_TEXT,
+    alert_text, on_call_text, unknown_team_text, ALERTS_OFF_TEXT, ALERT_COMMANDS_HELP_TEXT,
+    CACHE_CLEARED_TEXT, CACHE_JUST_CLEARED_TEXT, HELP_TEXT, LOOKUP_FAILED_TEXT, PAGE_HELP_TEXT,
+    PAGE_HINT_TEXT, PAGING_OFF_TEXT,
 };
-use crate::alerting::{AlertMode, AlertRaiser};
-use crate::model::{BotIdentity, Request};
+use crate::alert_threads::AlertThreads;
+use crate::alerting::{alias_for, AlertMode, AlertOutcome, AlertRaiser};
+use crate::model::{BotIdentity, Request, ThreadMessage};
 use crate::oncall::OnCallDirectory;
 use crate::routing::{Destination, Routing};
 use crate::slack::{SlackApi, SlackError};
@@ -26,6 +28,8 @@ pub struct Bot {
     directory: Arc<OnCallDirectory>,
     slack: Arc<SlackApi>,
     alerts: Option<AlertRaiser>,
+    /// The raised alerts' threads: buttons, text commands, webhook news.
+    threads: Option<Arc<AlertThreads>>,
     routing: Routing,
     /// When each channel last cleared the cache.
     clears: Mutex<HashMap<String, Instant>>,
@@ -44,6 +48,7 @@ impl Bot {
             directory,
             slack,
             alerts: None,
+            threads: None,
             routing: Routing::default(),
             clears: Mutex::new(HashMap::new()),
         }
@@ -59,6 +64,17 @@ impl Bot {
     pub fn with_alerts(mut self, alerts: AlertRaiser) -> Self {
         self.alerts = Some(alerts);
         self
+    }
+
+    /// Answers with an alert carry its state and buttons, and act on it.
+    pub fn with_alert_threads(mut self, threads: Arc<AlertThreads>) -> Self {
+        self.threads = Some(threads);
+        self
+    }
+
+    /// The raised alerts' threads, when alerts are on.
+    pub fn alert_threads(&self) -> Option<&Arc<AlertThreads>> {
+        self.threads.as_ref()
     }
 
     pub fn identity(&self) -> &BotIdentity {
@@ -83,39 +99,57 @@ impl Bot {
     /// runs.
     pub async fn answer(&self, request: &Request) -> Result<(), SlackError> {
         let reply = Box::pin(self.reply_to(request)).await;
-        Box::pin(
-            self.slack
-                .post_in_thread(&request.channel, &request.thread_ts, &reply),
-        )
-        .await
+        let (Some(card), Some(threads)) = (&reply.card, &self.threads) else {
+            return Box::pin(self.slack.post_in_thread(
+                &request.channel,
+                &request.thread_ts,
+                &reply.text,
+            ))
+            .await;
+        };
+        let ts = Box::pin(self.slack.post_message_in_thread(
+            &request.channel,
+            &request.thread_ts,
+            &reply,
+        ))
+        .await?;
+        threads.remember(request, &card.alias, ts, reply.text).await;
+        Ok(())
     }
 
     /// What the bot says to `request`.
-    pub async fn reply_to(&self, request: &Request) -> String {
+    pub async fn reply_to(&self, request: &Request) -> ThreadMessage {
         match Command::parse(&request.text, &self.identity.user_id) {
-            Command::Help => self.help_text(),
-            Command::ClearCache => {
-                if !self.may_clear(&request.channel) {
-                    tracing::info!(user = %request.user, "cache cleared moments ago; not again");
-                    return CACHE_JUST_CLEARED_TEXT.to_owned();
-                }
-                self.directory.clear();
-                tracing::info!(user = %request.user, "on-call cache cleared");
-                CACHE_CLEARED_TEXT.to_owned()
-            }
-            Command::Team(name) => match self.routing.team_named(&name) {
-                Some(team) => self.who_is_on_call(request, &team.schedule, false).await,
-                None => unknown_team_text(&name, &self.routing),
-            },
-            Command::Page => {
-                let schedule = self.schedule_for(request);
-                self.who_is_on_call(request, schedule, true).await
-            }
+            Command::Alert(action) => ThreadMessage::plain(match &self.threads {
+                Some(threads) => threads.by_text(request, action).await,
+                None => ALERTS_OFF_TEXT.to_owned(),
+            }),
             Command::WhoIsOnCall => {
                 let schedule = self.schedule_for(request);
                 self.who_is_on_call(request, schedule, false).await
             }
+            Command::Page => {
+                let schedule = self.schedule_for(request);
+                self.who_is_on_call(request, schedule, true).await
+            }
+            Command::Team(name) => match self.routing.team_named(&name) {
+                Some(team) => self.who_is_on_call(request, &team.schedule, false).await,
+                None => ThreadMessage::plain(unknown_team_text(&name, &self.routing)),
+            },
+            Command::Help => ThreadMessage::plain(self.help_text()),
+            Command::ClearCache => ThreadMessage::plain(self.clear_cache(request)),
         }
+    }
+
+    /// `cache clear`, at most once per channel in [`CACHE_CLEAR_INTERVAL`].
+    fn clear_cache(&self, request: &Request) -> String {
+        if !self.may_clear(&request.channel) {
+            tracing::info!(user = %request.user, "cache cleared moments ago; not again");
+            return CACHE_JUST_CLEARED_TEXT.to_owned();
+        }
+        self.directory.clear();
+        tracing::info!(user = %request.user, "on-call cache cleared");
+        CACHE_CLEARED_TEXT.to_owned()
     }
 
     /// The schedule a request is about: a team it names, else its channel's
@@ -146,6 +180,10 @@ impl Bot {
             text.push('\n');
             text.push_str(PAGE_HELP_TEXT);
         }
+        if self.threads.is_some() {
+            text.push('\n');
+            text.push_str(ALERT_COMMANDS_HELP_TEXT);
+        }
         if !self.routing.teams().is_empty() {
             text.push_str(&format!(
                 "\n• `@ops <team>` or `@ops team <name>`: who is on call for a team: {}",
@@ -161,7 +199,12 @@ impl Bot {
 
     /// The on-call answer for `schedule`, and the alert for the request when on.
     /// `paging`: the person wrote `@ops page …`.
-    async fn who_is_on_call(&self, request: &Request, schedule: &str, paging: bool) -> String {
+    async fn who_is_on_call(
+        &self,
+        request: &Request,
+        schedule: &str,
+        paging: bool,
+    ) -> ThreadMessage {
         let alert = async {
             match (&self.alerts, paging) {
                 (Some(alerts), _) if alerts.mode() == AlertMode::Every || paging => {
@@ -172,17 +215,27 @@ impl Bot {
                         &text
                     };
                     let outcome = alerts.raise_for(request, text).await;
-                    Some(alert_text(outcome, alerts.system_name()))
+                    Some((alert_text(outcome, alerts.system_name()), Some(outcome)))
                 }
-                (Some(_), false) => Some(PAGE_HINT_TEXT.to_owned()),
-                (None, true) => Some(PAGING_OFF_TEXT.to_owned()),
+                (Some(_), false) => Some((PAGE_HINT_TEXT.to_owned(), None)),
+                (None, true) => Some((PAGING_OFF_TEXT.to_owned(), None)),
                 _ => None,
             }
         };
         let (answer, alert) = tokio::join!(self.on_call_answer(schedule), alert);
-        match alert {
-            Some(alert) => format!("{answer}\n{alert}"),
-            None => answer,
+        let Some((alert, outcome)) = alert else {
+            return ThreadMessage::plain(answer);
+        };
+        let card =
+            match (outcome, &self.threads) {
+                (Some(AlertOutcome::Raised(_)), Some(threads)) => Some(threads.new_card(
+                    &alias_for(&request.channel, &request.thread_ts, &request.ts),
+                )),
+                _ => None,
+            };
+        ThreadMessage {
+            text: format!("{answer}\n{alert}"),
+            card,
         }
     }
 

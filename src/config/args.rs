@@ -103,6 +103,8 @@ pub struct AppArgs {
     pub source: SourceArgs,
     #[command(flatten)]
     pub alerts: AlertArgs,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
     /// User group to keep equal to the people on call (handle or id); off when unset.
     #[arg(long, help_heading = "User groups", env = "SLACK_USERGROUP", value_parser = UserGroupRef::from_str)]
     pub slack_usergroup: Option<UserGroupRef>,
@@ -312,6 +314,21 @@ pub struct AlertArgs {
     /// bot's own workspace (Slack Connect partners).
     #[arg(long, env = "ALERT_ALLOWED_TEAMS")]
     pub alert_allowed_teams: Option<String>,
+}
+
+/// The provider's outgoing webhooks, which bring alert actions back into the
+/// threads (`serve` and `check`).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Alerts")]
+pub struct WebhookArgs {
+    /// Turns on `POST /opsgenie/webhook`: OpsGenie's Webhook integration sends
+    /// it as the custom header `Authorization: Bearer <token>`.
+    #[arg(long, env = "OPSGENIE_WEBHOOK_TOKEN", hide_env_values = true, value_parser = parse_secret)]
+    pub opsgenie_webhook_token: Option<SecretString>,
+    /// Turns on `POST /jsm/webhook`, the same for JSM Operations' Webhook
+    /// integration.
+    #[arg(long, env = "JSM_WEBHOOK_TOKEN", hide_env_values = true, value_parser = parse_secret)]
+    pub jsm_webhook_token: Option<SecretString>,
 }
 
 /// `3/10m`, `3 / 1h`, or `3` (per 10 minutes).

@@ -11,4 +11,5 @@ pub use args::DemoArgs;
 pub use args::{AppArgs, Cli, Command, LogFormat, ProviderKind, ServeArgs, SyncArgs};
 pub use settings::{
     ConfigError, Missing, OpsGenieConfig, ServeConfig, SlackConfig, SourceConfig, SyncConfig,
+    WebhookTokens,
 };

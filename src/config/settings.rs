@@ -332,12 +332,22 @@ pub struct ServeConfig {
     pub email_overrides: HashMap<String, String>,
     /// `None` when alerts are off.
     pub alerts: Option<AlertPolicy>,
+    /// The tokens that turn the providers' webhook routes on.
+    pub webhooks: WebhookTokens,
     pub cache_ttl: Duration,
     /// After a failed on-call lookup, how long the source is left alone.
     pub source_backoff: BackoffPolicy,
     pub listen_addr: SocketAddr,
     pub drain_timeout: Duration,
     pub timeouts: Timeouts,
+}
+
+/// The bearer tokens of the providers' outgoing webhooks; a route without its
+/// token is off (404).
+#[derive(Debug, Clone, Default)]
+pub struct WebhookTokens {
+    pub opsgenie: Option<SecretString>,
+    pub jsm: Option<SecretString>,
 }
 
 /// Everything `sync-usergroup` needs, checked.
@@ -482,6 +492,10 @@ impl AppArgs {
             http_limits: HttpLimits::default(),
             source,
             alerts,
+            webhooks: WebhookTokens {
+                opsgenie: self.webhooks.opsgenie_webhook_token,
+                jsm: self.webhooks.jsm_webhook_token,
+            },
             usergroups,
             usergroup_interval: self.usergroup_sync_interval,
             routing: file.routing,

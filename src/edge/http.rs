@@ -10,9 +10,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
+use bytes::Bytes;
+use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
+
 use super::inbox::{Inbox, Reply};
 use super::socket_mode::LinkStatus;
+use crate::config::WebhookTokens;
+use crate::providers::webhook::{parse_alert_update, WebhookError};
 use crate::slack::events::Envelope;
+use crate::slack::interactions::{payload_of_form, Interaction};
 use crate::slack::signature::{
     SignatureError, SignatureVerifier, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
@@ -31,6 +38,8 @@ pub struct HttpState {
     socket: Option<LinkStatus>,
     /// A request's body must arrive within this once its headers pass.
     body_timeout: Duration,
+    /// The providers' webhook tokens; a route without one answers 404.
+    webhooks: Arc<WebhookTokens>,
 }
 
 impl HttpState {
@@ -45,13 +54,23 @@ impl HttpState {
             inbox,
             socket,
             body_timeout,
+            webhooks: Arc::new(WebhookTokens::default()),
         }
+    }
+
+    /// Turns on the webhook routes whose tokens are set.
+    pub fn with_webhook_tokens(mut self, tokens: WebhookTokens) -> Self {
+        self.webhooks = Arc::new(tokens);
+        self
     }
 }
 
 pub fn app(state: HttpState) -> Router {
     Router::new()
         .route("/slack/events", post(slack_events))
+        .route("/slack/interactions", post(slack_interactions))
+        .route("/opsgenie/webhook", post(opsgenie_webhook))
+        .route("/jsm/webhook", post(jsm_webhook))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -95,8 +114,14 @@ async fn metrics(State(state): State<HttpState>) -> Response {
         .into_response()
 }
 
-async fn slack_events(State(state): State<HttpState>, request: Request) -> Response {
-    let received = Instant::now();
+/// A request from Slack, its signature checked: the headers first (401 before a
+/// byte of the body is waited for), then the body within its size and time,
+/// then the signature over it. `Err` is the answer to give.
+async fn verified_body(
+    state: &HttpState,
+    request: Request,
+    received: Instant,
+) -> Result<(axum::http::request::Parts, Bytes), Response> {
     let (parts, body) = request.into_parts();
     let header = |name: &str| {
         parts
@@ -105,41 +130,62 @@ async fn slack_events(State(state): State<HttpState>, request: Request) -> Respo
             .and_then(|value| value.to_str().ok())
     };
     let Some(verifier) = &state.verifier else {
-        return (
+        return Err((
             StatusCode::NOT_FOUND,
             "the Events API endpoint is off: this bot receives events over Socket Mode\n",
         )
-            .into_response();
+            .into_response());
     };
-    // Refused from the headers alone, before a byte of the body is waited for.
     if let Err(reason) =
         SignatureVerifier::check_headers(header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER))
     {
-        return refuse(&state, reason, received);
+        return Err(refuse(state, &parts, reason, received));
     }
-    let declared = header("content-length").and_then(|length| length.parse::<usize>().ok());
+    let body = read_body(state, &parts, body).await?;
+    if let Err(reason) = verifier.verify(header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER), &body)
+    {
+        return Err(refuse(state, &parts, reason, received));
+    }
+    Ok((parts, body))
+}
+
+/// The body, within [`MAX_BODY_BYTES`] and the body timeout.
+async fn read_body(
+    state: &HttpState,
+    parts: &axum::http::request::Parts,
+    body: axum::body::Body,
+) -> Result<Bytes, Response> {
+    let declared = parts
+        .headers
+        .get("content-length")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|length| length.parse::<usize>().ok());
     if declared.is_some_and(|length| length > MAX_BODY_BYTES) {
-        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+        return Err(StatusCode::PAYLOAD_TOO_LARGE.into_response());
     }
     let read = http_body_util::BodyExt::collect(http_body_util::Limited::new(body, MAX_BODY_BYTES));
-    let body = match tokio::time::timeout(state.body_timeout, read).await {
-        Ok(Ok(collected)) => collected.to_bytes(),
+    match tokio::time::timeout(state.body_timeout, read).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
-            return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+            Err(StatusCode::PAYLOAD_TOO_LARGE.into_response())
         }
         Ok(Err(error)) => {
             tracing::debug!(%error, "the request body broke off");
-            return StatusCode::BAD_REQUEST.into_response();
+            Err(StatusCode::BAD_REQUEST.into_response())
         }
         Err(_) => {
             tracing::warn!("a request body did not arrive in time");
-            return StatusCode::REQUEST_TIMEOUT.into_response();
+            Err(StatusCode::REQUEST_TIMEOUT.into_response())
         }
-    };
-    if let Err(reason) = verifier.verify(header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER), &body)
-    {
-        return refuse(&state, reason, received);
     }
+}
+
+async fn slack_events(State(state): State<HttpState>, request: Request) -> Response {
+    let received = Instant::now();
+    let (parts, body) = match verified_body(&state, request, received).await {
+        Ok(verified) => verified,
+        Err(answer) => return answer,
+    };
     let envelope = match Envelope::parse(&body, state.inbox.identity()) {
         Ok(envelope) => envelope,
         Err(error) => {
@@ -148,10 +194,11 @@ async fn slack_events(State(state): State<HttpState>, request: Request) -> Respo
             return StatusCode::BAD_REQUEST.into_response();
         }
     };
-    match state
-        .inbox
-        .accept(envelope, header("x-slack-retry-num"), received)
-    {
+    let retry = parts
+        .headers
+        .get("x-slack-retry-num")
+        .and_then(|value| value.to_str().ok());
+    match state.inbox.accept(envelope, retry, received) {
         Reply::Ack => StatusCode::OK.into_response(),
         Reply::Challenge(challenge) => {
             Json(serde_json::json!({ "challenge": challenge })).into_response()
@@ -164,8 +211,94 @@ async fn slack_events(State(state): State<HttpState>, request: Request) -> Respo
     }
 }
 
-fn refuse(state: &HttpState, reason: SignatureError, received: Instant) -> Response {
-    tracing::warn!(%reason, "refused a request to /slack/events");
+/// Slack's interactivity requests (a click on an alert button): signed like
+/// events, form-encoded, acked at once with an empty 200; the work follows.
+async fn slack_interactions(State(state): State<HttpState>, request: Request) -> Response {
+    let received = Instant::now();
+    let (_, body) = match verified_body(&state, request, received).await {
+        Ok(verified) => verified,
+        Err(answer) => return answer,
+    };
+    let parsed = payload_of_form(&body)
+        .ok_or(())
+        .and_then(|payload| Interaction::parse(payload.as_bytes()).map_err(drop));
+    match parsed {
+        Ok(Interaction::Click(click)) => state.inbox.accept_click(*click, received),
+        Ok(Interaction::Ignored(reason)) => {
+            tracing::debug!(reason, "interaction ignored");
+            state.inbox.record("interaction", "ignored", received);
+        }
+        Err(()) => {
+            tracing::warn!("authenticated interaction without a JSON payload");
+            state.inbox.record("interaction", "malformed", received);
+            return StatusCode::BAD_REQUEST.into_response();
+        }
+    }
+    StatusCode::OK.into_response()
+}
+
+async fn opsgenie_webhook(State(state): State<HttpState>, request: Request) -> Response {
+    let token = state.webhooks.opsgenie.clone();
+    alert_webhook(&state, token.as_ref(), "OPSGENIE_WEBHOOK_TOKEN", request).await
+}
+
+async fn jsm_webhook(State(state): State<HttpState>, request: Request) -> Response {
+    let token = state.webhooks.jsm.clone();
+    alert_webhook(&state, token.as_ref(), "JSM_WEBHOOK_TOKEN", request).await
+}
+
+/// A provider's outgoing webhook: `Authorization: Bearer <token>` compared in
+/// constant time (401 otherwise), then the delivery handed on after the 200.
+/// Deliveries the bot does not reflect are answered 200 too, so the provider
+/// does not retry them.
+async fn alert_webhook(
+    state: &HttpState,
+    token: Option<&SecretString>,
+    variable: &str,
+    request: Request,
+) -> Response {
+    let Some(token) = token else {
+        return (
+            StatusCode::NOT_FOUND,
+            format!("this webhook is off: set {variable} to turn it on\n"),
+        )
+            .into_response();
+    };
+    let (parts, body) = request.into_parts();
+    let presented = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !bool::from(presented.as_bytes().ct_eq(token.expose_secret().as_bytes())) {
+        tracing::warn!(route = %parts.uri.path(), "refused a webhook delivery: wrong or missing token");
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let body = match read_body(state, &parts, body).await {
+        Ok(body) => body,
+        Err(answer) => return answer,
+    };
+    match parse_alert_update(&body) {
+        Ok(update) => state.inbox.accept_alert_update(update),
+        Err(WebhookError::OtherAction(action)) => {
+            tracing::debug!(%action, "webhook action not reflected");
+        }
+        Err(error @ WebhookError::Malformed(_)) => {
+            tracing::warn!(%error, "refused a webhook delivery");
+            return StatusCode::BAD_REQUEST.into_response();
+        }
+    }
+    StatusCode::OK.into_response()
+}
+
+fn refuse(
+    state: &HttpState,
+    parts: &axum::http::request::Parts,
+    reason: SignatureError,
+    received: Instant,
+) -> Response {
+    tracing::warn!(%reason, route = %parts.uri.path(), "refused a request");
     state
         .inbox
         .record("unknown", "rejected_signature", received);

@@ -13,7 +13,7 @@ use tracing::Instrument;
 use super::recent::RecentKeys;
 use crate::bot::Bot;
 use crate::metrics::Metrics;
-use crate::model::{BotIdentity, Request};
+use crate::model::{AlertUpdate, BotIdentity, Click, Request};
 use crate::slack::events::{Envelope, Inbound};
 
 /// How long a message is remembered as answered. Slack retries
@@ -115,6 +115,49 @@ impl Inbox {
         };
         self.record(event_type, outcome, received);
         reply
+    }
+
+    /// A click on an alert button: acted on after the ack, tracked like an
+    /// answer so that shutdown lets it finish.
+    pub fn accept_click(&self, click: Click, received: Instant) {
+        let outcome = match self.inner.bot.alert_threads() {
+            Some(threads) => {
+                let threads = Arc::clone(threads);
+                let span = tracing::info_span!(
+                    "slack_interaction",
+                    action = click.action.as_str(),
+                    channel = %click.channel,
+                    user = %click.user
+                );
+                self.inner
+                    .work
+                    .spawn(async move { threads.click(&click).await }.instrument(span));
+                "answered"
+            }
+            None => {
+                tracing::info!("a click on an alert button, but alerts are off; ignored");
+                "ignored"
+            }
+        };
+        self.record("block_actions", outcome, received);
+    }
+
+    /// One delivery of the provider's webhook: reflected in its thread after
+    /// the 200.
+    pub fn accept_alert_update(&self, update: AlertUpdate) {
+        let Some(threads) = self.inner.bot.alert_threads() else {
+            tracing::info!("an alert webhook, but alerts are off; ignored");
+            return;
+        };
+        let threads = Arc::clone(threads);
+        let span = tracing::info_span!("alert_webhook", alias = %update.alias);
+        self.inner.work.spawn(
+            async move {
+                let reflected = threads.reflect(&update).await;
+                tracing::info!(reflected = reflected.as_str(), "alert webhook handled");
+            }
+            .instrument(span),
+        );
     }
 
     /// Counts an event and how long it took to ack; the doors call it for what

@@ -29,6 +29,7 @@ use super::inbox::{Inbox, Reply};
 use crate::config::settings::SocketTimings;
 use crate::outbound::BackoffPolicy;
 use crate::slack::events::Envelope;
+use crate::slack::interactions::Interaction;
 use crate::slack::{SlackApi, SlackError};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -254,6 +255,24 @@ impl SocketMode {
                 }
                 None => true,
             },
+            "interactive" => {
+                match frame
+                    .payload
+                    .map(|payload| Interaction::parse(payload.get().as_bytes()))
+                {
+                    Some(Ok(Interaction::Click(click))) => {
+                        self.inbox.accept_click(*click, received);
+                    }
+                    Some(Ok(Interaction::Ignored(reason))) => {
+                        tracing::debug!(reason, "interaction ignored");
+                    }
+                    // Acked and dropped, never redelivered forever.
+                    Some(Err(_)) | None => {
+                        tracing::debug!("Socket Mode interaction without a payload")
+                    }
+                }
+                true
+            }
             other => {
                 tracing::debug!(kind = other, "Socket Mode frame ignored");
                 true

@@ -8,13 +8,16 @@
 //! operation (the alert actions to come) fails to compile until every provider
 //! has it. Tests fake the providers over HTTP, not through the seam.
 
+mod alert_actions;
 mod alert_body;
 pub mod jsm;
 pub mod opsgenie;
+pub mod webhook;
 
 use crate::model::{Alert, Person, Rotation};
 use crate::outbound::{RestError, Retryable};
 
+pub use alert_actions::{ActingUser, ActionError, AlertVerb};
 pub use jsm::{JsmClient, JsmConfig, JsmError};
 pub use opsgenie::OpsGenieClient;
 
@@ -83,5 +86,19 @@ impl Provider {
             Self::OpsGenie(client) => client.create_alert(alert).await?,
             Self::Jsm(client) => client.create_alert(alert).await?,
         })
+    }
+
+    /// Acts on the alert with this alias as `by`; `Ok` once the provider says it
+    /// happened.
+    pub async fn act_on_alert(
+        &self,
+        alias: &str,
+        verb: AlertVerb<'_>,
+        by: ActingUser<'_>,
+    ) -> Result<(), ActionError> {
+        match self {
+            Self::OpsGenie(client) => client.act_on_alert(alias, verb, by).await,
+            Self::Jsm(client) => client.act_on_alert(alias, verb, by).await,
+        }
     }
 }

@@ -23,7 +23,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::model::BotIdentity;
+use super::blocks;
+use crate::model::{BotIdentity, ThreadMessage};
 use crate::outbound::{
     describe_failure, https_client, join_path, retry, retry_after, retry_if, BackoffPolicy, Body,
     CallLimit, Failure, HttpsClient, RetryPolicy, Retryable, Timeouts,
@@ -32,9 +33,11 @@ use crate::outbound::{
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
 
 /// The Web API methods the bot calls.
-const METHODS: [&str; 9] = [
+const METHODS: [&str; 11] = [
     "auth.test",
     "chat.postMessage",
+    "chat.update",
+    "chat.postEphemeral",
     "apps.connections.open",
     "users.info",
     "chat.getPermalink",
@@ -153,6 +156,8 @@ pub struct SlackUser {
     pub team_id: Option<String>,
     /// Set for members of an Enterprise Grid organisation.
     pub enterprise_id: Option<String>,
+    /// With the `users:read.email` scope.
+    pub email: Option<String>,
 }
 
 /// Every answer's envelope.
@@ -213,6 +218,23 @@ struct ThreadReply<'a> {
     text: &'a str,
 }
 
+/// A message with blocks: `chat.postMessage` in a thread, or `chat.update`.
+#[derive(Serialize)]
+struct CardMessage<'a> {
+    channel: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thread_ts: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ts: Option<&'a str>,
+    text: String,
+    blocks: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+struct Posted {
+    ts: String,
+}
+
 #[derive(Deserialize)]
 struct ConnectionsOpen {
     url: String,
@@ -240,6 +262,7 @@ struct UserInfo {
 struct Profile {
     display_name: Option<String>,
     real_name: Option<String>,
+    email: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -532,6 +555,72 @@ impl SlackApi {
         .await
     }
 
+    /// `chat.postMessage` into a thread, with the alert card's blocks when there
+    /// is one; returns the message's ts, for updating it later. Retried like
+    /// [`Self::post_in_thread`].
+    pub async fn post_message_in_thread(
+        &self,
+        channel: &str,
+        thread_ts: &str,
+        message: &ThreadMessage,
+    ) -> Result<String, SlackError> {
+        let body = CardMessage {
+            channel,
+            thread_ts: Some(thread_ts),
+            ts: None,
+            text: blocks::fallback_text(message),
+            blocks: blocks::blocks(message),
+        };
+        let call = self.post("chat.postMessage", &body)?;
+        retry_if(self.post_retries, SlackError::write_retry_hint, || async {
+            self.send::<Posted>(call.clone())
+                .await
+                .map(|(posted, _)| posted.ts)
+        })
+        .await
+    }
+
+    /// `chat.update`: the bot's message at `ts` now says `message`. Setting the
+    /// whole message is safe to repeat.
+    pub async fn update_message(
+        &self,
+        channel: &str,
+        ts: &str,
+        message: &ThreadMessage,
+    ) -> Result<(), SlackError> {
+        let body = CardMessage {
+            channel,
+            thread_ts: None,
+            ts: Some(ts),
+            text: blocks::fallback_text(message),
+            blocks: blocks::blocks(message),
+        };
+        let call = self.post("chat.update", &body)?;
+        retry(self.repeatable_retries, || async {
+            self.send_checked(call.clone()).await.map(drop)
+        })
+        .await
+    }
+
+    /// `chat.postEphemeral`: a message only `user` sees, in the thread.
+    pub async fn post_ephemeral(
+        &self,
+        channel: &str,
+        user: &str,
+        thread_ts: Option<&str>,
+        text: &str,
+    ) -> Result<(), SlackError> {
+        let mut body = serde_json::json!({"channel": channel, "user": user, "text": text});
+        if let Some(thread_ts) = thread_ts {
+            body["thread_ts"] = thread_ts.into();
+        }
+        let call = self.post("chat.postEphemeral", &body)?;
+        retry_if(self.post_retries, SlackError::write_retry_hint, || async {
+            self.send_checked(call.clone()).await.map(drop)
+        })
+        .await
+    }
+
     /// `apps.connections.open` (with the app-level token): a Socket Mode URL.
     pub async fn open_socket_url(&self) -> Result<String, SlackError> {
         let (opened, _): (ConnectionsOpen, _) = self
@@ -546,6 +635,7 @@ impl SlackApi {
             .repeatable(self.get("users.info", &[("user", user_id)])?)
             .await?;
         let user = answer.user;
+        let email = user.profile.email.filter(|email| !email.trim().is_empty());
         let name = [
             user.profile.display_name,
             user.profile.real_name,
@@ -560,6 +650,7 @@ impl SlackApi {
             name,
             team_id: user.team_id,
             enterprise_id: user.enterprise_user.and_then(|grid| grid.enterprise_id),
+            email,
         })
     }
 

@@ -2,7 +2,10 @@
 //! the bot's own types.
 
 mod api;
+mod blocks;
 pub mod events;
+pub mod interactions;
+pub mod markup;
 pub mod signature;
 
 pub use api::{Grant, SlackApi, SlackError, SlackUser, DEFAULT_SLACK_API_URL};

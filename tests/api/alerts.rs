@@ -41,11 +41,9 @@ async fn a_mention_raises_one_p4_alert_describing_the_request() {
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     let alert = &alerts[0];
     assert_eq!(alert["priority"], "P4");
-    // Pinned: operators search alerts by this alias, so it must never drift.
-    assert_eq!(
-        alert["alias"],
-        "slack-ca058c3d19c5f735aedfa3ba7f7bd647c96e3579"
-    );
+    // Pinned: operators search alerts by this alias, and the webhook finds the
+    // thread from it.
+    assert_eq!(alert["alias"], "slack-C1-1700000000.000100");
     assert_eq!(
         alert["message"],
         "UASKER asked for help in Slack: the checkout API returns 502"
@@ -84,12 +82,47 @@ async fn a_mention_raises_one_p4_alert_describing_the_request() {
         Some(format!("GenieKey {OPSGENIE_KEY}").as_str())
     );
 
+    // The answer carries the alert: its state and the buttons that act on it,
+    // with a plain text for notifications.
     let replies = app.replies();
     assert_eq!(replies.len(), 1);
+    let answer = "On call for *SRE_schedule* right now: <@UALICE>, <@UBOB>\n\
+                  I also raised a P4 alert in OpsGenie.";
+    let status = "Alert open in OpsGenie: nobody has acknowledged it yet.";
+    assert_eq!(replies[0].text, format!("{answer}\n{status}"));
+    let blocks = replies[0].blocks.clone().expect("Block Kit");
+    assert_eq!(blocks[0]["type"], "section");
+    assert_eq!(blocks[0]["text"]["text"], answer);
+    assert_eq!(blocks[1]["type"], "context");
+    assert_eq!(blocks[1]["elements"][0]["text"], status);
+    assert_eq!(blocks[2]["type"], "actions");
+    let buttons: Vec<(&str, &str)> = blocks[2]["elements"]
+        .as_array()
+        .expect("buttons")
+        .iter()
+        .map(|button| {
+            (
+                button["text"]["text"].as_str().unwrap_or_default(),
+                button["value"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let alias = "slack-C1-1700000000.000100";
     assert_eq!(
-        replies[0].text,
-        "On call for *SRE_schedule* right now: <@UALICE>, <@UBOB>\nI also raised a P4 alert in OpsGenie."
+        buttons,
+        [("Acknowledge", alias), ("Take it", alias), ("Close", alias)]
     );
+}
+
+#[tokio::test]
+async fn without_alerts_the_answer_stays_plain_text() {
+    let app = spawn_app().await;
+    app.deliver(&mention("Ev1", "C1", "1.1", "<@UBOT> help me"))
+        .await;
+    app.settle().await;
+    let replies = app.replies();
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].blocks, None);
 }
 
 #[tokio::test]
@@ -232,7 +265,7 @@ async fn an_accepted_request_after_a_server_error_counts_as_raised() {
     assert_eq!(app.opsgenie.alerts().len(), 1);
     assert!(app.replies()[0]
         .text
-        .ends_with("I also raised a P4 alert in OpsGenie."));
+        .contains("I also raised a P4 alert in OpsGenie.\nAlert open in OpsGenie"));
 }
 
 async fn spawn_paging_app() -> TestApp {
@@ -278,7 +311,7 @@ async fn in_page_mode_ops_page_raises_one_alert_for_what_is_wrong() {
     );
     assert!(app.replies()[0]
         .text
-        .ends_with("I also raised a P4 alert in OpsGenie."));
+        .contains("I also raised a P4 alert in OpsGenie.\nAlert open in OpsGenie"));
     app.deliver(&mention("Ev2", "C1", "1.2", "<@UBOT> help"))
         .await;
     app.settle().await;

@@ -10,7 +10,8 @@ use oncall_bot::outbound::BackoffPolicy;
 use oncall_bot::outbound::Timeouts;
 use oncall_bot::providers::JsmConfig;
 use oncall_bot::routing::Routing;
-use oncall_bot::slack::signature::{unix_now, SignatureVerifier};
+pub use oncall_bot::slack::signature::unix_now;
+use oncall_bot::slack::signature::SignatureVerifier;
 use oncall_bot::startup;
 use oncall_bot::usergroup_sync::{UserGroupRef, UserGroupSpec};
 use oncall_bot_simulator::{events, JsmSite, OpsGenieAccount, Post, SlackWorkspace};
@@ -153,6 +154,7 @@ pub fn test_config(slack: &SlackWorkspace, opsgenie: &OpsGenieAccount) -> ServeC
         http_limits: Default::default(),
         source: SourceConfig::OpsGenie(opsgenie_config(opsgenie)),
         alerts: None,
+        webhooks: Default::default(),
         usergroups: Vec::new(),
         usergroup_interval: Duration::from_secs(300),
         routing: Routing::default(),

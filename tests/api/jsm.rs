@@ -172,7 +172,10 @@ async fn alerts_go_through_the_integration_api_with_the_opsgenie_body() {
     .await;
     let text = ask(&app, "1700000000.000100", "<@UBOT> checkout is down").await;
     assert!(
-        text.ends_with("I also raised a P4 alert in JSM Operations."),
+        text.ends_with(
+            "I also raised a P4 alert in JSM Operations.\n\
+             Alert open in JSM Operations: nobody has acknowledged it yet."
+        ),
         "{text}"
     );
     let alerts = jsm.alerts();
@@ -182,10 +185,7 @@ async fn alerts_go_through_the_integration_api_with_the_opsgenie_body() {
         alerts[0]["message"],
         "UASKER asked for help in Slack: checkout is down"
     );
-    assert_eq!(
-        alerts[0]["alias"],
-        "slack-ca058c3d19c5f735aedfa3ba7f7bd647c96e3579"
-    );
+    assert_eq!(alerts[0]["alias"], "slack-C1-1700000000.000100");
     assert_eq!(
         alerts[0]["responders"],
         serde_json::json!([{"type": "team", "name": "SRE"}])

@@ -16,5 +16,6 @@ mod slow_clients;
 mod smoke;
 mod socket_mode;
 mod teams;
+mod two_way;
 mod usergroup_sync;
 mod verification;

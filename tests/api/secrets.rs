@@ -6,6 +6,8 @@ use oncall_bot::model::Priority;
 use crate::helpers::*;
 use crate::logs::CapturedLogs;
 
+const WEBHOOK_SECRET: &str = "webhook-secret-token-77";
+
 #[tokio::test]
 async fn no_secret_appears_in_debug_logs_of_a_full_conversation() {
     let (logs, _guard) = CapturedLogs::start();
@@ -15,10 +17,31 @@ async fn no_secret_appears_in_debug_logs_of_a_full_conversation() {
             team: None,
             ..AlertPolicy::default()
         });
+        config.webhooks.opsgenie = Some(WEBHOOK_SECRET.into());
     })
     .await;
     app.deliver(&mention("Ev1", "C1", "1.1", "<@UBOT> prod is down"))
         .await;
+    // A webhook delivery, refused and then taken.
+    for token in [
+        "Bearer wrong-webhook-token",
+        &format!("Bearer {WEBHOOK_SECRET}"),
+    ] {
+        app.http
+            .post(format!("{}/opsgenie/webhook", app.address))
+            .header("authorization", token)
+            .body(oncall_bot_simulator::events::alert_webhook(
+                "AddNote",
+                "slack-C1-1.1",
+                "bob@corp.example",
+                1,
+                "",
+                serde_json::json!({"note": "looking"}),
+            ))
+            .send()
+            .await
+            .expect("answers");
+    }
     app.deliver(&mention("Ev2", "C1", "1.2", "<@UBOT> cache clear"))
         .await;
     app.opsgenie.set_on_call(SCHEDULE, &["nobody@corp.example"]);
@@ -34,11 +57,17 @@ async fn no_secret_appears_in_debug_logs_of_a_full_conversation() {
         .await
         .expect("answers");
     app.settle().await;
-    assert_eq!(app.replies().len(), 3);
+    assert_eq!(app.replies().len(), 4, "three answers and the note");
 
     let logged = logs.text();
     assert!(logged.contains("answered"), "logs were captured: {logged}");
-    for secret in [BOT_TOKEN, SIGNING_SECRET, OPSGENIE_KEY] {
+    for secret in [
+        BOT_TOKEN,
+        SIGNING_SECRET,
+        OPSGENIE_KEY,
+        WEBHOOK_SECRET,
+        "wrong-webhook-token",
+    ] {
         assert!(
             !logged.contains(secret),
             "{secret} leaked into the logs:\n{logged}"

@@ -397,3 +397,61 @@ async fn a_websocket_handshake_that_never_completes_is_given_up_and_retried() {
     .await;
     assert_eq!(app.readyz().await.0, 503, "not connected meanwhile");
 }
+
+#[tokio::test]
+async fn a_button_click_arrives_as_an_interactive_envelope_is_acked_and_acts() {
+    let (app, server) = spawn_socket_app_with(|config| {
+        config.alerts = Some(oncall_bot::alerting::AlertPolicy::default());
+    })
+    .await;
+    let thread = "1795460000.000100";
+    let alias = "slack-C1-1795460000.000100";
+    ask_over_socket(
+        &app,
+        &server,
+        &mention("Ev1", "C1", thread, "<@UBOT> prod is down"),
+        1,
+    )
+    .await;
+    let answer = app.replies().remove(0);
+    let click = oncall_bot_simulator::events::ButtonClick {
+        user: "UBOB",
+        team: "TSIM",
+        channel: "C1",
+        message_ts: &answer.ts,
+        thread_ts: thread,
+        action_id: "alert_take",
+        value: alias,
+        blocks: answer.blocks.clone().expect("the alert's card"),
+        action_ts: "1795460010.123456",
+    };
+    let envelope = server.send_interactive(&click.payload()).expect("sent");
+    wait_until("the envelope is acked", || {
+        server.acks().contains(&envelope)
+    })
+    .await;
+    wait_until("the answer is updated", || !app.slack.updates().is_empty()).await;
+    let actions: Vec<(String, String)> = app
+        .opsgenie
+        .alert_book()
+        .actions()
+        .into_iter()
+        .map(|record| {
+            let user = record.body["user"].as_str().unwrap_or_default().to_owned();
+            (record.action, user)
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("acknowledge".to_owned(), "bob@corp.example".to_owned()),
+            ("assign".to_owned(), "bob@corp.example".to_owned())
+        ]
+    );
+    let updated = app.slack.message(&answer.ts).expect("the answer");
+    assert!(
+        updated.text.ends_with("Taken by <@UBOB>"),
+        "{}",
+        updated.text
+    );
+}

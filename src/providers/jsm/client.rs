@@ -14,6 +14,7 @@ use super::wire::{OnCalls, SchedulePage, TenantInfo, UserPage};
 use crate::metrics::Metrics;
 use crate::model::{Alert, Person};
 use crate::outbound::{Credential, RestClient, RestError, RetryPolicy, System, Timeouts};
+use crate::providers::alert_actions::{ActingUser, ActionError, AlertApi, AlertVerb};
 use crate::providers::alert_body::{Accepted, CreateAlertBody};
 use crate::providers::ProviderError;
 
@@ -267,6 +268,32 @@ impl JsmClient {
             })
             .await?;
         Ok(accepted.request_id)
+    }
+
+    /// Acts on the alert with this alias through the integration API (the key of
+    /// the integration that raised it), and waits for JSM to say whether it
+    /// happened.
+    pub async fn act_on_alert(
+        &self,
+        alias: &str,
+        verb: AlertVerb<'_>,
+        by: ActingUser<'_>,
+    ) -> Result<(), ActionError> {
+        let Some(key) = &self.config.integration_key else {
+            return Err(ActionError::Refused(JsmError::NoIntegrationKey.to_string()));
+        };
+        let authorization = format!("GenieKey {}", key.expose_secret());
+        AlertApi {
+            rest: &self.rest,
+            credential: INTEGRATION_KEY,
+            alerts_url: self.rest.url(
+                &self.config.api_url,
+                &["jsm", "ops", "integration", "v2", "alerts"],
+            )?,
+            authorization: &authorization,
+        }
+        .act(alias, verb, by)
+        .await
     }
 
     fn ops_url(&self, cloud_id: &str, rest: &[&str]) -> Result<Url, RestError> {

@@ -10,6 +10,7 @@ use super::wire::{OnCallsResponse, TimelineResponse};
 use crate::metrics::Metrics;
 use crate::model::{Alert, Person, Rotation, Shift};
 use crate::outbound::{Credential, RestClient, RestError, RetryPolicy, System, Timeouts};
+use crate::providers::alert_actions::{ActingUser, ActionError, AlertApi, AlertVerb};
 use crate::providers::alert_body::{Accepted, CreateAlertBody};
 
 pub const US_API_URL: &str = "https://api.opsgenie.com";
@@ -179,13 +180,32 @@ impl OpsGenieClient {
             .await?;
         Ok(accepted.request_id)
     }
+
+    /// Acts on the alert with this alias, and waits for OpsGenie to say whether
+    /// it happened.
+    pub async fn act_on_alert(
+        &self,
+        alias: &str,
+        verb: AlertVerb<'_>,
+        by: ActingUser<'_>,
+    ) -> Result<(), ActionError> {
+        let authorization = format!("GenieKey {}", self.api_key.expose_secret());
+        AlertApi {
+            rest: &self.rest,
+            credential: API_KEY,
+            alerts_url: self.rest.url(&self.base_url, &["v2", "alerts"])?,
+            authorization: &authorization,
+        }
+        .act(alias, verb, by)
+        .await
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
-    use wiremock::matchers::{header, method, path, query_param};
+    use wiremock::matchers::{body_json, header, method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     const FAST_RETRIES: RetryPolicy = RetryPolicy {
@@ -420,5 +440,111 @@ mod tests {
         )
         .expect("client");
         assert!(!format!("{client:?}").contains("genie-secret-key"));
+    }
+
+    fn accepted(request_id: &str) -> ResponseTemplate {
+        ResponseTemplate::new(202).set_body_json(serde_json::json!({
+            "result": "Request will be processed", "took": 0.01, "requestId": request_id
+        }))
+    }
+
+    fn request_status(success: bool, status: &str) -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "data": {"success": success, "isSuccess": success, "status": status,
+                     "action": "Acknowledge", "alias": "a"},
+            "took": 0.01, "requestId": "r1"
+        }))
+    }
+
+    #[tokio::test]
+    async fn an_action_waits_for_its_request_to_be_processed_and_reads_the_outcome() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v2/alerts/slack-C1-1.1/acknowledge"))
+            .and(query_param("identifierType", "alias"))
+            .and(header("authorization", "GenieKey genie-key"))
+            .and(body_json(serde_json::json!({
+                "user": "alice@corp.example", "source": "oncall-bot", "note": "from Slack"
+            })))
+            .respond_with(accepted("r1"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        // Not processed yet at the first ask, as OpsGenie answers then.
+        Mock::given(method("GET"))
+            .and(path("/v2/alerts/requests/r1"))
+            .respond_with(ResponseTemplate::new(404).set_body_json(
+                serde_json::json!({"message": "Request not found", "took": 0.0, "requestId": "x"}),
+            ))
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v2/alerts/requests/r1"))
+            .respond_with(request_status(false, "Alert is already closed"))
+            .mount(&server)
+            .await;
+        let by = ActingUser {
+            user: "alice@corp.example",
+            note: "from Slack",
+        };
+        let outcome = client_for(&server)
+            .await
+            .act_on_alert("slack-C1-1.1", AlertVerb::Acknowledge, by)
+            .await;
+        match outcome {
+            Err(ActionError::Refused(reason)) => assert_eq!(reason, "Alert is already closed"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        let asked = server
+            .received_requests()
+            .await
+            .expect("recorded")
+            .iter()
+            .filter(|request| request.url.path() == "/v2/alerts/requests/r1")
+            .count();
+        assert_eq!(asked, 2, "asked again after the 404");
+    }
+
+    #[tokio::test]
+    async fn an_assignment_names_the_owner_and_a_rejection_is_a_refusal_in_opsgenies_words() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v2/alerts/a/assign"))
+            .and(body_json(serde_json::json!({
+                "user": "bob@corp.example", "source": "oncall-bot", "note": "n",
+                "owner": {"type": "user", "username": "bob@corp.example"}
+            })))
+            .respond_with(accepted("r2"))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v2/alerts/requests/r2"))
+            .respond_with(request_status(true, "Assigned"))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/v2/alerts/a/close"))
+            .respond_with(ResponseTemplate::new(422).set_body_json(serde_json::json!({
+                "message": "User does not have permission", "took": 0.0, "requestId": "x"
+            })))
+            .mount(&server)
+            .await;
+        let client = client_for(&server).await;
+        let by = ActingUser {
+            user: "bob@corp.example",
+            note: "n",
+        };
+        let assign = AlertVerb::Assign {
+            owner: "bob@corp.example",
+        };
+        assert!(client.act_on_alert("a", assign, by).await.is_ok());
+        match client.act_on_alert("a", AlertVerb::Close, by).await {
+            Err(ActionError::Refused(reason)) => {
+                assert_eq!(reason, "User does not have permission")
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
     }
 }

@@ -1,0 +1,594 @@
+//! A raised alert's life in its Slack thread: the buttons and text commands act
+//! on it in the provider as the person who asked, and the provider's webhook
+//! comes back into the thread, where the answer's status line and buttons follow
+//! the alert's state.
+//!
+//! The alias names the thread ([`crate::alerting::place_of`]), so a webhook
+//! finds its thread with no lookup. Which message to update (the answer's ts),
+//! its text and the alert's last known state are remembered in this process;
+//! without them (after a restart) the thread still gets its replies, and a click
+//! carries the message it is on.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use moka::future::Cache;
+
+use crate::alerting::{alias_for, place_of, truncate_chars};
+use crate::model::{
+    AlertAction, AlertCard, AlertChange, AlertUpdate, BotIdentity, Click, Person, Request,
+    ThreadMessage,
+};
+use crate::oncall::OnCallDirectory;
+use crate::providers::{ActingUser, ActionError, AlertVerb, Provider};
+use crate::slack::markup::{escape, slack_date};
+use crate::slack::{SlackApi, SlackUser};
+
+/// How long a thread's alert is remembered: as long as its alias is.
+const CARD_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// The same person doing the same thing to the same alert within this acts once
+/// (a double click, Slack delivering a click again).
+const SAME_ACTION_WINDOW: Duration = Duration::from_secs(30);
+/// A webhook delivery seen within this is not reflected again.
+const DELIVERY_WINDOW: Duration = Duration::from_secs(60 * 60);
+/// A note longer than this is cut in the thread (the full note is in the alert).
+const MAX_NOTE_CHARS: usize = 1_000;
+
+/// The alert's state, as the thread shows it. Names are Slack markup already.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertStatus {
+    Open,
+    Acknowledged { by: String, at: SystemTime },
+    Taken { by: String },
+    Closed { by: String },
+}
+
+impl AlertStatus {
+    /// The status line under the answer.
+    pub fn line(&self, system: &str) -> String {
+        match self {
+            Self::Open => format!("Alert open in {system}: nobody has acknowledged it yet."),
+            Self::Acknowledged { by, at } => {
+                format!("Acknowledged by {by} at {}", slack_date(*at))
+            }
+            Self::Taken { by } => format!("Taken by {by}"),
+            Self::Closed { by } => format!("Closed by {by}"),
+        }
+    }
+
+    /// The buttons left: none once closed.
+    pub fn actions(&self) -> Vec<AlertAction> {
+        match self {
+            Self::Open => vec![
+                AlertAction::Acknowledge,
+                AlertAction::Take,
+                AlertAction::Close,
+            ],
+            Self::Acknowledged { .. } | Self::Taken { .. } => {
+                vec![AlertAction::Take, AlertAction::Close]
+            }
+            Self::Closed { .. } => Vec::new(),
+        }
+    }
+}
+
+/// What the bot remembers of a thread's alert.
+#[derive(Debug, Clone)]
+struct Card {
+    channel: String,
+    /// The answer carrying the card.
+    answer_ts: String,
+    answer_text: String,
+    status: AlertStatus,
+    /// The newest webhook delivery reflected (nanoseconds), so an older one
+    /// arriving late changes nothing.
+    updated_at: u128,
+}
+
+/// What became of a webhook delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reflected {
+    /// Shown in the thread (state, reply, or both).
+    Shown,
+    /// Older than what the thread shows, or nothing to show.
+    Unchanged,
+    /// Delivered before.
+    Repeated,
+    /// Not an alert this bot raised.
+    NotOurs,
+}
+
+impl Reflected {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Shown => "shown",
+            Self::Unchanged => "unchanged",
+            Self::Repeated => "repeated",
+            Self::NotOurs => "not_ours",
+        }
+    }
+}
+
+/// The two-way link between raised alerts and their threads.
+pub struct AlertThreads {
+    provider: Arc<Provider>,
+    slack: Arc<SlackApi>,
+    directory: Arc<OnCallDirectory>,
+    home: BotIdentity,
+    cards: Cache<String, Arc<Mutex<Card>>>,
+    /// (channel, thread ts) → the alias of the thread's latest alert.
+    threads: Cache<(String, String), String>,
+    /// Recent actions and deliveries, by key, and when they were seen.
+    recent: Mutex<HashMap<String, Instant>>,
+}
+
+impl AlertThreads {
+    pub fn new(
+        provider: Arc<Provider>,
+        slack: Arc<SlackApi>,
+        directory: Arc<OnCallDirectory>,
+        home: BotIdentity,
+    ) -> Self {
+        Self {
+            provider,
+            slack,
+            directory,
+            home,
+            cards: Cache::builder()
+                .time_to_live(CARD_TTL)
+                .max_capacity(100_000)
+                .build(),
+            threads: Cache::builder()
+                .time_to_live(CARD_TTL)
+                .max_capacity(100_000)
+                .build(),
+            recent: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn system(&self) -> &'static str {
+        self.provider.name()
+    }
+
+    /// The card a newly raised alert's answer carries.
+    pub fn new_card(&self, alias: &str) -> AlertCard {
+        self.card(alias, &AlertStatus::Open)
+    }
+
+    fn card(&self, alias: &str, status: &AlertStatus) -> AlertCard {
+        AlertCard {
+            alias: alias.to_owned(),
+            status: status.line(self.system()),
+            actions: status.actions(),
+        }
+    }
+
+    /// Remembers where the answer with the card was posted.
+    pub async fn remember(&self, request: &Request, alias: &str, answer_ts: String, text: String) {
+        let card = Card {
+            channel: request.channel.clone(),
+            answer_ts,
+            answer_text: text,
+            status: AlertStatus::Open,
+            updated_at: 0,
+        };
+        self.cards
+            .insert(alias.to_owned(), Arc::new(Mutex::new(card)))
+            .await;
+        self.threads
+            .insert(
+                (request.channel.clone(), request.thread_ts.clone()),
+                alias.to_owned(),
+            )
+            .await;
+    }
+
+    /// A click on one of the card's buttons: act, then show the new state in
+    /// place; a refusal is told to the clicker alone.
+    pub async fn click(&self, click: &Click) {
+        let thread_ts = click.thread_ts.as_deref();
+        let tell_clicker = |text: String| async move {
+            if let Err(error) = self
+                .slack
+                .post_ephemeral(&click.channel, &click.user, thread_ts, &text)
+                .await
+            {
+                tracing::warn!(%error, "could not tell the clicker why nothing happened");
+            }
+        };
+        if !self.is_home(click.user_team.as_deref(), click.enterprise.as_deref()) {
+            tracing::info!(user = %click.user, "a click from another workspace; refused");
+            tell_clicker(OUTSIDER_TEXT.to_owned()).await;
+            return;
+        }
+        if place_of(&click.alias).is_none() {
+            tracing::info!("a click on an alert this bot did not raise; ignored");
+            return;
+        }
+        match self.act(&click.alias, click.action, &click.user).await {
+            Acted::Done(status) => {
+                let answer_text = click.answer_text.clone();
+                self.show(
+                    &click.alias,
+                    &status,
+                    Some((&click.channel, &click.message_ts)),
+                    answer_text,
+                )
+                .await;
+            }
+            Acted::Repeated => {}
+            Acted::Refused(words) => tell_clicker(words).await,
+        }
+    }
+
+    /// `@ops ack`, `@ops take`, `@ops close` in a thread: the same as the
+    /// buttons, for the thread's latest alert; returns the thread reply.
+    pub async fn by_text(&self, request: &Request, action: AlertAction) -> String {
+        if request.thread_ts == request.ts {
+            return NOT_IN_THREAD_TEXT.to_owned();
+        }
+        let key = (request.channel.clone(), request.thread_ts.clone());
+        let alias = match self.threads.get(&key).await {
+            Some(alias) => alias,
+            None => alias_for(&request.channel, &request.thread_ts, &request.thread_ts),
+        };
+        if !self.is_home(request.user_team.as_deref(), None) {
+            return OUTSIDER_TEXT.to_owned();
+        }
+        match self.act(&alias, action, &request.user).await {
+            Acted::Done(status) => {
+                self.show(&alias, &status, None, None).await;
+                status.line(self.system())
+            }
+            Acted::Repeated => format!("That was done moments ago: {}", action.label()),
+            Acted::Refused(words) => words,
+        }
+    }
+
+    /// One webhook delivery: the state shown in place when it is newer than
+    /// what the thread shows; a reply for notes and for what people did outside
+    /// Slack. A repeated delivery changes nothing.
+    pub async fn reflect(&self, update: &AlertUpdate) -> Reflected {
+        let Some(place) = place_of(&update.alias) else {
+            return Reflected::NotOurs;
+        };
+        let delivery = format!(
+            "delivery\n{}\n{:?}\n{}\n{}",
+            update.alias, update.change, update.by, update.updated_at
+        );
+        if !self.first_time(&delivery, DELIVERY_WINDOW) {
+            return Reflected::Repeated;
+        }
+        let who = self.name_of(&update.by).await;
+        let status = match &update.change {
+            AlertChange::Acknowledged => Some(AlertStatus::Acknowledged {
+                by: who.clone(),
+                at: time_of(update.updated_at),
+            }),
+            AlertChange::Unacknowledged => Some(AlertStatus::Open),
+            AlertChange::Assigned(owner) => Some(AlertStatus::Taken {
+                by: self.name_of(owner).await,
+            }),
+            AlertChange::Closed => Some(AlertStatus::Closed { by: who.clone() }),
+            AlertChange::Note(_) | AlertChange::Escalated(_) => None,
+        };
+        let mut shown = false;
+        if let Some(status) = status {
+            shown = self
+                .show_if_newer(&update.alias, status, update.updated_at)
+                .await;
+        }
+        let system = self.system();
+        let reply = match &update.change {
+            _ if update.from_bot => None,
+            AlertChange::Note(note) => Some(format!(
+                "Note from {who}: {}",
+                escape(&truncate_chars(note.trim(), MAX_NOTE_CHARS))
+            )),
+            AlertChange::Acknowledged => Some(format!("{who} acknowledged it in {system}.")),
+            AlertChange::Unacknowledged => {
+                Some(format!("{who} took back the acknowledgement in {system}."))
+            }
+            AlertChange::Assigned(owner) => Some(format!(
+                "{who} made {} its owner in {system}.",
+                self.name_of(owner).await
+            )),
+            AlertChange::Escalated(to) => {
+                Some(format!("{who} escalated it in {system} to {}.", escape(to)))
+            }
+            AlertChange::Closed => Some(format!("{who} closed it in {system}.")),
+        };
+        if let Some(reply) = reply {
+            match self
+                .slack
+                .post_in_thread(&place.channel, &place.thread_ts, &reply)
+                .await
+            {
+                Ok(()) => shown = true,
+                Err(error) => {
+                    tracing::warn!(%error, "could not post the alert's news in its thread")
+                }
+            }
+        }
+        if shown {
+            Reflected::Shown
+        } else {
+            Reflected::Unchanged
+        }
+    }
+
+    /// Acts on the alert as the Slack user `user`.
+    async fn act(&self, alias: &str, action: AlertAction, user: &str) -> Acted {
+        let key = format!("action\n{alias}\n{}\n{user}", action.as_str());
+        if !self.first_time(&key, SAME_ACTION_WINDOW) {
+            tracing::info!(
+                action = action.as_str(),
+                "the same action moments ago; done once"
+            );
+            return Acted::Repeated;
+        }
+        let person = match self.slack.user(user).await {
+            Ok(person) => person,
+            Err(error) => {
+                tracing::warn!(%error, "could not look up who acted");
+                SlackUser {
+                    name: user.to_owned(),
+                    team_id: None,
+                    enterprise_id: None,
+                    email: None,
+                }
+            }
+        };
+        let acting = person.email.clone().unwrap_or_else(|| person.name.clone());
+        let note = format!("{} from Slack through oncall-bot", action.label());
+        let by = ActingUser {
+            user: &acting,
+            note: &note,
+        };
+        let done = match action {
+            AlertAction::Acknowledge => {
+                self.provider
+                    .act_on_alert(alias, AlertVerb::Acknowledge, by)
+                    .await
+            }
+            AlertAction::Close => {
+                self.provider
+                    .act_on_alert(alias, AlertVerb::Close, by)
+                    .await
+            }
+            AlertAction::Take => match &person.email {
+                None => Err(ActionError::Refused(
+                    "your Slack profile shows no email, so the alert cannot be assigned to you"
+                        .to_owned(),
+                )),
+                Some(email) => {
+                    match self
+                        .provider
+                        .act_on_alert(alias, AlertVerb::Acknowledge, by)
+                        .await
+                    {
+                        Ok(()) => {
+                            self.provider
+                                .act_on_alert(alias, AlertVerb::Assign { owner: email }, by)
+                                .await
+                        }
+                        Err(error) => Err(error),
+                    }
+                }
+            },
+        };
+        let mention = format!("<@{user}>");
+        match done {
+            Ok(()) => {
+                tracing::info!(action = action.as_str(), "alert action done");
+                Acted::Done(match action {
+                    AlertAction::Acknowledge => AlertStatus::Acknowledged {
+                        by: mention,
+                        at: SystemTime::now(),
+                    },
+                    AlertAction::Take => AlertStatus::Taken { by: mention },
+                    AlertAction::Close => AlertStatus::Closed { by: mention },
+                })
+            }
+            Err(error) => {
+                // Free to try again: nothing happened.
+                self.forget(&key);
+                tracing::warn!(action = action.as_str(), %error, "alert action not done");
+                let system = self.system();
+                Acted::Refused(match error {
+                    ActionError::Refused(reason) => format!(
+                        "{system} did not {} the alert: {}. Nothing changed.",
+                        action.as_str(),
+                        escape(reason.trim_end_matches('.'))
+                    ),
+                    ActionError::Failed(_) => format!(
+                        "I could not reach {system} to {} the alert; nothing changed. \
+                         Please try again in a minute.",
+                        action.as_str()
+                    ),
+                })
+            }
+        }
+    }
+
+    /// Shows `status` on the thread's card: on the message given (a click), else
+    /// on the one remembered.
+    async fn show(
+        &self,
+        alias: &str,
+        status: &AlertStatus,
+        on: Option<(&str, &str)>,
+        answer_text: Option<String>,
+    ) {
+        let remembered = self.cards.get(alias).await;
+        let target = {
+            let remembered = remembered.as_ref().map(|card| {
+                let mut card = card.lock().unwrap_or_else(PoisonError::into_inner);
+                card.status = status.clone();
+                (
+                    card.channel.clone(),
+                    card.answer_ts.clone(),
+                    card.answer_text.clone(),
+                )
+            });
+            match (on, remembered) {
+                (Some((channel, ts)), remembered) => Some((
+                    channel.to_owned(),
+                    ts.to_owned(),
+                    answer_text
+                        .or(remembered.map(|(_, _, text)| text))
+                        .unwrap_or_default(),
+                )),
+                (None, remembered) => remembered,
+            }
+        };
+        let Some((channel, ts, text)) = target else {
+            return;
+        };
+        let message = ThreadMessage {
+            text,
+            card: Some(self.card(alias, status)),
+        };
+        if let Err(error) = self.slack.update_message(&channel, &ts, &message).await {
+            tracing::warn!(%error, "could not update the answer's alert state");
+        }
+    }
+
+    /// Shows a webhook's state when it is newer than what the card shows.
+    async fn show_if_newer(&self, alias: &str, status: AlertStatus, updated_at: u128) -> bool {
+        let Some(card) = self.cards.get(alias).await else {
+            return false;
+        };
+        {
+            let mut card = card.lock().unwrap_or_else(PoisonError::into_inner);
+            if updated_at <= card.updated_at {
+                tracing::info!("an older webhook delivery; the thread keeps the newer state");
+                return false;
+            }
+            card.updated_at = updated_at;
+            if card.status == status {
+                return false;
+            }
+        }
+        self.show(alias, &status, None, None).await;
+        true
+    }
+
+    /// A provider username (an email) as the thread shows it: a mention when it
+    /// is someone's Slack email, else the name, escaped.
+    async fn name_of(&self, username: &str) -> String {
+        if username.contains('@') {
+            if let Ok(Some(user)) = self
+                .directory
+                .slack_user(&Person::with_email(username))
+                .await
+            {
+                return format!("<@{user}>");
+            }
+        }
+        if username.trim().is_empty() {
+            return "someone".to_owned();
+        }
+        escape(username)
+    }
+
+    fn is_home(&self, team: Option<&str>, enterprise: Option<&str>) -> bool {
+        let (Some(home), Some(team)) = (self.home.team_id.as_deref(), team) else {
+            return true;
+        };
+        home == team
+            || matches!(
+                (enterprise, self.home.enterprise_id.as_deref()),
+                (Some(theirs), Some(ours)) if theirs == ours
+            )
+    }
+
+    /// Records `key`; false when it was recorded within `window`.
+    fn first_time(&self, key: &str, window: Duration) -> bool {
+        let now = Instant::now();
+        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        if recent.len() > 10_000 {
+            recent.retain(|_, at| now.saturating_duration_since(*at) < DELIVERY_WINDOW);
+        }
+        match recent.get(key) {
+            Some(at) if now.saturating_duration_since(*at) < window => false,
+            _ => {
+                recent.insert(key.to_owned(), now);
+                true
+            }
+        }
+    }
+
+    fn forget(&self, key: &str) {
+        self.recent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+    }
+}
+
+enum Acted {
+    Done(AlertStatus),
+    Repeated,
+    /// Nothing happened; the words say why.
+    Refused(String),
+}
+
+pub const OUTSIDER_TEXT: &str =
+    "Only people of this workspace can act on its alerts; nothing changed.";
+
+pub const NOT_IN_THREAD_TEXT: &str =
+    "Write that in the thread of the alert you mean: there is no alert here.";
+
+/// A webhook's `updatedAt` (nanoseconds) as a time.
+fn time_of(updated_at: u128) -> SystemTime {
+    let nanos = u64::try_from(updated_at).unwrap_or(u64::MAX);
+    match updated_at {
+        0 => SystemTime::now(),
+        _ => SystemTime::UNIX_EPOCH + Duration::from_nanos(nanos),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_state_has_its_line_and_a_closed_alert_no_buttons() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_460_000);
+        let acknowledged = AlertStatus::Acknowledged {
+            by: "<@UALICE>".into(),
+            at,
+        };
+        assert_eq!(
+            acknowledged.line("OpsGenie"),
+            "Acknowledged by <@UALICE> at <!date^1795460000^{date_short_pretty} {time}|2026-11-23T18:53:20Z>"
+        );
+        assert_eq!(
+            acknowledged.actions(),
+            [AlertAction::Take, AlertAction::Close]
+        );
+        assert_eq!(
+            AlertStatus::Taken {
+                by: "<@UBOB>".into()
+            }
+            .line("OpsGenie"),
+            "Taken by <@UBOB>"
+        );
+        let closed = AlertStatus::Closed {
+            by: "<@UCAROL>".into(),
+        };
+        assert_eq!(closed.line("OpsGenie"), "Closed by <@UCAROL>");
+        assert!(closed.actions().is_empty());
+        assert_eq!(AlertStatus::Open.actions().len(), 3);
+    }
+
+    #[test]
+    fn webhook_times_read_as_nanoseconds() {
+        assert_eq!(
+            time_of(1_795_460_000_123_000_000),
+            SystemTime::UNIX_EPOCH + Duration::from_nanos(1_795_460_000_123_000_000)
+        );
+    }
+}

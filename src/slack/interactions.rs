@@ -1,0 +1,230 @@
+//! Slack's interactivity payloads (a click on one of the bot's buttons) turned
+//! into the bot's own types. They arrive form-encoded (`payload=<json>`) on the
+//! HTTP route, and as the `payload` of an `interactive` Socket Mode envelope.
+
+use serde::Deserialize;
+
+use super::blocks::{ACTION_PREFIX, ANSWER_BLOCK};
+use super::events::NotJson;
+use crate::model::{AlertAction, Click};
+
+/// What an interaction payload asks of the bot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Interaction {
+    Click(Box<Click>),
+    /// Not one of the bot's alert buttons (another kind of interaction, or a
+    /// payload missing what a click needs): acked and dropped.
+    Ignored(&'static str),
+}
+
+/// The JSON in a form-encoded interactivity request's `payload` field.
+pub fn payload_of_form(body: &[u8]) -> Option<String> {
+    form_urlencoded::parse(body)
+        .find(|(key, _)| key == "payload")
+        .map(|(_, value)| value.into_owned())
+}
+
+#[derive(Deserialize)]
+struct Payload {
+    #[serde(rename = "type", default)]
+    kind: String,
+    user: Option<User>,
+    team: Option<Team>,
+    enterprise: Option<Team>,
+    channel: Option<Channel>,
+    container: Option<Container>,
+    message: Option<Message>,
+    #[serde(default)]
+    actions: Vec<Action>,
+}
+
+#[derive(Deserialize)]
+struct User {
+    id: String,
+    team_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Team {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct Channel {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct Container {
+    channel_id: Option<String>,
+    message_ts: Option<String>,
+    thread_ts: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Message {
+    ts: Option<String>,
+    thread_ts: Option<String>,
+    #[serde(default)]
+    blocks: Vec<Block>,
+}
+
+#[derive(Deserialize)]
+struct Block {
+    block_id: Option<String>,
+    text: Option<Text>,
+}
+
+#[derive(Deserialize)]
+struct Text {
+    text: String,
+}
+
+#[derive(Deserialize)]
+struct Action {
+    #[serde(default)]
+    action_id: String,
+    value: Option<String>,
+    #[serde(default)]
+    action_ts: String,
+}
+
+impl Interaction {
+    /// Reads one payload; `Err` only when it is not JSON at all.
+    pub fn parse(payload: &[u8]) -> Result<Self, NotJson> {
+        let payload: Payload = serde_json::from_slice(payload)?;
+        if payload.kind != "block_actions" {
+            return Ok(Self::Ignored("not a button click"));
+        }
+        let Some(action) = payload.actions.first() else {
+            return Ok(Self::Ignored("no action"));
+        };
+        let Some(kind) = action
+            .action_id
+            .strip_prefix(ACTION_PREFIX)
+            .and_then(AlertAction::from_name)
+        else {
+            return Ok(Self::Ignored("not one of the alert buttons"));
+        };
+        let (Some(user), Some(alias)) = (payload.user, action.value.clone()) else {
+            return Ok(Self::Ignored("no user or no alert"));
+        };
+        let container = payload.container;
+        let message = payload.message;
+        let channel = payload
+            .channel
+            .map(|channel| channel.id)
+            .or_else(|| container.as_ref().and_then(|c| c.channel_id.clone()));
+        let message_ts = message
+            .as_ref()
+            .and_then(|message| message.ts.clone())
+            .or_else(|| container.as_ref().and_then(|c| c.message_ts.clone()));
+        let (Some(channel), Some(message_ts)) = (channel, message_ts) else {
+            return Ok(Self::Ignored("not on a message"));
+        };
+        let thread_ts = message
+            .as_ref()
+            .and_then(|message| message.thread_ts.clone())
+            .or_else(|| container.and_then(|c| c.thread_ts));
+        let answer_text = message.and_then(|message| {
+            message
+                .blocks
+                .into_iter()
+                .find(|block| block.block_id.as_deref() == Some(ANSWER_BLOCK))
+                .and_then(|block| block.text)
+                .map(|text| text.text)
+        });
+        Ok(Self::Click(Box::new(Click {
+            action: kind,
+            alias,
+            user_team: user.team_id.or_else(|| payload.team.map(|team| team.id)),
+            user: user.id,
+            enterprise: payload.enterprise.map(|enterprise| enterprise.id),
+            channel,
+            message_ts,
+            thread_ts,
+            answer_text,
+            action_ts: action.action_ts.clone(),
+        })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contract(name: &str) -> String {
+        let path = format!(
+            "{}/../shared/contracts/slack/interactivity/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
+    }
+
+    fn as_ours(payload: &str) -> String {
+        payload
+            .replace("ACTION-ID-AS-POSTED", "alert_take")
+            .replace("VALUE-AS-POSTED", "slack-C0SUPPORT-1795460000.000100")
+            .replace("BLOCK-ID-AS-POSTED", "alert_actions")
+    }
+
+    #[test]
+    fn slacks_block_actions_payload_reads_as_a_click() {
+        let payload = as_ours(&contract("block_actions.json"));
+        let Ok(Interaction::Click(click)) = Interaction::parse(payload.as_bytes()) else {
+            panic!("a click");
+        };
+        assert_eq!(click.action, AlertAction::Take);
+        assert_eq!(click.alias, "slack-C0SUPPORT-1795460000.000100");
+        assert_eq!(click.user, "UALICE");
+        assert_eq!(click.user_team.as_deref(), Some("T0H"));
+        assert_eq!(click.enterprise, None);
+        assert_eq!(click.channel, "C0SUPPORT");
+        assert_eq!(click.message_ts, "1795460001.000200");
+        assert_eq!(click.thread_ts.as_deref(), Some("1795460000.000100"));
+        assert_eq!(click.action_ts, "1795460010.123456");
+    }
+
+    #[test]
+    fn the_socket_mode_envelope_carries_the_same_payload() {
+        let envelope: serde_json::Value =
+            serde_json::from_str(&as_ours(&contract("socket_mode_interactive_envelope.json")))
+                .expect("JSON");
+        let payload = envelope["payload"].to_string();
+        assert!(matches!(
+            Interaction::parse(payload.as_bytes()),
+            Ok(Interaction::Click(_))
+        ));
+    }
+
+    #[test]
+    fn other_interactions_and_foreign_buttons_are_ignored_and_junk_is_not_json() {
+        let foreign = contract("block_actions.json");
+        assert!(matches!(
+            Interaction::parse(foreign.as_bytes()),
+            Ok(Interaction::Ignored(_))
+        ));
+        let shortcut = r#"{"type":"shortcut","user":{"id":"U1"}}"#;
+        assert!(matches!(
+            Interaction::parse(shortcut.as_bytes()),
+            Ok(Interaction::Ignored(_))
+        ));
+        let no_value = as_ours(&contract("block_actions.json"))
+            .replace("\"value\": \"slack-C0SUPPORT-1795460000.000100\",", "");
+        assert!(matches!(
+            Interaction::parse(no_value.as_bytes()),
+            Ok(Interaction::Ignored(_))
+        ));
+        assert!(Interaction::parse(b"payload=not json").is_err());
+    }
+
+    #[test]
+    fn the_payload_is_read_from_the_form_body() {
+        let body = b"payload=%7B%22type%22%3A%22block_actions%22%7D&other=1";
+        assert_eq!(
+            payload_of_form(body).as_deref(),
+            Some(r#"{"type":"block_actions"}"#)
+        );
+        assert_eq!(payload_of_form(b"nothing=here"), None);
+    }
+}
