@@ -10,7 +10,9 @@ use secrecy::ExposeSecret;
 use crate::config::{OpsGenieConfig, ServeConfig, SourceConfig};
 use crate::model::Person;
 use crate::outbound::{RestError, RetryPolicy, Timeouts};
-use crate::providers::{JsmClient, JsmConfig, OpsGenieClient};
+use crate::providers::{
+    ActingUser, ActionError, AlertVerb, JsmClient, JsmConfig, OpsGenieClient, Provider,
+};
 use crate::slack::{SlackApi, SlackError};
 use crate::usergroup_sync::UserGroupRef;
 
@@ -175,23 +177,29 @@ pub async fn run(config: &ServeConfig, other_region_url: Option<Url>) -> Report 
             report.skip("Slack lookups of the people on call: not checked until the above is fixed")
         }
     }
-    check_alerts(config, &mut report);
+    check_alerts(config, &mut report).await;
     report
 }
 
-/// What can be said about alerts without raising one.
-fn check_alerts(config: &ServeConfig, report: &mut Report) {
+/// What can be said about alerts without raising one: the policy, whether the
+/// key may act on alerts (an acknowledge of an alias nobody raised: it changes
+/// nothing and pages nobody), and whether the webhook route is on.
+async fn check_alerts(config: &ServeConfig, report: &mut Report) {
     let Some(alerts) = &config.alerts else {
         return;
     };
-    let (system, credential) = match &config.source {
+    let (system, credential, webhook, variable) = match &config.source {
         SourceConfig::OpsGenie(_) => (
             "OpsGenie",
             "OPSGENIE_API_KEY needs the Create and Update Access right",
+            &config.webhooks.opsgenie,
+            "OPSGENIE_WEBHOOK_TOKEN",
         ),
         SourceConfig::Jsm(_) => (
             "JSM",
             "JSM_INTEGRATION_KEY must be an API integration's key",
+            &config.webhooks.jsm,
+            "JSM_WEBHOOK_TOKEN",
         ),
     };
     let team = alerts
@@ -206,7 +214,64 @@ fn check_alerts(config: &ServeConfig, report: &mut Report) {
         alerts.rate_limit.count,
         humantime::format_duration(alerts.rate_limit.per),
     ));
+    check_alert_actions(config, system, report).await;
+    let route = match &config.source {
+        SourceConfig::OpsGenie(_) => "/opsgenie/webhook",
+        SourceConfig::Jsm(_) => "/jsm/webhook",
+    };
+    match webhook {
+        Some(_) => report.ok(format!(
+            "Alerts, both ways: {variable} is set, so POST {route} takes {system}'s Webhook \
+             integration (custom header Authorization: Bearer <the token>)"
+        )),
+        None => report.warn(format!(
+            "Alerts, both ways: {variable} is not set, so what people do in {system} \
+             (acknowledge, notes, close) does not show in the Slack threads; set it and add \
+             a Webhook integration pointing at {route}"
+        )),
+    }
 }
+
+/// Whether the key may acknowledge, assign and close alerts, asked with an
+/// alias no alert has.
+async fn check_alert_actions(config: &ServeConfig, system: &str, report: &mut Report) {
+    let provider = match &config.source {
+        SourceConfig::OpsGenie(opsgenie) => OpsGenieClient::new(
+            opsgenie.api_url.clone(),
+            opsgenie.api_key.clone(),
+            config.timeouts,
+        )
+        .map(|client| Provider::OpsGenie(Box::new(client.with_retry_policy(RetryPolicy::none())))),
+        SourceConfig::Jsm(jsm) => JsmClient::new(jsm.clone(), config.timeouts)
+            .map(|client| Provider::Jsm(Box::new(client.with_retry_policy(RetryPolicy::none())))),
+    };
+    let Ok(provider) = provider else {
+        // Said already by the on-call check.
+        return;
+    };
+    let by = ActingUser {
+        user: "oncall-bot check",
+        note: "oncall-bot check: can this key act on alerts? (no alert has this alias)",
+    };
+    match provider
+        .act_on_alert(CHECK_ALIAS, AlertVerb::Acknowledge, by)
+        .await
+    {
+        Ok(()) | Err(ActionError::Refused(_)) => report.ok(format!(
+            "Alerts: the key may act on {system} alerts (the buttons and `@ops ack|take|close` will work)"
+        )),
+        Err(error) if error.is_transient() => report.warn(format!(
+            "Alerts: could not find out whether the key may act on {system} alerts: {error}"
+        )),
+        Err(error) => report.fail(format!(
+            "Alerts: the key may not act on {system} alerts, so the buttons will fail: {error}"
+        )),
+    }
+}
+
+/// The alias `check` acknowledges to learn whether the key may act on alerts;
+/// no alert has it.
+pub const CHECK_ALIAS: &str = "oncall-bot-check-no-such-alert";
 
 /// Whether the bot token works; if so, the scopes it has (`None`: not listed).
 async fn check_bot_token(config: &ServeConfig, report: &mut Report) -> Option<Option<Vec<String>>> {

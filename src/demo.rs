@@ -15,8 +15,10 @@ use crate::edge::Inbox;
 use crate::outbound::{BackoffPolicy, Timeouts};
 use crate::providers::JsmConfig;
 use crate::startup::{self, StartupError};
-use oncall_bot_simulator::events::{app_mention, direct_message, EventsEndpoint};
-use oncall_bot_simulator::{JsmSite, OpsGenieAccount, Post, SlackWorkspace};
+use oncall_bot_simulator::events::{
+    alert_webhook, app_mention, direct_message, ButtonClick, EventsEndpoint,
+};
+use oncall_bot_simulator::{AlertBook, JsmSite, OpsGenieAccount, Post, SlackWorkspace};
 
 const BOT_TOKEN: &str = "xoxb-demo-bot-token";
 const SIGNING_SECRET: &str = "demo-signing-secret";
@@ -71,6 +73,21 @@ impl SimulatedSource {
         match self {
             Self::OpsGenie(opsgenie) => opsgenie.alerts(),
             Self::Jsm(jsm) => jsm.alerts(),
+        }
+    }
+
+    fn alert_book(&self) -> AlertBook {
+        match self {
+            Self::OpsGenie(opsgenie) => opsgenie.alert_book(),
+            Self::Jsm(jsm) => jsm.alert_book(),
+        }
+    }
+
+    /// The bot's route for this system's outgoing webhook.
+    fn webhook_route(&self) -> &'static str {
+        match self {
+            Self::OpsGenie(_) => "/opsgenie/webhook",
+            Self::Jsm(_) => "/jsm/webhook",
         }
     }
 }
@@ -202,7 +219,111 @@ impl Demo {
             for line in lines {
                 transcript.push(format!("                       {}", self.render(line)));
             }
+            if let Some(buttons) = buttons_of(post) {
+                transcript.push(format!("                       {buttons}"));
+            }
         }
+    }
+
+    /// The alert's life in its thread: a click on **Take it**, then a note and
+    /// the close coming back from the on-call system's webhook.
+    async fn both_ways(&self, out: &mut Vec<String>, thread_ts: &str) -> Result<(), DemoError> {
+        let Some(answer) = self
+            .slack
+            .posts()
+            .into_iter()
+            .find(|post| post.thread_ts.as_deref() == Some(thread_ts) && post.blocks.is_some())
+        else {
+            return Ok(());
+        };
+        let system = self.source.name();
+        let alias = crate::alerting::alias_for(SUPPORT, thread_ts, thread_ts);
+        out.push(String::new());
+        out.push("The alert, both ways:".to_owned());
+        out.push("#support  bob clicks [Take it] under the first answer".to_owned());
+        let before = self.source.alert_book().actions().len();
+        let click = ButtonClick {
+            user: "U0BOB",
+            team: "TSIM",
+            channel: SUPPORT,
+            message_ts: &answer.ts,
+            thread_ts,
+            action_id: "alert_take",
+            value: &alias,
+            blocks: answer.blocks.clone().unwrap_or_default(),
+            action_ts: "1700000500.000100",
+        };
+        let status = self.endpoint.click(&click).await?;
+        if status != 200 {
+            return Err(DemoError::Refused(status));
+        }
+        self.inbox.wait_idle().await;
+        for action in &self.source.alert_book().actions()[before..] {
+            let owner = action.body["owner"]["username"]
+                .as_str()
+                .map(|owner| format!(" to {owner}"))
+                .unwrap_or_default();
+            out.push(format!(
+                "    → {system}: {}{owner}, as {}",
+                action.action,
+                action.body["user"].as_str().unwrap_or_default()
+            ));
+        }
+        self.status_line(out, &answer.ts);
+        let updates = [
+            alert_webhook(
+                "AddNote",
+                &alias,
+                "alice@demo.example",
+                1_700_000_600_000_000_000,
+                "",
+                serde_json::json!({"note": "Rolling back the 14:02 deploy"}),
+            ),
+            alert_webhook(
+                "Close",
+                &alias,
+                "alice@demo.example",
+                1_700_000_700_000_000_000,
+                "",
+                serde_json::json!({}),
+            ),
+        ];
+        for (what, body) in ["adds a note", "closes the alert"].iter().zip(updates) {
+            out.push(format!(
+                "{system}  alice {what} (its webhook tells the bot)"
+            ));
+            let before = self.slack.posts().len();
+            let status = reqwest::Client::new()
+                .post(format!("{}{}", self.address, self.source.webhook_route()))
+                .header("authorization", format!("Bearer {WEBHOOK_TOKEN}"))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await?
+                .status()
+                .as_u16();
+            if status != 200 {
+                return Err(DemoError::Refused(status));
+            }
+            self.inbox.wait_idle().await;
+            let posts = self.slack.posts().split_off(before);
+            self.replies(out, &posts);
+        }
+        self.status_line(out, &answer.ts);
+        Ok(())
+    }
+
+    /// The answer's alert state and buttons as they read now.
+    fn status_line(&self, out: &mut Vec<String>, answer_ts: &str) {
+        let Some(answer) = self.slack.message(answer_ts) else {
+            return;
+        };
+        let status = answer.text.lines().last().unwrap_or_default();
+        let buttons = buttons_of(&answer).unwrap_or_else(|| "(no buttons left)".to_owned());
+        out.push(format!(
+            "    ↻ ops updates its answer: {} {buttons}",
+            self.render(status)
+        ));
     }
 
     /// Plays the conversation; returns the transcript, a line each.
@@ -254,7 +375,8 @@ impl Demo {
             posts.len()
         ));
 
-        for alert in self.source.alerts() {
+        let alerts = self.source.alerts();
+        for alert in &alerts {
             let field = |name: &str| alert[name].as_str().unwrap_or_default().to_owned();
             out.push(String::new());
             out.push(format!(
@@ -267,6 +389,9 @@ impl Demo {
             if let Some(link) = field("description").lines().last() {
                 out.push(format!("    {link}"));
             }
+        }
+        if !alerts.is_empty() {
+            self.both_ways(&mut out, "1700000100.000100").await?;
         }
         Ok(out)
     }
@@ -308,4 +433,20 @@ impl Demo {
     pub fn posted(&self) -> usize {
         self.slack.posts().len()
     }
+}
+
+/// A message's buttons as the transcript shows them: `[Acknowledge] [Take it]`.
+fn buttons_of(post: &Post) -> Option<String> {
+    let blocks = post.blocks.as_ref()?.as_array()?;
+    let labels: Vec<String> = blocks
+        .iter()
+        .filter(|block| block["type"] == "actions")
+        .flat_map(|block| block["elements"].as_array().cloned().unwrap_or_default())
+        .filter_map(|button| {
+            button["text"]["text"]
+                .as_str()
+                .map(|label| format!("[{label}]"))
+        })
+        .collect();
+    (!labels.is_empty()).then(|| labels.join(" "))
 }

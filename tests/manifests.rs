@@ -23,6 +23,12 @@ for path in sys.argv[2:]:
     for scope in ["app_mentions:read", "chat:write", "im:history", "users:read", "users:read.email"]:
         assert scope in scopes, path + ": missing " + scope
     assert sorted(events["bot_events"]) == ["app_mention", "message.im"], path
+    interactivity = settings["interactivity"]
+    assert interactivity["is_enabled"] is True, path + ": the alert buttons need interactivity"
+    if socket:
+        assert "request_url" not in interactivity, path + ": clicks come over Socket Mode"
+    else:
+        assert interactivity["request_url"] == events["request_url"].replace("/slack/events", "/slack/interactions"), path
     print(path, "socket mode" if socket else "events api", "ok")
 "#;
 

@@ -232,6 +232,58 @@ async fn with_alerts_on_it_says_what_it_did_not_test_and_why() {
 }
 
 #[tokio::test]
+async fn with_alerts_on_it_says_whether_the_key_may_act_on_alerts_and_whether_the_webhook_is_on() {
+    let report = check_with(|_, _, config| {
+        config.alerts = Some(oncall_bot::alerting::AlertPolicy::default());
+        config.webhooks.opsgenie = Some("hook-token".into());
+    })
+    .await;
+    let ok = at_level(&report, Level::Ok);
+    assert!(
+        ok.contains(&"Alerts: the key may act on OpsGenie alerts (the buttons and `@ops ack|take|close` will work)".to_owned()),
+        "{ok:?}"
+    );
+    assert!(
+        ok.iter().any(|text| text.starts_with(
+            "Alerts, both ways: OPSGENIE_WEBHOOK_TOKEN is set, so POST /opsgenie/webhook takes"
+        )),
+        "{ok:?}"
+    );
+
+    let report = check_with(|_, _, config| {
+        config.alerts = Some(oncall_bot::alerting::AlertPolicy::default());
+    })
+    .await;
+    let warned = at_level(&report, Level::Warn);
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].starts_with("Alerts, both ways: OPSGENIE_WEBHOOK_TOKEN is not set"));
+}
+
+#[tokio::test]
+async fn a_key_that_may_not_act_on_alerts_fails_the_check() {
+    let slack = start_slack().await;
+    let opsgenie = start_opsgenie().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path_regex(r"/acknowledge$"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(403).set_body_json(serde_json::json!({
+                "message": "Insufficient access rights", "took": 0.0, "requestId": "x"
+            })),
+        )
+        .mount(opsgenie.server())
+        .await;
+    let mut config = test_config(&slack, &opsgenie);
+    config.alerts = Some(oncall_bot::alerting::AlertPolicy::default());
+    let report = check::run(&config, None).await;
+    let failed = failures(&report);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].starts_with("Alerts: the key may not act on OpsGenie alerts, so the buttons will fail: OpsGenie refused the API key (HTTP 403)"),
+        "{failed:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_bot_token_given_as_the_app_token_is_named() {
     let report = check_with(|_, _, config| config.app_token = Some(BOT_TOKEN.into())).await;
     let failed = failures(&report);

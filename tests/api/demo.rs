@@ -64,7 +64,22 @@ async fn with_alerts_on_the_demo_shows_the_alerts_opsgenie_received() {
         "{stdout}"
     );
     assert_eq!(stdout.matches("OpsGenie received").count(), 2, "{stdout}");
+    assert!(stdout.contains(LOOP), "{stdout}");
 }
+
+/// The alert's loop as the demo plays it: a click, a note and the close.
+const LOOP: &str = "\
+The alert, both ways:
+#support  bob clicks [Take it] under the first answer
+    → OpsGenie: acknowledge, as bob@demo.example
+    → OpsGenie: assign to bob@demo.example, as bob@demo.example
+    ↻ ops updates its answer: Taken by @bob [Take it] [Close]
+OpsGenie  alice adds a note (its webhook tells the bot)
+    ↳ ops (in thread): Note from @alice: Rolling back the 14:02 deploy
+OpsGenie  alice closes the alert (its webhook tells the bot)
+    ↳ ops (in thread): @alice closed it in OpsGenie.
+    ↻ ops updates its answer: Closed by @alice (no buttons left)
+";
 
 type Lines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
 
@@ -140,6 +155,10 @@ async fn the_demo_runs_against_jsm_operations_too() {
     assert_eq!(
         stdout.matches("JSM Operations received a P4 alert").count(),
         2,
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&LOOP.replace("OpsGenie", "JSM Operations")),
         "{stdout}"
     );
 }
