@@ -494,14 +494,7 @@ impl AlertThreads {
     }
 
     fn is_home(&self, team: Option<&str>, enterprise: Option<&str>) -> bool {
-        let (Some(home), Some(team)) = (self.home.team_id.as_deref(), team) else {
-            return true;
-        };
-        home == team
-            || matches!(
-                (enterprise, self.home.enterprise_id.as_deref()),
-                (Some(theirs), Some(ours)) if theirs == ours
-            )
+        is_home(&self.home, team, enterprise)
     }
 
     /// Records `key`; false when it was recorded within `window`.
@@ -540,6 +533,20 @@ pub const OUTSIDER_TEXT: &str =
 
 pub const NOT_IN_THREAD_TEXT: &str =
     "Write that in the thread of the alert you mean: there is no alert here.";
+
+/// Whether someone of `team` (in `enterprise`) belongs to the bot's workspace:
+/// the same team, or the same Enterprise Grid organisation. Unknown on either
+/// side counts as home: the event or payload came signed from Slack.
+fn is_home(home: &BotIdentity, team: Option<&str>, enterprise: Option<&str>) -> bool {
+    let (Some(ours), Some(theirs)) = (home.team_id.as_deref(), team) else {
+        return true;
+    };
+    ours == theirs
+        || matches!(
+            (enterprise, home.enterprise_id.as_deref()),
+            (Some(theirs), Some(ours)) if theirs == ours
+        )
+}
 
 /// A webhook's `updatedAt` (nanoseconds) as a time.
 fn time_of(updated_at: u128) -> SystemTime {
@@ -582,6 +589,27 @@ mod tests {
         assert_eq!(closed.line("OpsGenie"), "Closed by <@UCAROL>");
         assert!(closed.actions().is_empty());
         assert_eq!(AlertStatus::Open.actions().len(), 3);
+    }
+
+    #[test]
+    fn only_the_bots_workspace_and_organisation_may_act() {
+        let home = BotIdentity {
+            user_id: "UBOT".into(),
+            bot_id: None,
+            team_id: Some("THOME".into()),
+            enterprise_id: Some("EORG".into()),
+        };
+        assert!(is_home(&home, Some("THOME"), None));
+        assert!(
+            is_home(&home, Some("TSISTER"), Some("EORG")),
+            "same organisation"
+        );
+        assert!(!is_home(&home, Some("TOTHER"), None));
+        assert!(!is_home(&home, Some("TOTHER"), Some("EOTHER")));
+        assert!(
+            is_home(&home, None, None),
+            "a signed event that names no team"
+        );
     }
 
     #[test]

@@ -467,6 +467,49 @@ async fn webhook_actions_show_in_the_thread_once_and_in_the_order_they_happened(
 }
 
 #[tokio::test]
+async fn an_unacknowledgement_reopens_the_card_and_an_escalation_is_told() {
+    let app = spawn_two_way(Upstream::OpsGenie).await;
+    raise(&app).await;
+    let token = Some(WEBHOOK_TOKEN);
+    let acknowledged = alert_webhook("Acknowledge", ALIAS, "bob@corp.example", T1, "", json!({}));
+    app.webhook(token, &acknowledged).await;
+    let unacknowledged = alert_webhook(
+        "UnAcknowledge",
+        ALIAS,
+        "bob@corp.example",
+        T2,
+        "",
+        json!({}),
+    );
+    app.webhook(token, &unacknowledged).await;
+    let (status, buttons) = card(&app.answer());
+    assert!(status.ends_with(STATUS_OPEN), "{status}");
+    assert_eq!(buttons, ["Acknowledge", "Take it", "Close"]);
+    let escalated = alert_webhook(
+        "Escalate",
+        ALIAS,
+        "carol@corp.example",
+        T3,
+        "",
+        json!({"escalationName": "SRE_escalation"}),
+    );
+    app.webhook(token, &escalated).await;
+    let texts: Vec<String> = app.replies()[1..]
+        .iter()
+        .map(|post| post.text.clone())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "<@UBOB> acknowledged it in OpsGenie.",
+            "<@UBOB> took back the acknowledgement in OpsGenie.",
+            "<@UCAROL> escalated it in OpsGenie to SRE_escalation.",
+        ]
+    );
+    assert_eq!(app.slack.updates().len(), 2, "escalating changes no state");
+}
+
+#[tokio::test]
 async fn the_bots_own_actions_coming_back_add_no_reply() {
     let app = spawn_two_way(Upstream::OpsGenie).await;
     raise(&app).await;
