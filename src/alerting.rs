@@ -12,6 +12,7 @@ use crate::metrics::Metrics;
 use crate::model::{Alert, BotIdentity, Priority, Request};
 use crate::providers::Provider;
 use crate::slack::{SlackApi, SlackUser};
+use crate::store::SharedState;
 
 /// OpsGenie's limit on an alert's message.
 pub const MAX_MESSAGE_CHARS: usize = 130;
@@ -236,6 +237,16 @@ pub struct AlertRaiser {
     metrics: Arc<Metrics>,
     raised: Cache<String, ()>,
     recent: Mutex<RecentAlerts>,
+    /// Across replicas: the aliases raised and each person's recent alerts.
+    shared: Arc<SharedState>,
+}
+
+/// Where a person's alert was counted, so that it can be given back.
+enum Counted {
+    /// In the shared state, under the alias.
+    Shared,
+    /// In this process's memory, at this moment.
+    Here(Instant),
 }
 
 impl AlertRaiser {
@@ -245,6 +256,7 @@ impl AlertRaiser {
         home: BotIdentity,
         slack: Arc<SlackApi>,
         metrics: Arc<Metrics>,
+        shared: Arc<SharedState>,
     ) -> Self {
         Self {
             provider,
@@ -257,6 +269,7 @@ impl AlertRaiser {
                 .max_capacity(100_000)
                 .build(),
             recent: Mutex::new(RecentAlerts::default()),
+            shared,
         }
     }
 
@@ -278,20 +291,22 @@ impl AlertRaiser {
     /// the bot's mention.
     pub async fn raise_for(&self, request: &Request, text: &str) -> AlertOutcome {
         let alias = alias_for(&request.channel, &request.thread_ts, &request.ts);
-        if self.raised.contains_key(&alias) {
+        let claim = format!("alert:{alias}");
+        // Here first, then across replicas (when they share state, and it
+        // answers; else this process's memory is all there is).
+        if self.raised.contains_key(&alias)
+            || self.shared.claim(&claim, RAISED_TTL).await == Some(false)
+        {
             tracing::info!(%alias, "alert for this message already raised");
             self.metrics.alert("already_raised");
             return AlertOutcome::AlreadyRaised(self.priority());
         }
-        let taken_at = Instant::now();
-        if !self
-            .recent()
-            .take(&request.user, self.policy.rate_limit, taken_at)
-        {
+        let Some(counted) = self.count_for(&request.user, &alias).await else {
+            self.shared.release(&claim).await;
             tracing::info!(user = %request.user, "alert limit reached for this person; none raised");
             self.metrics.alert("rate_limited");
             return AlertOutcome::RateLimited;
-        }
+        };
         let (asker, permalink) = tokio::join!(
             self.slack.user(&request.user),
             self.slack.permalink(&request.channel, &request.ts),
@@ -306,7 +321,8 @@ impl AlertRaiser {
             }
         });
         if !self.may_page(request, &asker) {
-            self.recent().give_back(&request.user, taken_at);
+            self.give_back(&request.user, &alias, counted).await;
+            self.shared.release(&claim).await;
             tracing::info!(
                 user = %request.user,
                 team = %request.user_team.as_deref().unwrap_or("unknown"),
@@ -327,11 +343,45 @@ impl AlertRaiser {
                 AlertOutcome::Raised(self.priority())
             }
             Err(error) => {
-                self.recent().give_back(&request.user, taken_at);
+                self.give_back(&request.user, &alias, counted).await;
+                self.shared.release(&claim).await;
                 tracing::error!(%alias, %error, "could not raise the alert");
                 self.metrics.alert("failed");
                 AlertOutcome::Failed
             }
+        }
+    }
+
+    /// Counts one of the person's alerts against their limit, across replicas
+    /// when the shared state answers, else here; `None` when none is left.
+    async fn count_for(&self, user: &str, alias: &str) -> Option<Counted> {
+        let limit = self.policy.rate_limit;
+        let key = format!("alerts-by:{user}");
+        match self
+            .shared
+            .take_allowance(&key, alias, limit.count, limit.per)
+            .await
+        {
+            Some(true) => Some(Counted::Shared),
+            Some(false) => None,
+            None => {
+                let now = Instant::now();
+                self.recent()
+                    .take(user, limit, now)
+                    .then_some(Counted::Here(now))
+            }
+        }
+    }
+
+    /// Gives back an alert counted for a request that raised none.
+    async fn give_back(&self, user: &str, alias: &str, counted: Counted) {
+        match counted {
+            Counted::Shared => {
+                self.shared
+                    .give_back_allowance(&format!("alerts-by:{user}"), alias)
+                    .await
+            }
+            Counted::Here(at) => self.recent().give_back(user, at),
         }
     }
 

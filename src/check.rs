@@ -8,12 +8,14 @@ use reqwest::Url;
 use secrecy::ExposeSecret;
 
 use crate::config::{OpsGenieConfig, ServeConfig, SourceConfig};
+use crate::metrics::Metrics;
 use crate::model::Person;
 use crate::outbound::{RestError, RetryPolicy, Timeouts};
 use crate::providers::{
     ActingUser, ActionError, AlertVerb, JsmClient, JsmConfig, OpsGenieClient, Provider,
 };
 use crate::slack::{SlackApi, SlackError};
+use crate::store::SharedState;
 use crate::usergroup_sync::UserGroupRef;
 
 /// The bot token's scopes that every feature needs.
@@ -178,6 +180,7 @@ pub async fn run(config: &ServeConfig, other_region_url: Option<Url>) -> Report 
         }
     }
     check_alerts(config, &mut report).await;
+    check_state(config, &mut report).await;
     report
 }
 
@@ -266,6 +269,32 @@ async fn check_alert_actions(config: &ServeConfig, system: &str, report: &mut Re
         Err(error) => report.fail(format!(
             "Alerts: the key may not act on {system} alerts, so the buttons will fail: {error}"
         )),
+    }
+}
+
+/// Whether the shared state answers at `STATE_URL`.
+async fn check_state(config: &ServeConfig, report: &mut Report) {
+    let Some(state) = &config.state else {
+        return;
+    };
+    let shared = match SharedState::redis(state, Arc::new(Metrics::new())) {
+        Ok(shared) => shared,
+        Err(error) => {
+            report.fail(format!("Replicas: {error}"));
+            return;
+        }
+    };
+    match shared.ping().await {
+        Some(Ok(server)) => report.ok(format!(
+            "Replicas: STATE_URL reaches {server}; replicas share what they answered, the \
+             alerts raised, cache clears and the user-group sync's lease (keys {}…)",
+            state.prefix
+        )),
+        Some(Err(error)) => report.fail(format!(
+            "Replicas: STATE_URL does not answer: {error}. The bot would still answer, but \
+             each replica on its own (a retry landing on another one is answered twice)"
+        )),
+        None => {}
     }
 }
 

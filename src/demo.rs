@@ -158,6 +158,7 @@ impl Demo {
                 opsgenie: Some(WEBHOOK_TOKEN.into()),
                 jsm: Some(WEBHOOK_TOKEN.into()),
             },
+            state: None,
             usergroups: Vec::new(),
             usergroup_interval: Duration::from_secs(300),
             routing: crate::routing::Routing::default(),

@@ -27,5 +27,6 @@ pub mod providers;
 pub mod routing;
 pub mod slack;
 pub mod startup;
+pub mod store;
 pub mod telemetry;
 pub mod usergroup_sync;

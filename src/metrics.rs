@@ -35,6 +35,12 @@ pub struct UpstreamLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabels {
+    /// `claim`, `release`, `allowance`, `cache_clear`, `lease`.
+    pub op: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CacheLabels {
     /// `hit`, `miss`.
     pub result: &'static str,
@@ -52,6 +58,7 @@ pub struct Metrics {
     source_up: Gauge,
     alerts: Family<OutcomeLabels, Counter>,
     usergroup_syncs: Family<OutcomeLabels, Counter>,
+    store_errors: Family<OperationLabels, Counter>,
     ack_latency: Histogram,
     reply_latency: Histogram,
 }
@@ -75,6 +82,7 @@ impl Metrics {
         source_up.set(1);
         let alerts = Family::<OutcomeLabels, Counter>::default();
         let usergroup_syncs = Family::<OutcomeLabels, Counter>::default();
+        let store_errors = Family::<OperationLabels, Counter>::default();
         // 100 µs … ~13 s
         let ack_latency = Histogram::new(exponential_buckets(0.0001, 2.0, 18));
         // 1 ms … ~65 s
@@ -116,6 +124,11 @@ impl Metrics {
             usergroup_syncs.clone(),
         );
         registry.register(
+            "store_errors",
+            "Operations on the shared state (Redis) that failed or timed out, by operation",
+            store_errors.clone(),
+        );
+        registry.register(
             "ack_latency_seconds",
             "Time from receiving a Slack event to acking it",
             ack_latency.clone(),
@@ -135,6 +148,7 @@ impl Metrics {
             source_up,
             alerts,
             usergroup_syncs,
+            store_errors,
             ack_latency,
             reply_latency,
         }
@@ -147,6 +161,13 @@ impl Metrics {
             tracing::error!(%error, "could not encode metrics");
         }
         text
+    }
+
+    /// An operation on the shared state that failed or timed out.
+    pub fn store_error(&self, op: &'static str) {
+        self.store_errors
+            .get_or_create(&OperationLabels { op })
+            .inc();
     }
 
     pub fn event(&self, event_type: &'static str, outcome: &'static str) {

@@ -22,6 +22,7 @@ use crate::outbound::{RestError, Timeouts};
 use crate::providers::{JsmClient, OpsGenieClient, Provider};
 use crate::slack::signature::SignatureVerifier;
 use crate::slack::{SlackApi, SlackError};
+use crate::store::{SharedState, StoreError};
 use crate::usergroup_sync::{SyncError, SyncReport, UserGroupSync};
 
 /// Why the bot could not start. Each says the cause once (no `#[source]`, so
@@ -46,6 +47,8 @@ pub enum StartupError {
     },
     #[error("the HTTP server failed: {0}")]
     Serve(String),
+    #[error(transparent)]
+    State(StoreError),
 }
 
 /// What `serve` runs: the HTTP app, and the user-group sync when configured.
@@ -148,6 +151,12 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
         "connected to Slack"
     );
     let metrics = Arc::new(Metrics::new());
+    let shared = Arc::new(match &config.state {
+        Some(state) => {
+            SharedState::redis(state, Arc::clone(&metrics)).map_err(StartupError::State)?
+        }
+        None => SharedState::local(Arc::clone(&metrics)),
+    });
     let provider = provider(&config.source, config.timeouts, &metrics)?;
     let directory = Arc::new(
         directory(
@@ -166,7 +175,12 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
         Arc::clone(&directory),
         Arc::clone(&slack.bot),
     )
-    .with_routing(config.routing.clone());
+    .with_routing(config.routing.clone())
+    .with_shared_state(Arc::clone(&shared));
+    {
+        let directory = Arc::clone(&directory);
+        shared.watch_cache_clears(move || directory.clear());
+    }
     if let Some(alerts) = &config.alerts {
         bot = bot
             .with_alerts(AlertRaiser::new(
@@ -175,6 +189,7 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
                 identity.clone(),
                 Arc::clone(&slack.bot),
                 Arc::clone(&metrics),
+                Arc::clone(&shared),
             ))
             .with_alert_threads(Arc::new(AlertThreads::new(
                 provider,
@@ -187,15 +202,18 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
         .usergroups
         .iter()
         .map(|spec| {
-            Arc::new(UserGroupSync::new(
-                Arc::clone(&directory),
-                Arc::clone(&slack.groups),
-                spec.clone(),
-                Arc::clone(&metrics),
-            ))
+            Arc::new(
+                UserGroupSync::new(
+                    Arc::clone(&directory),
+                    Arc::clone(&slack.groups),
+                    spec.clone(),
+                    Arc::clone(&metrics),
+                )
+                .with_lease(Arc::clone(&shared)),
+            )
         })
         .collect();
-    let inbox = Inbox::new(Arc::new(bot), metrics, config.max_in_flight);
+    let inbox = Inbox::new(Arc::new(bot), metrics, shared, config.max_in_flight);
     let socket_mode = match &config.app_token {
         Some(app_token) => {
             let app = SlackApi::new(config.slack.api_url.as_str(), app_token, config.timeouts)
@@ -256,7 +274,8 @@ pub async fn serve(
         http_limits,
     } = services;
     let sync_loops: Vec<_> = user_group_syncs
-        .into_iter()
+        .iter()
+        .cloned()
         .map(|sync| {
             tracing::info!(
                 group = %sync.group(),
@@ -282,6 +301,10 @@ pub async fn serve(
     stop.cancel();
     for background in sync_loops.into_iter().chain(socket_loop) {
         background.abort();
+    }
+    // Another replica takes the sync over at its next tick.
+    for sync in &user_group_syncs {
+        sync.release_lease().await;
     }
     let (lost, served) = tokio::join!(inbox.drain(drain_timeout), server);
     if lost == 0 {
@@ -350,9 +373,16 @@ pub fn summary(config: &ServeConfig, bound: std::net::SocketAddr) -> String {
             humantime::format_duration(config.usergroup_interval)
         )
     };
+    let state = match &config.state {
+        Some(state) => format!(
+            "state shared with other replicas in Redis (keys {}…)",
+            state.prefix
+        ),
+        None => "state in this process".to_owned(),
+    };
     format!(
         "oncall-bot {version} on {bound}: {provider} schedule {schedule}; events {events}; \
-         alerts {alerts}; user-group sync {groups}; state in this process",
+         alerts {alerts}; user-group sync {groups}; {state}",
         version = env!("CARGO_PKG_VERSION"),
         schedule = config.source.default_schedule(),
     )

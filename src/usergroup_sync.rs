@@ -12,6 +12,7 @@ use crate::metrics::Metrics;
 use crate::oncall::OnCallDirectory;
 use crate::providers::ProviderError;
 use crate::slack::{SlackApi, SlackError};
+use crate::store::SharedState;
 
 /// A user group, by id (`S0123ABCD`) or by handle (`opsoncall`, `@opsoncall`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +143,8 @@ pub struct UserGroupSync {
     groups: Arc<SlackApi>,
     spec: UserGroupSpec,
     metrics: Arc<Metrics>,
+    /// With several replicas, only the lease's holder syncs.
+    shared: Option<Arc<SharedState>>,
 }
 
 impl UserGroupSync {
@@ -156,6 +159,27 @@ impl UserGroupSync {
             groups,
             spec,
             metrics,
+            shared: None,
+        }
+    }
+
+    /// Syncs only while holding the group's lease in the shared state, so that
+    /// of several replicas one writes per interval. Without a shared store
+    /// (`STATE_URL` unset) this changes nothing.
+    pub fn with_lease(mut self, shared: Arc<SharedState>) -> Self {
+        self.shared = Some(shared).filter(|shared| shared.is_shared());
+        self
+    }
+
+    fn lease_name(&self) -> String {
+        format!("usergroup-sync:{}", self.spec.group)
+    }
+
+    /// Lets the lease go (at shutdown), so another replica takes over at its
+    /// next tick rather than when the lease expires.
+    pub async fn release_lease(&self) {
+        if let Some(shared) = &self.shared {
+            shared.release_lease(&self.lease_name()).await;
         }
     }
 
@@ -271,14 +295,51 @@ impl UserGroupSync {
     /// Syncs every `period` until dropped, logging each outcome and carrying on
     /// after failures. A slow sync delays the next tick rather than bunching them.
     pub async fn run_every(self: Arc<Self>, period: Duration) {
+        if let Some(shared) = self.shared.clone() {
+            return self.run_under_lease(&shared, period).await;
+        }
         let mut ticker = tokio::time::interval(period);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            match self.run_once().await {
-                Ok(report) => tracing::info!(%report, "user group synced"),
-                Err(error) => tracing::error!(%error, "user group sync failed"),
+            self.sync_and_log().await;
+        }
+    }
+
+    /// With several replicas: every quarter period each one tries to hold the
+    /// lease (for half a period); the holder renews it and syncs once per
+    /// period. A holder that dies lets it expire within half a period, and the
+    /// next holder syncs at once; one that stops releases it. While the shared
+    /// state cannot say who holds it, nobody syncs.
+    async fn run_under_lease(&self, shared: &SharedState, period: Duration) {
+        let name = self.lease_name();
+        let mut ticker = tokio::time::interval((period / 4).max(Duration::from_millis(10)));
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut last_sync: Option<tokio::time::Instant> = None;
+        let mut held = false;
+        loop {
+            ticker.tick().await;
+            let holds = shared.hold_lease(&name, period / 2).await == Some(true);
+            if holds != held {
+                tracing::info!(group = %self.spec.group, holds, "user-group sync lease changed hands");
+                held = holds;
             }
+            if !holds {
+                last_sync = None;
+                continue;
+            }
+            if last_sync.is_some_and(|at| at.elapsed() < period) {
+                continue;
+            }
+            last_sync = Some(tokio::time::Instant::now());
+            self.sync_and_log().await;
+        }
+    }
+
+    async fn sync_and_log(&self) {
+        match self.run_once().await {
+            Ok(report) => tracing::info!(%report, "user group synced"),
+            Err(error) => tracing::error!(%error, "user group sync failed"),
         }
     }
 }

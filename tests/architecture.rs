@@ -17,6 +17,7 @@ const LAYERS: &[(&str, u8)] = &[
     // One module per outside system.
     ("slack", 3),
     ("providers", 3),
+    ("store", 3),
     // The domain.
     ("routing", 4),
     ("oncall", 4),

@@ -47,6 +47,8 @@ const VARIABLES: &[&str] = &[
     "ALERT_ALLOWED_TEAMS",
     "OPSGENIE_WEBHOOK_TOKEN",
     "JSM_WEBHOOK_TOKEN",
+    "STATE_URL",
+    "STATE_PREFIX",
     "USERGROUP_SYNC_INTERVAL",
     "ONCALL_CACHE_TTL",
     "LISTEN_ADDR",
@@ -622,4 +624,39 @@ fn alert_mode_is_off_every_or_page_and_alert_on_mention_means_every() {
         explained(&with(&[("ALERT_MODE", "sometimes")])),
         "ALERT_MODE=sometimes: expected one of off, every, page"
     );
+}
+
+#[test]
+fn state_url_turns_on_shared_state_and_a_bad_one_is_named_without_repeating_it() {
+    assert!(
+        serve(BASE).expect("valid").state.is_none(),
+        "unset: this process alone"
+    );
+    let shared = serve(&with(&[("STATE_URL", "redis://:s3cret@redis:6379/0")])).expect("valid");
+    let state = shared.state.expect("shared");
+    assert_eq!(state.prefix, "oncall-bot:");
+    let prefixed = serve(&with(&[
+        ("STATE_URL", "rediss://redis.internal:6380"),
+        ("STATE_PREFIX", "payments-bot:"),
+    ]))
+    .expect("valid");
+    assert_eq!(prefixed.state.expect("shared").prefix, "payments-bot:");
+    for (url, why) in [
+        (
+            "http://:s3cret@redis:6379",
+            "its scheme is not redis or rediss",
+        ),
+        ("s3cret-redis:6379", "it has no scheme"),
+        ("redis://:s3cret@", "it does not parse"),
+        ("redis:///0", "it names no host"),
+    ] {
+        let error = serve_error(&with(&[("STATE_URL", url)]));
+        assert_eq!(
+            error,
+            format!(
+                "STATE_URL is not a Redis URL: {why}; write redis://host:6379/0, or rediss://… for TLS"
+            )
+        );
+        assert!(!error.contains("s3cret"), "{error}");
+    }
 }

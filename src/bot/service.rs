@@ -16,6 +16,7 @@ use crate::model::{BotIdentity, Request, ThreadMessage};
 use crate::oncall::OnCallDirectory;
 use crate::routing::{Destination, Routing};
 use crate::slack::{SlackApi, SlackError};
+use crate::store::SharedState;
 
 /// `cache clear` is cheap to send and costly to honour (every answer after it
 /// goes upstream): once per channel in this long.
@@ -33,6 +34,8 @@ pub struct Bot {
     routing: Routing,
     /// When each channel last cleared the cache.
     clears: Mutex<HashMap<String, Instant>>,
+    /// Tells the other replicas of a cache clear (`STATE_URL`).
+    shared: Option<Arc<SharedState>>,
 }
 
 impl Bot {
@@ -51,7 +54,14 @@ impl Bot {
             threads: None,
             routing: Routing::default(),
             clears: Mutex::new(HashMap::new()),
+            shared: None,
         }
+    }
+
+    /// A cache clear here clears every replica's cache.
+    pub fn with_shared_state(mut self, shared: Arc<SharedState>) -> Self {
+        self.shared = Some(shared);
+        self
     }
 
     /// Teams and channel defaults: which schedule a request is about.
@@ -137,17 +147,21 @@ impl Bot {
                 None => ThreadMessage::plain(unknown_team_text(&name, &self.routing)),
             },
             Command::Help => ThreadMessage::plain(self.help_text()),
-            Command::ClearCache => ThreadMessage::plain(self.clear_cache(request)),
+            Command::ClearCache => ThreadMessage::plain(self.clear_cache(request).await),
         }
     }
 
-    /// `cache clear`, at most once per channel in [`CACHE_CLEAR_INTERVAL`].
-    fn clear_cache(&self, request: &Request) -> String {
+    /// `cache clear`, at most once per channel in [`CACHE_CLEAR_INTERVAL`], in
+    /// every replica.
+    async fn clear_cache(&self, request: &Request) -> String {
         if !self.may_clear(&request.channel) {
             tracing::info!(user = %request.user, "cache cleared moments ago; not again");
             return CACHE_JUST_CLEARED_TEXT.to_owned();
         }
         self.directory.clear();
+        if let Some(shared) = &self.shared {
+            shared.announce_cache_clear().await;
+        }
         tracing::info!(user = %request.user, "on-call cache cleared");
         CACHE_CLEARED_TEXT.to_owned()
     }

@@ -105,6 +105,8 @@ pub struct AppArgs {
     pub alerts: AlertArgs,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// User group to keep equal to the people on call (handle or id); off when unset.
     #[arg(long, help_heading = "User groups", env = "SLACK_USERGROUP", value_parser = UserGroupRef::from_str)]
     pub slack_usergroup: Option<UserGroupRef>,
@@ -329,6 +331,19 @@ pub struct WebhookArgs {
     /// integration.
     #[arg(long, env = "JSM_WEBHOOK_TOKEN", hide_env_values = true, value_parser = parse_secret)]
     pub jsm_webhook_token: Option<SecretString>,
+}
+
+/// Where several replicas share their state (`serve` and `check`).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Replicas")]
+pub struct StateArgs {
+    /// Redis (or Valkey) shared by every replica: `redis://host:6379/0`, or
+    /// `rediss://…` for TLS. Unset: this process keeps its state to itself.
+    #[arg(long, env = "STATE_URL", hide_env_values = true, value_parser = parse_secret)]
+    pub state_url: Option<SecretString>,
+    /// What every key in the shared state starts with.
+    #[arg(long, env = "STATE_PREFIX", default_value = "oncall-bot:")]
+    pub state_prefix: String,
 }
 
 /// `3/10m`, `3 / 1h`, or `3` (per 10 minutes).

@@ -8,11 +8,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::Url;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::args::{
     parse_http_url, AlertArgs, AlertModeArg, AppArgs, OpsGenieArgs, ProviderKind, Region,
-    ServeArgs, ServerArgs, SlackArgs, SourceArgs, SyncArgs,
+    ServeArgs, ServerArgs, SlackArgs, SourceArgs, StateArgs, SyncArgs,
 };
 use super::file::{self, FileError, FileSettings};
 use crate::alerting::{AlertMode, AlertPolicy};
@@ -20,6 +20,7 @@ use crate::outbound::{BackoffPolicy, Timeouts};
 use crate::providers::jsm::JsmConfig;
 use crate::providers::opsgenie::{EU_API_URL, US_API_URL};
 use crate::routing::Routing;
+use crate::store::StateConfig;
 use crate::usergroup_sync::{UserGroupRef, UserGroupSpec};
 
 /// How Socket Mode keeps its link honest.
@@ -237,6 +238,31 @@ pub enum ConfigError {
          https:// (http:// is accepted only for 127.0.0.1, ::1 and localhost)"
     )]
     PlainHttp { variable: &'static str, url: String },
+    /// Not echoed: the URL may carry a password.
+    #[error("STATE_URL is not a Redis URL: {0}; write redis://host:6379/0, or rediss://… for TLS")]
+    StateUrl(&'static str),
+}
+
+/// `STATE_URL`, checked without ever repeating it (it may carry a password).
+fn state_config(args: StateArgs) -> Result<Option<StateConfig>, ConfigError> {
+    let Some(url) = args.state_url else {
+        return Ok(None);
+    };
+    let text = url.expose_secret();
+    let Some((scheme, _)) = text.split_once("://") else {
+        return Err(ConfigError::StateUrl("it has no scheme"));
+    };
+    if scheme != "redis" && scheme != "rediss" {
+        return Err(ConfigError::StateUrl("its scheme is not redis or rediss"));
+    }
+    let parsed = Url::parse(text).map_err(|_| ConfigError::StateUrl("it does not parse"))?;
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(ConfigError::StateUrl("it names no host"));
+    }
+    Ok(Some(StateConfig {
+        url,
+        prefix: args.state_prefix,
+    }))
 }
 
 /// `url`, unless it is plain `http://` to a host off this machine: a token must
@@ -334,6 +360,8 @@ pub struct ServeConfig {
     pub alerts: Option<AlertPolicy>,
     /// The tokens that turn the providers' webhook routes on.
     pub webhooks: WebhookTokens,
+    /// Redis shared by the replicas; `None`: this process alone.
+    pub state: Option<StateConfig>,
     pub cache_ttl: Duration,
     /// After a failed on-call lookup, how long the source is left alone.
     pub source_backoff: BackoffPolicy,
@@ -470,6 +498,7 @@ impl AppArgs {
         let mut required = Required::default();
         let slack = self.slack.config(&mut required)?;
         let alerts = self.alerts.config();
+        let state = state_config(self.state)?;
         let source = self.source.config(
             file.default_schedule.clone(),
             alerts.is_some(),
@@ -496,6 +525,7 @@ impl AppArgs {
                 opsgenie: self.webhooks.opsgenie_webhook_token,
                 jsm: self.webhooks.jsm_webhook_token,
             },
+            state,
             usergroups,
             usergroup_interval: self.usergroup_sync_interval,
             routing: file.routing,

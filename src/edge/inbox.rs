@@ -15,6 +15,7 @@ use crate::bot::Bot;
 use crate::metrics::Metrics;
 use crate::model::{AlertUpdate, BotIdentity, Click, Request};
 use crate::slack::events::{Envelope, Inbound};
+use crate::store::SharedState;
 
 /// How long a message is remembered as answered. Slack retries
 /// within about five minutes; this covers every retry with room to spare.
@@ -40,6 +41,9 @@ pub struct Inbox {
 struct Inner {
     bot: Arc<Bot>,
     metrics: Arc<Metrics>,
+    /// What other replicas answered (`STATE_URL`); without it, only this
+    /// process's own memory counts.
+    shared: Arc<SharedState>,
     max_in_flight: usize,
     books: Mutex<Books>,
     work: TaskTracker,
@@ -54,11 +58,17 @@ struct Books {
 }
 
 impl Inbox {
-    pub fn new(bot: Arc<Bot>, metrics: Arc<Metrics>, max_in_flight: usize) -> Self {
+    pub fn new(
+        bot: Arc<Bot>,
+        metrics: Arc<Metrics>,
+        shared: Arc<SharedState>,
+        max_in_flight: usize,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 bot,
                 metrics,
+                shared,
                 max_in_flight,
                 books: Mutex::new(Books {
                     seen: RecentKeys::new(DEDUPE_WINDOW, Instant::now()),
@@ -92,7 +102,12 @@ impl Inbox {
 
     /// Handles one authenticated, parsed envelope: dedupes, admits, starts the
     /// answer without waiting, counts it. `retry` is Slack's retry number.
-    pub fn accept(&self, envelope: Envelope, retry: Option<&str>, received: Instant) -> Reply {
+    pub async fn accept(
+        &self,
+        envelope: Envelope,
+        retry: Option<&str>,
+        received: Instant,
+    ) -> Reply {
         let (event_type, outcome, reply) = match envelope {
             Envelope::UrlVerification { challenge } => {
                 ("url_verification", "answered", Reply::Challenge(challenge))
@@ -109,7 +124,7 @@ impl Inbox {
                     channel = tracing::field::Empty,
                     retry = retry.unwrap_or("0")
                 );
-                let (outcome, reply) = span.in_scope(|| self.start(event_id, event, received));
+                let (outcome, reply) = self.start(event_id, event, received).instrument(span).await;
                 (event_type, outcome, reply)
             }
         };
@@ -169,7 +184,12 @@ impl Inbox {
 
     /// Decides whether an event gets an answer, and if so starts it. Returns the
     /// outcome for metrics.
-    fn start(&self, event_id: String, event: Inbound, received: Instant) -> (&'static str, Reply) {
+    async fn start(
+        &self,
+        event_id: String,
+        event: Inbound,
+        received: Instant,
+    ) -> (&'static str, Reply) {
         let request = match event {
             Inbound::Request(request) => request,
             Inbound::Ignored(reason) => {
@@ -201,6 +221,16 @@ impl Inbox {
             }
             books.seen.insert(&message_key, now);
             books.in_flight.insert(event_id.clone());
+        }
+        // Another replica may have answered it: the shared record decides. When
+        // the store is down, this process's own record (just made) stands.
+        if self.inner.shared.is_shared() {
+            let key = format!("seen:{}:{}", request.channel, request.ts);
+            if self.inner.shared.claim(&key, DEDUPE_WINDOW).await == Some(false) {
+                self.books().in_flight.remove(&event_id);
+                tracing::info!("duplicate delivery, answered by another replica");
+                return ("duplicate", Reply::Ack);
+            }
         }
         let inbox = self.clone();
         self.inner.work.spawn(

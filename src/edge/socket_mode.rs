@@ -243,7 +243,8 @@ impl SocketMode {
                     let retry = frame.retry_attempt.unwrap_or(0).to_string();
                     match Envelope::parse(payload.get().as_bytes(), self.inbox.identity()) {
                         Ok(envelope) => {
-                            self.inbox.accept(envelope, Some(&retry), received) != Reply::Overloaded
+                            self.inbox.accept(envelope, Some(&retry), received).await
+                                != Reply::Overloaded
                         }
                         // Cannot happen (the frame parsed), but an unreadable
                         // payload is acked and dropped, never redelivered forever.

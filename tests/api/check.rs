@@ -476,3 +476,30 @@ async fn an_https_slack_url_speaks_tls_and_an_untrusted_certificate_is_said_in_w
         assert!(!slack.contains(debug_form), "{slack}");
     }
 }
+
+#[tokio::test]
+async fn with_state_url_it_pings_the_store_and_says_what_is_shared() {
+    let mut redis = crate::redis_server::RedisServer::start().await;
+    let url = redis.url();
+    let state = |url: &str| oncall_bot::store::StateConfig {
+        url: url.to_owned().into(),
+        prefix: "oncall-bot:".to_owned(),
+    };
+    let report = check_with(|_, _, config| config.state = Some(state(&url))).await;
+    assert!(report.all_ok(), "{:?}", report.findings);
+    let ok = at_level(&report, Level::Ok);
+    assert!(
+        ok.iter()
+            .any(|text| text.starts_with("Replicas: STATE_URL reaches Redis ")),
+        "{ok:?}"
+    );
+    redis.stop();
+    let report = check_with(|_, _, config| config.state = Some(state(&url))).await;
+    let failed = failures(&report);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].starts_with("Replicas: STATE_URL does not answer: "),
+        "{failed:?}"
+    );
+    assert!(!failed[0].contains("Some("), "{failed:?}");
+}

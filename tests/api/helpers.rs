@@ -155,6 +155,7 @@ pub fn test_config(slack: &SlackWorkspace, opsgenie: &OpsGenieAccount) -> ServeC
         source: SourceConfig::OpsGenie(opsgenie_config(opsgenie)),
         alerts: None,
         webhooks: Default::default(),
+        state: None,
         usergroups: Vec::new(),
         usergroup_interval: Duration::from_secs(300),
         routing: Routing::default(),

@@ -10,6 +10,8 @@ mod helpers;
 mod jsm;
 mod logs;
 mod lookup_failures;
+mod redis_server;
+mod replicas;
 mod resilience;
 mod secrets;
 mod slow_clients;

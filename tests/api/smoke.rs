@@ -396,6 +396,7 @@ async fn help_groups_options_by_topic_marks_what_is_required_and_shows_only_what
             "Slack:",
             "On-call provider:",
             "Alerts:",
+            "Replicas:",
             "User groups:",
             "Outbound calls:",
             "Server:",
@@ -419,6 +420,7 @@ async fn help_groups_options_by_topic_marks_what_is_required_and_shows_only_what
         "--slack-signing-secret",
         "--alert-mode",
         "--max-in-flight",
+        "--state-url",
     ] {
         assert!(!sync.contains(unused), "{unused} in:\n{sync}");
     }

@@ -1,0 +1,305 @@
+//! The shared state in Redis (or Valkey): one multiplexed connection through
+//! redis-rs's `ConnectionManager` (it reconnects by itself), and one pub/sub
+//! connection that hears cache clears. Every key starts with the prefix and has
+//! an expiry.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::Script;
+use secrecy::ExposeSecret;
+
+use super::{StateConfig, StoreError, STORE_TIMEOUT};
+
+/// How long the cache's generation is kept: any clear within it is seen by a
+/// replica that reconnects.
+const GENERATION_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// Renews the lease when this process holds it, takes it when nobody does.
+const HOLD_LEASE: &str = r"
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+elseif not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+";
+
+/// Deletes the lease only when this process holds it.
+const RELEASE_LEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+/// A sliding window: forget what is older than the window, then count one
+/// more use unless the limit is reached. One script, so that two replicas
+/// cannot both take the last use.
+const TAKE_ALLOWANCE: &str = r"
+local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= limit then
+  return 0
+end
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], window)
+return 1
+";
+
+/// The Redis side of [`super::SharedState`]; cheap to clone.
+#[derive(Clone)]
+pub struct RedisState {
+    client: redis::Client,
+    connection: ConnectionManager,
+    prefix: Arc<str>,
+    /// This process's lease token: random, so that only it renews or
+    /// releases what it took.
+    token: Arc<str>,
+    /// The last cache generation this process knows of (0: none yet).
+    generation: Arc<AtomicU64>,
+    hold_lease: Arc<Script>,
+    release_lease: Arc<Script>,
+    take_allowance: Arc<Script>,
+}
+
+fn failed(error: redis::RedisError) -> StoreError {
+    StoreError::Redis(error.to_string())
+}
+
+impl RedisState {
+    pub fn new(config: &StateConfig) -> Result<Self, StoreError> {
+        let url = config.url.expose_secret();
+        // Said here rather than by redis-rs, whose error may repeat the URL
+        // (and its password).
+        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+            return Err(StoreError::BadUrl(
+                "it must start with redis:// or rediss://".to_owned(),
+            ));
+        }
+        let client = redis::Client::open(url).map_err(|error| {
+            StoreError::BadUrl(format!("{} (the URL does not parse)", error.category()))
+        })?;
+        let connection = ConnectionManager::new_lazy_with_config(
+            client.clone(),
+            ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(STORE_TIMEOUT))
+                .set_response_timeout(Some(STORE_TIMEOUT))
+                .set_number_of_retries(1)
+                .set_min_delay(Duration::from_millis(50))
+                .set_max_delay(Duration::from_millis(200)),
+        )
+        .map_err(|error| StoreError::BadUrl(error.category().to_owned()))?;
+        Ok(Self {
+            client,
+            connection,
+            prefix: config.prefix.as_str().into(),
+            token: format!(
+                "{:016x}{:016x}",
+                rand::random::<u64>(),
+                rand::random::<u64>()
+            )
+            .into(),
+            generation: Arc::new(AtomicU64::new(0)),
+            hold_lease: Arc::new(Script::new(HOLD_LEASE)),
+            release_lease: Arc::new(Script::new(RELEASE_LEASE)),
+            take_allowance: Arc::new(Script::new(TAKE_ALLOWANCE)),
+        })
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    fn connection(&self) -> ConnectionManager {
+        self.connection.clone()
+    }
+
+    pub async fn claim(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(ttl))
+            .query_async(&mut self.connection())
+            .await
+            .map_err(failed)?;
+        Ok(set.is_some())
+    }
+
+    pub async fn release(&self, key: &str) -> Result<(), StoreError> {
+        redis::cmd("DEL")
+            .arg(self.key(key))
+            .query_async::<()>(&mut self.connection())
+            .await
+            .map_err(failed)
+    }
+
+    pub async fn take_allowance(
+        &self,
+        key: &str,
+        member: &str,
+        limit: u32,
+        window: Duration,
+    ) -> Result<bool, StoreError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as u64);
+        let taken: i64 = self
+            .take_allowance
+            .key(self.key(key))
+            .arg(now)
+            .arg(millis(window))
+            .arg(limit)
+            .arg(member)
+            .invoke_async(&mut self.connection())
+            .await
+            .map_err(failed)?;
+        Ok(taken == 1)
+    }
+
+    pub async fn give_back_allowance(&self, key: &str, member: &str) -> Result<(), StoreError> {
+        redis::cmd("ZREM")
+            .arg(self.key(key))
+            .arg(member)
+            .query_async::<()>(&mut self.connection())
+            .await
+            .map_err(failed)
+    }
+
+    fn generation_key(&self) -> String {
+        self.key("cache-generation")
+    }
+
+    fn clears_channel(&self) -> String {
+        self.key("cache-clears")
+    }
+
+    /// A new cache generation, published; this process knows it already, so
+    /// its own message does not clear its cache a second time.
+    pub async fn announce_cache_clear(&self) -> Result<(), StoreError> {
+        let (generation,): (u64,) = redis::pipe()
+            .atomic()
+            .incr(self.generation_key(), 1)
+            .expire(self.generation_key(), GENERATION_TTL.as_secs() as i64)
+            .ignore()
+            .query_async(&mut self.connection())
+            .await
+            .map_err(failed)?;
+        self.generation.fetch_max(generation, Ordering::Relaxed);
+        redis::cmd("PUBLISH")
+            .arg(self.clears_channel())
+            .arg(generation)
+            .query_async::<()>(&mut self.connection())
+            .await
+            .map_err(failed)
+    }
+
+    /// Hears cache clears until the process ends: subscribes, then reads the
+    /// current generation (a clear missed while disconnected still counts),
+    /// then follows the messages; reconnects after any failure.
+    pub async fn watch_cache_clears(self, on_clear: Arc<dyn Fn() + Send + Sync>) {
+        let mut logged = false;
+        loop {
+            match self.follow_clears(&on_clear).await {
+                Ok(()) => logged = false,
+                Err(error) if !logged => {
+                    tracing::warn!(%error, "not hearing other replicas' cache clears; retrying");
+                    logged = true;
+                }
+                Err(_) => {}
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    async fn follow_clears(
+        &self,
+        on_clear: &Arc<dyn Fn() + Send + Sync>,
+    ) -> Result<(), StoreError> {
+        let mut pubsub = tokio::time::timeout(STORE_TIMEOUT * 5, self.client.get_async_pubsub())
+            .await
+            .map_err(|_| StoreError::Timeout(STORE_TIMEOUT * 5))?
+            .map_err(failed)?;
+        pubsub
+            .subscribe(self.clears_channel())
+            .await
+            .map_err(failed)?;
+        let current: Option<u64> = redis::cmd("GET")
+            .arg(self.generation_key())
+            .query_async(&mut self.connection())
+            .await
+            .map_err(failed)?;
+        self.heard(current.unwrap_or(0), on_clear);
+        let mut messages = pubsub.on_message();
+        while let Some(message) = messages.next().await {
+            if let Ok(generation) = message.get_payload::<u64>() {
+                self.heard(generation, on_clear);
+            }
+        }
+        Err(StoreError::Redis("the subscription ended".to_owned()))
+    }
+
+    /// A generation seen: newer than known means someone cleared the cache.
+    fn heard(&self, generation: u64, on_clear: &Arc<dyn Fn() + Send + Sync>) {
+        let known = self.generation.fetch_max(generation, Ordering::Relaxed);
+        if generation > known {
+            tracing::info!("another replica cleared the on-call cache; cleared here too");
+            on_clear();
+        }
+    }
+
+    pub async fn hold_lease(&self, name: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let held: i64 = self
+            .hold_lease
+            .key(self.key(&format!("lease:{name}")))
+            .arg(&*self.token)
+            .arg(millis(ttl))
+            .invoke_async(&mut self.connection())
+            .await
+            .map_err(failed)?;
+        Ok(held == 1)
+    }
+
+    pub async fn release_lease(&self, name: &str) -> Result<(), StoreError> {
+        self.release_lease
+            .key(self.key(&format!("lease:{name}")))
+            .arg(&*self.token)
+            .invoke_async::<i64>(&mut self.connection())
+            .await
+            .map(drop)
+            .map_err(failed)
+    }
+
+    /// The server's name and version, from `INFO server`.
+    pub async fn ping(&self) -> Result<String, StoreError> {
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut self.connection())
+            .await
+            .map_err(failed)?;
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|line| line.strip_prefix(name))
+                .map(|value| value.trim().to_owned())
+        };
+        Ok(match (field("valkey_version:"), field("redis_version:")) {
+            (Some(version), _) => format!("Valkey {version}"),
+            (None, Some(version)) => format!("Redis {version}"),
+            (None, None) => "a Redis-compatible server".to_owned(),
+        })
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}

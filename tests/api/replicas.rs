@@ -1,0 +1,483 @@
+//! Several replicas sharing one real `redis-server` (`STATE_URL`): a retry or a
+//! second event for a message answered elsewhere gets no second reply, alerts
+//! are raised once, `cache clear` reaches every replica, one replica syncs the
+//! user group, and with Redis gone each keeps answering on its own.
+
+use std::time::Duration;
+
+use oncall_bot::alerting::{AlertPolicy, RateLimit};
+use oncall_bot::config::ServeConfig;
+use oncall_bot::edge::Inbox;
+use oncall_bot::metrics::Metrics;
+use oncall_bot::startup;
+use oncall_bot::store::{SharedState, StateConfig};
+use oncall_bot::usergroup_sync::{UserGroupRef, UserGroupSpec};
+use oncall_bot_simulator::{OpsGenieAccount, SlackWorkspace};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::helpers::*;
+use crate::logs::CapturedLogs;
+use crate::redis_server::RedisServer;
+
+const PREFIX: &str = "test-bot:";
+
+/// One `serve` process, in-process: its address, intake, and how to stop it.
+struct Replica {
+    address: String,
+    inbox: Inbox,
+    stop: Option<oneshot::Sender<()>>,
+    served: Option<JoinHandle<Result<(), startup::StartupError>>>,
+}
+
+impl Replica {
+    async fn start(config: &ServeConfig) -> Self {
+        let services = startup::build(config).await.expect("the replica starts");
+        let inbox = services.inbox.clone();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let address = format!("http://{}", listener.local_addr().expect("an address"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let served = tokio::spawn(startup::serve(listener, services, async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            address,
+            inbox,
+            stop: Some(stop),
+            served: Some(served),
+        }
+    }
+
+    /// A signed delivery, as Slack makes it; `retry` sets X-Slack-Retry-Num.
+    async fn deliver(&self, body: &str, retry: Option<&str>) -> u16 {
+        let (timestamp, signature) = sign(body, unix_now());
+        let mut request = reqwest::Client::new()
+            .post(format!("{}/slack/events", self.address))
+            .header("content-type", "application/json")
+            .header("x-slack-request-timestamp", timestamp)
+            .header("x-slack-signature", signature)
+            .body(body.to_owned());
+        if let Some(retry) = retry {
+            request = request.header("x-slack-retry-num", retry);
+        }
+        let status = request.send().await.expect("the replica answers").status();
+        self.inbox.wait_idle().await;
+        status.as_u16()
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let response = reqwest::get(format!("{}{path}", self.address))
+            .await
+            .expect("the replica answers");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("text"))
+    }
+
+    /// The sum of a counter's series in `/metrics` whose lines start so (0
+    /// when there are none).
+    async fn counter(&self, line_start: &str) -> u64 {
+        let (_, text) = self.get("/metrics").await;
+        text.lines()
+            .filter(|line| line.starts_with(line_start))
+            .filter_map(|line| line.rsplit(' ').next())
+            .filter_map(|value| value.parse::<f64>().ok())
+            .map(|value| value as u64)
+            .sum()
+    }
+
+    /// Stops it as SIGTERM would: drains, releases its lease.
+    async fn shut_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(served) = self.served.take() {
+            let _ = served.await;
+        }
+    }
+}
+
+/// Two replicas of one bot, on one Slack, one OpsGenie and one Redis.
+struct Replicas {
+    slack: SlackWorkspace,
+    opsgenie: OpsGenieAccount,
+    redis: RedisServer,
+    a: Replica,
+    b: Replica,
+}
+
+async fn spawn_replicas(adjust: impl Fn(&mut ServeConfig)) -> Replicas {
+    let redis = RedisServer::start().await;
+    let slack = start_slack().await;
+    let opsgenie = start_opsgenie().await;
+    let mut config = test_config(&slack, &opsgenie);
+    config.state = Some(StateConfig {
+        url: redis.url().into(),
+        prefix: PREFIX.to_owned(),
+    });
+    adjust(&mut config);
+    let a = Replica::start(&config).await;
+    let b = Replica::start(&config).await;
+    let replicas = Replicas {
+        slack,
+        opsgenie,
+        redis,
+        a,
+        b,
+    };
+    replicas.wait_until_both_hear_cache_clears().await;
+    replicas
+}
+
+impl Replicas {
+    async fn wait_until_both_hear_cache_clears(&self) {
+        let channel = format!("{PREFIX}cache-clears");
+        for _ in 0..200 {
+            let answer = self
+                .redis
+                .command(&["PUBSUB", "NUMSUB", &channel])
+                .await
+                .unwrap_or_default();
+            if answer.ends_with(":2") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the replicas never subscribed to {channel}");
+    }
+
+    async fn on_call_lookups(&self) -> usize {
+        requests_to(
+            self.opsgenie.server(),
+            &format!("/v2/schedules/{SCHEDULE}/on-calls"),
+        )
+        .await
+    }
+}
+
+fn alerting(config: &mut ServeConfig) {
+    config.alerts = Some(AlertPolicy::default());
+}
+
+#[tokio::test]
+async fn a_retry_that_lands_on_the_other_replica_is_answered_once() {
+    let replicas = spawn_replicas(|_| {}).await;
+    let event = mention("Ev1", "C1", "1700000000.000100", "<@UBOT> prod is down");
+    assert_eq!(replicas.a.deliver(&event, None).await, 200);
+    assert_eq!(replicas.b.deliver(&event, Some("1")).await, 200);
+    assert_eq!(replicas.a.deliver(&event, Some("2")).await, 200);
+    assert_eq!(replicas.slack.posts().len(), 1);
+    assert_eq!(
+        replicas
+            .b
+            .counter("oncall_bot_slack_events_total{type=\"app_mention\",outcome=\"duplicate\"}")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_same_message_under_a_new_event_id_on_the_other_replica_gets_no_reply_and_no_second_alert(
+) {
+    let replicas = spawn_replicas(alerting).await;
+    let ts = "1700000000.000100";
+    replicas
+        .a
+        .deliver(&mention("Ev1", "C1", ts, "<@UBOT> checkout is down"), None)
+        .await;
+    replicas
+        .b
+        .deliver(&mention("Ev2", "C1", ts, "<@UBOT> checkout is down"), None)
+        .await;
+    assert_eq!(replicas.slack.posts().len(), 1);
+    assert_eq!(replicas.opsgenie.alerts().len(), 1);
+}
+
+#[tokio::test]
+async fn an_alert_is_raised_once_and_the_per_person_limit_counts_every_replica() {
+    let replicas = spawn_replicas(|config| {
+        config.alerts = Some(AlertPolicy {
+            rate_limit: RateLimit {
+                count: 1,
+                per: Duration::from_secs(600),
+            },
+            ..AlertPolicy::default()
+        });
+    })
+    .await;
+    replicas
+        .a
+        .deliver(
+            &mention("Ev1", "C1", "1.1", "<@UBOT> checkout is down"),
+            None,
+        )
+        .await;
+    replicas
+        .b
+        .deliver(&mention("Ev2", "C1", "1.2", "<@UBOT> still down"), None)
+        .await;
+    assert_eq!(replicas.opsgenie.alerts().len(), 1);
+    let posts = replicas.slack.posts();
+    assert_eq!(posts.len(), 2);
+    assert!(
+        posts[1]
+            .text
+            .contains("You raised alerts in OpsGenie moments ago"),
+        "{}",
+        posts[1].text
+    );
+}
+
+#[tokio::test]
+async fn cache_clear_on_one_replica_makes_the_others_next_answer_fresh() {
+    let replicas = spawn_replicas(|_| {}).await;
+    replicas
+        .a
+        .deliver(&mention("Ev1", "C1", "1.1", "<@UBOT> who?"), None)
+        .await;
+    replicas
+        .b
+        .deliver(&mention("Ev2", "C1", "1.2", "<@UBOT> who?"), None)
+        .await;
+    replicas
+        .b
+        .deliver(&mention("Ev3", "C1", "1.3", "<@UBOT> who?"), None)
+        .await;
+    assert_eq!(
+        replicas.on_call_lookups().await,
+        2,
+        "one per replica, then cached"
+    );
+
+    replicas
+        .opsgenie
+        .set_on_call(SCHEDULE, &["carol@corp.example"]);
+    replicas
+        .a
+        .deliver(&mention("Ev4", "C1", "1.4", "<@UBOT> cache clear"), None)
+        .await;
+    // The clear travels through Redis pub/sub.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    replicas
+        .b
+        .deliver(&mention("Ev5", "C1", "1.5", "<@UBOT> who now?"), None)
+        .await;
+    assert_eq!(replicas.on_call_lookups().await, 3, "one fresh lookup on B");
+    let last = replicas.slack.posts().pop().expect("an answer");
+    assert!(last.text.contains("<@UCAROL>"), "{}", last.text);
+}
+
+#[tokio::test]
+async fn one_replica_syncs_the_user_group_and_the_other_takes_over_when_it_stops() {
+    let interval = Duration::from_millis(400);
+    let mut replicas = spawn_replicas(|config| {
+        config.usergroups = vec![UserGroupSpec {
+            group: UserGroupRef::Handle("opsoncall".into()),
+            schedules: vec![SCHEDULE.to_owned()],
+            always: Vec::new(),
+        }];
+        config.usergroup_interval = interval;
+    })
+    .await;
+    replicas
+        .slack
+        .add_user_group("S0ONCALL", "opsoncall", &["UCAROL"]);
+    tokio::time::sleep(interval * 5).await;
+    let syncs = "oncall_bot_usergroup_syncs_total";
+    let (a, b) = (
+        replicas.a.counter(syncs).await,
+        replicas.b.counter(syncs).await,
+    );
+    // Two seconds is five intervals: one writer syncs about five times; two
+    // would have synced about ten.
+    assert!(
+        (a == 0) != (b == 0),
+        "exactly one replica syncs: A {a}, B {b}"
+    );
+    assert!(
+        (3..=8).contains(&(a + b)),
+        "one sync per interval: {}",
+        a + b
+    );
+    let lookups = replicas.on_call_lookups().await;
+    assert!((3..=8).contains(&lookups), "{lookups} lookups");
+    assert_eq!(
+        replicas
+            .slack
+            .user_group("opsoncall")
+            .map(|group| group.users),
+        Some(vec!["UALICE".to_owned(), "UBOB".to_owned()])
+    );
+
+    // The holder stops (a rolling update): the other takes over.
+    let (holder, other) = if a > 0 {
+        (&mut replicas.a, &replicas.b)
+    } else {
+        (&mut replicas.b, &replicas.a)
+    };
+    holder.shut_down().await;
+    let before = other.counter(syncs).await;
+    assert_eq!(before, 0);
+    tokio::time::sleep(interval * 2).await;
+    assert!(
+        other.counter(syncs).await >= 1,
+        "the other replica took the sync over"
+    );
+}
+
+#[tokio::test]
+async fn with_redis_gone_both_replicas_still_answer_and_share_again_once_it_is_back() {
+    let (logs, _guard) = CapturedLogs::start();
+    let mut replicas = spawn_replicas(|_| {}).await;
+    replicas.redis.stop();
+
+    // Each replica keeps to its own memory: a retry landing elsewhere is
+    // answered again, which is better than not at all.
+    for (n, replica) in [&replicas.a, &replicas.b, &replicas.a]
+        .into_iter()
+        .enumerate()
+    {
+        let event = mention(&format!("Ev{n}"), "C1", &format!("1.{n}"), "<@UBOT> who?");
+        assert_eq!(replica.deliver(&event, None).await, 200);
+    }
+    let retry = mention("Ev0", "C1", "1.0", "<@UBOT> who?");
+    replicas.b.deliver(&retry, Some("1")).await;
+    assert_eq!(replicas.slack.posts().len(), 4);
+    assert_eq!(replicas.a.get("/readyz").await.0, 200);
+    assert!(
+        replicas
+            .a
+            .counter("oncall_bot_store_errors_total{op=\"claim\"}")
+            .await
+            >= 2
+    );
+    let outage_lines = logs
+        .text()
+        .matches("shared state (Redis) unavailable")
+        .count();
+    assert_eq!(
+        outage_lines,
+        2,
+        "once per replica per outage:\n{}",
+        logs.text()
+    );
+
+    replicas.redis.restart().await;
+    // The first call after the restart may still find the old connection
+    // broken; a few messages later both replicas share again.
+    for n in 10..14 {
+        let replica = if n % 2 == 0 { &replicas.a } else { &replicas.b };
+        let event = mention(&format!("Ev{n}"), "C1", &format!("1.{n}"), "<@UBOT> who?");
+        replica.deliver(&event, None).await;
+    }
+    let before = replicas.slack.posts().len();
+    let event = mention("Ev20", "C1", "1.20", "<@UBOT> after the outage");
+    replicas.a.deliver(&event, None).await;
+    replicas.b.deliver(&event, Some("1")).await;
+    assert_eq!(replicas.slack.posts().len(), before + 1, "shared again");
+    assert!(logs
+        .text()
+        .contains("shared state (Redis) is reachable again"));
+}
+
+/// The store itself, as two processes would use it.
+async fn two_stores(redis: &RedisServer) -> (SharedState, SharedState) {
+    let config = StateConfig {
+        url: redis.url().into(),
+        prefix: PREFIX.to_owned(),
+    };
+    let open =
+        || SharedState::redis(&config, std::sync::Arc::new(Metrics::new())).expect("a Redis URL");
+    (open(), open())
+}
+
+#[tokio::test]
+async fn a_lease_is_held_by_one_process_renewed_by_it_and_free_when_released_or_expired() {
+    let redis = RedisServer::start().await;
+    let (a, b) = two_stores(&redis).await;
+    let ttl = Duration::from_millis(300);
+    assert_eq!(a.hold_lease("sync", ttl).await, Some(true));
+    assert_eq!(b.hold_lease("sync", ttl).await, Some(false));
+    assert_eq!(a.hold_lease("sync", ttl).await, Some(true), "renewed");
+    // B cannot release what A holds.
+    b.release_lease("sync").await;
+    assert_eq!(b.hold_lease("sync", ttl).await, Some(false));
+    a.release_lease("sync").await;
+    assert_eq!(
+        b.hold_lease("sync", ttl).await,
+        Some(true),
+        "free once released"
+    );
+    // B dies without releasing: the lease expires with it.
+    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    assert_eq!(
+        a.hold_lease("sync", ttl).await,
+        Some(true),
+        "free once expired"
+    );
+    let ttl_left: i64 = redis
+        .command(&["PTTL", &format!("{PREFIX}lease:sync")])
+        .await
+        .and_then(|answer| answer.trim_start_matches(':').parse().ok())
+        .unwrap_or(-1);
+    assert!(
+        (1..=300).contains(&ttl_left),
+        "every key expires: {ttl_left}"
+    );
+}
+
+#[tokio::test]
+async fn claims_and_allowances_are_shared_and_every_key_expires() {
+    let redis = RedisServer::start().await;
+    let (a, b) = two_stores(&redis).await;
+    assert_eq!(
+        a.claim("seen:C1:1.1", Duration::from_secs(60)).await,
+        Some(true)
+    );
+    assert_eq!(
+        b.claim("seen:C1:1.1", Duration::from_secs(60)).await,
+        Some(false)
+    );
+    b.release("seen:C1:1.1").await;
+    assert_eq!(
+        b.claim("seen:C1:1.1", Duration::from_secs(60)).await,
+        Some(true)
+    );
+
+    let window = Duration::from_secs(600);
+    assert_eq!(
+        a.take_allowance("alerts-by:U1", "alias-1", 2, window).await,
+        Some(true)
+    );
+    assert_eq!(
+        b.take_allowance("alerts-by:U1", "alias-2", 2, window).await,
+        Some(true)
+    );
+    assert_eq!(
+        a.take_allowance("alerts-by:U1", "alias-3", 2, window).await,
+        Some(false)
+    );
+    b.give_back_allowance("alerts-by:U1", "alias-2").await;
+    assert_eq!(
+        a.take_allowance("alerts-by:U1", "alias-3", 2, window).await,
+        Some(true)
+    );
+
+    a.announce_cache_clear().await;
+    let keys = redis
+        .command(&["KEYS", &format!("{PREFIX}*")])
+        .await
+        .unwrap_or_default();
+    let keys: Vec<&str> = keys
+        .lines()
+        .filter(|line| line.starts_with(PREFIX))
+        .collect();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    for key in keys {
+        let ttl = redis.command(&["PTTL", key]).await.unwrap_or_default();
+        assert!(
+            ttl.starts_with(':') && ttl != ":-1",
+            "{key} has no expiry: {ttl}"
+        );
+    }
+}
