@@ -6,6 +6,7 @@
 //! cargo bench --bench load -- --rate 1000 --seconds 10 --connections 64
 //! cargo bench --bench load -- --flat-out 60000 --connections 64
 //! cargo bench --bench load -- --flat-out-for 30  # flat out for 30 s
+//! cargo bench --bench load -- --redis            # with STATE_URL (starts redis-server)
 //! ```
 //!
 //! Phases by default: an offered rate (1,000 mentions/s for 10 s: each connection
@@ -361,6 +362,14 @@ async fn main() {
             command.env(name, value);
         }
     }
+    // `--redis`: the shared state of several replicas, on a real redis-server.
+    let redis = std::env::args()
+        .any(|arg| arg == "--redis")
+        .then(RedisChild::start);
+    if let Some(redis) = &redis {
+        command.env("STATE_URL", redis.url());
+        println!("state shared in Redis at {}", redis.url());
+    }
     let mut child = command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -420,4 +429,43 @@ async fn main() {
         None => println!("bot peak RSS: unknown (no /proc)"),
     }
     let _ = child.start_kill();
+}
+
+/// A `redis-server` for `--redis`, on a free port, stopped with the benchmark.
+struct RedisChild {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl RedisChild {
+    fn start() -> Self {
+        let port = free_port();
+        let mut child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server runs (scripts/test installs it)");
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self { port, child };
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("redis-server did not start on port {port}");
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+}
+
+impl Drop for RedisChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

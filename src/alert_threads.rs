@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use moka::future::Cache;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::alerting::{alias_for, place_of, truncate_chars};
 use crate::model::{
@@ -24,6 +26,7 @@ use crate::oncall::OnCallDirectory;
 use crate::providers::{ActingUser, ActionError, AlertVerb, Provider};
 use crate::slack::markup::{escape, slack_date};
 use crate::slack::{SlackApi, SlackUser};
+use crate::store::SharedState;
 
 /// How long a thread's alert is remembered: as long as its alias is.
 const CARD_TTL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -36,7 +39,7 @@ const DELIVERY_WINDOW: Duration = Duration::from_secs(60 * 60);
 const MAX_NOTE_CHARS: usize = 1_000;
 
 /// The alert's state, as the thread shows it. Names are Slack markup already.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AlertStatus {
     Open,
     Acknowledged { by: String, at: SystemTime },
@@ -74,7 +77,7 @@ impl AlertStatus {
 }
 
 /// What the bot remembers of a thread's alert.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Card {
     channel: String,
     /// The answer carrying the card.
@@ -121,6 +124,8 @@ pub struct AlertThreads {
     threads: Cache<(String, String), String>,
     /// Recent actions and deliveries, by key, and when they were seen.
     recent: Mutex<HashMap<String, Instant>>,
+    /// The same, and the cards, across replicas (`STATE_URL`).
+    shared: Arc<SharedState>,
 }
 
 impl AlertThreads {
@@ -129,8 +134,10 @@ impl AlertThreads {
         slack: Arc<SlackApi>,
         directory: Arc<OnCallDirectory>,
         home: BotIdentity,
+        shared: Arc<SharedState>,
     ) -> Self {
         Self {
+            shared,
             provider,
             slack,
             directory,
@@ -164,7 +171,8 @@ impl AlertThreads {
         }
     }
 
-    /// Remembers where the answer with the card was posted.
+    /// Remembers where the answer with the card was posted: here, and for the
+    /// other replicas.
     pub async fn remember(&self, request: &Request, alias: &str, answer_ts: String, text: String) {
         let card = Card {
             channel: request.channel.clone(),
@@ -173,15 +181,51 @@ impl AlertThreads {
             status: AlertStatus::Open,
             updated_at: 0,
         };
+        self.share_card(alias, &card).await;
         self.cards
             .insert(alias.to_owned(), Arc::new(Mutex::new(card)))
             .await;
-        self.threads
-            .insert(
-                (request.channel.clone(), request.thread_ts.clone()),
-                alias.to_owned(),
-            )
+        let thread = (request.channel.clone(), request.thread_ts.clone());
+        self.shared
+            .put(&thread_key(&thread.0, &thread.1), alias, CARD_TTL)
             .await;
+        self.threads.insert(thread, alias.to_owned()).await;
+    }
+
+    async fn share_card(&self, alias: &str, card: &Card) {
+        if !self.shared.is_shared() {
+            return;
+        }
+        match serde_json::to_string(card) {
+            Ok(json) => self.shared.put(&card_key(alias), &json, CARD_TTL).await,
+            Err(error) => tracing::warn!(%error, "could not share the alert's card"),
+        }
+    }
+
+    /// The card of `alias`: this process's, else the one another replica
+    /// shared.
+    async fn card_of(&self, alias: &str) -> Option<Arc<Mutex<Card>>> {
+        if let Some(card) = self.cards.get(alias).await {
+            return Some(card);
+        }
+        let json = self.shared.get(&card_key(alias)).await.flatten()?;
+        let card: Card = serde_json::from_str(&json).ok()?;
+        let card = Arc::new(Mutex::new(card));
+        self.cards.insert(alias.to_owned(), Arc::clone(&card)).await;
+        Some(card)
+    }
+
+    /// The thread's latest alert: remembered here or by another replica, else
+    /// the one its first message raised.
+    async fn alias_in_thread(&self, channel: &str, thread_ts: &str) -> String {
+        let thread = (channel.to_owned(), thread_ts.to_owned());
+        if let Some(alias) = self.threads.get(&thread).await {
+            return alias;
+        }
+        match self.shared.get(&thread_key(channel, thread_ts)).await {
+            Some(Some(alias)) => alias,
+            _ => alias_for(channel, thread_ts, thread_ts),
+        }
     }
 
     /// A click on one of the card's buttons: act, then show the new state in
@@ -228,11 +272,9 @@ impl AlertThreads {
         if request.thread_ts == request.ts {
             return NOT_IN_THREAD_TEXT.to_owned();
         }
-        let key = (request.channel.clone(), request.thread_ts.clone());
-        let alias = match self.threads.get(&key).await {
-            Some(alias) => alias,
-            None => alias_for(&request.channel, &request.thread_ts, &request.thread_ts),
-        };
+        let alias = self
+            .alias_in_thread(&request.channel, &request.thread_ts)
+            .await;
         if !self.is_home(request.user_team.as_deref(), None) {
             return OUTSIDER_TEXT.to_owned();
         }
@@ -257,7 +299,7 @@ impl AlertThreads {
             "delivery\n{}\n{:?}\n{}\n{}",
             update.alias, update.change, update.by, update.updated_at
         );
-        if !self.first_time(&delivery, DELIVERY_WINDOW) {
+        if !self.first_time(&delivery, DELIVERY_WINDOW).await {
             return Reflected::Repeated;
         }
         let who = self.name_of(&update.by).await;
@@ -321,7 +363,7 @@ impl AlertThreads {
     /// Acts on the alert as the Slack user `user`.
     async fn act(&self, alias: &str, action: AlertAction, user: &str) -> Acted {
         let key = format!("action\n{alias}\n{}\n{user}", action.as_str());
-        if !self.first_time(&key, SAME_ACTION_WINDOW) {
+        if !self.first_time(&key, SAME_ACTION_WINDOW).await {
             tracing::info!(
                 action = action.as_str(),
                 "the same action moments ago; done once"
@@ -393,7 +435,7 @@ impl AlertThreads {
             }
             Err(error) => {
                 // Free to try again: nothing happened.
-                self.forget(&key);
+                self.forget(&key).await;
                 tracing::warn!(action = action.as_str(), %error, "alert action not done");
                 let system = self.system();
                 Acted::Refused(match error {
@@ -421,17 +463,18 @@ impl AlertThreads {
         on: Option<(&str, &str)>,
         answer_text: Option<String>,
     ) {
-        let remembered = self.cards.get(alias).await;
+        let remembered = self.card_of(alias).await;
         let target = {
             let remembered = remembered.as_ref().map(|card| {
                 let mut card = card.lock().unwrap_or_else(PoisonError::into_inner);
                 card.status = status.clone();
-                (
-                    card.channel.clone(),
-                    card.answer_ts.clone(),
-                    card.answer_text.clone(),
-                )
+                card.clone()
             });
+            if let Some(card) = &remembered {
+                self.share_card(alias, card).await;
+            }
+            let remembered =
+                remembered.map(|card| (card.channel, card.answer_ts, card.answer_text));
             match (on, remembered) {
                 (Some((channel, ts)), remembered) => Some((
                     channel.to_owned(),
@@ -457,16 +500,24 @@ impl AlertThreads {
 
     /// Shows a webhook's state when it is newer than what the card shows.
     async fn show_if_newer(&self, alias: &str, status: AlertStatus, updated_at: u128) -> bool {
-        let Some(card) = self.cards.get(alias).await else {
+        let Some(card) = self.card_of(alias).await else {
             return false;
         };
+        // Across replicas, the newest delivery seen anywhere wins (in
+        // microseconds: exact in Redis's Lua numbers).
+        let micros = u64::try_from(updated_at / 1_000).unwrap_or(u64::MAX);
+        let newer_anywhere = self
+            .shared
+            .advance(&format!("card-at:{alias}"), micros, CARD_TTL)
+            .await;
         {
             let mut card = card.lock().unwrap_or_else(PoisonError::into_inner);
-            if updated_at <= card.updated_at {
+            let newer = newer_anywhere.unwrap_or(updated_at > card.updated_at);
+            if !newer {
                 tracing::info!("an older webhook delivery; the thread keeps the newer state");
                 return false;
             }
-            card.updated_at = updated_at;
+            card.updated_at = card.updated_at.max(updated_at);
             if card.status == status {
                 return false;
             }
@@ -497,8 +548,12 @@ impl AlertThreads {
         is_home(&self.home, team, enterprise)
     }
 
-    /// Records `key`; false when it was recorded within `window`.
-    fn first_time(&self, key: &str, window: Duration) -> bool {
+    /// Records `key`; false when it was recorded within `window`, here or (with
+    /// shared state) by any replica.
+    async fn first_time(&self, key: &str, window: Duration) -> bool {
+        if let Some(first) = self.shared.claim(&once_key(key), window).await {
+            return first;
+        }
         let now = Instant::now();
         let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
         if recent.len() > 10_000 {
@@ -513,7 +568,8 @@ impl AlertThreads {
         }
     }
 
-    fn forget(&self, key: &str) {
+    async fn forget(&self, key: &str) {
+        self.shared.release(&once_key(key)).await;
         self.recent
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -533,6 +589,23 @@ pub const OUTSIDER_TEXT: &str =
 
 pub const NOT_IN_THREAD_TEXT: &str =
     "Write that in the thread of the alert you mean: there is no alert here.";
+
+fn card_key(alias: &str) -> String {
+    format!("card:{alias}")
+}
+
+fn thread_key(channel: &str, thread_ts: &str) -> String {
+    format!("thread:{channel}:{thread_ts}")
+}
+
+/// A shared key for "seen once": hashed, as the local key carries a webhook's
+/// usernames and notes' hashes of no fixed length.
+fn once_key(key: &str) -> String {
+    format!(
+        "once:{}",
+        &hex::encode(Sha256::digest(key.as_bytes()))[..32]
+    )
+}
 
 /// Whether someone of `team` (in `enterprise`) belongs to the bot's workspace:
 /// the same team, or the same Enterprise Grid organisation. Unknown on either

@@ -36,7 +36,8 @@ pub struct UpstreamLabels {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OperationLabels {
-    /// `claim`, `release`, `allowance`, `cache_clear`, `lease`.
+    /// `claim`, `release`, `allowance`, `cache_clear`, `lease`, `put`, `get`,
+    /// `advance`.
     pub op: &'static str,
 }
 

@@ -196,6 +196,7 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
                 Arc::clone(&slack.bot),
                 Arc::clone(&directory),
                 identity,
+                Arc::clone(&shared),
             )));
     }
     let user_group_syncs = config

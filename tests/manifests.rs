@@ -100,3 +100,49 @@ fn the_kubernetes_example_runs_one_user_group_syncer() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+const TWO_REPLICAS: &str = r#"
+import sys, yaml
+docs = [doc for doc in yaml.safe_load_all(open(sys.argv[1])) if doc]
+by_kind = {}
+for doc in docs:
+    by_kind.setdefault(doc["kind"], []).append(doc)
+bots = [d for d in by_kind["Deployment"] if d["metadata"]["name"] == "oncall-bot"]
+assert len(bots) == 1
+bot = bots[0]
+assert bot["spec"]["replicas"] == 2, bot["spec"]["replicas"]
+labels = bot["spec"]["template"]["metadata"]["labels"]
+pdbs = by_kind["PodDisruptionBudget"]
+assert len(pdbs) == 1 and pdbs[0]["spec"]["minAvailable"] == 1
+assert pdbs[0]["spec"]["selector"]["matchLabels"].items() <= labels.items()
+config = by_kind["ConfigMap"][0]["data"]
+url = config["STATE_URL"]
+assert url.startswith("redis://"), url
+host, port = url[len("redis://"):].split("/")[0].split(":")
+services = {s["metadata"]["name"]: s for s in by_kind["Service"]}
+assert host in services, host
+assert any(p["port"] == int(port) for p in services[host]["spec"]["ports"])
+state = [d for d in by_kind["Deployment"] if d["metadata"]["name"] != "oncall-bot"]
+assert len(state) == 1
+assert services[host]["spec"]["selector"].items() <= state[0]["spec"]["template"]["metadata"]["labels"].items()
+env = {e["name"] for e in bot["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+assert "SLACK_USERGROUP" in env, "the sync runs in serve, under the lease"
+assert "CronJob" not in by_kind
+print("two replicas ok")
+"#;
+
+#[test]
+fn the_two_replica_example_shares_state_in_redis_and_keeps_one_pod_through_disruptions() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let output = Command::new("python3")
+        .args(["-c", TWO_REPLICAS])
+        .arg(format!("{root}/deploy/kubernetes-replicas.yaml"))
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

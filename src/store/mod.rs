@@ -131,6 +131,27 @@ impl SharedState {
         self.run("claim", redis.claim(key, ttl)).await
     }
 
+    /// Keeps `value` under `key` for `ttl`.
+    pub async fn put(&self, key: &str, value: &str, ttl: Duration) {
+        if let Some(redis) = &self.redis {
+            self.run("put", redis.put(key, value, ttl)).await;
+        }
+    }
+
+    /// What [`Self::put`] kept: `Some(None)` when nothing is kept under `key`.
+    pub async fn get(&self, key: &str) -> Option<Option<String>> {
+        let redis = self.redis.as_ref()?;
+        self.run("get", redis.get(key)).await
+    }
+
+    /// Raises the number under `key` to `value` when it is greater (kept for
+    /// `ttl`): `Some(false)` when `key` holds as much or more already. Exact up
+    /// to 2^53 (Lua's numbers).
+    pub async fn advance(&self, key: &str, value: u64, ttl: Duration) -> Option<bool> {
+        let redis = self.redis.as_ref()?;
+        self.run("advance", redis.advance(key, value, ttl)).await
+    }
+
     /// Gives `key` up (a claim for something that did not happen).
     pub async fn release(&self, key: &str) {
         if let Some(redis) = &self.redis {

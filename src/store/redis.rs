@@ -53,6 +53,18 @@ redis.call('PEXPIRE', KEYS[1], window)
 return 1
 ";
 
+/// Sets the key to the number when it is greater than the one held (or none
+/// is): whether it was.
+const ADVANCE: &str = r"
+local held = tonumber(redis.call('GET', KEYS[1]))
+local offered = tonumber(ARGV[1])
+if held and held >= offered then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+";
+
 /// The Redis side of [`super::SharedState`]; cheap to clone.
 #[derive(Clone)]
 pub struct RedisState {
@@ -67,6 +79,7 @@ pub struct RedisState {
     hold_lease: Arc<Script>,
     release_lease: Arc<Script>,
     take_allowance: Arc<Script>,
+    advance: Arc<Script>,
 }
 
 fn failed(error: redis::RedisError) -> StoreError {
@@ -110,6 +123,7 @@ impl RedisState {
             hold_lease: Arc::new(Script::new(HOLD_LEASE)),
             release_lease: Arc::new(Script::new(RELEASE_LEASE)),
             take_allowance: Arc::new(Script::new(TAKE_ALLOWANCE)),
+            advance: Arc::new(Script::new(ADVANCE)),
         })
     }
 
@@ -132,6 +146,37 @@ impl RedisState {
             .await
             .map_err(failed)?;
         Ok(set.is_some())
+    }
+
+    pub async fn put(&self, key: &str, value: &str, ttl: Duration) -> Result<(), StoreError> {
+        redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("PX")
+            .arg(millis(ttl))
+            .query_async::<()>(&mut self.connection())
+            .await
+            .map_err(failed)
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        redis::cmd("GET")
+            .arg(self.key(key))
+            .query_async(&mut self.connection())
+            .await
+            .map_err(failed)
+    }
+
+    pub async fn advance(&self, key: &str, value: u64, ttl: Duration) -> Result<bool, StoreError> {
+        let advanced: i64 = self
+            .advance
+            .key(self.key(key))
+            .arg(value)
+            .arg(millis(ttl))
+            .invoke_async(&mut self.connection())
+            .await
+            .map_err(failed)?;
+        Ok(advanced == 1)
     }
 
     pub async fn release(&self, key: &str) -> Result<(), StoreError> {

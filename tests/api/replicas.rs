@@ -481,3 +481,80 @@ async fn claims_and_allowances_are_shared_and_every_key_expires() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_alerts_thread_follows_it_whichever_replica_the_webhook_or_the_click_reaches() {
+    let replicas = spawn_replicas(|config| {
+        config.alerts = Some(AlertPolicy::default());
+        config.webhooks.opsgenie = Some("hook-token".into());
+    })
+    .await;
+    let thread = "1795460000.000100";
+    let alias = "slack-C1-1795460000.000100";
+    replicas
+        .a
+        .deliver(
+            &mention("Ev1", "C1", thread, "<@UBOT> checkout is down"),
+            None,
+        )
+        .await;
+    let answer = replicas.slack.posts().remove(0);
+
+    // OpsGenie's webhook reaches B, which did not post the answer, twice.
+    let acknowledged = oncall_bot_simulator::events::alert_webhook(
+        "Acknowledge",
+        alias,
+        "carol@corp.example",
+        1_795_460_100_000_000_000,
+        "",
+        serde_json::json!({}),
+    );
+    for replica in [&replicas.b, &replicas.a] {
+        let status = reqwest::Client::new()
+            .post(format!("{}/opsgenie/webhook", replica.address))
+            .header("authorization", "Bearer hook-token")
+            .body(acknowledged.clone())
+            .send()
+            .await
+            .expect("answers")
+            .status();
+        assert_eq!(status.as_u16(), 200);
+        replica.inbox.wait_idle().await;
+    }
+    let updated = replicas.slack.message(&answer.ts).expect("the answer");
+    assert!(
+        updated.text.contains("Acknowledged by <@UCAROL>"),
+        "B updated A's answer in place: {}",
+        updated.text
+    );
+    let posts = replicas.slack.posts();
+    assert_eq!(posts.len(), 2, "one reply for the outside action, not two");
+    assert_eq!(replicas.slack.updates().len(), 1);
+
+    // The same click delivered to both replicas acts once.
+    let click = oncall_bot_simulator::events::ButtonClick {
+        user: "UBOB",
+        team: "TSIM",
+        channel: "C1",
+        message_ts: &answer.ts,
+        thread_ts: thread,
+        action_id: "alert_close",
+        value: alias,
+        blocks: updated.blocks.clone().expect("the card"),
+        action_ts: "1795460200.000100",
+    };
+    for replica in [&replicas.a, &replicas.b] {
+        let endpoint =
+            oncall_bot_simulator::events::EventsEndpoint::new(&replica.address, SIGNING_SECRET);
+        assert_eq!(endpoint.click(&click).await.expect("answers"), 200);
+        replica.inbox.wait_idle().await;
+    }
+    let closes = replicas
+        .opsgenie
+        .alert_book()
+        .actions()
+        .into_iter()
+        .filter(|record| record.action == "close")
+        .count();
+    assert_eq!(closes, 1);
+}
