@@ -36,6 +36,9 @@ impl RedisServer {
                 "",
                 "--appendonly",
                 "no",
+                // DEBUG SLEEP: how a test makes the server slow.
+                "--enable-debug-command",
+                "local",
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

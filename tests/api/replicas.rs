@@ -558,3 +558,47 @@ async fn an_alerts_thread_follows_it_whichever_replica_the_webhook_or_the_click_
         .count();
     assert_eq!(closes, 1);
 }
+
+#[tokio::test]
+async fn a_slow_redis_is_cut_short_by_the_stores_bound_and_the_event_still_answered() {
+    let replicas = spawn_replicas(|_| {}).await;
+    // The server stops answering anyone for a second.
+    let sleeper = {
+        let url_port = replicas.redis.url();
+        tokio::spawn(async move {
+            let port: u16 = url_port
+                .trim_start_matches("redis://127.0.0.1:")
+                .trim_end_matches("/0")
+                .parse()
+                .expect("a port");
+            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .expect("connects");
+            tokio::io::AsyncWriteExt::write_all(
+                &mut stream,
+                b"*3\r\n$5\r\nDEBUG\r\n$5\r\nSLEEP\r\n$1\r\n1\r\n",
+            )
+            .await
+            .expect("sent");
+            let mut answer = [0u8; 16];
+            let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut answer).await;
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let status = replicas
+        .a
+        .deliver(&mention("Ev1", "C1", "1.1", "<@UBOT> who?"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(replicas.slack.posts().len(), 1, "answered all the same");
+    // Had the claim waited out the server's second, Redis would have answered
+    // it: an error counted means the bound cut it short (no timing asserted).
+    assert!(
+        replicas
+            .a
+            .counter("oncall_bot_store_errors_total{op=\"claim\"}")
+            .await
+            >= 1
+    );
+    let _ = sleeper.await;
+}
