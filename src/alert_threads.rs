@@ -379,6 +379,7 @@ impl AlertThreads {
                     team_id: None,
                     enterprise_id: None,
                     email: None,
+                    tz: None,
                 }
             }
         };

@@ -318,6 +318,7 @@ impl AlertRaiser {
                 team_id: None,
                 enterprise_id: None,
                 email: None,
+                tz: None,
             }
         });
         if !self.may_page(request, &asker) {
@@ -497,6 +498,7 @@ mod tests {
             team_id: team.map(str::to_owned),
             enterprise_id: enterprise.map(str::to_owned),
             email: None,
+            tz: None,
         };
         let allowed = ["TPARTNER".to_owned()];
         let cases = [

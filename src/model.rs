@@ -104,6 +104,13 @@ pub struct Rotation {
     pub next: Option<Shift>,
 }
 
+/// One rotation's shifts over a span of time, in order of their start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationPlan {
+    pub name: String,
+    pub shifts: Vec<Shift>,
+}
+
 /// A person's turn in a rotation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shift {

@@ -10,7 +10,7 @@ use futures_util::future::join_all;
 use moka::future::Cache;
 
 use crate::metrics::Metrics;
-use crate::model::{OnCall, Person};
+use crate::model::{OnCall, Person, RotationPlan};
 use crate::outbound::BackoffPolicy;
 use crate::providers::{Provider, ProviderError};
 use crate::slack::{SlackApi, SlackError};
@@ -322,6 +322,34 @@ impl OnCallDirectory {
             Responder { person, slack_user }
         }))
         .await
+    }
+
+    /// Who is on call for `schedule` at `at` (uncached: such questions are rare).
+    pub async fn on_call_at(
+        &self,
+        schedule: &str,
+        at: SystemTime,
+    ) -> Result<Vec<Person>, ProviderError> {
+        self.provider.on_call_people_at(schedule, at).await
+    }
+
+    /// Each rotation's shifts over `from` .. `until` (uncached).
+    pub async fn plan(
+        &self,
+        schedule: &str,
+        from: SystemTime,
+        until: SystemTime,
+    ) -> Result<Vec<RotationPlan>, ProviderError> {
+        self.provider.plan(schedule, from, until).await
+    }
+
+    /// How the thread names `person`: a mention when they have a Slack
+    /// account, else their email (or name), escaped.
+    pub async fn mention_of(&self, person: &Person) -> String {
+        match self.slack_user(person).await {
+            Ok(Some(user)) => format!("<@{user}>"),
+            _ => crate::slack::markup::escape(person.email.as_deref().unwrap_or(&person.name)),
+        }
     }
 
     /// The person's Slack user (`None`: they have none, or no email to find it

@@ -35,12 +35,11 @@ struct Schedule {
 }
 
 impl Schedule {
-    /// Who is on call now: from the rotations when there are any.
-    fn on_call_now(&self) -> Vec<String> {
+    /// Who is on call at `now`: from the rotations when there are any.
+    fn on_call_at(&self, now: SystemTime) -> Vec<String> {
         if self.rotations.is_empty() {
             return self.emails.clone();
         }
-        let now = SystemTime::now();
         let mut emails: Vec<String> = Vec::new();
         for shift in self.rotations.iter().flat_map(|rotation| &rotation.shifts) {
             if shift.from <= now && now < shift.to && !emails.contains(&shift.email) {
@@ -199,7 +198,18 @@ impl Respond for Endpoint {
                 };
                 let parent = json!({"id": format!("id-{name}"), "name": name, "enabled": true});
                 let data = if matches!(self.kind, EndpointKind::OnCalls) {
-                    json!({"_parent": parent, "onCallRecipients": schedule.on_call_now()})
+                    // `date`: who is on call then (RFC 3339), else now.
+                    let at = request
+                        .url
+                        .query_pairs()
+                        .find(|(key, _)| key == "date")
+                        .map(|(_, value)| humantime::parse_rfc3339_weak(&value));
+                    let at = match at {
+                        None => SystemTime::now(),
+                        Some(Ok(at)) => at,
+                        Some(Err(_)) => return error(422, "Date is not valid"),
+                    };
+                    json!({"_parent": parent, "onCallRecipients": schedule.on_call_at(at)})
                 } else {
                     json!({"_parent": parent, "finalTimeline": {"rotations": timeline(schedule)}})
                 };

@@ -59,6 +59,8 @@ struct State {
     /// When true, only the user token may change user groups (a workspace setting).
     user_groups_need_user_token: bool,
     posts: Vec<Post>,
+    /// Slack user id → IANA time zone, as profiles set it.
+    time_zones: std::collections::HashMap<String, String>,
     updates: Vec<Update>,
     ephemerals: Vec<Ephemeral>,
     clock: u64,
@@ -120,6 +122,7 @@ impl SlackWorkspace {
             user_groups: Vec::new(),
             user_groups_need_user_token: false,
             posts: Vec::new(),
+            time_zones: std::collections::HashMap::new(),
             updates: Vec::new(),
             ephemerals: Vec::new(),
             clock: 1_700_000_000,
@@ -156,6 +159,13 @@ impl SlackWorkspace {
     /// Every message the bot posted, in order.
     pub fn posts(&self) -> Vec<Post> {
         lock(&self.state).posts.clone()
+    }
+
+    /// Sets `user`'s time zone (`users.info` `tz`), as their profile would.
+    pub fn set_time_zone(&self, user: &str, zone: &str) {
+        lock(&self.state)
+            .time_zones
+            .insert(user.to_owned(), zone.to_owned());
     }
 
     /// Every `chat.update`, in order.
@@ -412,8 +422,10 @@ impl Respond for Method {
                             .next()
                             .map(|first| first.to_uppercase().chain(name).collect::<String>())
                             .unwrap_or_default();
+                        let tz = state.time_zones.get(id).cloned();
                         ok(json!({"user": {
                             "id": id, "team_id": "TSIM", "name": handle, "real_name": real_name,
+                            "tz": tz,
                             "profile": {"display_name": "", "real_name": real_name, "email": email}
                         }}))
                     }

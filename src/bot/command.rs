@@ -13,6 +13,16 @@ pub enum Command {
     Page,
     /// `ack`, `take`, `close` (or `resolved`, `done`) in an alert's thread.
     Alert(AlertAction),
+    /// `who is on call at 22:00`, `payments on Saturday`: `subject` is what
+    /// came before the time (a team, or nothing), `phrase` the time.
+    OnCallAt {
+        subject: String,
+        phrase: String,
+    },
+    /// `next`, `who is next`: who takes over next, per rotation.
+    Next,
+    /// `when am I on?`: the asker's next shifts.
+    WhenAmIOn,
     /// Anything else is a request for help: tell them who is on call.
     WhoIsOnCall,
 }
@@ -21,6 +31,11 @@ impl Command {
     /// Reads the message text once the bot's own mention is taken out; case and
     /// spacing do not matter, nor a trailing `.`, `!` or `?`.
     pub fn parse(text: &str, bot_user_id: &str) -> Self {
+        Self::parse_with_teams(text, bot_user_id, &|_| false)
+    }
+
+    /// [`Self::parse`], knowing which words name a team (`payments on Saturday`).
+    pub fn parse_with_teams(text: &str, bot_user_id: &str, is_team: &dyn Fn(&str) -> bool) -> Self {
         let without_mention = strip_mentions_of(text, bot_user_id);
         let words: Vec<String> = without_mention
             .trim()
@@ -41,9 +56,71 @@ impl Command {
             ["close" | "resolved" | "resolve" | "done"] => Self::Alert(AlertAction::Close),
             ["page", ..] => Self::Page,
             ["team", name @ ..] if !name.is_empty() => Self::Team(name.join(" ")),
-            _ => Self::WhoIsOnCall,
+            ["when", "am", "i", "on"]
+            | ["when", "am", "i", "on", "call"]
+            | ["when", "am", "i", "on", "call", "next"]
+            | ["when", "is", "my", "next", "shift"]
+            | ["my", "shifts"] => Self::WhenAmIOn,
+            ["next"] | ["who", "is", "next"] | ["who's", "next"] | ["whos", "next"] => Self::Next,
+            words => time_question(words, is_team).unwrap_or(Self::WhoIsOnCall),
         }
     }
+}
+
+/// How a question about on-call may start; what follows is a time, perhaps
+/// after a team.
+const QUESTION_STARTS: &[&[&str]] = &[
+    &["who", "is", "on", "call"],
+    &["who's", "on", "call"],
+    &["whos", "on", "call"],
+    &["who", "is", "oncall"],
+    &["who", "is", "on"],
+    &["who's", "on"],
+    &["who", "will", "be", "on", "call"],
+    &["who", "will", "be", "on"],
+];
+
+/// A question about on-call at a time: `who is on call <[for] team> <time>`, a
+/// time alone (`tonight`, `on saturday`), or `<team> <time>`. A time word in a
+/// help request ("prod is down at 10") is not a question: without the question
+/// words, the rest must read as a time, and what comes before it as a team.
+fn time_question(words: &[&str], is_team: &dyn Fn(&str) -> bool) -> Option<Command> {
+    let asked = QUESTION_STARTS
+        .iter()
+        .find_map(|start| words.strip_prefix(*start));
+    let rest = asked.unwrap_or(words);
+    let marker = rest.iter().position(|word| starts_a_time(word))?;
+    let subject = match &rest[..marker] {
+        ["for", team @ ..] | team => team.join(" "),
+    };
+    let phrase = rest[marker..].join(" ");
+    let reads_as_time = {
+        let probe = jiff::Timestamp::UNIX_EPOCH.in_tz("UTC");
+        probe.is_ok_and(|now| super::when::parse_when(&phrase, &now).is_ok())
+    };
+    let question = asked.is_some() || (reads_as_time && (subject.is_empty() || is_team(&subject)));
+    question.then_some(Command::OnCallAt { subject, phrase })
+}
+
+/// Whether a word can begin a time: `at`, `on`, `tonight`, a weekday, a date…
+fn starts_a_time(word: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "at",
+        "on",
+        "now",
+        "tonight",
+        "today",
+        "tomorrow",
+        "next",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ];
+    WORDS.contains(&word) || (word.len() == 10 && word.as_bytes()[4] == b'-')
 }
 
 /// Removes `<@U123>` and `<@U123|name>` mentions of `user_id` from `text`.
@@ -110,10 +187,69 @@ mod tests {
             ("<@UBOT> close", Command::Alert(AlertAction::Close)),
             ("<@UBOT> done!", Command::Alert(AlertAction::Close)),
             ("<@UBOT> the job is done", Command::WhoIsOnCall),
+            ("<@UBOT> when am I on?", Command::WhenAmIOn),
+            ("when is my next shift", Command::WhenAmIOn),
+            ("<@UBOT> next", Command::Next),
+            ("who is next?", Command::Next),
+            ("<@UBOT> who is on call", Command::WhoIsOnCall),
+            ("<@UBOT> prod is down at 10, help", Command::WhoIsOnCall),
+            ("<@UBOT> the db on prod is down", Command::WhoIsOnCall),
             ("<@UBOT|unterminated help", Command::WhoIsOnCall),
         ];
         for (text, expected) in cases {
             assert_eq!(Command::parse(text, "UBOT"), expected, "text {text:?}");
+        }
+    }
+
+    #[test]
+    fn questions_about_a_time_name_the_time_and_the_team_before_it() {
+        let at = |subject: &str, phrase: &str| Command::OnCallAt {
+            subject: subject.into(),
+            phrase: phrase.into(),
+        };
+        let is_team = |name: &str| name == "payments";
+        let cases = [
+            ("<@UBOT> who is on call at 22:00?", at("", "at 22:00")),
+            ("who's on call tonight", at("", "tonight")),
+            ("<@UBOT> who is on call tomorrow", at("", "tomorrow")),
+            (
+                "who is on call on 2026-12-24 09:00",
+                at("", "on 2026-12-24 09:00"),
+            ),
+            ("who is on call next week", at("", "next week")),
+            (
+                "who is on call for payments on Saturday",
+                at("payments", "on saturday"),
+            ),
+            (
+                "<@UBOT> payments on Saturday",
+                at("payments", "on saturday"),
+            ),
+            ("<@UBOT> tonight", at("", "tonight")),
+            ("<@UBOT> on Saturday?", at("", "on saturday")),
+            // Asked, but not a time the bot reads: the answer shows the forms.
+            ("who is on call at noonish", at("", "at noonish")),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(
+                Command::parse_with_teams(text, "UBOT", &is_team),
+                expected,
+                "text {text:?}"
+            );
+        }
+        // A time word in a help request, or before what is not a team, is not
+        // a question about time.
+        for text in [
+            "<@UBOT> checkout on Saturday broke",
+            "<@UBOT> billing on Saturday",
+            "<@UBOT> on prod the db is down",
+            "<@UBOT> at noon the db died",
+        ] {
+            assert_eq!(
+                Command::parse_with_teams(text, "UBOT", &is_team),
+                Command::WhoIsOnCall,
+                "text {text:?}"
+            );
         }
     }
 

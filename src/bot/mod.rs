@@ -2,8 +2,10 @@
 //! reads the message, [`replies`] words the answer, [`service`] does the work.
 
 pub mod command;
+mod in_time;
 pub mod replies;
 pub mod service;
+pub mod when;
 
 pub use command::Command;
 pub use replies::{slack_date, HELP_TEXT};

@@ -43,7 +43,7 @@ pub const LOOKUP_FAILED_TEXT: &str = "Sorry, I could not find out who is on call
 Please try again in a minute, or page the team from OpsGenie directly.";
 
 /// What the answer calls the n-th rotation.
-fn role(index: usize) -> String {
+pub(super) fn role(index: usize) -> String {
     match index {
         0 => "primary".to_owned(),
         1 => "secondary".to_owned(),

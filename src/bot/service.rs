@@ -15,18 +15,22 @@ use crate::alerting::{alias_for, AlertMode, AlertOutcome, AlertRaiser};
 use crate::model::{BotIdentity, Request, ThreadMessage};
 use crate::oncall::OnCallDirectory;
 use crate::routing::{Destination, Routing};
-use crate::slack::{SlackApi, SlackError};
+use crate::slack::{SlackApi, SlackError, SlackUser};
 use crate::store::SharedState;
+use moka::future::Cache;
 
 /// `cache clear` is cheap to send and costly to honour (every answer after it
 /// goes upstream): once per channel in this long.
 pub const CACHE_CLEAR_INTERVAL: Duration = Duration::from_secs(10);
 
+/// How long an asker's zone and email are remembered.
+const ASKER_TTL: Duration = Duration::from_secs(60 * 60);
+
 /// Answers requests: decides what to say and says it in the request's thread.
 pub struct Bot {
     identity: BotIdentity,
     schedule: String,
-    directory: Arc<OnCallDirectory>,
+    pub(super) directory: Arc<OnCallDirectory>,
     slack: Arc<SlackApi>,
     alerts: Option<AlertRaiser>,
     /// The raised alerts' threads: buttons, text commands, webhook news.
@@ -36,6 +40,9 @@ pub struct Bot {
     clears: Mutex<HashMap<String, Instant>>,
     /// Tells the other replicas of a cache clear (`STATE_URL`).
     shared: Option<Arc<SharedState>>,
+    /// Slack users' time zones and emails (`users.info`), for questions about
+    /// time.
+    askers: Cache<String, Arc<SlackUser>>,
 }
 
 impl Bot {
@@ -55,6 +62,10 @@ impl Bot {
             routing: Routing::default(),
             clears: Mutex::new(HashMap::new()),
             shared: None,
+            askers: Cache::builder()
+                .time_to_live(ASKER_TTL)
+                .max_capacity(10_000)
+                .build(),
         }
     }
 
@@ -129,7 +140,28 @@ impl Bot {
 
     /// What the bot says to `request`.
     pub async fn reply_to(&self, request: &Request) -> ThreadMessage {
-        match Command::parse(&request.text, &self.identity.user_id) {
+        let is_team = |name: &str| self.routing.team_named(name).is_some();
+        match Command::parse_with_teams(&request.text, &self.identity.user_id, &is_team) {
+            Command::OnCallAt { subject, phrase } => {
+                let schedule = if subject.is_empty() {
+                    self.schedule_for(request).to_owned()
+                } else {
+                    match self.routing.team_named(&subject) {
+                        Some(team) => team.schedule.clone(),
+                        None => {
+                            return ThreadMessage::plain(unknown_team_text(&subject, &self.routing))
+                        }
+                    }
+                };
+                if phrase == "now" {
+                    return self.who_is_on_call(request, &schedule, false).await;
+                }
+                ThreadMessage::plain(self.on_call_in_time(request, &schedule, &phrase).await)
+            }
+            Command::Next => {
+                ThreadMessage::plain(self.next_on_call(self.schedule_for(request)).await)
+            }
+            Command::WhenAmIOn => ThreadMessage::plain(self.my_shifts(request).await),
             Command::Alert(action) => ThreadMessage::plain(match &self.threads {
                 Some(threads) => threads.by_text(request, action).await,
                 None => ALERTS_OFF_TEXT.to_owned(),
@@ -166,9 +198,41 @@ impl Bot {
         CACHE_CLEARED_TEXT.to_owned()
     }
 
+    /// Every schedule the bot knows: the default, then each team's.
+    pub(super) fn known_schedules(&self) -> Vec<String> {
+        let mut schedules = vec![self.schedule.clone()];
+        for team in self.routing.teams() {
+            if !schedules.contains(&team.schedule) {
+                schedules.push(team.schedule.clone());
+            }
+        }
+        schedules
+    }
+
+    async fn asker(&self, user: &str) -> Option<Arc<SlackUser>> {
+        let lookup = async { self.slack.user(user).await.map(Arc::new).map_err(Arc::new) };
+        match self.askers.try_get_with_by_ref(user, lookup).await {
+            Ok(asker) => Some(asker),
+            Err(error) => {
+                tracing::warn!(%error, "could not look up the asker");
+                None
+            }
+        }
+    }
+
+    /// The asker's time zone name from their Slack profile.
+    pub(super) async fn user_zone(&self, user: &str) -> Option<String> {
+        self.asker(user).await.and_then(|asker| asker.tz.clone())
+    }
+
+    /// The asker's email from their Slack profile.
+    pub(super) async fn user_email(&self, user: &str) -> Option<String> {
+        self.asker(user).await.and_then(|asker| asker.email.clone())
+    }
+
     /// The schedule a request is about: a team it names, else its channel's
     /// team, else the default.
-    fn schedule_for(&self, request: &Request) -> &str {
+    pub(super) fn schedule_for(&self, request: &Request) -> &str {
         let text = strip_mentions_of(&request.text, &self.identity.user_id);
         match self.routing.destination(&request.channel, &text) {
             Destination::Team(team) => &team.schedule,
@@ -213,7 +277,7 @@ impl Bot {
 
     /// The on-call answer for `schedule`, and the alert for the request when on.
     /// `paging`: the person wrote `@ops page …`.
-    async fn who_is_on_call(
+    pub(super) async fn who_is_on_call(
         &self,
         request: &Request,
         schedule: &str,

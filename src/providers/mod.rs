@@ -14,7 +14,9 @@ pub mod jsm;
 pub mod opsgenie;
 pub mod webhook;
 
-use crate::model::{Alert, Person, Rotation};
+use std::time::SystemTime;
+
+use crate::model::{Alert, Person, Rotation, RotationPlan};
 use crate::outbound::{RestError, Retryable};
 
 pub use alert_actions::{ActingUser, ActionError, AlertVerb};
@@ -76,6 +78,37 @@ impl Provider {
     pub async fn rotations(&self, schedule: &str) -> Result<Vec<Rotation>, ProviderError> {
         match self {
             Self::OpsGenie(client) => Ok(client.rotations(schedule).await?),
+            Self::Jsm(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// Who is on call for `schedule` at `at`, in the provider's order.
+    pub async fn on_call_people_at(
+        &self,
+        schedule: &str,
+        at: SystemTime,
+    ) -> Result<Vec<Person>, ProviderError> {
+        Ok(match self {
+            Self::OpsGenie(client) => client
+                .on_call_emails_at(schedule, at)
+                .await?
+                .iter()
+                .map(|email| Person::with_email(email))
+                .collect(),
+            Self::Jsm(client) => client.on_call_people_at(schedule, at).await?,
+        })
+    }
+
+    /// Each rotation's shifts over `from` .. `until`, in the schedule's order.
+    /// JSM's timeline is not read yet, so it has none.
+    pub async fn plan(
+        &self,
+        schedule: &str,
+        from: SystemTime,
+        until: SystemTime,
+    ) -> Result<Vec<RotationPlan>, ProviderError> {
+        match self {
+            Self::OpsGenie(client) => Ok(client.plan(schedule, from, until).await?),
             Self::Jsm(_) => Ok(Vec::new()),
         }
     }

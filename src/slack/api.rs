@@ -158,6 +158,8 @@ pub struct SlackUser {
     pub enterprise_id: Option<String>,
     /// With the `users:read.email` scope.
     pub email: Option<String>,
+    /// Their time zone (`Europe/Berlin`), when their profile has one.
+    pub tz: Option<String>,
 }
 
 /// Every answer's envelope.
@@ -253,6 +255,8 @@ struct UserInfo {
     #[serde(default)]
     real_name: Option<String>,
     team_id: Option<String>,
+    /// The IANA zone (`Europe/Berlin`) set in their Slack profile.
+    tz: Option<String>,
     #[serde(default)]
     profile: Profile,
     enterprise_user: Option<EnterpriseUser>,
@@ -651,6 +655,7 @@ impl SlackApi {
             team_id: user.team_id,
             enterprise_id: user.enterprise_user.and_then(|grid| grid.enterprise_id),
             email,
+            tz: user.tz,
         })
     }
 

@@ -7,6 +7,7 @@ mod cache;
 mod check;
 mod demo;
 mod helpers;
+mod in_time;
 mod jsm;
 mod logs;
 mod lookup_failures;

@@ -194,6 +194,22 @@ impl JsmClient {
         Ok(self.people(&on_calls.on_call_users).await?)
     }
 
+    /// Who is on call at `at` for the schedule with this name.
+    pub async fn on_call_people_at(
+        &self,
+        name: &str,
+        at: std::time::SystemTime,
+    ) -> Result<Vec<Person>, ProviderError> {
+        let cloud_id = self.cloud_id().await?;
+        let schedule_id = self.schedule_id(name).await?;
+        let mut url = self.ops_url(&cloud_id, &["schedules", &schedule_id, "on-calls"])?;
+        url.query_pairs_mut()
+            .append_pair("flat", "true")
+            .append_pair("date", &humantime::format_rfc3339_seconds(at).to_string());
+        let on_calls: OnCalls = self.get_json("on_calls", url).await?;
+        Ok(self.people(&on_calls.on_call_users).await?)
+    }
+
     /// Account ids → people, from the cache or Jira's bulk user lookup.
     async fn people(&self, account_ids: &[String]) -> Result<Vec<Person>, RestError> {
         let mut known: HashMap<String, Person> = HashMap::new();

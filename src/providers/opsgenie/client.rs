@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::wire::{OnCallsResponse, TimelineResponse};
 use crate::metrics::Metrics;
-use crate::model::{Alert, Person, Rotation, Shift};
+use crate::model::{Alert, Person, Rotation, RotationPlan, Shift};
 use crate::outbound::{Credential, RestClient, RestError, RetryPolicy, System, Timeouts};
 use crate::providers::alert_actions::{ActingUser, ActionError, AlertApi, AlertVerb};
 use crate::providers::alert_body::{Accepted, CreateAlertBody};
@@ -118,47 +118,16 @@ impl OpsGenieClient {
                 ],
             )
             .await?;
-        let mut rotations = answer
-            .data
-            .final_timeline
-            .map(|timeline| timeline.rotations)
-            .unwrap_or_default();
-        rotations.sort_by(|a, b| a.order.total_cmp(&b.order));
         let now = SystemTime::now();
-        Ok(rotations
+        Ok(plans_of(answer, now)
             .into_iter()
-            .map(|rotation| {
-                let mut shifts: Vec<(Shift, SystemTime)> = rotation
-                    .periods
-                    .iter()
-                    .filter(|period| period.kind != "historical")
-                    .filter_map(|period| {
-                        let recipient = period.recipient.as_ref()?;
-                        if recipient.kind != "user" || recipient.name.is_empty() {
-                            return None;
-                        }
-                        let start = humantime::parse_rfc3339_weak(&period.start_date).ok()?;
-                        let end = humantime::parse_rfc3339_weak(&period.end_date).ok()?;
-                        (end > now).then(|| {
-                            (
-                                Shift {
-                                    person: Person::with_email(&recipient.name),
-                                    starts: start,
-                                    until: end,
-                                    is_override: period.kind == "override",
-                                },
-                                start,
-                            )
-                        })
-                    })
-                    .collect();
-                shifts.sort_by_key(|(_, start)| *start);
-                let (current, upcoming): (Vec<Shift>, Vec<Shift>) = shifts
+            .map(|plan| {
+                let (current, upcoming): (Vec<Shift>, Vec<Shift>) = plan
+                    .shifts
                     .into_iter()
-                    .map(|(shift, _)| shift)
                     .partition(|shift| shift.starts <= now);
                 Rotation {
-                    name: rotation.name,
+                    name: plan.name,
                     next: upcoming
                         .into_iter()
                         .find(|shift| !current.iter().any(|now| now.person == shift.person)),
@@ -166,6 +135,61 @@ impl OpsGenieClient {
                 }
             })
             .collect())
+    }
+
+    /// Each rotation's shifts that overlap `from` .. `until`, in the schedule's
+    /// order, from the timeline starting at `from`.
+    pub async fn plan(
+        &self,
+        schedule: &str,
+        from: SystemTime,
+        until: SystemTime,
+    ) -> Result<Vec<RotationPlan>, RestError> {
+        let days = until
+            .duration_since(from)
+            .map_or(1, |span| span.as_secs().div_ceil(24 * 60 * 60).max(1));
+        let date = humantime::format_rfc3339_seconds(from).to_string();
+        let interval = days.to_string();
+        let answer: TimelineResponse = self
+            .get(
+                "timeline",
+                &["v2", "schedules", schedule, "timeline"],
+                &[
+                    ("identifierType", "name"),
+                    ("date", &date),
+                    ("intervalUnit", "days"),
+                    ("interval", &interval),
+                ],
+            )
+            .await?;
+        Ok(plans_of(answer, from)
+            .into_iter()
+            .map(|mut plan| {
+                plan.shifts.retain(|shift| shift.starts < until);
+                plan
+            })
+            .collect())
+    }
+
+    /// The usernames (emails) on call at `at` for the schedule with this name.
+    pub async fn on_call_emails_at(
+        &self,
+        schedule: &str,
+        at: SystemTime,
+    ) -> Result<Vec<String>, RestError> {
+        let date = humantime::format_rfc3339_seconds(at).to_string();
+        let answer: OnCallsResponse = self
+            .get(
+                "on_calls",
+                &["v2", "schedules", schedule, "on-calls"],
+                &[
+                    ("scheduleIdentifierType", "name"),
+                    ("flat", "true"),
+                    ("date", &date),
+                ],
+            )
+            .await?;
+        Ok(answer.data.on_call_recipients)
     }
 
     /// Creates an alert; OpsGenie accepts it with 202 and a request id, returned here.
@@ -199,6 +223,46 @@ impl OpsGenieClient {
         .act(alias, verb, by)
         .await
     }
+}
+
+/// The timeline's rotations in the schedule's order, each with its people's
+/// shifts that end after `after`, by start.
+fn plans_of(answer: TimelineResponse, after: SystemTime) -> Vec<RotationPlan> {
+    let mut rotations = answer
+        .data
+        .final_timeline
+        .map(|timeline| timeline.rotations)
+        .unwrap_or_default();
+    rotations.sort_by(|a, b| a.order.total_cmp(&b.order));
+    rotations
+        .into_iter()
+        .map(|rotation| {
+            let mut shifts: Vec<Shift> = rotation
+                .periods
+                .iter()
+                .filter(|period| period.kind != "historical")
+                .filter_map(|period| {
+                    let recipient = period.recipient.as_ref()?;
+                    if recipient.kind != "user" || recipient.name.is_empty() {
+                        return None;
+                    }
+                    let starts = humantime::parse_rfc3339_weak(&period.start_date).ok()?;
+                    let until = humantime::parse_rfc3339_weak(&period.end_date).ok()?;
+                    (until > after).then(|| Shift {
+                        person: Person::with_email(&recipient.name),
+                        starts,
+                        until,
+                        is_override: period.kind == "override",
+                    })
+                })
+                .collect();
+            shifts.sort_by_key(|shift| shift.starts);
+            RotationPlan {
+                name: rotation.name,
+                shifts,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

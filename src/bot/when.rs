@@ -1,0 +1,347 @@
+//! When a person means, from a short phrase: "at 22:00", "tonight", "tomorrow",
+//! "on Saturday", "on 2026-12-24 09:00", "next week". Read in the asker's time
+//! zone (jiff does the zones and DST); pure, so tested as a table.
+//!
+//! The phrases are few and fixed, so a small parser of our own reads them: a
+//! general natural-language date crate would also read what people did not
+//! mean as a time, and the bot must answer "I cannot read that" rather than
+//! guess.
+
+use jiff::civil::{Date, Time, Weekday};
+use jiff::{Timestamp, ToSpan, ZonedDateTime};
+
+/// A moment, or a span of time (`from` inclusive, `until` exclusive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum When {
+    At(Timestamp),
+    Between { from: Timestamp, until: Timestamp },
+}
+
+/// What the bot says when it cannot read a phrase: the forms it can.
+pub const FORMS: &str = "`at 22:00`, `tonight`, `today`, `tomorrow`, `tomorrow 09:00`, \
+`on Saturday`, `on Saturday 14:30`, `on 2026-12-24`, `on 2026-12-24 09:00`, `next week`";
+
+/// The phrase could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("I could not read `{phrase}` as a time")]
+pub struct NotUnderstood {
+    pub phrase: String,
+}
+
+/// The hour "tonight" means, when it is still ahead.
+const TONIGHT: i8 = 22;
+
+/// Reads `phrase` (lower or upper case, a trailing `?` or `.` allowed) at `now`,
+/// in `now`'s time zone.
+pub fn parse_when(phrase: &str, now: &ZonedDateTime) -> Result<When, NotUnderstood> {
+    let not_understood = || NotUnderstood {
+        phrase: phrase.trim().to_owned(),
+    };
+    let lowered = phrase
+        .trim()
+        .trim_end_matches(['?', '.', '!'])
+        .to_lowercase();
+    let words: Vec<&str> = lowered.split_whitespace().collect();
+    let today = now.date();
+    let day = |date: Date, time: Option<Time>| -> Result<When, NotUnderstood> {
+        match time {
+            Some(time) => at(date, time, now),
+            None => whole_day(date, now),
+        }
+    };
+    match words.as_slice() {
+        ["now"] => Ok(When::At(now.timestamp())),
+        ["tonight"] => {
+            let tonight = at(today, Time::constant(TONIGHT, 0, 0, 0), now)?;
+            Ok(match tonight {
+                When::At(moment) if moment < now.timestamp() => When::At(now.timestamp()),
+                other => other,
+            })
+        }
+        ["today"] => Ok(When::Between {
+            from: now.timestamp(),
+            until: end_of(today, now)?,
+        }),
+        ["today", rest @ ..] => day(today, Some(time_of(rest).ok_or_else(not_understood)?)),
+        ["tomorrow", rest @ ..] => {
+            let tomorrow = today.tomorrow().map_err(|_| not_understood())?;
+            let time = match rest {
+                [] => None,
+                rest => Some(time_of(rest).ok_or_else(not_understood)?),
+            };
+            day(tomorrow, time)
+        }
+        ["at", rest @ ..] => {
+            let time = time_of(rest).ok_or_else(not_understood)?;
+            let moment = at(today, time, now)?;
+            match moment {
+                // Already past today: the next one.
+                When::At(moment) if moment < now.timestamp() => {
+                    let tomorrow = today.tomorrow().map_err(|_| not_understood())?;
+                    at(tomorrow, time, now)
+                }
+                other => Ok(other),
+            }
+        }
+        ["next", "week"] => {
+            let monday = next_weekday(today, Weekday::Monday, false);
+            let from = start_of(monday, now)?;
+            let after = monday.checked_add(7.days()).map_err(|_| not_understood())?;
+            Ok(When::Between {
+                from,
+                until: start_of(after, now)?,
+            })
+        }
+        ["on", day_word, rest @ ..] | [day_word, rest @ ..] => {
+            let date = weekday(day_word)
+                .map(|weekday| next_weekday(today, weekday, true))
+                .or_else(|| day_word.parse::<Date>().ok())
+                .ok_or_else(not_understood)?;
+            let time = match rest {
+                [] => None,
+                rest => Some(time_of(rest).ok_or_else(not_understood)?),
+            };
+            day(date, time)
+        }
+        [] => Err(not_understood()),
+    }
+}
+
+/// `22:00`, `9:30`, `9`, `9pm`, `9:30 pm`, optionally after `at`.
+fn time_of(words: &[&str]) -> Option<Time> {
+    let words = match words {
+        ["at", rest @ ..] => rest,
+        rest => rest,
+    };
+    let text: String = words.concat();
+    let (clock, meridiem) = if let Some(clock) = text.strip_suffix("am") {
+        (clock, Some(false))
+    } else if let Some(clock) = text.strip_suffix("pm") {
+        (clock, Some(true))
+    } else {
+        (text.as_str(), None)
+    };
+    let (hour, minute) = match clock.split_once(':') {
+        Some((hour, minute)) if minute.len() == 2 => (hour, minute),
+        Some(_) => return None,
+        None => (clock, "00"),
+    };
+    if hour.is_empty() || hour.len() > 2 || !hour.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let mut hour: i8 = hour.parse().ok()?;
+    let minute: i8 = minute.parse().ok()?;
+    match meridiem {
+        Some(_) if !(1..=12).contains(&hour) => return None,
+        Some(true) if hour < 12 => hour += 12,
+        Some(false) if hour == 12 => hour = 0,
+        _ => {}
+    }
+    Time::new(hour, minute, 0, 0).ok()
+}
+
+fn weekday(word: &str) -> Option<Weekday> {
+    let days = [
+        ("monday", Weekday::Monday),
+        ("tuesday", Weekday::Tuesday),
+        ("wednesday", Weekday::Wednesday),
+        ("thursday", Weekday::Thursday),
+        ("friday", Weekday::Friday),
+        ("saturday", Weekday::Saturday),
+        ("sunday", Weekday::Sunday),
+    ];
+    days.iter()
+        .find(|(name, _)| word.len() >= 3 && name.starts_with(word))
+        .map(|(_, day)| *day)
+}
+
+/// The next `weekday` from `today`: today itself when `inclusive`.
+fn next_weekday(today: Date, weekday: Weekday, inclusive: bool) -> Date {
+    let ahead =
+        i64::from(weekday.to_monday_zero_offset() - today.weekday().to_monday_zero_offset())
+            .rem_euclid(7);
+    let ahead = if ahead == 0 && !inclusive { 7 } else { ahead };
+    today.checked_add(ahead.days()).unwrap_or(today)
+}
+
+/// `date` at `time` in `now`'s zone: in a DST gap, the time after it; in an
+/// overlap, the earlier of the two.
+fn at(date: Date, time: Time, now: &ZonedDateTime) -> Result<When, NotUnderstood> {
+    date.to_datetime(time)
+        .to_zoned_datetime(now.time_zone().clone())
+        .map(|zoned| When::At(zoned.timestamp()))
+        .map_err(|_| NotUnderstood {
+            phrase: date.to_string(),
+        })
+}
+
+fn start_of(date: Date, now: &ZonedDateTime) -> Result<Timestamp, NotUnderstood> {
+    date.to_zoned_datetime(now.time_zone().clone())
+        .map(|zoned| zoned.timestamp())
+        .map_err(|_| NotUnderstood {
+            phrase: date.to_string(),
+        })
+}
+
+fn end_of(date: Date, now: &ZonedDateTime) -> Result<Timestamp, NotUnderstood> {
+    let next = date.tomorrow().map_err(|_| NotUnderstood {
+        phrase: date.to_string(),
+    })?;
+    start_of(next, now)
+}
+
+/// The whole of `date`, midnight to midnight (23 or 25 hours on DST days); from
+/// now when `date` is today.
+fn whole_day(date: Date, now: &ZonedDateTime) -> Result<When, NotUnderstood> {
+    let from = start_of(date, now)?.max(now.timestamp());
+    Ok(When::Between {
+        from,
+        until: end_of(date, now)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now(zone: &str, civil: &str) -> ZonedDateTime {
+        civil
+            .parse::<jiff::civil::DateTime>()
+            .expect("a date-time")
+            .in_tz(zone)
+            .expect("a zone")
+    }
+
+    fn instant(zone: &str, civil: &str) -> Timestamp {
+        now(zone, civil).timestamp()
+    }
+
+    #[test]
+    fn phrases_read_as_moments_in_the_askers_zone() {
+        // Monday 2026-11-23, 15:00 local.
+        let cases = [
+            ("Europe/Berlin", "at 22:00", "2026-11-23T22:00"),
+            ("Europe/Berlin", "at 9", "2026-11-24T09:00"),
+            ("Europe/Berlin", "at 9pm", "2026-11-23T21:00"),
+            ("Europe/Berlin", "at 12am", "2026-11-24T00:00"),
+            ("Europe/Berlin", "at 9:30 PM?", "2026-11-23T21:30"),
+            ("Europe/Berlin", "tonight", "2026-11-23T22:00"),
+            ("America/New_York", "tonight", "2026-11-23T22:00"),
+            ("Asia/Kolkata", "tomorrow 09:00", "2026-11-24T09:00"),
+            ("Asia/Kolkata", "tomorrow at 9am", "2026-11-24T09:00"),
+            ("Pacific/Auckland", "on Saturday 14:30", "2026-11-28T14:30"),
+            ("UTC", "on 2026-12-24 09:00", "2026-12-24T09:00"),
+            ("UTC", "2026-12-24 at 9:00", "2026-12-24T09:00"),
+            ("UTC", "today 16:00", "2026-11-23T16:00"),
+            ("UTC", "sat 10", "2026-11-28T10:00"),
+        ];
+        for (zone, phrase, expected) in cases {
+            let now = now(zone, "2026-11-23T15:00");
+            assert_eq!(
+                parse_when(phrase, &now),
+                Ok(When::At(instant(zone, expected))),
+                "{phrase} in {zone}"
+            );
+        }
+        let late = now("Europe/Berlin", "2026-11-23T23:10");
+        assert_eq!(
+            parse_when("tonight", &late),
+            Ok(When::At(late.timestamp())),
+            "tonight, when it is later than 22:00 already, is now"
+        );
+    }
+
+    #[test]
+    fn days_and_weeks_read_as_spans_from_midnight_to_midnight() {
+        let zone = "Europe/Berlin";
+        let monday = now(zone, "2026-11-23T15:00");
+        let span = |from: &str, until: &str| When::Between {
+            from: instant(zone, from),
+            until: instant(zone, until),
+        };
+        assert_eq!(
+            parse_when("on Saturday", &monday),
+            Ok(span("2026-11-28T00:00", "2026-11-29T00:00"))
+        );
+        assert_eq!(
+            parse_when("tomorrow", &monday),
+            Ok(span("2026-11-24T00:00", "2026-11-25T00:00"))
+        );
+        assert_eq!(
+            parse_when("next week", &monday),
+            Ok(span("2026-11-30T00:00", "2026-12-07T00:00")),
+            "next week starts next Monday, even on a Monday"
+        );
+        assert_eq!(
+            parse_when("on Monday", &monday),
+            Ok(span("2026-11-23T15:00", "2026-11-24T00:00")),
+            "today's weekday is today, from now"
+        );
+        assert_eq!(
+            parse_when("today", &monday),
+            Ok(span("2026-11-23T15:00", "2026-11-24T00:00"))
+        );
+        assert_eq!(
+            parse_when("on 2026-12-24", &monday),
+            Ok(span("2026-12-24T00:00", "2026-12-25T00:00"))
+        );
+    }
+
+    #[test]
+    fn dst_days_are_23_or_25_hours_and_a_missing_hour_moves_forward() {
+        let zone = "Europe/Berlin";
+        // Clocks go forward at 02:00 on Sunday 2026-03-29, back on 2026-10-25.
+        let saturday = now(zone, "2026-03-28T12:00");
+        let Ok(When::Between { from, until }) = parse_when("tomorrow", &saturday) else {
+            panic!("a span");
+        };
+        assert_eq!(until.duration_since(from).as_secs(), 23 * 3600);
+        assert_eq!(
+            parse_when("tomorrow 02:30", &saturday),
+            Ok(When::At(instant("UTC", "2026-03-29T01:30"))),
+            "02:30 does not exist that night: 03:30 CEST"
+        );
+        let autumn = now(zone, "2026-10-24T12:00");
+        let Ok(When::Between { from, until }) = parse_when("tomorrow", &autumn) else {
+            panic!("a span");
+        };
+        assert_eq!(until.duration_since(from).as_secs(), 25 * 3600);
+        assert_eq!(
+            parse_when("tomorrow 02:30", &autumn),
+            Ok(When::At(instant("UTC", "2026-10-25T00:30"))),
+            "02:30 happens twice: the first, CEST"
+        );
+    }
+
+    #[test]
+    fn what_is_not_a_time_is_refused_not_guessed() {
+        let monday = now("UTC", "2026-11-23T15:00");
+        for phrase in [
+            "",
+            "at",
+            "at 25:00",
+            "at 9:7",
+            "at 13pm",
+            "at noonish",
+            "on the weekend",
+            "on",
+            "tomorrow afternoon",
+            "soon",
+            "2026-13-01",
+            "on 2026-02-30",
+            "next month",
+            "at -1",
+        ] {
+            assert!(
+                parse_when(phrase, &monday).is_err(),
+                "{phrase:?} should not be read"
+            );
+        }
+        assert_eq!(
+            parse_when("whenever", &monday)
+                .expect_err("refused")
+                .to_string(),
+            "I could not read `whenever` as a time"
+        );
+    }
+}
