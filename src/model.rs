@@ -23,6 +23,20 @@ pub enum RequestKind {
     Mention,
     /// A message in the bot's DM.
     DirectMessage,
+    /// `/oncall …`: answered to the caller, never paging.
+    SlashCommand,
+}
+
+/// `/oncall [what]`, as the bot needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlashCommand {
+    pub user: String,
+    pub user_team: Option<String>,
+    pub channel: String,
+    /// What followed the command.
+    pub text: String,
+    /// Where the answer goes (Slack's `response_url`).
+    pub response_url: String,
 }
 
 /// A person asking the bot something.

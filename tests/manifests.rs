@@ -23,6 +23,13 @@ for path in sys.argv[2:]:
     for scope in ["app_mentions:read", "chat:write", "im:history", "users:read", "users:read.email"]:
         assert scope in scopes, path + ": missing " + scope
     assert sorted(events["bot_events"]) == ["app_mention", "message.im"], path
+    commands = manifest["features"]["slash_commands"]
+    assert [c["command"] for c in commands] == ["/oncall"], path
+    assert "commands" in scopes, path + ": the slash command needs the commands scope"
+    if socket:
+        assert "url" not in commands[0], path + ": commands come over Socket Mode"
+    else:
+        assert commands[0]["url"] == events["request_url"].replace("/slack/events", "/slack/commands"), path
     interactivity = settings["interactivity"]
     assert interactivity["is_enabled"] is True, path + ": the alert buttons need interactivity"
     if socket:

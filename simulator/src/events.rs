@@ -128,6 +128,35 @@ impl ButtonClick<'_> {
     }
 }
 
+/// A slash command (`/oncall <text>`) as Slack posts it: form-encoded.
+pub fn slash_command_form(user: &str, channel: &str, text: &str, response_url: &str) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("token", "legacy-verification-token")
+        .append_pair("team_id", "TSIM")
+        .append_pair("team_domain", "simulated")
+        .append_pair("channel_id", channel)
+        .append_pair("channel_name", "support")
+        .append_pair("user_id", user)
+        .append_pair("user_name", &user.to_lowercase())
+        .append_pair("command", "/oncall")
+        .append_pair("text", text)
+        .append_pair("api_app_id", "ASIM")
+        .append_pair("response_url", response_url)
+        .append_pair("trigger_id", "1111.2222.sim")
+        .finish()
+}
+
+/// The same command as a Socket Mode `slash_commands` payload.
+pub fn slash_command_json(user: &str, channel: &str, text: &str, response_url: &str) -> String {
+    json!({
+        "token": "legacy-verification-token", "team_id": "TSIM", "team_domain": "simulated",
+        "channel_id": channel, "channel_name": "support", "user_id": user,
+        "user_name": user.to_lowercase(), "command": "/oncall", "text": text,
+        "api_app_id": "ASIM", "response_url": response_url, "trigger_id": "1111.2222.sim"
+    })
+    .to_string()
+}
+
 /// `payload=<json>`, form-encoded.
 pub fn form_encoded_payload(payload: &str) -> String {
     url::form_urlencoded::Serializer::new(String::new())

@@ -63,6 +63,8 @@ struct State {
     time_zones: std::collections::HashMap<String, String>,
     updates: Vec<Update>,
     ephemerals: Vec<Ephemeral>,
+    /// Bodies posted to the slash commands' `response_url`.
+    command_responses: Vec<Value>,
     clock: u64,
     /// Socket Mode: the app-level token and the URL `apps.connections.open` gives.
     socket_mode: Option<(String, String)>,
@@ -125,6 +127,7 @@ impl SlackWorkspace {
             time_zones: std::collections::HashMap::new(),
             updates: Vec::new(),
             ephemerals: Vec::new(),
+            command_responses: Vec::new(),
             clock: 1_700_000_000,
             socket_mode: None,
             scopes: FULL_SCOPES
@@ -143,7 +146,25 @@ impl SlackWorkspace {
                 .mount(&server)
                 .await;
         }
+        Mock::given(wiremock::matchers::method("POST"))
+            .and(wiremock::matchers::path_regex(r"^/commands/"))
+            .respond_with(CommandResponses {
+                state: Arc::clone(&state),
+            })
+            .with_priority(SIMULATION_PRIORITY)
+            .mount(&server)
+            .await;
         Self { server, state }
+    }
+
+    /// A `response_url` for one slash command, as Slack hands it out.
+    pub fn response_url(&self) -> String {
+        format!("{}/commands/T0SIM/1/sim", self.server.uri())
+    }
+
+    /// What the bot posted to the slash commands' `response_url`, in order.
+    pub fn command_responses(&self) -> Vec<Value> {
+        lock(&self.state).command_responses.clone()
     }
 
     /// The Web API base URL (`SLACK_API_URL`).
@@ -254,6 +275,23 @@ fn blocks_of(request: &Request) -> Result<Option<Value>, &'static str> {
         }
     }
     Ok(Some(blocks.clone()))
+}
+
+/// Slack's `response_url`: takes a JSON message, answers `ok` in plain text.
+struct CommandResponses {
+    state: Arc<Mutex<State>>,
+}
+
+impl Respond for CommandResponses {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        match serde_json::from_slice::<Value>(&request.body) {
+            Ok(body) if body["text"].as_str().is_some_and(|text| !text.is_empty()) => {
+                lock(&self.state).command_responses.push(body);
+                ResponseTemplate::new(200).set_body_string("ok")
+            }
+            _ => ResponseTemplate::new(400).set_body_string("invalid_payload"),
+        }
+    }
 }
 
 struct Method {

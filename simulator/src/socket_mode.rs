@@ -92,6 +92,24 @@ impl SocketModeServer {
         Some(envelope_id)
     }
 
+    /// Pushes a slash command payload in a `slash_commands` envelope; returns
+    /// its envelope id, or `None` when no connection is open.
+    pub fn send_slash_command(&self, payload: &str) -> Option<String> {
+        let mut state = lock(&self.state);
+        state.envelopes += 1;
+        let envelope_id = format!("envelope-{:04}", state.envelopes);
+        let payload: serde_json::Value = serde_json::from_str(payload).ok()?;
+        let frame = json!({
+            "envelope_id": envelope_id,
+            "type": "slash_commands",
+            "accepts_response_payload": true,
+            "payload": payload,
+        });
+        let sender = state.current.as_ref()?;
+        sender.send(Message::text(frame.to_string())).ok()?;
+        Some(envelope_id)
+    }
+
     /// Pushes an interactivity payload (a button click) in an `interactive`
     /// envelope; returns its envelope id, or `None` when no connection is open.
     pub fn send_interactive(&self, payload: &str) -> Option<String> {

@@ -12,6 +12,8 @@ use crate::routing::Routing;
 pub const HELP_TEXT: &str =
     "I tell you who is on call, and mention them here so they see your message.\n\
 • `@ops` followed by anything (or a DM to me): who is on call right now\n\
+• `@ops who is on call at 22:00` (or `tonight`, `tomorrow`, `on Saturday`, `on 2026-12-24 09:00`, `next week`): who is on then, in your time zone\n\
+• `@ops next`: who takes over next, per rotation; `@ops when am I on?`: your next shifts\n\
 • `@ops cache clear`: forget cached on-call answers, e.g. after an override in OpsGenie\n\
 • `@ops help`: this message";
 

@@ -12,7 +12,7 @@ use super::replies::{
 };
 use crate::alert_threads::AlertThreads;
 use crate::alerting::{alias_for, AlertMode, AlertOutcome, AlertRaiser};
-use crate::model::{BotIdentity, Request, ThreadMessage};
+use crate::model::{BotIdentity, Request, RequestKind, SlashCommand, ThreadMessage};
 use crate::oncall::OnCallDirectory;
 use crate::routing::{Destination, Routing};
 use crate::slack::{SlackApi, SlackError, SlackUser};
@@ -136,6 +136,31 @@ impl Bot {
         .await?;
         threads.remember(request, &card.alias, ts, reply.text).await;
         Ok(())
+    }
+
+    /// Answers `/oncall [what] [public]` at its `response_url`: the same answers
+    /// as the mention forms, to the caller alone unless they add `public`.
+    pub async fn answer_command(&self, command: &SlashCommand) -> Result<(), SlackError> {
+        let text = command.text.trim();
+        let (text, public) = match text.strip_suffix("public") {
+            Some(rest) if rest.is_empty() || rest.ends_with(char::is_whitespace) => {
+                (rest.trim(), true)
+            }
+            _ => (text, false),
+        };
+        let request = Request {
+            kind: RequestKind::SlashCommand,
+            channel: command.channel.clone(),
+            user: command.user.clone(),
+            ts: String::new(),
+            thread_ts: String::new(),
+            text: text.to_owned(),
+            user_team: command.user_team.clone(),
+        };
+        let reply = Box::pin(self.reply_to(&request)).await;
+        self.slack
+            .respond(&command.response_url, &reply.text, public)
+            .await
     }
 
     /// What the bot says to `request`.
@@ -284,6 +309,10 @@ impl Bot {
         paging: bool,
     ) -> ThreadMessage {
         let alert = async {
+            if request.kind == RequestKind::SlashCommand {
+                // A command answers the caller alone: it pages nobody.
+                return None;
+            }
             match (&self.alerts, paging) {
                 (Some(alerts), _) if alerts.mode() == AlertMode::Every || paging => {
                     let text = strip_mentions_of(&request.text, &self.identity.user_id);

@@ -18,6 +18,7 @@ use super::inbox::{Inbox, Reply};
 use super::socket_mode::LinkStatus;
 use crate::config::WebhookTokens;
 use crate::providers::webhook::{parse_alert_update, WebhookError};
+use crate::slack::commands::command_of_form;
 use crate::slack::events::Envelope;
 use crate::slack::interactions::{payload_of_form, Interaction};
 use crate::slack::signature::{
@@ -69,6 +70,7 @@ pub fn app(state: HttpState) -> Router {
     Router::new()
         .route("/slack/events", post(slack_events))
         .route("/slack/interactions", post(slack_interactions))
+        .route("/slack/commands", post(slack_commands))
         .route("/opsgenie/webhook", post(opsgenie_webhook))
         .route("/jsm/webhook", post(jsm_webhook))
         .route("/healthz", get(healthz))
@@ -235,6 +237,27 @@ async fn slack_interactions(State(state): State<HttpState>, request: Request) ->
         }
     }
     StatusCode::OK.into_response()
+}
+
+/// `/oncall …`: signed like events, form-encoded, acked at once with an empty
+/// 200 (Slack shows nothing); the answer follows at the `response_url`.
+async fn slack_commands(State(state): State<HttpState>, request: Request) -> Response {
+    let received = Instant::now();
+    let (_, body) = match verified_body(&state, request, received).await {
+        Ok(verified) => verified,
+        Err(answer) => return answer,
+    };
+    match command_of_form(&body) {
+        Ok(command) => {
+            state.inbox.accept_command(command, received);
+            StatusCode::OK.into_response()
+        }
+        Err(error) => {
+            tracing::warn!(%error, "authenticated slash command that cannot be read");
+            state.inbox.record("slash_command", "malformed", received);
+            StatusCode::BAD_REQUEST.into_response()
+        }
+    }
 }
 
 async fn opsgenie_webhook(State(state): State<HttpState>, request: Request) -> Response {

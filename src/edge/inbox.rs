@@ -13,7 +13,7 @@ use tracing::Instrument;
 use super::recent::RecentKeys;
 use crate::bot::Bot;
 use crate::metrics::Metrics;
-use crate::model::{AlertUpdate, BotIdentity, Click, Request};
+use crate::model::{AlertUpdate, BotIdentity, Click, Request, SlashCommand};
 use crate::slack::events::{Envelope, Inbound};
 use crate::store::SharedState;
 
@@ -155,6 +155,30 @@ impl Inbox {
             }
         };
         self.record("block_actions", outcome, received);
+    }
+
+    /// A slash command: answered at its `response_url` after the ack.
+    pub fn accept_command(&self, command: SlashCommand, received: Instant) {
+        let bot = Arc::clone(&self.inner.bot);
+        let metrics = Arc::clone(&self.inner.metrics);
+        let span =
+            tracing::info_span!("slash_command", channel = %command.channel, user = %command.user);
+        self.inner.work.spawn(
+            async move {
+                match bot.answer_command(&command).await {
+                    Ok(()) => {
+                        metrics.reply("posted");
+                        tracing::info!("answered the command");
+                    }
+                    Err(error) => {
+                        metrics.reply("failed");
+                        tracing::error!(%error, "could not answer the command");
+                    }
+                }
+            }
+            .instrument(span),
+        );
+        self.record("slash_command", "answered", received);
     }
 
     /// One delivery of the provider's webhook: reflected in its thread after

@@ -28,6 +28,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use super::inbox::{Inbox, Reply};
 use crate::config::settings::SocketTimings;
 use crate::outbound::BackoffPolicy;
+use crate::slack::commands::command_of_json;
 use crate::slack::events::Envelope;
 use crate::slack::interactions::Interaction;
 use crate::slack::{SlackApi, SlackError};
@@ -256,6 +257,17 @@ impl SocketMode {
                 }
                 None => true,
             },
+            "slash_commands" => {
+                match frame
+                    .payload
+                    .map(|payload| command_of_json(payload.get().as_bytes()))
+                {
+                    Some(Ok(command)) => self.inbox.accept_command(command, received),
+                    Some(Err(error)) => tracing::debug!(%error, "slash command ignored"),
+                    None => tracing::debug!("Socket Mode command without a payload"),
+                }
+                true
+            }
             "interactive" => {
                 match frame
                     .payload

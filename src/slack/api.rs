@@ -625,6 +625,64 @@ impl SlackApi {
         .await
     }
 
+    /// Answers a slash command at its `response_url`: only to the caller, or
+    /// to the channel when `public`. The URL came in a signed request; it must
+    /// still be HTTPS (or plain HTTP to this machine, for tests), and no token
+    /// goes with it.
+    pub async fn respond(
+        &self,
+        response_url: &str,
+        text: &str,
+        public: bool,
+    ) -> Result<(), SlackError> {
+        let uri: Uri = response_url
+            .parse()
+            .map_err(|_| SlackError::Request("the response_url is not a URL".to_owned()))?;
+        let loopback = matches!(uri.host(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        let allowed = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => loopback,
+            _ => false,
+        };
+        if !allowed {
+            return Err(SlackError::Request(
+                "the response_url is not an https:// URL".to_owned(),
+            ));
+        }
+        let body = serde_json::json!({
+            "response_type": if public { "in_channel" } else { "ephemeral" },
+            "text": text,
+        });
+        let json =
+            serde_json::to_vec(&body).map_err(|error| SlackError::Request(error.to_string()))?;
+        let _turn = self.turns.turn().await;
+        let mut request = hyper::Request::new(Body::new(Bytes::from(json)));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = uri;
+        let headers = request.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(crate::outbound::USER_AGENT),
+        );
+        let sent = tokio::time::timeout(self.timeout, self.http.request(request)).await;
+        let response = match sent {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => {
+                let detail = self.describe(&error, error.is_connect(), false);
+                return Err(SlackError::Transport(detail));
+            }
+            Err(_) => return Err(SlackError::Timeout(self.timeout)),
+        };
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(SlackError::Http {
+                status: response.status().as_u16(),
+            })
+        }
+    }
+
     /// `apps.connections.open` (with the app-level token): a Socket Mode URL.
     pub async fn open_socket_url(&self) -> Result<String, SlackError> {
         let (opened, _): (ConnectionsOpen, _) = self
@@ -1134,4 +1192,28 @@ mod tests {
         .expect("client");
         assert!(!format!("{api:?}").contains("xoxb-secret"));
     }
+
+    #[tokio::test]
+    async fn a_response_url_must_be_https_or_this_machine_and_carries_no_token() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/commands/1"))
+            .and(body_json(serde_json::json!({"response_type": "ephemeral", "text": "hi"})))
+            .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let api = api_for(&server);
+        let url = format!("{}/commands/1", server.uri());
+        assert!(api.respond(&url, "hi", false).await.is_ok());
+        let sent = server.received_requests().await.expect("recorded");
+        assert!(sent[0].headers.get("authorization").is_none(), "no token");
+        for refused in ["http://hooks.example.com/commands/1", "ftp://x/y", "not a url"] {
+            assert!(
+                matches!(api.respond(refused, "hi", false).await, Err(SlackError::Request(_))),
+                "{refused}"
+            );
+        }
+    }
+
 }

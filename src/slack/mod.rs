@@ -3,6 +3,7 @@
 
 mod api;
 mod blocks;
+pub mod commands;
 pub mod events;
 pub mod interactions;
 pub mod markup;

@@ -272,3 +272,66 @@ async fn without_rotations_a_moment_is_answered_from_the_on_calls_at_that_date()
         }
     }
 }
+
+impl TestApp {
+    /// `/oncall <text>` as Slack posts it, signed; returns the HTTP status.
+    async fn slash(&self, user: &str, text: &str) -> u16 {
+        let body = oncall_bot_simulator::events::slash_command_form(
+            user,
+            "C1",
+            text,
+            &self.slack.response_url(),
+        );
+        let (timestamp, signature) = sign(&body, unix_now());
+        let status = self
+            .http
+            .post(format!("{}/slack/commands", self.address))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", timestamp)
+            .header("x-slack-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .expect("the app answers")
+            .status();
+        self.settle().await;
+        status.as_u16()
+    }
+}
+
+#[tokio::test]
+async fn slash_oncall_answers_the_caller_alone_unless_public_and_pages_nobody() {
+    let app = spawn_app_with(|config| {
+        config.alerts = Some(oncall_bot::alerting::AlertPolicy::default());
+    })
+    .await;
+    app.opsgenie.set_rotations(SCHEDULE, rotations());
+    assert_eq!(app.slash("UBOB", "").await, 200);
+    assert_eq!(app.slash("UBOB", "next public").await, 200);
+    assert_eq!(app.slash("UALICE", "when am I on?").await, 200);
+    let responses = app.slack.command_responses();
+    assert_eq!(responses.len(), 3, "{responses:?}");
+    assert_eq!(responses[0]["response_type"], "ephemeral");
+    assert!(responses[0]["text"]
+        .as_str()
+        .is_some_and(|text| text.starts_with("On call for *SRE_schedule* right now:")));
+    assert_eq!(responses[1]["response_type"], "in_channel");
+    assert!(responses[1]["text"]
+        .as_str()
+        .is_some_and(|text| text.starts_with("Next on call for *SRE_schedule*:")));
+    assert!(responses[2]["text"]
+        .as_str()
+        .is_some_and(|text| text.starts_with("Your shifts in the next 4 weeks:")));
+    assert!(app.replies().is_empty(), "nothing posted in a channel");
+    assert!(app.opsgenie.alerts().is_empty(), "a command pages nobody");
+
+    // Unsigned: refused.
+    let unsigned = app
+        .http
+        .post(format!("{}/slack/commands", app.address))
+        .body("user_id=U1&channel_id=C1&response_url=x")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(unsigned.status().as_u16(), 401);
+}

@@ -455,3 +455,29 @@ async fn a_button_click_arrives_as_an_interactive_envelope_is_acked_and_acts() {
         updated.text
     );
 }
+
+#[tokio::test]
+async fn a_slash_command_arrives_as_a_slash_commands_envelope_is_acked_and_answered() {
+    let (app, server) = spawn_socket_app().await;
+    let payload = oncall_bot_simulator::events::slash_command_json(
+        "UBOB",
+        "C1",
+        "",
+        &app.slack.response_url(),
+    );
+    let envelope = server.send_slash_command(&payload).expect("sent");
+    wait_until("the envelope is acked", || {
+        server.acks().contains(&envelope)
+    })
+    .await;
+    wait_until("the command is answered", || {
+        !app.slack.command_responses().is_empty()
+    })
+    .await;
+    let responses = app.slack.command_responses();
+    assert_eq!(responses[0]["response_type"], "ephemeral");
+    assert_eq!(
+        responses[0]["text"],
+        "On call for *SRE_schedule* right now: <@UALICE>, <@UBOB>"
+    );
+}
