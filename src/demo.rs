@@ -18,7 +18,9 @@ use crate::startup::{self, StartupError};
 use oncall_bot_simulator::events::{
     alert_webhook, app_mention, direct_message, ButtonClick, EventsEndpoint,
 };
-use oncall_bot_simulator::{AlertBook, JsmSite, OpsGenieAccount, Post, SlackWorkspace};
+use oncall_bot_simulator::{
+    AlertBook, JsmSite, OpsGenieAccount, Post, SimRotation, SimShift, SlackWorkspace,
+};
 
 const BOT_TOKEN: &str = "xoxb-demo-bot-token";
 const SIGNING_SECRET: &str = "demo-signing-secret";
@@ -31,6 +33,8 @@ const BOT_USER: &str = "U0OPS";
 /// What the printed curl line says to the bot.
 const CURL_TEXT: &str = "hello from curl";
 const SUPPORT: &str = "C0SUPPORT";
+/// Where hand-overs are announced.
+const ONCALL_CHANNEL: &str = "C0ONCALL";
 const DM: &str = "D0DANA";
 const DANA: &str = "U0DANA";
 
@@ -159,6 +163,12 @@ impl Demo {
                 jsm: Some(WEBHOOK_TOKEN.into()),
             },
             state: None,
+            announcements: vec![crate::handovers::AnnounceSpec {
+                label: SCHEDULE.to_owned(),
+                schedule: SCHEDULE.to_owned(),
+                channel: ONCALL_CHANNEL.to_owned(),
+            }],
+            announce_interval: Duration::from_millis(200),
             usergroups: Vec::new(),
             usergroup_interval: Duration::from_secs(300),
             routing: crate::routing::Routing::default(),
@@ -194,11 +204,30 @@ impl Demo {
         })
     }
 
-    /// `<@U0ALICE>` → `@alice`, as Slack shows a mention.
+    /// `<@U0ALICE>` → `@alice`, as Slack shows a mention; `<!date^…|text>` →
+    /// its text.
     fn render(&self, text: &str) -> String {
-        self.names.iter().fold(text.to_owned(), |text, (id, name)| {
+        let mentions = self.names.iter().fold(text.to_owned(), |text, (id, name)| {
             text.replace(&format!("<@{id}>"), &format!("@{name}"))
-        })
+        });
+        let mut out = String::with_capacity(mentions.len());
+        let mut rest = mentions.as_str();
+        while let Some(start) = rest.find("<!date^") {
+            out.push_str(&rest[..start]);
+            let date = &rest[start..];
+            match (date.find('|'), date.find('>')) {
+                (Some(bar), Some(end)) if bar < end => {
+                    out.push_str(&date[bar + 1..end]);
+                    rest = &date[end + 1..];
+                }
+                _ => {
+                    out.push_str(date);
+                    rest = "";
+                }
+            }
+        }
+        out.push_str(rest);
+        out
     }
 
     /// Delivers `body` (signed) and waits for the bot to finish; returns its new posts.
@@ -314,6 +343,84 @@ impl Demo {
         Ok(())
     }
 
+    /// On-call in time: the schedule gets rotations (bob takes over from alice
+    /// in a moment), then questions about time, then the hand-over notice.
+    async fn in_time(
+        &self,
+        out: &mut Vec<String>,
+        opsgenie: &OpsGenieAccount,
+    ) -> Result<(), DemoError> {
+        let now = std::time::SystemTime::now();
+        let hour = Duration::from_secs(3600);
+        // A whole second (the timeline carries seconds), a moment from now.
+        let handover = {
+            let seconds = now
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_secs());
+            std::time::UNIX_EPOCH + Duration::from_secs(seconds + 1)
+        };
+        let shift = |email: &str, from, to| SimShift {
+            email: email.to_owned(),
+            from,
+            to,
+            is_override: false,
+        };
+        opsgenie.set_rotations(
+            SCHEDULE,
+            vec![SimRotation {
+                name: "Weekly".to_owned(),
+                shifts: vec![
+                    shift("alice@demo.example", now - hour, handover),
+                    shift("bob@demo.example", handover, handover + hour * 24 * 7),
+                ],
+            }],
+        );
+        out.push(String::new());
+        out.push(
+            "On-call in time (the schedule now has a weekly rotation; bob takes over from alice in a moment; times in UTC):"
+                .to_owned(),
+        );
+        let questions = [
+            (
+                "Ev101",
+                DANA,
+                "dana",
+                "1700000500.000100",
+                "who is on call on Saturday?",
+            ),
+            (
+                "Ev102",
+                "U0BOB",
+                "bob",
+                "1700000600.000100",
+                "when am I on?",
+            ),
+        ];
+        for (event, user, name, ts, question) in questions {
+            let text = format!("<@{BOT_USER}> {question}");
+            out.push(format!("#support  {name}: {}", self.render(&text)));
+            let posts = self
+                .exchange(&app_mention(event, SUPPORT, user, ts, &text), None)
+                .await?;
+            self.replies(out, &posts);
+        }
+        for _ in 0..50 {
+            let notices: Vec<Post> = self
+                .slack
+                .posts()
+                .into_iter()
+                .filter(|post| post.channel == ONCALL_CHANNEL)
+                .collect();
+            if let Some(notice) = notices.first() {
+                out.push(format!("#oncall   ops: {}", self.render(&notice.text)));
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        out.push("#oncall   (no hand-over notice arrived)".to_owned());
+        Ok(())
+    }
+
     /// The answer's alert state and buttons as they read now.
     fn status_line(&self, out: &mut Vec<String>, answer_ts: &str) {
         let Some(answer) = self.slack.message(answer_ts) else {
@@ -393,6 +500,9 @@ impl Demo {
         }
         if !alerts.is_empty() {
             self.both_ways(&mut out, "1700000100.000100").await?;
+        }
+        if let SimulatedSource::OpsGenie(opsgenie) = &self.source {
+            self.in_time(&mut out, opsgenie).await?;
         }
         Ok(out)
     }

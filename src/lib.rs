@@ -19,6 +19,7 @@ pub mod config;
 #[cfg(feature = "simulator")]
 pub mod demo;
 pub mod edge;
+pub mod handovers;
 pub mod metrics;
 pub mod model;
 pub mod oncall;

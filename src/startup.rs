@@ -16,6 +16,7 @@ use crate::config::{ServeConfig, SlackConfig, SourceConfig, SyncConfig};
 use crate::edge::http::{app, HttpState};
 use crate::edge::socket_mode::SocketMode;
 use crate::edge::Inbox;
+use crate::handovers::HandoverNotices;
 use crate::metrics::Metrics;
 use crate::oncall::OnCallDirectory;
 use crate::outbound::{RestError, Timeouts};
@@ -64,6 +65,8 @@ pub struct Services {
     /// How long acked replies may take to finish at shutdown.
     pub drain_timeout: Duration,
     http_limits: HttpLimits,
+    /// Hand-over notices, when a schedule has an `announce_channel`.
+    pub handover_notices: Option<(Arc<HandoverNotices>, Duration)>,
 }
 
 /// The Slack clients: the bot's, and the one for user-group calls (the user
@@ -214,6 +217,15 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
             )
         })
         .collect();
+    let handover_notices = (!config.announcements.is_empty()).then(|| {
+        let notices = HandoverNotices::new(
+            Arc::clone(&directory),
+            Arc::clone(&slack.bot),
+            config.announcements.clone(),
+            Arc::clone(&shared),
+        );
+        (Arc::new(notices), config.announce_interval)
+    });
     let inbox = Inbox::new(Arc::new(bot), metrics, shared, config.max_in_flight);
     let socket_mode = match &config.app_token {
         Some(app_token) => {
@@ -254,6 +266,7 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
         socket_mode,
         drain_timeout: config.drain_timeout,
         http_limits: config.http_limits,
+        handover_notices,
     })
 }
 
@@ -273,6 +286,7 @@ pub async fn serve(
         socket_mode,
         drain_timeout,
         http_limits,
+        handover_notices,
     } = services;
     let sync_loops: Vec<_> = user_group_syncs
         .iter()
@@ -286,6 +300,10 @@ pub async fn serve(
             tokio::spawn(sync.run_every(user_group_interval))
         })
         .collect();
+    let notices_loop = handover_notices.map(|(notices, tick)| {
+        tracing::info!(every = %humantime::format_duration(tick), "announcing hand-overs");
+        tokio::spawn(notices.run_every(tick))
+    });
     let socket_loop = socket_mode.map(|socket_mode| {
         tracing::info!("receiving events over Socket Mode");
         tokio::spawn(socket_mode.run())
@@ -300,7 +318,11 @@ pub async fn serve(
     ));
     shutdown.await;
     stop.cancel();
-    for background in sync_loops.into_iter().chain(socket_loop) {
+    for background in sync_loops
+        .into_iter()
+        .chain(socket_loop)
+        .chain(notices_loop)
+    {
         background.abort();
     }
     // Another replica takes the sync over at its next tick.

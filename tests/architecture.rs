@@ -24,6 +24,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("alerting", 4),
     ("alert_threads", 4),
     ("usergroup_sync", 4),
+    ("handovers", 4),
     ("bot", 4),
     // Settings, from the command line and the file.
     ("config", 5),

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::handovers::AnnounceSpec;
 use crate::routing::{Routing, Team};
 use crate::usergroup_sync::{UserGroupRef, UserGroupSpec};
 
@@ -19,6 +20,10 @@ pub struct FileSettings {
     pub usergroups: Vec<UserGroupSpec>,
     /// OpsGenie username (lower case) → Slack user id.
     pub email_overrides: HashMap<String, String>,
+    /// The top-level `announce_channel`: the default schedule's hand-overs.
+    pub default_announce_channel: Option<String>,
+    /// The teams' `announce_channel`s.
+    pub announcements: Vec<AnnounceSpec>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +55,7 @@ struct File {
     usergroups: Vec<UserGroupEntry>,
     #[serde(default)]
     email_overrides: BTreeMap<String, Spanned<String>>,
+    announce_channel: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -59,6 +65,7 @@ struct TeamEntry {
     #[serde(default)]
     aliases: Vec<Spanned<String>>,
     schedule: Option<String>,
+    announce_channel: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,6 +134,7 @@ pub fn parse(path: &Path, text: &str) -> Result<FileSettings, FileError> {
     })?;
 
     let mut teams: Vec<Team> = Vec::new();
+    let mut announcements = Vec::new();
     for entry in &file.teams {
         let name = entry.name.get_ref().trim();
         if name.is_empty() || name.contains(char::is_whitespace) {
@@ -150,6 +158,17 @@ pub fn parse(path: &Path, text: &str) -> Result<FileSettings, FileError> {
                     format!("team name or alias `{}` is used twice", word.get_ref()),
                 ));
             }
+        }
+        let schedule = entry
+            .schedule
+            .clone()
+            .unwrap_or_else(|| format!("{name}_schedule"));
+        if let Some(channel) = &entry.announce_channel {
+            announcements.push(AnnounceSpec {
+                label: name.to_owned(),
+                schedule: schedule.clone(),
+                channel: channel_id(channel, "team.announce_channel", &invalid)?,
+            });
         }
         teams.push(Team {
             name: name.to_owned(),
@@ -229,12 +248,41 @@ pub fn parse(path: &Path, text: &str) -> Result<FileSettings, FileError> {
         })
         .collect::<Result<HashMap<_, _>, _>>()?;
 
+    let default_announce_channel = file
+        .announce_channel
+        .as_ref()
+        .map(|channel| channel_id(channel, "announce_channel", &invalid))
+        .transpose()?;
     Ok(FileSettings {
         default_schedule: file.default_schedule.map(|schedule| schedule.into_inner()),
         routing,
         usergroups,
         email_overrides,
+        default_announce_channel,
+        announcements,
     })
+}
+
+/// A Slack channel id (`C…` or `G…`), or the error naming where it is wrong.
+fn channel_id(
+    value: &Spanned<String>,
+    key: &str,
+    invalid: &impl Fn(usize, String) -> FileError,
+) -> Result<String, FileError> {
+    let id = value.get_ref().trim();
+    let looks_right = id.len() > 1
+        && (id.starts_with('C') || id.starts_with('G'))
+        && id
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if looks_right {
+        Ok(id.to_owned())
+    } else {
+        Err(invalid(
+            value.span().start,
+            format!("{key}: `{id}` is not a Slack channel id (C… or G…; not #name)"),
+        ))
+    }
 }
 
 /// A Slack user id (`U…` or `W…`), or the error naming where it is wrong.
@@ -322,7 +370,7 @@ always = ["ULEAD"]
     fn errors_name_the_file_the_line_and_the_key() {
         assert_eq!(
             error_of("[[team]]\nname = \"payments\"\nschedul = \"x\"\n"),
-            "oncall.toml:3:1: unknown field `schedul`, expected one of `name`, `aliases`, `schedule`"
+            "oncall.toml:3:1: unknown field `schedul`, expected one of `name`, `aliases`, `schedule`, `announce_channel`"
         );
         assert_eq!(
             error_of(
@@ -347,5 +395,39 @@ always = ["ULEAD"]
             "oncall.toml:5:12: team name or alias `PAY` is used twice"
         );
         assert!(error_of("default_schedule = ").starts_with("oncall.toml:1:"));
+    }
+
+    #[test]
+    fn announce_channels_are_read_for_teams_and_the_default_schedule() {
+        let text = r#"
+announce_channel = "C0ONCALL"
+[[team]]
+name = "payments"
+announce_channel = "C0PAY"
+[[team]]
+name = "search"
+"#;
+        let settings = parse(Path::new("oncall.toml"), text).expect("valid");
+        assert_eq!(
+            settings.default_announce_channel.as_deref(),
+            Some("C0ONCALL")
+        );
+        assert_eq!(
+            settings.announcements,
+            [AnnounceSpec {
+                label: "payments".into(),
+                schedule: "payments_schedule".into(),
+                channel: "C0PAY".into(),
+            }]
+        );
+        let error = parse(
+            Path::new("oncall.toml"),
+            "[[team]]\nname = \"payments\"\nannounce_channel = \"#payments\"\n",
+        )
+        .expect_err("a channel name, not an id");
+        assert_eq!(
+            error.to_string(),
+            "oncall.toml:3:20: team.announce_channel: `#payments` is not a Slack channel id (C… or G…; not #name)"
+        );
     }
 }

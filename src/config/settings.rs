@@ -16,6 +16,7 @@ use super::args::{
 };
 use super::file::{self, FileError, FileSettings};
 use crate::alerting::{AlertMode, AlertPolicy};
+use crate::handovers::{AnnounceSpec, ANNOUNCE_INTERVAL};
 use crate::outbound::{BackoffPolicy, Timeouts};
 use crate::providers::jsm::JsmConfig;
 use crate::providers::opsgenie::{EU_API_URL, US_API_URL};
@@ -362,6 +363,10 @@ pub struct ServeConfig {
     pub webhooks: WebhookTokens,
     /// Redis shared by the replicas; `None`: this process alone.
     pub state: Option<StateConfig>,
+    /// Where hand-overs are announced (none: off).
+    pub announcements: Vec<AnnounceSpec>,
+    /// How often the timelines are read for hand-overs.
+    pub announce_interval: Duration,
     pub cache_ttl: Duration,
     /// After a failed on-call lookup, how long the source is left alone.
     pub source_backoff: BackoffPolicy,
@@ -511,6 +516,18 @@ impl AppArgs {
         }
         let (slack, source) = required.finish(slack, source)?;
         let usergroups = user_groups(self.slack_usergroup, source.default_schedule(), &file);
+        let mut announcements = file.announcements.clone();
+        if let Some(channel) = &file.default_announce_channel {
+            let schedule = source.default_schedule().to_owned();
+            announcements.insert(
+                0,
+                AnnounceSpec {
+                    label: schedule.clone(),
+                    schedule,
+                    channel: channel.clone(),
+                },
+            );
+        }
         Ok(ServeConfig {
             slack,
             signing_secret: self.slack_signing_secret,
@@ -526,6 +543,8 @@ impl AppArgs {
                 jsm: self.webhooks.jsm_webhook_token,
             },
             state,
+            announcements,
+            announce_interval: ANNOUNCE_INTERVAL,
             usergroups,
             usergroup_interval: self.usergroup_sync_interval,
             routing: file.routing,

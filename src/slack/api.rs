@@ -559,6 +559,17 @@ impl SlackApi {
         .await
     }
 
+    /// `chat.postMessage` at the top of a channel (hand-over notices). Retried
+    /// only when it surely did not land.
+    pub async fn post_message(&self, channel: &str, text: &str) -> Result<(), SlackError> {
+        let body = serde_json::json!({"channel": channel, "text": text});
+        let call = self.post("chat.postMessage", &body)?;
+        retry_if(self.post_retries, SlackError::write_retry_hint, || async {
+            self.send_checked(call.clone()).await.map(drop)
+        })
+        .await
+    }
+
     /// `chat.postMessage` into a thread, with the alert card's blocks when there
     /// is one; returns the message's ts, for updating it later. Retried like
     /// [`Self::post_in_thread`].
@@ -1198,7 +1209,9 @@ mod tests {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path("/commands/1"))
-            .and(body_json(serde_json::json!({"response_type": "ephemeral", "text": "hi"})))
+            .and(body_json(
+                serde_json::json!({"response_type": "ephemeral", "text": "hi"}),
+            ))
             .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
             .expect(1)
             .mount(&server)
@@ -1208,12 +1221,18 @@ mod tests {
         assert!(api.respond(&url, "hi", false).await.is_ok());
         let sent = server.received_requests().await.expect("recorded");
         assert!(sent[0].headers.get("authorization").is_none(), "no token");
-        for refused in ["http://hooks.example.com/commands/1", "ftp://x/y", "not a url"] {
+        for refused in [
+            "http://hooks.example.com/commands/1",
+            "ftp://x/y",
+            "not a url",
+        ] {
             assert!(
-                matches!(api.respond(refused, "hi", false).await, Err(SlackError::Request(_))),
+                matches!(
+                    api.respond(refused, "hi", false).await,
+                    Err(SlackError::Request(_))
+                ),
                 "{refused}"
             );
         }
     }
-
 }

@@ -156,6 +156,8 @@ pub fn test_config(slack: &SlackWorkspace, opsgenie: &OpsGenieAccount) -> ServeC
         alerts: None,
         webhooks: Default::default(),
         state: None,
+        announcements: Vec::new(),
+        announce_interval: Duration::from_secs(30),
         usergroups: Vec::new(),
         usergroup_interval: Duration::from_secs(300),
         routing: Routing::default(),

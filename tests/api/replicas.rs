@@ -24,7 +24,7 @@ use crate::redis_server::RedisServer;
 const PREFIX: &str = "test-bot:";
 
 /// One `serve` process, in-process: its address, intake, and how to stop it.
-struct Replica {
+pub struct Replica {
     address: String,
     inbox: Inbox,
     stop: Option<oneshot::Sender<()>>,
@@ -32,7 +32,7 @@ struct Replica {
 }
 
 impl Replica {
-    async fn start(config: &ServeConfig) -> Self {
+    pub async fn start(config: &ServeConfig) -> Self {
         let services = startup::build(config).await.expect("the replica starts");
         let inbox = services.inbox.clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
@@ -87,7 +87,7 @@ impl Replica {
     }
 
     /// Stops it as SIGTERM would: drains, releases its lease.
-    async fn shut_down(&mut self) {
+    pub async fn shut_down(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

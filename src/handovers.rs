@@ -1,0 +1,251 @@
+//! Hand-over notices: when someone new takes over a rotation, the bot says so
+//! in the team's `announce_channel`: "On call for *payments* now: @bob (after
+//! @alice), until <!date^…>". Computed from the timeline, so swaps and
+//! overrides count; the same person continuing is no hand-over.
+//!
+//! Each tick announces the hand-overs since the last one, and the first tick
+//! looks back only to the start of the process: a restart never announces a
+//! hand-over twice (it may miss one that happened while it was down). With
+//! several replicas, a shared claim per hand-over lets one of them post it.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::time::MissedTickBehavior;
+
+use crate::model::Shift;
+use crate::oncall::OnCallDirectory;
+use crate::slack::markup::{escape, slack_date};
+use crate::slack::SlackApi;
+use crate::store::SharedState;
+
+/// How often the timelines are read for hand-overs.
+pub const ANNOUNCE_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How long a hand-over's claim is kept across replicas.
+const CLAIM_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Where a schedule's hand-overs are announced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnounceSpec {
+    /// How the notice names it: the team's name, or the schedule's.
+    pub label: String,
+    pub schedule: String,
+    /// A channel id (`C…`).
+    pub channel: String,
+}
+
+/// Posts hand-over notices for every [`AnnounceSpec`].
+pub struct HandoverNotices {
+    directory: Arc<OnCallDirectory>,
+    slack: Arc<SlackApi>,
+    specs: Vec<AnnounceSpec>,
+    shared: Arc<SharedState>,
+}
+
+/// One hand-over in a rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handover {
+    pub rotation: String,
+    /// 0 for the primary rotation.
+    pub order: usize,
+    pub rotations: usize,
+    pub incoming: Shift,
+    pub outgoing: Option<Shift>,
+}
+
+impl HandoverNotices {
+    pub fn new(
+        directory: Arc<OnCallDirectory>,
+        slack: Arc<SlackApi>,
+        specs: Vec<AnnounceSpec>,
+        shared: Arc<SharedState>,
+    ) -> Self {
+        Self {
+            directory,
+            slack,
+            specs,
+            shared,
+        }
+    }
+
+    /// Announces hand-overs every `tick` until dropped, from now on.
+    pub async fn run_every(self: Arc<Self>, tick: Duration) {
+        let mut since = SystemTime::now();
+        let mut ticker = tokio::time::interval(tick);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            let now = SystemTime::now();
+            for spec in &self.specs {
+                self.announce(spec, since, now).await;
+            }
+            since = now;
+        }
+    }
+
+    /// Posts the hand-overs of `spec`'s schedule after `since`, up to `now`;
+    /// returns how many were posted.
+    pub async fn announce(&self, spec: &AnnounceSpec, since: SystemTime, now: SystemTime) -> usize {
+        let look_back = since
+            .checked_sub(Duration::from_secs(24 * 60 * 60))
+            .unwrap_or(since);
+        let plans = match self
+            .directory
+            .plan(&spec.schedule, look_back, now + Duration::from_secs(1))
+            .await
+        {
+            Ok(plans) => plans,
+            Err(error) => {
+                tracing::warn!(%error, schedule = %spec.schedule, "could not read the timeline for hand-overs");
+                return 0;
+            }
+        };
+        let rotations = plans.len();
+        let mut posted = 0;
+        for (order, plan) in plans.iter().enumerate() {
+            for handover in handovers(&plan.shifts, since, now) {
+                let handover = Handover {
+                    rotation: plan.name.clone(),
+                    order,
+                    rotations,
+                    incoming: handover.0.clone(),
+                    outgoing: handover.1.cloned(),
+                };
+                if self.post(spec, &handover).await {
+                    posted += 1;
+                }
+            }
+        }
+        posted
+    }
+
+    async fn post(&self, spec: &AnnounceSpec, handover: &Handover) -> bool {
+        let starts = handover
+            .incoming
+            .starts
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        let claim = format!(
+            "announced:{}:{}:{}:{starts}",
+            spec.channel, spec.schedule, handover.rotation
+        );
+        if self.shared.claim(&claim, CLAIM_TTL).await == Some(false) {
+            return false;
+        }
+        let incoming = self.directory.mention_of(&handover.incoming.person).await;
+        let outgoing = match &handover.outgoing {
+            Some(shift) => Some(self.directory.mention_of(&shift.person).await),
+            None => None,
+        };
+        let text = notice_text(spec, handover, &incoming, outgoing.as_deref());
+        match self.slack.post_message(&spec.channel, &text).await {
+            Ok(()) => {
+                tracing::info!(channel = %spec.channel, schedule = %spec.schedule, "hand-over announced");
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, channel = %spec.channel, "could not announce the hand-over");
+                self.shared.release(&claim).await;
+                false
+            }
+        }
+    }
+}
+
+/// The shifts starting after `since` up to `now` whose person differs from the
+/// one before them, each with the shift it follows.
+fn handovers(
+    shifts: &[Shift],
+    since: SystemTime,
+    now: SystemTime,
+) -> Vec<(&Shift, Option<&Shift>)> {
+    shifts
+        .iter()
+        .enumerate()
+        .filter(|(_, shift)| since < shift.starts && shift.starts <= now)
+        .filter_map(|(index, shift)| {
+            let before = shifts[..index]
+                .iter()
+                .rev()
+                .find(|earlier| earlier.starts < shift.starts && earlier.until >= shift.starts);
+            match before {
+                Some(before) if before.person == shift.person => None,
+                before => Some((shift, before)),
+            }
+        })
+        .collect()
+}
+
+/// "On call for *payments* now: @bob (after @alice), until <!date^…>".
+pub fn notice_text(
+    spec: &AnnounceSpec,
+    handover: &Handover,
+    incoming: &str,
+    outgoing: Option<&str>,
+) -> String {
+    let rotation = if handover.rotations > 1 {
+        format!(" ({})", escape(&handover.rotation))
+    } else {
+        String::new()
+    };
+    let after = outgoing
+        .map(|name| format!(" (after {name})"))
+        .unwrap_or_default();
+    format!(
+        "On call for *{}*{rotation} now: {incoming}{after}, until {}",
+        escape(&spec.label),
+        slack_date(handover.incoming.until)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Person;
+
+    fn at(seconds: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(seconds)
+    }
+
+    fn shift(email: &str, from: u64, to: u64) -> Shift {
+        Shift {
+            person: Person::with_email(email),
+            starts: at(from),
+            until: at(to),
+            is_override: false,
+        }
+    }
+
+    #[test]
+    fn a_hand_over_is_a_new_person_starting_within_the_window() {
+        let shifts = [
+            shift("alice@x", 0, 100),
+            shift("bob@x", 100, 200),
+            shift("bob@x", 200, 300),
+            shift("carol@x", 300, 400),
+        ];
+        let found: Vec<(&str, Option<&str>)> = handovers(&shifts, at(50), at(350))
+            .into_iter()
+            .map(|(incoming, outgoing)| {
+                (
+                    incoming.person.name.as_str(),
+                    outgoing.map(|shift| shift.person.name.as_str()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [("bob@x", Some("alice@x")), ("carol@x", Some("bob@x"))]
+        );
+        assert!(
+            handovers(&shifts, at(100), at(199)).is_empty(),
+            "at `since` itself: told before"
+        );
+        assert!(
+            handovers(&shifts, at(150), at(250)).is_empty(),
+            "bob continues"
+        );
+    }
+}
