@@ -166,7 +166,8 @@ impl Demo {
             announcements: vec![crate::handovers::AnnounceSpec {
                 label: SCHEDULE.to_owned(),
                 schedule: SCHEDULE.to_owned(),
-                channel: ONCALL_CHANNEL.to_owned(),
+                channel: Some(ONCALL_CHANNEL.to_owned()),
+                remind_before: None,
             }],
             announce_interval: Duration::from_millis(200),
             usergroups: Vec::new(),

@@ -1,7 +1,9 @@
 //! Hand-over notices: when someone new takes over a rotation, the bot says so
 //! in the team's `announce_channel`: "On call for *payments* now: @bob (after
 //! @alice), until <!date^…>". Computed from the timeline, so swaps and
-//! overrides count; the same person continuing is no hand-over.
+//! overrides count; the same person continuing is no hand-over. With
+//! `remind_before`, each incoming person also gets a DM that long before their
+//! shift.
 //!
 //! Each tick announces the hand-overs since the last one, and the first tick
 //! looks back only to the start of the process: a restart never announces a
@@ -25,14 +27,17 @@ pub const ANNOUNCE_INTERVAL: Duration = Duration::from_secs(30);
 /// How long a hand-over's claim is kept across replicas.
 const CLAIM_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// Where a schedule's hand-overs are announced.
+/// Where a schedule's hand-overs are announced, and how long before a shift
+/// its person is reminded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnnounceSpec {
     /// How the notice names it: the team's name, or the schedule's.
     pub label: String,
     pub schedule: String,
-    /// A channel id (`C…`).
-    pub channel: String,
+    /// A channel id (`C…`) for hand-over notices.
+    pub channel: Option<String>,
+    /// DM each incoming person this long before their shift.
+    pub remind_before: Option<Duration>,
 }
 
 /// Posts hand-over notices for every [`AnnounceSpec`].
@@ -79,7 +84,12 @@ impl HandoverNotices {
             ticker.tick().await;
             let now = SystemTime::now();
             for spec in &self.specs {
-                self.announce(spec, since, now).await;
+                if spec.channel.is_some() {
+                    self.announce(spec, since, now).await;
+                }
+                if let Some(before) = spec.remind_before {
+                    self.remind(spec, before, since, now).await;
+                }
             }
             since = now;
         }
@@ -121,15 +131,93 @@ impl HandoverNotices {
         posted
     }
 
+    /// DMs the people whose shifts start `before` after `since` .. `now`;
+    /// returns how many were reminded.
+    pub async fn remind(
+        &self,
+        spec: &AnnounceSpec,
+        before: Duration,
+        since: SystemTime,
+        now: SystemTime,
+    ) -> usize {
+        let (from, until) = (since + before, now + before);
+        let plans = match self
+            .directory
+            .plan(&spec.schedule, from, until + Duration::from_secs(1))
+            .await
+        {
+            Ok(plans) => plans,
+            Err(error) => {
+                tracing::warn!(%error, schedule = %spec.schedule, "could not read the timeline for reminders");
+                return 0;
+            }
+        };
+        let mut reminded = 0;
+        for plan in &plans {
+            for shift in plan
+                .shifts
+                .iter()
+                .filter(|shift| from < shift.starts && shift.starts <= until)
+            {
+                if self.remind_of(spec, shift).await {
+                    reminded += 1;
+                }
+            }
+        }
+        reminded
+    }
+
+    async fn remind_of(&self, spec: &AnnounceSpec, shift: &Shift) -> bool {
+        let user = match self.directory.slack_user(&shift.person).await {
+            Ok(Some(user)) => user,
+            _ => {
+                tracing::info!(schedule = %spec.schedule, "no Slack account to remind of a shift");
+                return false;
+            }
+        };
+        let starts = shift
+            .starts
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        let claim = format!("reminded:{}:{user}:{starts}", spec.schedule);
+        if self.shared.claim(&claim, CLAIM_TTL).await == Some(false) {
+            return false;
+        }
+        let text = format!(
+            "You are on call for *{}* from {} to {}",
+            escape(&spec.label),
+            slack_date(shift.starts),
+            slack_date(shift.until)
+        );
+        let sent = match self.slack.open_dm(&user).await {
+            Ok(channel) => self.slack.post_message(&channel, &text).await,
+            Err(error) => Err(error),
+        };
+        match sent {
+            Ok(()) => {
+                tracing::info!(schedule = %spec.schedule, "shift reminder sent");
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not send a shift reminder");
+                self.shared.release(&claim).await;
+                false
+            }
+        }
+    }
+
     async fn post(&self, spec: &AnnounceSpec, handover: &Handover) -> bool {
+        let Some(channel) = &spec.channel else {
+            return false;
+        };
         let starts = handover
             .incoming
             .starts
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |since| since.as_secs());
         let claim = format!(
-            "announced:{}:{}:{}:{starts}",
-            spec.channel, spec.schedule, handover.rotation
+            "announced:{channel}:{}:{}:{starts}",
+            spec.schedule, handover.rotation
         );
         if self.shared.claim(&claim, CLAIM_TTL).await == Some(false) {
             return false;
@@ -140,13 +228,13 @@ impl HandoverNotices {
             None => None,
         };
         let text = notice_text(spec, handover, &incoming, outgoing.as_deref());
-        match self.slack.post_message(&spec.channel, &text).await {
+        match self.slack.post_message(channel, &text).await {
             Ok(()) => {
-                tracing::info!(channel = %spec.channel, schedule = %spec.schedule, "hand-over announced");
+                tracing::info!(%channel, schedule = %spec.schedule, "hand-over announced");
                 true
             }
             Err(error) => {
-                tracing::warn!(%error, channel = %spec.channel, "could not announce the hand-over");
+                tracing::warn!(%error, %channel, "could not announce the hand-over");
                 self.shared.release(&claim).await;
                 false
             }

@@ -91,6 +91,7 @@ const FULL_SCOPES: &[&str] = &[
 
 const METHODS: &[&str] = &[
     "apps.connections.open",
+    "conversations.open",
     "auth.test",
     "chat.postMessage",
     "chat.update",
@@ -421,6 +422,13 @@ impl Respond for Method {
                     text,
                 });
                 ok(json!({ "message_ts": message_ts }))
+            }
+            "conversations.open" => {
+                let user = parameter("users");
+                if user.contains(',') || !state.people.iter().any(|(_, id)| *id == user) {
+                    return refused("user_not_found");
+                }
+                ok(json!({"channel": {"id": format!("D{user}")}}))
             }
             "chat.getPermalink" => {
                 let (channel, ts) = (parameter("channel"), parameter("message_ts"));

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -20,9 +21,11 @@ pub struct FileSettings {
     pub usergroups: Vec<UserGroupSpec>,
     /// OpsGenie username (lower case) → Slack user id.
     pub email_overrides: HashMap<String, String>,
-    /// The top-level `announce_channel`: the default schedule's hand-overs.
+    /// The top-level `announce_channel` and `remind_before`: the default
+    /// schedule's hand-overs and reminders.
     pub default_announce_channel: Option<String>,
-    /// The teams' `announce_channel`s.
+    pub default_remind_before: Option<Duration>,
+    /// The teams' `announce_channel`s and `remind_before`s.
     pub announcements: Vec<AnnounceSpec>,
 }
 
@@ -56,6 +59,7 @@ struct File {
     #[serde(default)]
     email_overrides: BTreeMap<String, Spanned<String>>,
     announce_channel: Option<Spanned<String>>,
+    remind_before: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +70,7 @@ struct TeamEntry {
     aliases: Vec<Spanned<String>>,
     schedule: Option<String>,
     announce_channel: Option<Spanned<String>>,
+    remind_before: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -163,11 +168,22 @@ pub fn parse(path: &Path, text: &str) -> Result<FileSettings, FileError> {
             .schedule
             .clone()
             .unwrap_or_else(|| format!("{name}_schedule"));
-        if let Some(channel) = &entry.announce_channel {
+        let channel = entry
+            .announce_channel
+            .as_ref()
+            .map(|channel| channel_id(channel, "team.announce_channel", &invalid))
+            .transpose()?;
+        let remind_before = entry
+            .remind_before
+            .as_ref()
+            .map(|before| duration(before, "team.remind_before", &invalid))
+            .transpose()?;
+        if channel.is_some() || remind_before.is_some() {
             announcements.push(AnnounceSpec {
                 label: name.to_owned(),
                 schedule: schedule.clone(),
-                channel: channel_id(channel, "team.announce_channel", &invalid)?,
+                channel,
+                remind_before,
             });
         }
         teams.push(Team {
@@ -253,14 +269,38 @@ pub fn parse(path: &Path, text: &str) -> Result<FileSettings, FileError> {
         .as_ref()
         .map(|channel| channel_id(channel, "announce_channel", &invalid))
         .transpose()?;
+    let default_remind_before = file
+        .remind_before
+        .as_ref()
+        .map(|before| duration(before, "remind_before", &invalid))
+        .transpose()?;
     Ok(FileSettings {
         default_schedule: file.default_schedule.map(|schedule| schedule.into_inner()),
         routing,
         usergroups,
         email_overrides,
         default_announce_channel,
+        default_remind_before,
         announcements,
     })
+}
+
+/// A duration (`1h`, `90m`, `30s`), or the error naming where it is wrong.
+fn duration(
+    value: &Spanned<String>,
+    key: &str,
+    invalid: &impl Fn(usize, String) -> FileError,
+) -> Result<Duration, FileError> {
+    match humantime::parse_duration(value.get_ref().trim()) {
+        Ok(duration) if duration >= Duration::from_secs(1) => Ok(duration),
+        _ => Err(invalid(
+            value.span().start,
+            format!(
+                "{key}: `{}` is not a duration of a second or more (1h, 90m, 30s)",
+                value.get_ref()
+            ),
+        )),
+    }
 }
 
 /// A Slack channel id (`C…` or `G…`), or the error naming where it is wrong.
@@ -370,7 +410,7 @@ always = ["ULEAD"]
     fn errors_name_the_file_the_line_and_the_key() {
         assert_eq!(
             error_of("[[team]]\nname = \"payments\"\nschedul = \"x\"\n"),
-            "oncall.toml:3:1: unknown field `schedul`, expected one of `name`, `aliases`, `schedule`, `announce_channel`"
+            "oncall.toml:3:1: unknown field `schedul`, expected one of `name`, `aliases`, `schedule`, `announce_channel`, `remind_before`"
         );
         assert_eq!(
             error_of(
@@ -417,7 +457,8 @@ name = "search"
             [AnnounceSpec {
                 label: "payments".into(),
                 schedule: "payments_schedule".into(),
-                channel: "C0PAY".into(),
+                channel: Some("C0PAY".into()),
+                remind_before: None,
             }]
         );
         let error = parse(
@@ -425,6 +466,15 @@ name = "search"
             "[[team]]\nname = \"payments\"\nannounce_channel = \"#payments\"\n",
         )
         .expect_err("a channel name, not an id");
+        let reminders = parse(
+            Path::new("oncall.toml"),
+            "remind_before = \"90m\"\n[[team]]\nname = \"payments\"\nremind_before = \"soon\"\n",
+        )
+        .expect_err("not a duration");
+        assert_eq!(
+            reminders.to_string(),
+            "oncall.toml:4:17: team.remind_before: `soon` is not a duration of a second or more (1h, 90m, 30s)"
+        );
         assert_eq!(
             error.to_string(),
             "oncall.toml:3:20: team.announce_channel: `#payments` is not a Slack channel id (C… or G…; not #name)"

@@ -517,14 +517,15 @@ impl AppArgs {
         let (slack, source) = required.finish(slack, source)?;
         let usergroups = user_groups(self.slack_usergroup, source.default_schedule(), &file);
         let mut announcements = file.announcements.clone();
-        if let Some(channel) = &file.default_announce_channel {
+        if file.default_announce_channel.is_some() || file.default_remind_before.is_some() {
             let schedule = source.default_schedule().to_owned();
             announcements.insert(
                 0,
                 AnnounceSpec {
                     label: schedule.clone(),
                     schedule,
-                    channel: channel.clone(),
+                    channel: file.default_announce_channel.clone(),
+                    remind_before: file.default_remind_before,
                 },
             );
         }

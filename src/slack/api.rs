@@ -33,8 +33,9 @@ use crate::outbound::{
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
 
 /// The Web API methods the bot calls.
-const METHODS: [&str; 11] = [
+const METHODS: [&str; 12] = [
     "auth.test",
+    "conversations.open",
     "chat.postMessage",
     "chat.update",
     "chat.postEphemeral",
@@ -557,6 +558,25 @@ impl SlackApi {
             self.send_checked(call.clone()).await.map(drop)
         })
         .await
+    }
+
+    /// `conversations.open`: the DM channel with `user` (scope `im:write`).
+    /// Opening an open DM returns it again, so this is safe to repeat.
+    pub async fn open_dm(&self, user: &str) -> Result<String, SlackError> {
+        #[derive(Deserialize)]
+        struct Opened {
+            channel: OpenedChannel,
+        }
+        #[derive(Deserialize)]
+        struct OpenedChannel {
+            id: String,
+        }
+        let call = self.post("conversations.open", &serde_json::json!({"users": user}))?;
+        let opened: Opened = retry(self.repeatable_retries, || async {
+            self.send(call.clone()).await.map(|(value, _)| value)
+        })
+        .await?;
+        Ok(opened.channel.id)
     }
 
     /// `chat.postMessage` at the top of a channel (hand-over notices). Retried

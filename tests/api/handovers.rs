@@ -59,7 +59,8 @@ fn announcing(config: &mut ServeConfig) {
     config.announcements = vec![AnnounceSpec {
         label: SCHEDULE.to_owned(),
         schedule: SCHEDULE.to_owned(),
-        channel: ANNOUNCE.to_owned(),
+        channel: Some(ANNOUNCE.to_owned()),
+        remind_before: None,
     }];
     config.announce_interval = Duration::from_millis(100);
 }
@@ -138,4 +139,62 @@ async fn of_two_replicas_sharing_state_one_announces() {
     wait_for_notices(&slack, 1).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(notices(&slack).len(), 1);
+}
+
+#[tokio::test]
+async fn each_incoming_person_is_reminded_once_that_long_before_their_shift() {
+    let (slack, opsgenie) = sims().await;
+    let mut config = test_config(&slack, &opsgenie);
+    config.announcements = vec![AnnounceSpec {
+        label: "payments".to_owned(),
+        schedule: SCHEDULE.to_owned(),
+        channel: None,
+        remind_before: Some(Duration::from_secs(3600)),
+    }];
+    config.announce_interval = Duration::from_millis(100);
+    // Bob's shift starts an hour and a moment from now: his reminder is due in
+    // a moment. Carol's starts in two hours: not yet.
+    let bobs = soon(1) + Duration::from_secs(3600);
+    let hour = Duration::from_secs(3600);
+    opsgenie.set_rotations(
+        SCHEDULE,
+        vec![SimRotation {
+            name: "Weekly".into(),
+            shifts: vec![
+                shift("alice@corp.example", bobs - hour * 2, bobs),
+                shift("bob@corp.example", bobs, bobs + hour),
+                shift("carol@corp.example", bobs + hour, bobs + hour * 2),
+            ],
+        }],
+    );
+    let mut first = Replica::start(&config).await;
+    let dms = || {
+        slack
+            .posts()
+            .into_iter()
+            .filter(|post| post.channel.starts_with('D'))
+            .collect::<Vec<_>>()
+    };
+    for _ in 0..100 {
+        if !dms().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.shut_down().await;
+    let mut second = Replica::start(&config).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    second.shut_down().await;
+    let sent = dms();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].channel, "DUBOB");
+    assert_eq!(
+        sent[0].text,
+        format!(
+            "You are on call for *payments* from {} to {}",
+            slack_date(bobs),
+            slack_date(bobs + hour)
+        )
+    );
 }
