@@ -169,6 +169,7 @@ impl Demo {
                 channel: Some(ONCALL_CHANNEL.to_owned()),
                 remind_before: None,
             }],
+            topics: Vec::new(),
             announce_interval: Duration::from_millis(200),
             usergroups: Vec::new(),
             usergroup_interval: Duration::from_secs(300),

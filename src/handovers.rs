@@ -40,11 +40,27 @@ pub struct AnnounceSpec {
     pub remind_before: Option<Duration>,
 }
 
-/// Posts hand-over notices for every [`AnnounceSpec`].
+/// A channel whose topic keeps a segment naming who is on call for a schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSpec {
+    pub channel: String,
+    pub schedule: String,
+}
+
+/// The topic segment the bot keeps.
+const TOPIC_SEGMENT: &str = "On call: ";
+/// Slack's limit on a topic.
+const MAX_TOPIC_CHARS: usize = 250;
+
+/// Posts hand-over notices for every [`AnnounceSpec`], and keeps the topics of
+/// every [`TopicSpec`].
 pub struct HandoverNotices {
     directory: Arc<OnCallDirectory>,
     slack: Arc<SlackApi>,
     specs: Vec<AnnounceSpec>,
+    topics: Vec<TopicSpec>,
+    /// The segment last written per channel: no Slack call while it holds.
+    written: std::sync::Mutex<std::collections::HashMap<String, String>>,
     shared: Arc<SharedState>,
 }
 
@@ -64,14 +80,75 @@ impl HandoverNotices {
         directory: Arc<OnCallDirectory>,
         slack: Arc<SlackApi>,
         specs: Vec<AnnounceSpec>,
+        topics: Vec<TopicSpec>,
         shared: Arc<SharedState>,
     ) -> Self {
         Self {
             directory,
             slack,
             specs,
+            topics,
+            written: std::sync::Mutex::new(std::collections::HashMap::new()),
             shared,
         }
+    }
+
+    /// Keeps `spec`'s channel topic naming who is on call now, the rest of the
+    /// topic as people wrote it; writes only on a change. Returns whether it
+    /// wrote.
+    pub async fn keep_topic(&self, spec: &TopicSpec) -> bool {
+        let answer = match self.directory.on_call(&spec.schedule).await {
+            Ok(answer) => answer,
+            Err(error) => {
+                tracing::warn!(%error, schedule = %spec.schedule, "no on-call answer for the topic");
+                return false;
+            }
+        };
+        let mut names = Vec::new();
+        for person in &answer.on_call.people {
+            names.push(self.directory.mention_of(person).await);
+        }
+        let segment = if names.is_empty() {
+            format!("{TOPIC_SEGMENT}nobody")
+        } else {
+            format!("{TOPIC_SEGMENT}{}", names.join(", "))
+        };
+        let unchanged = self
+            .written
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&spec.channel)
+            == Some(&segment);
+        if unchanged {
+            return false;
+        }
+        let current = match self.slack.channel_topic(&spec.channel).await {
+            Ok(topic) => topic,
+            Err(error) => {
+                tracing::warn!(%error, channel = %spec.channel, "could not read the channel's topic");
+                return false;
+            }
+        };
+        let topic = with_segment(&current, &segment);
+        let wrote = if topic == current {
+            false
+        } else {
+            match self.slack.set_channel_topic(&spec.channel, &topic).await {
+                Ok(()) => {
+                    tracing::info!(channel = %spec.channel, "channel topic updated");
+                    true
+                }
+                Err(error) => {
+                    tracing::warn!(%error, channel = %spec.channel, "could not set the channel's topic");
+                    return false;
+                }
+            }
+        };
+        self.written
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(spec.channel.clone(), segment);
+        wrote
     }
 
     /// Announces hand-overs every `tick` until dropped, from now on.
@@ -83,6 +160,9 @@ impl HandoverNotices {
         loop {
             ticker.tick().await;
             let now = SystemTime::now();
+            for topic in &self.topics {
+                self.keep_topic(topic).await;
+            }
             for spec in &self.specs {
                 if spec.channel.is_some() {
                     self.announce(spec, since, now).await;
@@ -266,6 +346,28 @@ fn handovers(
         .collect()
 }
 
+/// `topic` with its `On call: …` part (parts are separated by ` | `) replaced
+/// by `segment`, or `segment` added; cut to Slack's limit.
+pub fn with_segment(topic: &str, segment: &str) -> String {
+    let mut parts: Vec<&str> = topic
+        .split(" | ")
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .collect();
+    match parts
+        .iter()
+        .position(|part| part.starts_with(TOPIC_SEGMENT.trim_end()))
+    {
+        Some(at) => parts[at] = segment,
+        None => parts.push(segment),
+    }
+    let topic = parts.join(" | ");
+    if topic.chars().count() <= MAX_TOPIC_CHARS {
+        return topic;
+    }
+    topic.chars().take(MAX_TOPIC_CHARS).collect()
+}
+
 /// "On call for *payments* now: @bob (after @alice), until <!date^…>".
 pub fn notice_text(
     spec: &AnnounceSpec,
@@ -304,6 +406,31 @@ mod tests {
             until: at(to),
             is_override: false,
         }
+    }
+
+    #[test]
+    fn the_topic_keeps_what_people_wrote_and_one_on_call_part() {
+        let segment = "On call: <@U1>, <@U2>";
+        let cases = [
+            ("", "On call: <@U1>, <@U2>"),
+            (
+                "Checkout support",
+                "Checkout support | On call: <@U1>, <@U2>",
+            ),
+            (
+                "Checkout support | On call: <@U9> | SLA 1h",
+                "Checkout support | On call: <@U1>, <@U2> | SLA 1h",
+            ),
+            ("On call: <@U1>, <@U2>", "On call: <@U1>, <@U2>"),
+        ];
+        for (topic, expected) in cases {
+            assert_eq!(with_segment(topic, segment), expected, "{topic:?}");
+        }
+        let long = "x".repeat(300);
+        assert_eq!(
+            with_segment(&long, segment).chars().count(),
+            MAX_TOPIC_CHARS
+        );
     }
 
     #[test]

@@ -217,11 +217,13 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
             )
         })
         .collect();
-    let handover_notices = (!config.announcements.is_empty()).then(|| {
+    let announces = !config.announcements.is_empty() || !config.topics.is_empty();
+    let handover_notices = announces.then(|| {
         let notices = HandoverNotices::new(
             Arc::clone(&directory),
             Arc::clone(&slack.bot),
             config.announcements.clone(),
+            config.topics.clone(),
             Arc::clone(&shared),
         );
         (Arc::new(notices), config.announce_interval)

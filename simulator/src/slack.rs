@@ -65,6 +65,9 @@ struct State {
     ephemerals: Vec<Ephemeral>,
     /// Bodies posted to the slash commands' `response_url`.
     command_responses: Vec<Value>,
+    /// Channel topics, and every topic the bot set, in order.
+    topics: std::collections::HashMap<String, String>,
+    topic_writes: Vec<(String, String)>,
     clock: u64,
     /// Socket Mode: the app-level token and the URL `apps.connections.open` gives.
     socket_mode: Option<(String, String)>,
@@ -92,6 +95,8 @@ const FULL_SCOPES: &[&str] = &[
 const METHODS: &[&str] = &[
     "apps.connections.open",
     "conversations.open",
+    "conversations.info",
+    "conversations.setTopic",
     "auth.test",
     "chat.postMessage",
     "chat.update",
@@ -129,6 +134,8 @@ impl SlackWorkspace {
             updates: Vec::new(),
             ephemerals: Vec::new(),
             command_responses: Vec::new(),
+            topics: std::collections::HashMap::new(),
+            topic_writes: Vec::new(),
             clock: 1_700_000_000,
             socket_mode: None,
             scopes: FULL_SCOPES
@@ -181,6 +188,18 @@ impl SlackWorkspace {
     /// Every message the bot posted, in order.
     pub fn posts(&self) -> Vec<Post> {
         lock(&self.state).posts.clone()
+    }
+
+    /// Sets a channel's topic, as a person would.
+    pub fn set_topic(&self, channel: &str, topic: &str) {
+        lock(&self.state)
+            .topics
+            .insert(channel.to_owned(), topic.to_owned());
+    }
+
+    /// Every `conversations.setTopic` the bot made: (channel, topic).
+    pub fn topic_writes(&self) -> Vec<(String, String)> {
+        lock(&self.state).topic_writes.clone()
     }
 
     /// Sets `user`'s time zone (`users.info` `tz`), as their profile would.
@@ -422,6 +441,29 @@ impl Respond for Method {
                     text,
                 });
                 ok(json!({ "message_ts": message_ts }))
+            }
+            "conversations.info" => {
+                let channel = parameter("channel");
+                if !channel.starts_with('C') && !channel.starts_with('G') {
+                    return refused("channel_not_found");
+                }
+                let topic = state.topics.get(&channel).cloned().unwrap_or_default();
+                ok(json!({"channel": {
+                    "id": channel, "is_channel": true,
+                    "topic": {"value": topic, "creator": "UADMIN", "last_set": 0}
+                }}))
+            }
+            "conversations.setTopic" => {
+                let (channel, topic) = (parameter("channel"), parameter("topic"));
+                if !channel.starts_with('C') && !channel.starts_with('G') {
+                    return refused("channel_not_found");
+                }
+                if topic.chars().count() > 250 {
+                    return refused("too_long");
+                }
+                state.topics.insert(channel.clone(), topic.clone());
+                state.topic_writes.push((channel.clone(), topic.clone()));
+                ok(json!({"channel": {"id": channel, "topic": {"value": topic}}}))
             }
             "conversations.open" => {
                 let user = parameter("users");

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::handovers::AnnounceSpec;
+use crate::handovers::{AnnounceSpec, TopicSpec};
 use crate::routing::{Routing, Team};
 use crate::usergroup_sync::{UserGroupRef, UserGroupSpec};
 
@@ -27,6 +27,8 @@ pub struct FileSettings {
     pub default_remind_before: Option<Duration>,
     /// The teams' `announce_channel`s and `remind_before`s.
     pub announcements: Vec<AnnounceSpec>,
+    /// Channels whose topic names who is on call (`topic = true`).
+    pub topics: Vec<TopicSpec>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +80,8 @@ struct TeamEntry {
 struct ChannelEntry {
     id: Spanned<String>,
     team: Spanned<String>,
+    #[serde(default)]
+    topic: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -201,6 +205,7 @@ pub fn parse(path: &Path, text: &str) -> Result<FileSettings, FileError> {
     }
 
     let mut channels = Vec::new();
+    let mut topics = Vec::new();
     for entry in &file.channels {
         let known = teams.iter().any(|team| {
             team.name.eq_ignore_ascii_case(entry.team.get_ref())
@@ -217,6 +222,22 @@ pub fn parse(path: &Path, text: &str) -> Result<FileSettings, FileError> {
                     entry.team.get_ref()
                 ),
             ));
+        }
+        if entry.topic {
+            let channel = channel_id(&entry.id, "channel.id", &invalid)?;
+            let team = teams.iter().find(|team| {
+                team.name.eq_ignore_ascii_case(entry.team.get_ref())
+                    || team
+                        .aliases
+                        .iter()
+                        .any(|alias| alias.eq_ignore_ascii_case(entry.team.get_ref()))
+            });
+            if let Some(team) = team {
+                topics.push(TopicSpec {
+                    channel,
+                    schedule: team.schedule.clone(),
+                });
+            }
         }
         channels.push((
             entry.id.get_ref().trim().to_owned(),
@@ -282,6 +303,7 @@ pub fn parse(path: &Path, text: &str) -> Result<FileSettings, FileError> {
         default_announce_channel,
         default_remind_before,
         announcements,
+        topics,
     })
 }
 

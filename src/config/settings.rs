@@ -16,7 +16,7 @@ use super::args::{
 };
 use super::file::{self, FileError, FileSettings};
 use crate::alerting::{AlertMode, AlertPolicy};
-use crate::handovers::{AnnounceSpec, ANNOUNCE_INTERVAL};
+use crate::handovers::{AnnounceSpec, TopicSpec, ANNOUNCE_INTERVAL};
 use crate::outbound::{BackoffPolicy, Timeouts};
 use crate::providers::jsm::JsmConfig;
 use crate::providers::opsgenie::{EU_API_URL, US_API_URL};
@@ -365,6 +365,8 @@ pub struct ServeConfig {
     pub state: Option<StateConfig>,
     /// Where hand-overs are announced (none: off).
     pub announcements: Vec<AnnounceSpec>,
+    /// Channels whose topic names who is on call.
+    pub topics: Vec<TopicSpec>,
     /// How often the timelines are read for hand-overs.
     pub announce_interval: Duration,
     pub cache_ttl: Duration,
@@ -545,6 +547,7 @@ impl AppArgs {
             },
             state,
             announcements,
+            topics: file.topics.clone(),
             announce_interval: ANNOUNCE_INTERVAL,
             usergroups,
             usergroup_interval: self.usergroup_sync_interval,

@@ -33,8 +33,10 @@ use crate::outbound::{
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
 
 /// The Web API methods the bot calls.
-const METHODS: [&str; 12] = [
+const METHODS: [&str; 14] = [
     "auth.test",
+    "conversations.info",
+    "conversations.setTopic",
     "conversations.open",
     "chat.postMessage",
     "chat.update",
@@ -555,6 +557,45 @@ impl SlackApi {
         };
         let call = self.post("chat.postMessage", &body)?;
         retry_if(self.post_retries, SlackError::write_retry_hint, || async {
+            self.send_checked(call.clone()).await.map(drop)
+        })
+        .await
+    }
+
+    /// `conversations.info`: the channel's topic (scope `channels:read`).
+    pub async fn channel_topic(&self, channel: &str) -> Result<String, SlackError> {
+        #[derive(Deserialize)]
+        struct Info {
+            channel: InfoChannel,
+        }
+        #[derive(Deserialize)]
+        struct InfoChannel {
+            #[serde(default)]
+            topic: Option<Topic>,
+        }
+        #[derive(Deserialize)]
+        struct Topic {
+            #[serde(default)]
+            value: String,
+        }
+        let info: Info = self
+            .repeatable(self.get("conversations.info", &[("channel", channel)])?)
+            .await?;
+        Ok(info
+            .channel
+            .topic
+            .map(|topic| topic.value)
+            .unwrap_or_default())
+    }
+
+    /// `conversations.setTopic` (scope `channels:write.topic`). Setting the
+    /// whole topic is safe to repeat.
+    pub async fn set_channel_topic(&self, channel: &str, topic: &str) -> Result<(), SlackError> {
+        let call = self.post(
+            "conversations.setTopic",
+            &serde_json::json!({"channel": channel, "topic": topic}),
+        )?;
+        retry(self.repeatable_retries, || async {
             self.send_checked(call.clone()).await.map(drop)
         })
         .await

@@ -198,3 +198,46 @@ async fn each_incoming_person_is_reminded_once_that_long_before_their_shift() {
         )
     );
 }
+
+#[tokio::test]
+async fn a_channel_topic_names_who_is_on_call_keeping_the_rest_and_writing_only_on_change() {
+    let (slack, opsgenie) = sims().await;
+    slack.set_topic("C0PAYHELP", "Payments help | On call: nobody yet | SLA 1h");
+    let mut config = test_config(&slack, &opsgenie);
+    config.topics = vec![oncall_bot::handovers::TopicSpec {
+        channel: "C0PAYHELP".to_owned(),
+        schedule: SCHEDULE.to_owned(),
+    }];
+    config.announce_interval = Duration::from_millis(100);
+    let replica = Replica::start(&config).await;
+    for _ in 0..100 {
+        if !slack.topic_writes().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        slack.topic_writes(),
+        [(
+            "C0PAYHELP".to_owned(),
+            "Payments help | On call: <@UALICE>, <@UBOB> | SLA 1h".to_owned()
+        )],
+        "one write, then none while nothing changes"
+    );
+
+    // The people change (and the cache is cleared): the next round writes.
+    opsgenie.set_on_call(SCHEDULE, &["carol@corp.example"]);
+    let clear = mention("EvClear", "C1", "1.1", "<@UBOT> cache clear");
+    replica.deliver_event(&clear).await;
+    for _ in 0..100 {
+        if slack.topic_writes().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        slack.topic_writes().last().map(|(_, topic)| topic.clone()),
+        Some("Payments help | On call: <@UCAROL> | SLA 1h".to_owned())
+    );
+}

@@ -157,6 +157,7 @@ pub fn test_config(slack: &SlackWorkspace, opsgenie: &OpsGenieAccount) -> ServeC
         webhooks: Default::default(),
         state: None,
         announcements: Vec::new(),
+        topics: Vec::new(),
         announce_interval: Duration::from_secs(30),
         usergroups: Vec::new(),
         usergroup_interval: Duration::from_secs(300),

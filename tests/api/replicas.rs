@@ -66,6 +66,11 @@ impl Replica {
         status.as_u16()
     }
 
+    /// A signed event, delivered and answered.
+    pub async fn deliver_event(&self, body: &str) -> u16 {
+        self.deliver(body, None).await
+    }
+
     async fn get(&self, path: &str) -> (u16, String) {
         let response = reqwest::get(format!("{}{path}", self.address))
             .await
