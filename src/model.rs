@@ -239,17 +239,48 @@ pub struct AlertCard {
 }
 
 /// A message the bot posts or updates: its text (Slack markup, escaped
-/// already), and the alert card when the request raised one.
+/// already), and the alert card when the request raised one, or the Confirm
+/// button when it asks to confirm taking the call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThreadMessage {
     pub text: String,
     pub card: Option<AlertCard>,
+    pub confirm: Option<TakeCallCard>,
 }
 
 impl ThreadMessage {
     pub fn plain(text: String) -> Self {
-        Self { text, card: None }
+        Self {
+            text,
+            card: None,
+            confirm: None,
+        }
     }
+
+    /// The same message, with the Confirm button for taking the call.
+    pub fn with_confirm(mut self, confirm: TakeCallCard) -> Self {
+        self.confirm = Some(confirm);
+        self
+    }
+
+    /// Whether it needs Block Kit (a card or a button).
+    pub fn has_blocks(&self) -> bool {
+        self.card.is_some() || self.confirm.is_some()
+    }
+}
+
+/// The Confirm button under "take the call …?": it names the thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakeCallCard {
+    pub thread_ts: String,
+}
+
+/// A click on the Confirm button of a request to take the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfirmClick {
+    pub user: String,
+    pub channel: String,
+    pub thread_ts: String,
 }
 
 /// A click on an alert button, as the bot needs it.

@@ -388,6 +388,22 @@ impl OnCallDirectory {
         self.fresh.invalidate_all();
         self.slack_users.invalidate_all();
     }
+
+    /// Drops the cached answer for `schedule` (after an override).
+    pub async fn forget(&self, schedule: &str) {
+        self.fresh.invalidate(schedule).await;
+    }
+
+    /// Puts the person with `email` on call for `schedule` over the span.
+    pub async fn take_call(
+        &self,
+        schedule: &str,
+        email: &str,
+        from: SystemTime,
+        until: SystemTime,
+    ) -> Result<(), crate::providers::ActionError> {
+        self.provider.take_call(schedule, email, from, until).await
+    }
 }
 
 fn fresh(snapshot: &Snapshot) -> Answer {

@@ -32,11 +32,20 @@ struct Schedule {
     /// Who is on call, when set directly (no rotations).
     emails: Vec<String>,
     rotations: Vec<SimRotation>,
+    /// Overrides made through the API: (username, from, to).
+    overrides: Vec<(String, SystemTime, SystemTime)>,
 }
 
 impl Schedule {
     /// Who is on call at `now`: from the rotations when there are any.
     fn on_call_at(&self, now: SystemTime) -> Vec<String> {
+        if let Some((user, _, _)) = self
+            .overrides
+            .iter()
+            .find(|(_, from, to)| *from <= now && now < *to)
+        {
+            return vec![user.clone()];
+        }
         if self.rotations.is_empty() {
             return self.emails.clone();
         }
@@ -58,6 +67,7 @@ struct State {
     alerts: Vec<Value>,
     requests: u64,
     book: AlertBook,
+    override_bodies: Vec<Value>,
 }
 
 /// An OpsGenie account on loopback.
@@ -74,6 +84,7 @@ impl OpsGenieAccount {
             alerts: Vec::new(),
             requests: 0,
             book: AlertBook::default(),
+            override_bodies: Vec::new(),
         }));
         let server = MockServer::start().await;
         Mock::given(method("GET"))
@@ -98,6 +109,15 @@ impl OpsGenieAccount {
             .and(path("/v2/alerts"))
             .respond_with(Endpoint {
                 kind: EndpointKind::CreateAlert,
+                state: Arc::clone(&state),
+            })
+            .with_priority(SIMULATION_PRIORITY)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path_regex(r"^/v2/schedules/[^/]+/overrides$"))
+            .respond_with(Endpoint {
+                kind: EndpointKind::CreateOverride,
                 state: Arc::clone(&state),
             })
             .with_priority(SIMULATION_PRIORITY)
@@ -131,6 +151,7 @@ impl OpsGenieAccount {
             Schedule {
                 emails: emails.iter().map(|email| (*email).to_owned()).collect(),
                 rotations: Vec::new(),
+                overrides: Vec::new(),
             },
         );
     }
@@ -142,8 +163,14 @@ impl OpsGenieAccount {
             Schedule {
                 emails: Vec::new(),
                 rotations,
+                overrides: Vec::new(),
             },
         );
+    }
+
+    /// The schedule overrides created through the API, as the bodies received.
+    pub fn overrides(&self) -> Vec<Value> {
+        lock(&self.state).override_bodies.clone()
     }
 
     /// The alerts created so far, as the bodies OpsGenie received.
@@ -156,6 +183,7 @@ enum EndpointKind {
     OnCalls,
     Timeline,
     CreateAlert,
+    CreateOverride,
 }
 
 struct Endpoint {
@@ -215,6 +243,51 @@ impl Respond for Endpoint {
                 };
                 ResponseTemplate::new(200).set_body_json(json!({
                     "data": data, "took": 0.01, "requestId": request_id
+                }))
+            }
+            EndpointKind::CreateOverride => {
+                let name = request
+                    .url
+                    .path_segments()
+                    .and_then(|mut segments| segments.nth(2))
+                    .map(|segment| percent_decode_str(segment).decode_utf8_lossy().into_owned())
+                    .unwrap_or_default();
+                let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
+                    return error(400, "Could not parse the request body");
+                };
+                let date = |field: &str| {
+                    body[field]
+                        .as_str()
+                        .and_then(|text| humantime::parse_rfc3339_weak(text).ok())
+                };
+                let (Some(username), Some(from), Some(to)) = (
+                    body["user"]["username"].as_str(),
+                    date("startDate"),
+                    date("endDate"),
+                ) else {
+                    return error(422, "User, start date and end date are required");
+                };
+                if to <= from {
+                    return error(422, "End date must be after start date");
+                }
+                let Some(schedule) = state.schedules.get_mut(&name) else {
+                    return error(404, &format!("No schedule exists with identifier [{name}]"));
+                };
+                let overlaps = schedule
+                    .overrides
+                    .iter()
+                    .any(|(_, start, end)| from < *end && *start < to);
+                if overlaps {
+                    return error(
+                        422,
+                        "Override overlaps with an existing override of the schedule",
+                    );
+                }
+                schedule.overrides.push((username.to_owned(), from, to));
+                state.override_bodies.push(body);
+                ResponseTemplate::new(201).set_body_json(json!({
+                    "data": {"alias": format!("override-{}", state.requests)},
+                    "took": 0.02, "requestId": request_id
                 }))
             }
             EndpointKind::CreateAlert => {

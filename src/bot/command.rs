@@ -23,6 +23,13 @@ pub enum Command {
     Next,
     /// `when am I on?`: the asker's next shifts.
     WhenAmIOn,
+    /// `take call [for <team>] <span>`: become the on-call person for a span.
+    TakeCall {
+        team: String,
+        span: String,
+    },
+    /// `yes`: confirms what the bot asked in this thread.
+    Yes,
     /// Anything else is a request for help: tell them who is on call.
     WhoIsOnCall,
 }
@@ -62,6 +69,20 @@ impl Command {
             | ["when", "is", "my", "next", "shift"]
             | ["my", "shifts"] => Self::WhenAmIOn,
             ["next"] | ["who", "is", "next"] | ["who's", "next"] | ["whos", "next"] => Self::Next,
+            ["take", "call", "for", team, span @ ..]
+            | ["take", "the", "call", "for", team, span @ ..]
+                if !span.is_empty() =>
+            {
+                Self::TakeCall {
+                    team: (*team).to_owned(),
+                    span: span.join(" "),
+                }
+            }
+            ["take", "call", span @ ..] | ["take", "the", "call", span @ ..] => Self::TakeCall {
+                team: String::new(),
+                span: span.join(" "),
+            },
+            ["yes"] | ["confirm"] => Self::Yes,
             words => time_question(words, is_team).unwrap_or(Self::WhoIsOnCall),
         }
     }
@@ -188,6 +209,21 @@ mod tests {
             ("<@UBOT> done!", Command::Alert(AlertAction::Close)),
             ("<@UBOT> the job is done", Command::WhoIsOnCall),
             ("<@UBOT> when am I on?", Command::WhenAmIOn),
+            (
+                "<@UBOT> take call until 18:00",
+                Command::TakeCall {
+                    team: String::new(),
+                    span: "until 18:00".into(),
+                },
+            ),
+            (
+                "<@UBOT> take call for payments tomorrow 09:00-13:00",
+                Command::TakeCall {
+                    team: "payments".into(),
+                    span: "tomorrow 09:00-13:00".into(),
+                },
+            ),
+            ("<@UBOT> yes", Command::Yes),
             ("when is my next shift", Command::WhenAmIOn),
             ("<@UBOT> next", Command::Next),
             ("who is next?", Command::Next),

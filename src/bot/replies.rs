@@ -14,6 +14,7 @@ pub const HELP_TEXT: &str =
 • `@ops` followed by anything (or a DM to me): who is on call right now\n\
 • `@ops who is on call at 22:00` (or `tonight`, `tomorrow`, `on Saturday`, `on 2026-12-24 09:00`, `next week`): who is on then, in your time zone\n\
 • `@ops next`: who takes over next, per rotation; `@ops when am I on?`: your next shifts\n\
+• `@ops take call until 18:00` (or `tomorrow 09:00-13:00`): you become the on-call person for that span, once you confirm\n\
 • `@ops cache clear`: forget cached on-call answers, e.g. after an override in OpsGenie\n\
 • `@ops help`: this message";
 

@@ -10,6 +10,7 @@ use super::replies::{
     CACHE_CLEARED_TEXT, CACHE_JUST_CLEARED_TEXT, HELP_TEXT, LOOKUP_FAILED_TEXT, PAGE_HELP_TEXT,
     PAGE_HINT_TEXT, PAGING_OFF_TEXT,
 };
+use super::take_call::{PendingTake, CONFIRM_WITHIN};
 use crate::alert_threads::AlertThreads;
 use crate::alerting::{alias_for, AlertMode, AlertOutcome, AlertRaiser};
 use crate::model::{BotIdentity, Request, RequestKind, SlashCommand, ThreadMessage};
@@ -43,6 +44,9 @@ pub struct Bot {
     /// Slack users' time zones and emails (`users.info`), for questions about
     /// time.
     askers: Cache<String, Arc<SlackUser>>,
+    /// Requests to take the call waiting for the asker's confirmation, by
+    /// (channel, thread).
+    pub(super) pending_takes: Cache<(String, String), PendingTake>,
 }
 
 impl Bot {
@@ -64,6 +68,10 @@ impl Bot {
             shared: None,
             askers: Cache::builder()
                 .time_to_live(ASKER_TTL)
+                .max_capacity(10_000)
+                .build(),
+            pending_takes: Cache::builder()
+                .time_to_live(CONFIRM_WITHIN)
                 .max_capacity(10_000)
                 .build(),
         }
@@ -120,21 +128,23 @@ impl Bot {
     /// runs.
     pub async fn answer(&self, request: &Request) -> Result<(), SlackError> {
         let reply = Box::pin(self.reply_to(request)).await;
-        let (Some(card), Some(threads)) = (&reply.card, &self.threads) else {
+        if !reply.has_blocks() {
             return Box::pin(self.slack.post_in_thread(
                 &request.channel,
                 &request.thread_ts,
                 &reply.text,
             ))
             .await;
-        };
+        }
         let ts = Box::pin(self.slack.post_message_in_thread(
             &request.channel,
             &request.thread_ts,
             &reply,
         ))
         .await?;
-        threads.remember(request, &card.alias, ts, reply.text).await;
+        if let (Some(card), Some(threads)) = (&reply.card, &self.threads) {
+            threads.remember(request, &card.alias, ts, reply.text).await;
+        }
         Ok(())
     }
 
@@ -163,6 +173,16 @@ impl Bot {
             .await
     }
 
+    /// Posts `text` in a thread (outcomes of clicks).
+    pub async fn say_in_thread(
+        &self,
+        channel: &str,
+        thread_ts: &str,
+        text: &str,
+    ) -> Result<(), SlackError> {
+        self.slack.post_in_thread(channel, thread_ts, text).await
+    }
+
     /// What the bot says to `request`.
     pub async fn reply_to(&self, request: &Request) -> ThreadMessage {
         let is_team = |name: &str| self.routing.team_named(name).is_some();
@@ -187,6 +207,14 @@ impl Bot {
                 ThreadMessage::plain(self.next_on_call(self.schedule_for(request)).await)
             }
             Command::WhenAmIOn => ThreadMessage::plain(self.my_shifts(request).await),
+            Command::TakeCall { team, span } => self.ask_to_take_call(request, &team, &span).await,
+            Command::Yes => ThreadMessage::plain(if request.ts == request.thread_ts {
+                "There is nothing to confirm here: reply `@ops yes` in the thread where I asked."
+                    .to_owned()
+            } else {
+                self.confirm_take(&request.channel, &request.thread_ts, &request.user)
+                    .await
+            }),
             Command::Alert(action) => ThreadMessage::plain(match &self.threads {
                 Some(threads) => threads.by_text(request, action).await,
                 None => ALERTS_OFF_TEXT.to_owned(),
@@ -221,6 +249,18 @@ impl Bot {
         }
         tracing::info!(user = %request.user, "on-call cache cleared");
         CACHE_CLEARED_TEXT.to_owned()
+    }
+
+    /// The schedule of the team called `name`.
+    pub(super) fn routing_team(&self, name: &str) -> Option<String> {
+        self.routing
+            .team_named(name)
+            .map(|team| team.schedule.clone())
+    }
+
+    /// The answer when no team is called `name`.
+    pub(super) fn unknown_team(&self, name: &str) -> String {
+        unknown_team_text(name, &self.routing)
     }
 
     /// Every schedule the bot knows: the default, then each team's.
@@ -343,6 +383,7 @@ impl Bot {
         ThreadMessage {
             text: format!("{answer}\n{alert}"),
             card,
+            confirm: None,
         }
     }
 

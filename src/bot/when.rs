@@ -107,6 +107,65 @@ pub fn parse_when(phrase: &str, now: &ZonedDateTime) -> Result<When, NotUndersto
     }
 }
 
+/// The forms a span to take the call for can have.
+pub const SPAN_FORMS: &str = "`until 18:00`, `until tomorrow 09:00`, `09:00-13:00`, \
+`tomorrow 09:00-13:00`, `on Saturday 08:00-20:00`";
+
+/// A span to take the call for: `until <time>` (from now), or
+/// `[<day>] HH:MM-HH:MM`. `Err` when it cannot be read.
+pub fn parse_span(
+    phrase: &str,
+    now: &ZonedDateTime,
+) -> Result<(Timestamp, Timestamp), NotUnderstood> {
+    let not_understood = || NotUnderstood {
+        phrase: phrase.trim().to_owned(),
+    };
+    let lowered = phrase
+        .trim()
+        .trim_end_matches(['?', '.', '!'])
+        .to_lowercase();
+    if let Some(until) = lowered.strip_prefix("until ") {
+        // `until 18:00` reads as `at 18:00`: the next 18:00.
+        let until = if until.starts_with(|c: char| c.is_ascii_digit()) {
+            format!("at {until}")
+        } else {
+            until.to_owned()
+        };
+        let end = match parse_when(&until, now)? {
+            When::At(moment) => moment,
+            When::Between { from, .. } => from,
+        };
+        return Ok((now.timestamp(), end));
+    }
+    let words: Vec<&str> = lowered.split_whitespace().collect();
+    let Some((range, day_words)) = words.split_last() else {
+        return Err(not_understood());
+    };
+    let (start, end) = range.split_once('-').ok_or_else(not_understood)?;
+    let (start, end) = (
+        time_of(&[start]).ok_or_else(not_understood)?,
+        time_of(&[end]).ok_or_else(not_understood)?,
+    );
+    let date = if day_words.is_empty() {
+        now.date()
+    } else {
+        match parse_when(&day_words.join(" "), now)? {
+            // One day (23 to 25 hours), not a week.
+            When::Between { from, until } if until.duration_since(from).as_secs() <= 25 * 3600 => {
+                from.to_zoned_datetime(now.time_zone().clone()).date()
+            }
+            _ => return Err(not_understood()),
+        }
+    };
+    let (When::At(from), When::At(until)) = (at(date, start, now)?, at(date, end, now)?) else {
+        return Err(not_understood());
+    };
+    if until <= from {
+        return Err(not_understood());
+    }
+    Ok((from, until))
+}
+
 /// `22:00`, `9:30`, `9`, `9pm`, `9:30 pm`, optionally after `at`.
 fn time_of(words: &[&str]) -> Option<Time> {
     let words = match words {
@@ -193,11 +252,13 @@ fn end_of(date: Date, now: &ZonedDateTime) -> Result<Timestamp, NotUnderstood> {
 /// The whole of `date`, midnight to midnight (23 or 25 hours on DST days); from
 /// now when `date` is today.
 fn whole_day(date: Date, now: &ZonedDateTime) -> Result<When, NotUnderstood> {
-    let from = start_of(date, now)?.max(now.timestamp());
-    Ok(When::Between {
-        from,
-        until: end_of(date, now)?,
-    })
+    let (start, until) = (start_of(date, now)?, end_of(date, now)?);
+    let from = if now.timestamp() < until {
+        start.max(now.timestamp())
+    } else {
+        start
+    };
+    Ok(When::Between { from, until })
 }
 
 #[cfg(test)]
@@ -285,6 +346,11 @@ mod tests {
             parse_when("on 2026-12-24", &monday),
             Ok(span("2026-12-24T00:00", "2026-12-25T00:00"))
         );
+        assert_eq!(
+            parse_when("on 2026-11-20", &monday),
+            Ok(span("2026-11-20T00:00", "2026-11-21T00:00")),
+            "a day gone by is the whole of it"
+        );
     }
 
     #[test]
@@ -311,6 +377,49 @@ mod tests {
             Ok(When::At(instant("UTC", "2026-10-25T00:30"))),
             "02:30 happens twice: the first, CEST"
         );
+    }
+
+    #[test]
+    fn spans_to_take_the_call_for() {
+        let zone = "Europe/Berlin";
+        let monday = now(zone, "2026-11-23T15:00");
+        let cases = [
+            ("until 18:00", "2026-11-23T15:00", "2026-11-23T18:00"),
+            (
+                "until tomorrow 09:00",
+                "2026-11-23T15:00",
+                "2026-11-24T09:00",
+            ),
+            ("16:00-20:00", "2026-11-23T16:00", "2026-11-23T20:00"),
+            (
+                "tomorrow 09:00-13:00",
+                "2026-11-24T09:00",
+                "2026-11-24T13:00",
+            ),
+            (
+                "on Saturday 08:00-20:00",
+                "2026-11-28T08:00",
+                "2026-11-28T20:00",
+            ),
+        ];
+        for (phrase, from, until) in cases {
+            assert_eq!(
+                parse_span(phrase, &monday),
+                Ok((instant(zone, from), instant(zone, until))),
+                "{phrase}"
+            );
+        }
+        for phrase in [
+            "",
+            "until",
+            "tomorrow",
+            "13:00-09:00",
+            "soon-ish",
+            "tomorrow 9-",
+            "next week 09:00-10:00",
+        ] {
+            assert!(parse_span(phrase, &monday).is_err(), "{phrase:?}");
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use tracing::Instrument;
 use super::recent::RecentKeys;
 use crate::bot::Bot;
 use crate::metrics::Metrics;
-use crate::model::{AlertUpdate, BotIdentity, Click, Request, SlashCommand};
+use crate::model::{AlertUpdate, BotIdentity, Click, ConfirmClick, Request, SlashCommand};
 use crate::slack::events::{Envelope, Inbound};
 use crate::store::SharedState;
 
@@ -155,6 +155,29 @@ impl Inbox {
             }
         };
         self.record("block_actions", outcome, received);
+    }
+
+    /// A click on Confirm under a request to take the call: the override is
+    /// made after the ack, and the outcome said in the thread.
+    pub fn accept_confirm(&self, click: ConfirmClick, received: Instant) {
+        let bot = Arc::clone(&self.inner.bot);
+        let span =
+            tracing::info_span!("take_call_confirm", channel = %click.channel, user = %click.user);
+        self.inner.work.spawn(
+            async move {
+                let reply = bot
+                    .confirm_take(&click.channel, &click.thread_ts, &click.user)
+                    .await;
+                if let Err(error) = bot
+                    .say_in_thread(&click.channel, &click.thread_ts, &reply)
+                    .await
+                {
+                    tracing::error!(%error, "could not say whether the call was taken");
+                }
+            }
+            .instrument(span),
+        );
+        self.record("block_actions", "answered", received);
     }
 
     /// A slash command: answered at its `response_url` after the ack.

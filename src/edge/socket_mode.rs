@@ -276,6 +276,9 @@ impl SocketMode {
                     Some(Ok(Interaction::Click(click))) => {
                         self.inbox.accept_click(*click, received);
                     }
+                    Some(Ok(Interaction::ConfirmTake(click))) => {
+                        self.inbox.accept_confirm(click, received);
+                    }
                     Some(Ok(Interaction::Ignored(reason))) => {
                         tracing::debug!(reason, "interaction ignored");
                     }

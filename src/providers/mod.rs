@@ -121,6 +121,23 @@ impl Provider {
         })
     }
 
+    /// Puts the person with this email on call for `schedule` from `from` to
+    /// `until` (an override). JSM's overrides are not written yet.
+    pub async fn take_call(
+        &self,
+        schedule: &str,
+        email: &str,
+        from: SystemTime,
+        until: SystemTime,
+    ) -> Result<(), ActionError> {
+        match self {
+            Self::OpsGenie(client) => client.create_override(schedule, email, from, until).await,
+            Self::Jsm(_) => Err(ActionError::Refused(
+                "taking the call from Slack is not available with JSM Operations yet".to_owned(),
+            )),
+        }
+    }
+
     /// Acts on the alert with this alias as `by`; `Ok` once the provider says it
     /// happened.
     pub async fn act_on_alert(

@@ -15,6 +15,8 @@ pub const STATUS_BLOCK: &str = "alert_status";
 pub const ACTIONS_BLOCK: &str = "alert_actions";
 /// Button ids are this and the action's name (`alert_acknowledge`).
 pub const ACTION_PREFIX: &str = "alert_";
+/// The Confirm button of a request to take the call; its value is the thread.
+pub const CONFIRM_TAKE: &str = "take_call_confirm";
 
 /// The plain text Slack shows in notifications and to clients without blocks.
 pub fn fallback_text(message: &ThreadMessage) -> String {
@@ -66,6 +68,16 @@ pub fn blocks(message: &ThreadMessage) -> Value {
             }));
         }
     }
+    if let Some(confirm) = &message.confirm {
+        blocks.push(json!({
+            "type": "actions", "block_id": "take_call",
+            "elements": [{
+                "type": "button", "action_id": CONFIRM_TAKE, "style": "primary",
+                "text": {"type": "plain_text", "text": "Confirm"},
+                "value": confirm.thread_ts,
+            }]
+        }));
+    }
     Value::Array(blocks)
 }
 
@@ -78,6 +90,7 @@ mod tests {
     fn a_card_has_the_answer_its_state_and_one_button_per_action() {
         let message = ThreadMessage {
             text: "On call: <@U1>".into(),
+            confirm: None,
             card: Some(AlertCard {
                 alias: "slack-C1-1.1".into(),
                 status: "Alert open".into(),

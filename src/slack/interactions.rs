@@ -4,14 +4,16 @@
 
 use serde::Deserialize;
 
-use super::blocks::{ACTION_PREFIX, ANSWER_BLOCK};
+use super::blocks::{ACTION_PREFIX, ANSWER_BLOCK, CONFIRM_TAKE};
 use super::events::NotJson;
-use crate::model::{AlertAction, Click};
+use crate::model::{AlertAction, Click, ConfirmClick};
 
 /// What an interaction payload asks of the bot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Interaction {
     Click(Box<Click>),
+    /// The Confirm button of a request to take the call.
+    ConfirmTake(ConfirmClick),
     /// Not one of the bot's alert buttons (another kind of interaction, or a
     /// payload missing what a click needs): acked and dropped.
     Ignored(&'static str),
@@ -99,6 +101,26 @@ impl Interaction {
         let Some(action) = payload.actions.first() else {
             return Ok(Self::Ignored("no action"));
         };
+        if action.action_id == CONFIRM_TAKE {
+            let channel = payload
+                .channel
+                .as_ref()
+                .map(|channel| channel.id.clone())
+                .or_else(|| {
+                    payload
+                        .container
+                        .as_ref()
+                        .and_then(|c| c.channel_id.clone())
+                });
+            return Ok(match (&payload.user, channel, action.value.clone()) {
+                (Some(user), Some(channel), Some(thread_ts)) => Self::ConfirmTake(ConfirmClick {
+                    user: user.id.clone(),
+                    channel,
+                    thread_ts,
+                }),
+                _ => Self::Ignored("a confirmation without its user, channel or thread"),
+            });
+        }
         let Some(kind) = action
             .action_id
             .strip_prefix(ACTION_PREFIX)

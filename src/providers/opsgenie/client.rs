@@ -205,6 +205,43 @@ impl OpsGenieClient {
         Ok(accepted.request_id)
     }
 
+    /// Puts the user with this username (email) on call for the schedule from
+    /// `from` to `until`, through a schedule override over all its rotations.
+    pub async fn create_override(
+        &self,
+        schedule: &str,
+        username: &str,
+        from: SystemTime,
+        until: SystemTime,
+    ) -> Result<(), ActionError> {
+        let mut url = self
+            .rest
+            .url(&self.base_url, &["v2", "schedules", schedule, "overrides"])?;
+        url.query_pairs_mut()
+            .append_pair("scheduleIdentifierType", "name");
+        let body = serde_json::json!({
+            "user": {"type": "user", "username": username},
+            "startDate": humantime::format_rfc3339_seconds(from).to_string(),
+            "endDate": humantime::format_rfc3339_seconds(until).to_string(),
+        });
+        let created: Result<serde_json::Value, RestError> = self
+            .rest
+            .call("overrides", API_KEY, |http| {
+                self.authorized(http.post(url.clone()).json(&body))
+            })
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            Err(RestError::Rejected { message, .. } | RestError::NotFound { message, .. }) => {
+                Err(ActionError::Refused(message))
+            }
+            Err(RestError::Unauthorized { .. }) => Err(ActionError::Refused(
+                "the bot's API key may not change schedules".to_owned(),
+            )),
+            Err(error) => Err(ActionError::Failed(error)),
+        }
+    }
+
     /// Acts on the alert with this alias, and waits for OpsGenie to say whether
     /// it happened.
     pub async fn act_on_alert(
