@@ -3,6 +3,7 @@
 //! API share one loopback server (JSM_SITE_URL = JSM_API_URL).
 
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use base64::Engine;
 use percent_encoding::percent_decode_str;
@@ -19,11 +20,16 @@ struct User {
     email: Option<String>,
 }
 
+/// A simulated JSM rotation: its name, and each shift as (account id, from, to).
+pub type JsmRotation = (String, Vec<(String, SystemTime, SystemTime)>);
+
 #[derive(Debug)]
 struct Schedule {
     id: String,
     name: String,
     on_call: Vec<String>,
+    /// Rotations: (name, [(account id, from, to)]).
+    rotations: Vec<JsmRotation>,
 }
 
 #[derive(Debug)]
@@ -61,7 +67,13 @@ impl JsmSite {
             book: AlertBook::default(),
         }));
         let server = MockServer::start().await;
-        let routes: [(&str, wiremock::MockBuilder); 5] = [
+        let routes: [(&str, wiremock::MockBuilder); 6] = [
+            (
+                "timeline",
+                Mock::given(method("GET")).and(path_regex(
+                    r"^/jsm/ops/api/[^/]+/v1/schedules/[^/]+/timeline$",
+                )),
+            ),
             (
                 "tenant_info",
                 Mock::given(method("GET")).and(path("/_edge/tenant_info")),
@@ -145,8 +157,22 @@ impl JsmSite {
                     id,
                     name: name.to_owned(),
                     on_call,
+                    rotations: Vec::new(),
                 });
             }
+        }
+    }
+
+    /// Gives the schedule called `name` (which must exist) these rotations:
+    /// (rotation, [(account id, from, to)]). Its timeline then splits the
+    /// period that spans "now" in two, as JSM does.
+    pub fn set_rotations(&self, name: &str, rotations: Vec<JsmRotation>) {
+        if let Some(schedule) = lock(&self.state)
+            .schedules
+            .iter_mut()
+            .find(|schedule| schedule.name == name)
+        {
+            schedule.rotations = rotations;
         }
     }
 
@@ -230,7 +256,9 @@ impl Respond for Endpoint {
                 }))
             }
             _ if !basic_ok => error(401, "Unauthorized; scope does not match"),
-            _ if matches!(self.kind, "schedules" | "on_calls") && segment(3) != state.cloud_id => {
+            _ if matches!(self.kind, "schedules" | "on_calls" | "timeline")
+                && segment(3) != state.cloud_id =>
+            {
                 error(404, "Site not found")
             }
             "schedules" => {
@@ -256,6 +284,44 @@ impl Respond for Endpoint {
                         .set_body_json(json!({ "onCallUsers": schedule.on_call })),
                     None => error(404, "Schedule not found"),
                 }
+            }
+            "timeline" => {
+                let id = segment(6);
+                let Some(schedule) = state.schedules.iter().find(|schedule| schedule.id == id)
+                else {
+                    return error(404, "Schedule not found");
+                };
+                let date = |time: SystemTime| humantime::format_rfc3339_seconds(time).to_string();
+                let now = SystemTime::now();
+                let rotations: Vec<Value> = schedule
+                    .rotations
+                    .iter()
+                    .enumerate()
+                    .map(|(index, (name, shifts))| {
+                        let mut periods = Vec::new();
+                        for (account, from, to) in shifts {
+                            let period = |from: SystemTime, to: SystemTime| {
+                                json!({
+                                    "startDate": date(from), "endDate": date(to), "type": "default",
+                                    "responder": {"id": account, "type": "user"}
+                                })
+                            };
+                            // The quirk: a period spanning now comes in two.
+                            if *from < now && now < *to {
+                                periods.push(period(*from, now));
+                                periods.push(period(now, *to));
+                            } else {
+                                periods.push(period(*from, *to));
+                            }
+                        }
+                        json!({"id": format!("rotation-{index}"), "name": name,
+                               "order": (index + 1) as f64, "periods": periods})
+                    })
+                    .collect();
+                ResponseTemplate::new(200).set_body_json(json!({
+                    "startDate": date(now), "endDate": date(now),
+                    "finalTimeline": {"rotations": rotations}
+                }))
             }
             "users" => {
                 let wanted: Vec<String> = request

@@ -74,11 +74,31 @@ impl Provider {
     }
 
     /// The schedule's rotations in order, with who is on call in each now and who
-    /// is next. JSM's timeline is not read yet, so it has none.
+    /// is next, from the next two weeks' timeline.
     pub async fn rotations(&self, schedule: &str) -> Result<Vec<Rotation>, ProviderError> {
         match self {
             Self::OpsGenie(client) => Ok(client.rotations(schedule).await?),
-            Self::Jsm(_) => Ok(Vec::new()),
+            Self::Jsm(client) => {
+                let now = SystemTime::now();
+                let two_weeks = now + std::time::Duration::from_secs(14 * 24 * 60 * 60);
+                let plans = client.plan(schedule, now, two_weeks).await?;
+                Ok(plans
+                    .into_iter()
+                    .map(|plan| {
+                        let (current, upcoming): (Vec<_>, Vec<_>) = plan
+                            .shifts
+                            .into_iter()
+                            .partition(|shift| shift.starts <= now);
+                        Rotation {
+                            name: plan.name,
+                            next: upcoming
+                                .into_iter()
+                                .find(|shift| !current.iter().any(|on| on.person == shift.person)),
+                            current,
+                        }
+                    })
+                    .collect())
+            }
         }
     }
 
@@ -100,7 +120,6 @@ impl Provider {
     }
 
     /// Each rotation's shifts over `from` .. `until`, in the schedule's order.
-    /// JSM's timeline is not read yet, so it has none.
     pub async fn plan(
         &self,
         schedule: &str,
@@ -109,7 +128,7 @@ impl Provider {
     ) -> Result<Vec<RotationPlan>, ProviderError> {
         match self {
             Self::OpsGenie(client) => Ok(client.plan(schedule, from, until).await?),
-            Self::Jsm(_) => Ok(Vec::new()),
+            Self::Jsm(client) => client.plan(schedule, from, until).await,
         }
     }
 

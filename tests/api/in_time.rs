@@ -548,3 +548,50 @@ async fn a_refused_override_is_explained_and_a_past_span_is_not_taken() {
     );
     assert_eq!(app.opsgenie.overrides().len(), 1);
 }
+
+/// JSM's rotations: Weekly is alice until +5h (a period JSM splits around
+/// now), then bob until +29h.
+fn jsm_rotations(app: &TestApp) {
+    let jsm = app.jsm.as_ref().expect("JSM");
+    jsm.set_rotations(
+        SCHEDULE,
+        vec![(
+            "Weekly".to_owned(),
+            vec![
+                ("acc-alice".to_owned(), hours(-1), hours(5)),
+                ("acc-bob".to_owned(), hours(5), hours(29)),
+            ],
+        )],
+    );
+}
+
+#[tokio::test]
+async fn jsm_answers_with_rotations_merging_the_period_it_splits_around_now() {
+    let app = spawn_app_on(Upstream::Jsm, |_| {}).await;
+    jsm_rotations(&app);
+    let now = ask_as(&app, "UCAROL", "1.1", "<@UBOT> who?").await;
+    assert_eq!(
+        now,
+        format!(
+            "On call for *SRE_schedule* right now: <@UALICE> until {}; next: <@UBOB>",
+            slack_date(hours(5))
+        ),
+        "one shift until +5h, not two split at now"
+    );
+    let next = ask_as(&app, "UCAROL", "1.2", "<@UBOT> next").await;
+    assert_eq!(
+        next,
+        format!(
+            "Next on call for *SRE_schedule*:\n• primary (Weekly): <@UBOB> from {}",
+            slack_date(hours(5))
+        )
+    );
+    let mine = ask_as(&app, "UALICE", "1.3", "<@UBOT> when am I on?").await;
+    assert_eq!(
+        mine,
+        format!(
+            "Your shifts in the next 4 weeks:\n• *SRE_schedule* (Weekly): now to {}",
+            slack_date(hours(5))
+        )
+    );
+}

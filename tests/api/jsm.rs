@@ -102,7 +102,20 @@ async fn every_call_carries_the_exact_basic_auth_header() {
     // base64("ops-bot@corp.example:atlassian-api-token")
     let expected = "Basic b3BzLWJvdEBjb3JwLmV4YW1wbGU6YXRsYXNzaWFuLWFwaS10b2tlbg==";
     let requests = recorded(jsm.server()).await;
-    assert_eq!(requests.len(), 4);
+    // Tenant, schedule, on-calls, timeline and the people's accounts.
+    for wanted in [
+        "/_edge/tenant_info",
+        "/on-calls",
+        "/timeline",
+        "/rest/api/3/user/bulk",
+    ] {
+        assert!(
+            requests
+                .iter()
+                .any(|request| request.url.path().ends_with(wanted)),
+            "no call to {wanted}"
+        );
+    }
     for request in &requests {
         assert_eq!(
             request
@@ -222,8 +235,8 @@ async fn a_refused_token_names_the_credentials_and_classic_tokens() {
     );
     assert_eq!(
         calls(&jsm, "/v1/schedules").await,
-        1,
-        "a 401 is not retried"
+        2,
+        "the on-calls' schedule lookup, then the timeline's (the first failed), neither retried"
     );
 }
 

@@ -10,9 +10,9 @@ use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
-use super::wire::{OnCalls, SchedulePage, TenantInfo, UserPage};
+use super::wire::{OnCalls, SchedulePage, TenantInfo, Timeline, UserPage};
 use crate::metrics::Metrics;
-use crate::model::{Alert, Person};
+use crate::model::{Alert, Person, RotationPlan, Shift};
 use crate::outbound::{Credential, RestClient, RestError, RetryPolicy, System, Timeouts};
 use crate::providers::alert_actions::{ActingUser, ActionError, AlertApi, AlertVerb};
 use crate::providers::alert_body::{Accepted, CreateAlertBody};
@@ -85,6 +85,8 @@ pub struct JsmClient {
     config: JsmConfig,
     cloud_id: OnceCell<String>,
     schedule_ids: Mutex<HashMap<String, String>>,
+    /// Held while a schedule is looked up by name.
+    schedule_lookup: tokio::sync::Mutex<()>,
     users: Cache<String, Person>,
 }
 
@@ -109,6 +111,7 @@ impl JsmClient {
             cloud_id: OnceCell::new_with(config.cloud_id.clone()),
             config,
             schedule_ids: Mutex::new(HashMap::new()),
+            schedule_lookup: tokio::sync::Mutex::new(()),
             users: Cache::builder()
                 .time_to_live(USER_TTL)
                 .max_capacity(10_000)
@@ -146,6 +149,17 @@ impl JsmClient {
     /// The id of the schedule called `name` (any case), looked up once.
     pub async fn schedule_id(&self, name: &str) -> Result<String, ProviderError> {
         let key = name.to_lowercase();
+        if let Some(id) = self
+            .schedule_ids
+            .lock()
+            .ok()
+            .and_then(|ids| ids.get(&key).cloned())
+        {
+            return Ok(id);
+        }
+        // One lookup per name at a time: the on-calls and the timeline ask
+        // together on a first answer.
+        let _one_at_a_time = self.schedule_lookup.lock().await;
         if let Some(id) = self
             .schedule_ids
             .lock()
@@ -208,6 +222,75 @@ impl JsmClient {
             .append_pair("date", &humantime::format_rfc3339_seconds(at).to_string());
         let on_calls: OnCalls = self.get_json("on_calls", url).await?;
         Ok(self.people(&on_calls.on_call_users).await?)
+    }
+
+    /// Each rotation's shifts over `from` .. `until`, from the schedule's
+    /// timeline. JSM splits a period that spans "now" into two (one ending now,
+    /// one starting now); they are merged back, so that until-times are right.
+    pub async fn plan(
+        &self,
+        name: &str,
+        from: std::time::SystemTime,
+        until: std::time::SystemTime,
+    ) -> Result<Vec<RotationPlan>, ProviderError> {
+        let cloud_id = self.cloud_id().await?;
+        let schedule_id = self.schedule_id(name).await?;
+        let days = until
+            .duration_since(from)
+            .map_or(1, |span| span.as_secs().div_ceil(24 * 60 * 60).max(1));
+        let mut url = self.ops_url(&cloud_id, &["schedules", &schedule_id, "timeline"])?;
+        url.query_pairs_mut()
+            .append_pair("date", &humantime::format_rfc3339_seconds(from).to_string())
+            .append_pair("intervalUnit", "days")
+            .append_pair("interval", &days.to_string());
+        let timeline: Timeline = self.get_json("timeline", url).await?;
+        let mut rotations = timeline
+            .final_timeline
+            .map(|timeline| timeline.rotations)
+            .unwrap_or_default();
+        rotations.sort_by(|a, b| a.order.total_cmp(&b.order));
+        let accounts: Vec<String> = rotations
+            .iter()
+            .flat_map(|rotation| &rotation.periods)
+            .filter_map(|period| period.responder.as_ref())
+            .filter(|responder| responder.kind == "user" && !responder.id.is_empty())
+            .map(|responder| responder.id.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let people: HashMap<String, Person> = self
+            .people(&accounts)
+            .await?
+            .into_iter()
+            .filter_map(|person| person.account_id.clone().map(|id| (id, person)))
+            .collect();
+        Ok(rotations
+            .into_iter()
+            .map(|rotation| {
+                let mut shifts: Vec<Shift> = rotation
+                    .periods
+                    .iter()
+                    .filter(|period| period.kind != "historical")
+                    .filter_map(|period| {
+                        let responder = period.responder.as_ref()?;
+                        let person = people.get(&responder.id)?.clone();
+                        let starts = humantime::parse_rfc3339_weak(&period.start_date).ok()?;
+                        let ends = humantime::parse_rfc3339_weak(&period.end_date).ok()?;
+                        (ends > from && starts < until).then_some(Shift {
+                            person,
+                            starts,
+                            until: ends,
+                            is_override: period.kind == "override",
+                        })
+                    })
+                    .collect();
+                shifts.sort_by_key(|shift| shift.starts);
+                RotationPlan {
+                    name: rotation.name,
+                    shifts: merge_split_periods(shifts),
+                }
+            })
+            .collect())
     }
 
     /// Account ids → people, from the cache or Jira's bulk user lookup.
@@ -333,6 +416,25 @@ impl JsmClient {
             })
             .await
     }
+}
+
+/// Adjacent shifts of the same person (one ending as the next starts) as one:
+/// JSM's timeline splits the period that spans "now" in two.
+fn merge_split_periods(shifts: Vec<Shift>) -> Vec<Shift> {
+    let mut merged: Vec<Shift> = Vec::with_capacity(shifts.len());
+    for shift in shifts {
+        match merged.last_mut() {
+            Some(last)
+                if last.person == shift.person
+                    && last.until == shift.starts
+                    && last.is_override == shift.is_override =>
+            {
+                last.until = shift.until;
+            }
+            _ => merged.push(shift),
+        }
+    }
+    merged
 }
 
 #[cfg(test)]

@@ -48,3 +48,47 @@ pub struct User {
     /// Absent when the person's profile hides it.
     pub email_address: Option<String>,
 }
+
+/// `GET /jsm/ops/api/{cloudId}/v1/schedules/{id}/timeline`: OpsGenie's shape
+/// without the `data` envelope, people by account id (`responder`, or
+/// `recipient` as OpsGenie calls it; either is read).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timeline {
+    pub final_timeline: Option<FinalTimeline>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FinalTimeline {
+    #[serde(default)]
+    pub rotations: Vec<TimelineRotation>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TimelineRotation {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub order: f64,
+    #[serde(default)]
+    pub periods: Vec<TimelinePeriod>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimelinePeriod {
+    pub start_date: String,
+    pub end_date: String,
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(alias = "recipient")]
+    pub responder: Option<TimelineResponder>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TimelineResponder {
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub id: String,
+}
