@@ -30,6 +30,8 @@ struct Schedule {
     on_call: Vec<String>,
     /// Rotations: (name, [(account id, from, to)]).
     rotations: Vec<JsmRotation>,
+    /// Overrides made through the API: (account id, from, to).
+    overrides: Vec<(String, SystemTime, SystemTime)>,
 }
 
 #[derive(Debug)]
@@ -42,6 +44,7 @@ struct State {
     schedules: Vec<Schedule>,
     alerts: Vec<Value>,
     book: AlertBook,
+    override_bodies: Vec<Value>,
 }
 
 /// A JSM site on loopback.
@@ -65,9 +68,20 @@ impl JsmSite {
             schedules: Vec::new(),
             alerts: Vec::new(),
             book: AlertBook::default(),
+            override_bodies: Vec::new(),
         }));
         let server = MockServer::start().await;
-        let routes: [(&str, wiremock::MockBuilder); 6] = [
+        let routes: [(&str, wiremock::MockBuilder); 8] = [
+            (
+                "overrides",
+                Mock::given(method("POST")).and(path_regex(
+                    r"^/jsm/ops/api/[^/]+/v1/schedules/[^/]+/overrides$",
+                )),
+            ),
+            (
+                "user_search",
+                Mock::given(method("GET")).and(path("/rest/api/3/user/search")),
+            ),
             (
                 "timeline",
                 Mock::given(method("GET")).and(path_regex(
@@ -158,6 +172,7 @@ impl JsmSite {
                     name: name.to_owned(),
                     on_call,
                     rotations: Vec::new(),
+                    overrides: Vec::new(),
                 });
             }
         }
@@ -174,6 +189,11 @@ impl JsmSite {
         {
             schedule.rotations = rotations;
         }
+    }
+
+    /// The schedule overrides created through the API, as received.
+    pub fn overrides(&self) -> Vec<Value> {
+        lock(&self.state).override_bodies.clone()
     }
 
     /// The id the schedule called `name` has.
@@ -256,8 +276,10 @@ impl Respond for Endpoint {
                 }))
             }
             _ if !basic_ok => error(401, "Unauthorized; scope does not match"),
-            _ if matches!(self.kind, "schedules" | "on_calls" | "timeline")
-                && segment(3) != state.cloud_id =>
+            _ if matches!(
+                self.kind,
+                "schedules" | "on_calls" | "timeline" | "overrides"
+            ) && segment(3) != state.cloud_id =>
             {
                 error(404, "Site not found")
             }
@@ -279,11 +301,75 @@ impl Respond for Endpoint {
             }
             "on_calls" => {
                 let id = segment(6);
+                let now = SystemTime::now();
                 match state.schedules.iter().find(|schedule| schedule.id == id) {
-                    Some(schedule) => ResponseTemplate::new(200)
-                        .set_body_json(json!({ "onCallUsers": schedule.on_call })),
+                    Some(schedule) => {
+                        let overridden = schedule
+                            .overrides
+                            .iter()
+                            .find(|(_, from, to)| *from <= now && now < *to)
+                            .map(|(account, _, _)| vec![account.clone()]);
+                        ResponseTemplate::new(200).set_body_json(json!({
+                            "onCallUsers": overridden.unwrap_or_else(|| schedule.on_call.clone())
+                        }))
+                    }
                     None => error(404, "Schedule not found"),
                 }
+            }
+            "user_search" => {
+                let wanted = query("query").unwrap_or_default().to_lowercase();
+                let found: Vec<Value> = state
+                    .users
+                    .iter()
+                    .filter(|user| {
+                        user.email.as_deref().is_some_and(|email| email.to_lowercase() == wanted)
+                    })
+                    .map(|user| {
+                        json!({"accountId": user.account_id, "accountType": "atlassian",
+                               "displayName": user.name, "emailAddress": user.email, "active": true})
+                    })
+                    .collect();
+                ResponseTemplate::new(200).set_body_json(Value::Array(found))
+            }
+            "overrides" => {
+                let id = segment(6);
+                let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
+                    return error(400, "Could not parse the request body");
+                };
+                let date = |field: &str| {
+                    body[field]
+                        .as_str()
+                        .and_then(|text| humantime::parse_rfc3339_weak(text).ok())
+                };
+                let (Some(account), Some(from), Some(to)) = (
+                    body["user"]["id"].as_str(),
+                    date("startDate"),
+                    date("endDate"),
+                ) else {
+                    return error(422, "User, start date and end date are required");
+                };
+                if !state.users.iter().any(|user| user.account_id == account) {
+                    return error(422, "User not found");
+                }
+                drop(state);
+                let mut state = lock(&self.state);
+                let Some(schedule) = state
+                    .schedules
+                    .iter_mut()
+                    .find(|schedule| schedule.id == id)
+                else {
+                    return error(404, "Schedule not found");
+                };
+                if schedule
+                    .overrides
+                    .iter()
+                    .any(|(_, start, end)| from < *end && *start < to)
+                {
+                    return error(422, "Override overlaps with an existing override");
+                }
+                schedule.overrides.push((account.to_owned(), from, to));
+                state.override_bodies.push(body);
+                ResponseTemplate::new(201).set_body_json(json!({"alias": "override-sim"}))
             }
             "timeline" => {
                 let id = segment(6);

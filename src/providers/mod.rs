@@ -141,7 +141,7 @@ impl Provider {
     }
 
     /// Puts the person with this email on call for `schedule` from `from` to
-    /// `until` (an override). JSM's overrides are not written yet.
+    /// `until` (an override).
     pub async fn take_call(
         &self,
         schedule: &str,
@@ -151,9 +151,7 @@ impl Provider {
     ) -> Result<(), ActionError> {
         match self {
             Self::OpsGenie(client) => client.create_override(schedule, email, from, until).await,
-            Self::Jsm(_) => Err(ActionError::Refused(
-                "taking the call from Slack is not available with JSM Operations yet".to_owned(),
-            )),
+            Self::Jsm(client) => client.create_override(schedule, email, from, until).await,
         }
     }
 

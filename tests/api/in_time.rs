@@ -595,3 +595,32 @@ async fn jsm_answers_with_rotations_merging_the_period_it_splits_around_now() {
         )
     );
 }
+
+#[tokio::test]
+async fn on_jsm_the_call_is_taken_through_its_overrides_by_atlassian_account() {
+    let app = spawn_app_on(Upstream::Jsm, |_| {}).await;
+    let question = ask_to_take(&app, "1700000000.000100", "take call until 23:59").await;
+    assert!(question
+        .text
+        .starts_with("<@UBOB>, take the call for *SRE_schedule* from "));
+    let done = reply_in_thread(
+        &app,
+        "1700000000.000100",
+        "UBOB",
+        "1700000000.000200",
+        "yes",
+    )
+    .await;
+    assert!(
+        done.starts_with("Done: <@UBOB> is on call for *SRE_schedule* from "),
+        "{done}"
+    );
+    let overrides = app.jsm.as_ref().expect("JSM").overrides();
+    assert_eq!(overrides.len(), 1);
+    assert_eq!(
+        overrides[0]["user"],
+        serde_json::json!({"type": "user", "id": "acc-bob"})
+    );
+    let now = ask_as(&app, "UCAROL", "1.2", "<@UBOT> who now?").await;
+    assert_eq!(now, "On call for *SRE_schedule* right now: <@UBOB>");
+}

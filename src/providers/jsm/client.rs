@@ -293,6 +293,63 @@ impl JsmClient {
             .collect())
     }
 
+    /// Puts the Atlassian account with this email on call for the schedule
+    /// from `from` to `until`, through a schedule override (the account is
+    /// found with Jira's user search).
+    pub async fn create_override(
+        &self,
+        name: &str,
+        email: &str,
+        from: std::time::SystemTime,
+        until: std::time::SystemTime,
+    ) -> Result<(), crate::providers::ActionError> {
+        use crate::providers::ActionError;
+        let cloud_id = self.cloud_id().await.map_err(refusal_or_failure)?;
+        let schedule_id = self.schedule_id(name).await.map_err(refusal_or_failure)?;
+        let mut search = self.rest.url(
+            &self.config.site_url,
+            &["rest", "api", "3", "user", "search"],
+        )?;
+        search.query_pairs_mut().append_pair("query", email);
+        let found: Vec<super::wire::User> = self.get_json("users", search).await?;
+        let Some(account) = found.into_iter().find(|user| {
+            user.email_address
+                .as_deref()
+                .is_some_and(|address| address.eq_ignore_ascii_case(email))
+        }) else {
+            return Err(ActionError::Refused(format!(
+                "no Atlassian account with the email {email} is visible to the bot"
+            )));
+        };
+        let url = self.ops_url(&cloud_id, &["schedules", &schedule_id, "overrides"])?;
+        let body = serde_json::json!({
+            "user": {"type": "user", "id": account.account_id},
+            "startDate": humantime::format_rfc3339_seconds(from).to_string(),
+            "endDate": humantime::format_rfc3339_seconds(until).to_string(),
+        });
+        let created: Result<serde_json::Value, RestError> = self
+            .rest
+            .call("overrides", BASIC_AUTH, |http| {
+                http.post(url.clone())
+                    .basic_auth(
+                        &self.config.email,
+                        Some(self.config.api_token.expose_secret()),
+                    )
+                    .json(&body)
+            })
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            Err(RestError::Rejected { message, .. } | RestError::NotFound { message, .. }) => {
+                Err(ActionError::Refused(message))
+            }
+            Err(RestError::Unauthorized { .. }) => Err(ActionError::Refused(
+                "the bot's Atlassian account may not change this schedule".to_owned(),
+            )),
+            Err(error) => Err(ActionError::Failed(error)),
+        }
+    }
+
     /// Account ids → people, from the cache or Jira's bulk user lookup.
     async fn people(&self, account_ids: &[String]) -> Result<Vec<Person>, RestError> {
         let mut known: HashMap<String, Person> = HashMap::new();
@@ -415,6 +472,14 @@ impl JsmClient {
                 )
             })
             .await
+    }
+}
+
+/// A JSM failure as an action's outcome: what JSM says no to is a refusal.
+fn refusal_or_failure(error: ProviderError) -> crate::providers::ActionError {
+    match error {
+        ProviderError::Rest(error) => crate::providers::ActionError::Failed(error),
+        ProviderError::Jsm(error) => crate::providers::ActionError::Refused(error.to_string()),
     }
 }
 
