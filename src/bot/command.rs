@@ -116,8 +116,9 @@ fn time_question(words: &[&str], is_team: &dyn Fn(&str) -> bool) -> Option<Comma
     };
     let phrase = rest[marker..].join(" ");
     let reads_as_time = {
-        let probe = jiff::Timestamp::UNIX_EPOCH.in_tz("UTC");
-        probe.is_ok_and(|now| super::when::parse_when(&phrase, &now).is_ok())
+        // Whether it reads at all does not depend on the zone or the day.
+        let probe = jiff::Timestamp::UNIX_EPOCH.to_zoned_datetime(jiff::tz::TimeZone::UTC);
+        super::when::parse_when(&phrase, &probe).is_ok()
     };
     let question = asked.is_some() || (reads_as_time && (subject.is_empty() || is_team(&subject)));
     question.then_some(Command::OnCallAt { subject, phrase })
