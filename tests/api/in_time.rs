@@ -586,6 +586,13 @@ async fn jsm_answers_with_rotations_merging_the_period_it_splits_around_now() {
             slack_date(hours(5))
         )
     );
+    let span = ask_as(&app, "UCAROL", "1.4", "<@UBOT> who is on call tomorrow").await;
+    assert!(
+        span.starts_with("On call for *SRE_schedule* from ")
+            && span.contains("\n• primary (Weekly): ")
+            && span.contains("<@UBOB>"),
+        "a span from JSM's timeline: {span}"
+    );
     let mine = ask_as(&app, "UALICE", "1.3", "<@UBOT> when am I on?").await;
     assert_eq!(
         mine,
