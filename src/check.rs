@@ -334,6 +334,16 @@ async fn check_bot_token(config: &ServeConfig, report: &mut Report) -> Option<Op
     if !config.usergroups.is_empty() && config.slack.user_token.is_none() {
         needed.extend(USERGROUP_SCOPES);
     }
+    if config
+        .announcements
+        .iter()
+        .any(|spec| spec.remind_before.is_some())
+    {
+        needed.push("im:write");
+    }
+    if !config.topics.is_empty() {
+        needed.extend(["channels:read", "channels:write.topic"]);
+    }
     let missing: Vec<&str> = needed
         .into_iter()
         .filter(|scope| !scopes.iter().any(|granted| granted == scope))

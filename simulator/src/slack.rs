@@ -84,8 +84,12 @@ pub struct SlackWorkspace {
 /// Every scope `manifest.yml` asks for.
 const FULL_SCOPES: &[&str] = &[
     "app_mentions:read",
+    "channels:read",
+    "channels:write.topic",
     "chat:write",
+    "commands",
     "im:history",
+    "im:write",
     "users:read",
     "users:read.email",
     "usergroups:read",

@@ -97,6 +97,36 @@ async fn a_missing_scope_is_named_with_the_fix() {
 }
 
 #[tokio::test]
+async fn reminders_and_topics_need_their_scopes() {
+    let report = check_with(|slack, _, config| {
+        slack.set_scopes(&[
+            "app_mentions:read",
+            "chat:write",
+            "im:history",
+            "users:read",
+            "users:read.email",
+        ]);
+        config.announcements = vec![oncall_bot::handovers::AnnounceSpec {
+            label: SCHEDULE.to_owned(),
+            schedule: SCHEDULE.to_owned(),
+            channel: None,
+            remind_before: Some(std::time::Duration::from_secs(3600)),
+        }];
+        config.topics = vec![oncall_bot::handovers::TopicSpec {
+            channel: "C0PAYHELP".to_owned(),
+            schedule: SCHEDULE.to_owned(),
+        }];
+    })
+    .await;
+    let failed = failures(&report);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].contains("lacks the scope(s) im:write, channels:read, channels:write.topic"),
+        "{failed:?}"
+    );
+}
+
+#[tokio::test]
 async fn cron_mode_needs_the_user_group_scopes_reported_once() {
     let report = check_with(|slack, _, config| {
         slack.set_scopes(&[
