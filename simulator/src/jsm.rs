@@ -336,17 +336,9 @@ impl Respond for Endpoint {
                 let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
                     return error(400, "Could not parse the request body");
                 };
-                let date = |field: &str| {
-                    body[field]
-                        .as_str()
-                        .and_then(|text| humantime::parse_rfc3339_weak(text).ok())
-                };
-                let (Some(account), Some(from), Some(to)) = (
-                    body["user"]["id"].as_str(),
-                    date("startDate"),
-                    date("endDate"),
-                ) else {
-                    return error(422, "User, start date and end date are required");
+                let (account, from, to) = match super::override_of(&body, "/user/id") {
+                    Ok(asked) => asked,
+                    Err(message) => return error(422, message),
                 };
                 if !state.users.iter().any(|user| user.account_id == account) {
                     return error(422, "User not found");
@@ -360,14 +352,10 @@ impl Respond for Endpoint {
                 else {
                     return error(404, "Schedule not found");
                 };
-                if schedule
-                    .overrides
-                    .iter()
-                    .any(|(_, start, end)| from < *end && *start < to)
-                {
+                if super::overlaps(&schedule.overrides, from, to) {
                     return error(422, "Override overlaps with an existing override");
                 }
-                schedule.overrides.push((account.to_owned(), from, to));
+                schedule.overrides.push((account, from, to));
                 state.override_bodies.push(body);
                 ResponseTemplate::new(201).set_body_json(json!({"alias": "override-sim"}))
             }

@@ -77,6 +77,42 @@ fn alert_refusal(alert: &serde_json::Value) -> Option<&'static str> {
     None
 }
 
+/// A schedule override asked for: who (the `user` field at `user_pointer`, a
+/// JSON pointer), from when, until when. The `Err` is the 422's message.
+fn override_of(
+    body: &serde_json::Value,
+    user_pointer: &str,
+) -> Result<(String, std::time::SystemTime, std::time::SystemTime), &'static str> {
+    let date = |field: &str| {
+        body[field]
+            .as_str()
+            .and_then(|text| humantime::parse_rfc3339_weak(text).ok())
+    };
+    let (Some(user), Some(from), Some(to)) = (
+        body.pointer(user_pointer)
+            .and_then(serde_json::Value::as_str),
+        date("startDate"),
+        date("endDate"),
+    ) else {
+        return Err("User, start date and end date are required");
+    };
+    if to <= from {
+        return Err("End date must be after start date");
+    }
+    Ok((user.to_owned(), from, to))
+}
+
+/// Whether `from` .. `to` overlaps one of `overrides` (user, from, to).
+fn overlaps(
+    overrides: &[(String, std::time::SystemTime, std::time::SystemTime)],
+    from: std::time::SystemTime,
+    to: std::time::SystemTime,
+) -> bool {
+    overrides
+        .iter()
+        .any(|(_, start, end)| from < *end && *start < to)
+}
+
 fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()

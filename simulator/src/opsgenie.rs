@@ -87,42 +87,34 @@ impl OpsGenieAccount {
             override_bodies: Vec::new(),
         }));
         let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path_regex(r"^/v2/schedules/[^/]+/on-calls$"))
-            .respond_with(Endpoint {
-                kind: EndpointKind::OnCalls,
-                state: Arc::clone(&state),
-            })
-            .with_priority(SIMULATION_PRIORITY)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path_regex(r"^/v2/schedules/[^/]+/timeline$"))
-            .respond_with(Endpoint {
-                kind: EndpointKind::Timeline,
-                state: Arc::clone(&state),
-            })
-            .with_priority(SIMULATION_PRIORITY)
-            .mount(&server)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/v2/alerts"))
-            .respond_with(Endpoint {
-                kind: EndpointKind::CreateAlert,
-                state: Arc::clone(&state),
-            })
-            .with_priority(SIMULATION_PRIORITY)
-            .mount(&server)
-            .await;
-        Mock::given(method("POST"))
-            .and(path_regex(r"^/v2/schedules/[^/]+/overrides$"))
-            .respond_with(Endpoint {
-                kind: EndpointKind::CreateOverride,
-                state: Arc::clone(&state),
-            })
-            .with_priority(SIMULATION_PRIORITY)
-            .mount(&server)
-            .await;
+        let routes = [
+            (
+                EndpointKind::OnCalls,
+                Mock::given(method("GET")).and(path_regex(r"^/v2/schedules/[^/]+/on-calls$")),
+            ),
+            (
+                EndpointKind::Timeline,
+                Mock::given(method("GET")).and(path_regex(r"^/v2/schedules/[^/]+/timeline$")),
+            ),
+            (
+                EndpointKind::CreateAlert,
+                Mock::given(method("POST")).and(path("/v2/alerts")),
+            ),
+            (
+                EndpointKind::CreateOverride,
+                Mock::given(method("POST")).and(path_regex(r"^/v2/schedules/[^/]+/overrides$")),
+            ),
+        ];
+        for (kind, route) in routes {
+            route
+                .respond_with(Endpoint {
+                    kind,
+                    state: Arc::clone(&state),
+                })
+                .with_priority(SIMULATION_PRIORITY)
+                .mount(&server)
+                .await;
+        }
         let book = lock(&state).book.clone();
         book.mount(&server, "/v2/alerts", format!("GenieKey {api_key}"))
             .await;
@@ -255,35 +247,20 @@ impl Respond for Endpoint {
                 let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
                     return error(400, "Could not parse the request body");
                 };
-                let date = |field: &str| {
-                    body[field]
-                        .as_str()
-                        .and_then(|text| humantime::parse_rfc3339_weak(text).ok())
+                let (username, from, to) = match super::override_of(&body, "/user/username") {
+                    Ok(asked) => asked,
+                    Err(message) => return error(422, message),
                 };
-                let (Some(username), Some(from), Some(to)) = (
-                    body["user"]["username"].as_str(),
-                    date("startDate"),
-                    date("endDate"),
-                ) else {
-                    return error(422, "User, start date and end date are required");
-                };
-                if to <= from {
-                    return error(422, "End date must be after start date");
-                }
                 let Some(schedule) = state.schedules.get_mut(&name) else {
                     return error(404, &format!("No schedule exists with identifier [{name}]"));
                 };
-                let overlaps = schedule
-                    .overrides
-                    .iter()
-                    .any(|(_, start, end)| from < *end && *start < to);
-                if overlaps {
+                if super::overlaps(&schedule.overrides, from, to) {
                     return error(
                         422,
                         "Override overlaps with an existing override of the schedule",
                     );
                 }
-                schedule.overrides.push((username.to_owned(), from, to));
+                schedule.overrides.push((username, from, to));
                 state.override_bodies.push(body);
                 ResponseTemplate::new(201).set_body_json(json!({
                     "data": {"alias": format!("override-{}", state.requests)},

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use futures_util::{SinkExt, StreamExt};
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -75,54 +75,48 @@ impl SocketModeServer {
     /// Pushes an Events API payload to the open connection; returns its envelope
     /// id, or `None` when no connection is open.
     pub fn send_event(&self, payload: &str, retry_attempt: u32) -> Option<String> {
-        let mut state = lock(&self.state);
-        state.envelopes += 1;
-        let envelope_id = format!("envelope-{:04}", state.envelopes);
-        let payload: serde_json::Value = serde_json::from_str(payload).ok()?;
-        let frame = json!({
-            "envelope_id": envelope_id,
-            "type": "events_api",
-            "accepts_response_payload": false,
-            "retry_attempt": retry_attempt,
-            "retry_reason": if retry_attempt > 0 { "timeout" } else { "" },
-            "payload": payload,
-        });
-        let sender = state.current.as_ref()?;
-        sender.send(Message::text(frame.to_string())).ok()?;
-        Some(envelope_id)
+        self.send_envelope(
+            "events_api",
+            payload,
+            json!({
+                "accepts_response_payload": false,
+                "retry_attempt": retry_attempt,
+                "retry_reason": if retry_attempt > 0 { "timeout" } else { "" },
+            }),
+        )
     }
 
-    /// Pushes a slash command payload in a `slash_commands` envelope; returns
-    /// its envelope id, or `None` when no connection is open.
+    /// Pushes a slash command payload in a `slash_commands` envelope.
     pub fn send_slash_command(&self, payload: &str) -> Option<String> {
-        let mut state = lock(&self.state);
-        state.envelopes += 1;
-        let envelope_id = format!("envelope-{:04}", state.envelopes);
-        let payload: serde_json::Value = serde_json::from_str(payload).ok()?;
-        let frame = json!({
-            "envelope_id": envelope_id,
-            "type": "slash_commands",
-            "accepts_response_payload": true,
-            "payload": payload,
-        });
-        let sender = state.current.as_ref()?;
-        sender.send(Message::text(frame.to_string())).ok()?;
-        Some(envelope_id)
+        self.send_envelope(
+            "slash_commands",
+            payload,
+            json!({"accepts_response_payload": true}),
+        )
     }
 
     /// Pushes an interactivity payload (a button click) in an `interactive`
-    /// envelope; returns its envelope id, or `None` when no connection is open.
+    /// envelope.
     pub fn send_interactive(&self, payload: &str) -> Option<String> {
+        self.send_envelope(
+            "interactive",
+            payload,
+            json!({"accepts_response_payload": false}),
+        )
+    }
+
+    /// Wraps `payload` (JSON) in an envelope of `kind` with `fields`, and sends
+    /// it on the open connection; returns the envelope id, or `None` when no
+    /// connection is open.
+    fn send_envelope(&self, kind: &str, payload: &str, fields: Value) -> Option<String> {
         let mut state = lock(&self.state);
         state.envelopes += 1;
         let envelope_id = format!("envelope-{:04}", state.envelopes);
-        let payload: serde_json::Value = serde_json::from_str(payload).ok()?;
-        let frame = json!({
-            "envelope_id": envelope_id,
-            "type": "interactive",
-            "accepts_response_payload": false,
-            "payload": payload,
-        });
+        let payload: Value = serde_json::from_str(payload).ok()?;
+        let mut frame = json!({"envelope_id": envelope_id, "type": kind, "payload": payload});
+        if let (Some(frame), Value::Object(fields)) = (frame.as_object_mut(), fields) {
+            frame.extend(fields);
+        }
         let sender = state.current.as_ref()?;
         sender.send(Message::text(frame.to_string())).ok()?;
         Some(envelope_id)

@@ -331,20 +331,13 @@ fn channel_id(
     key: &str,
     invalid: &impl Fn(usize, String) -> FileError,
 ) -> Result<String, FileError> {
-    let id = value.get_ref().trim();
-    let looks_right = id.len() > 1
-        && (id.starts_with('C') || id.starts_with('G'))
-        && id
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-    if looks_right {
-        Ok(id.to_owned())
-    } else {
-        Err(invalid(
-            value.span().start,
-            format!("{key}: `{id}` is not a Slack channel id (C… or G…; not #name)"),
-        ))
-    }
+    slack_id(
+        value,
+        key,
+        ['C', 'G'],
+        "channel id (C… or G…; not #name)",
+        invalid,
+    )
 }
 
 /// A Slack user id (`U…` or `W…`), or the error naming where it is wrong.
@@ -353,9 +346,21 @@ fn slack_user_id(
     key: &str,
     invalid: &impl Fn(usize, String) -> FileError,
 ) -> Result<String, FileError> {
+    slack_id(value, key, ['U', 'W'], "user id (U… or W…)", invalid)
+}
+
+/// A Slack id starting with one of `first` (upper case letters and digits),
+/// or the error naming where it is wrong and what `kind` of id was expected.
+fn slack_id(
+    value: &Spanned<String>,
+    key: &str,
+    first: [char; 2],
+    kind: &str,
+    invalid: &impl Fn(usize, String) -> FileError,
+) -> Result<String, FileError> {
     let id = value.get_ref().trim();
     let looks_right = id.len() > 1
-        && (id.starts_with('U') || id.starts_with('W'))
+        && id.starts_with(first)
         && id
             .chars()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
@@ -364,7 +369,7 @@ fn slack_user_id(
     } else {
         Err(invalid(
             value.span().start,
-            format!("{key}: `{id}` is not a Slack user id (U… or W…)"),
+            format!("{key}: `{id}` is not a Slack {kind}"),
         ))
     }
 }

@@ -12,6 +12,7 @@ mod alert_actions;
 mod alert_body;
 pub mod jsm;
 pub mod opsgenie;
+mod timeline;
 pub mod webhook;
 
 use std::time::SystemTime;

@@ -10,12 +10,13 @@ use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
-use super::wire::{OnCalls, SchedulePage, TenantInfo, Timeline, UserPage};
+use super::wire::{OnCalls, SchedulePage, TenantInfo, UserPage};
 use crate::metrics::Metrics;
-use crate::model::{Alert, Person, RotationPlan, Shift};
+use crate::model::{Alert, Person, RotationPlan};
 use crate::outbound::{Credential, RestClient, RestError, RetryPolicy, System, Timeouts};
 use crate::providers::alert_actions::{ActingUser, ActionError, AlertApi, AlertVerb};
 use crate::providers::alert_body::{Accepted, CreateAlertBody};
+use crate::providers::timeline::FinalTimeline;
 use crate::providers::ProviderError;
 
 pub const DEFAULT_JSM_API_URL: &str = "https://api.atlassian.com";
@@ -243,18 +244,11 @@ impl JsmClient {
             .append_pair("date", &humantime::format_rfc3339_seconds(from).to_string())
             .append_pair("intervalUnit", "days")
             .append_pair("interval", &days.to_string());
-        let timeline: Timeline = self.get_json("timeline", url).await?;
-        let mut rotations = timeline
-            .final_timeline
-            .map(|timeline| timeline.rotations)
-            .unwrap_or_default();
-        rotations.sort_by(|a, b| a.order.total_cmp(&b.order));
-        let accounts: Vec<String> = rotations
-            .iter()
-            .flat_map(|rotation| &rotation.periods)
-            .filter_map(|period| period.responder.as_ref())
-            .filter(|responder| responder.kind == "user" && !responder.id.is_empty())
-            .map(|responder| responder.id.clone())
+        let timeline: FinalTimeline = self.get_json("timeline", url).await?;
+        let accounts: Vec<String> = timeline
+            .users()
+            .filter(|participant| !participant.id.is_empty())
+            .map(|participant| participant.id.clone())
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -264,33 +258,9 @@ impl JsmClient {
             .into_iter()
             .filter_map(|person| person.account_id.clone().map(|id| (id, person)))
             .collect();
-        Ok(rotations
-            .into_iter()
-            .map(|rotation| {
-                let mut shifts: Vec<Shift> = rotation
-                    .periods
-                    .iter()
-                    .filter(|period| period.kind != "historical")
-                    .filter_map(|period| {
-                        let responder = period.responder.as_ref()?;
-                        let person = people.get(&responder.id)?.clone();
-                        let starts = humantime::parse_rfc3339_weak(&period.start_date).ok()?;
-                        let ends = humantime::parse_rfc3339_weak(&period.end_date).ok()?;
-                        (ends > from && starts < until).then_some(Shift {
-                            person,
-                            starts,
-                            until: ends,
-                            is_override: period.kind == "override",
-                        })
-                    })
-                    .collect();
-                shifts.sort_by_key(|shift| shift.starts);
-                RotationPlan {
-                    name: rotation.name,
-                    shifts: merge_split_periods(shifts),
-                }
-            })
-            .collect())
+        Ok(timeline.plans(from, until, |participant| {
+            people.get(&participant.id).cloned()
+        }))
     }
 
     /// Puts the Atlassian account with this email on call for the schedule
@@ -481,25 +451,6 @@ fn refusal_or_failure(error: ProviderError) -> crate::providers::ActionError {
         ProviderError::Rest(error) => crate::providers::ActionError::Failed(error),
         ProviderError::Jsm(error) => crate::providers::ActionError::Refused(error.to_string()),
     }
-}
-
-/// Adjacent shifts of the same person (one ending as the next starts) as one:
-/// JSM's timeline splits the period that spans "now" in two.
-fn merge_split_periods(shifts: Vec<Shift>) -> Vec<Shift> {
-    let mut merged: Vec<Shift> = Vec::with_capacity(shifts.len());
-    for shift in shifts {
-        match merged.last_mut() {
-            Some(last)
-                if last.person == shift.person
-                    && last.until == shift.starts
-                    && last.is_override == shift.is_override =>
-            {
-                last.until = shift.until;
-            }
-            _ => merged.push(shift),
-        }
-    }
-    merged
 }
 
 #[cfg(test)]

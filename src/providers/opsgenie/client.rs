@@ -119,7 +119,9 @@ impl OpsGenieClient {
             )
             .await?;
         let now = SystemTime::now();
-        Ok(plans_of(answer, now)
+        // The answer covers two weeks; nothing in it starts later than that.
+        let beyond = now + std::time::Duration::from_secs(21 * 24 * 60 * 60);
+        Ok(plans_of(answer, now, beyond)
             .into_iter()
             .map(|plan| {
                 let (current, upcoming): (Vec<Shift>, Vec<Shift>) = plan
@@ -162,13 +164,7 @@ impl OpsGenieClient {
                 ],
             )
             .await?;
-        Ok(plans_of(answer, from)
-            .into_iter()
-            .map(|mut plan| {
-                plan.shifts.retain(|shift| shift.starts < until);
-                plan
-            })
-            .collect())
+        Ok(plans_of(answer, from, until))
     }
 
     /// The usernames (emails) on call at `at` for the schedule with this name.
@@ -263,43 +259,11 @@ impl OpsGenieClient {
 }
 
 /// The timeline's rotations in the schedule's order, each with its people's
-/// shifts that end after `after`, by start.
-fn plans_of(answer: TimelineResponse, after: SystemTime) -> Vec<RotationPlan> {
-    let mut rotations = answer
-        .data
-        .final_timeline
-        .map(|timeline| timeline.rotations)
-        .unwrap_or_default();
-    rotations.sort_by(|a, b| a.order.total_cmp(&b.order));
-    rotations
-        .into_iter()
-        .map(|rotation| {
-            let mut shifts: Vec<Shift> = rotation
-                .periods
-                .iter()
-                .filter(|period| period.kind != "historical")
-                .filter_map(|period| {
-                    let recipient = period.recipient.as_ref()?;
-                    if recipient.kind != "user" || recipient.name.is_empty() {
-                        return None;
-                    }
-                    let starts = humantime::parse_rfc3339_weak(&period.start_date).ok()?;
-                    let until = humantime::parse_rfc3339_weak(&period.end_date).ok()?;
-                    (until > after).then(|| Shift {
-                        person: Person::with_email(&recipient.name),
-                        starts,
-                        until,
-                        is_override: period.kind == "override",
-                    })
-                })
-                .collect();
-            shifts.sort_by_key(|shift| shift.starts);
-            RotationPlan {
-                name: rotation.name,
-                shifts,
-            }
-        })
-        .collect()
+/// shifts overlapping `from` .. `until`, by start (people by username).
+fn plans_of(answer: TimelineResponse, from: SystemTime, until: SystemTime) -> Vec<RotationPlan> {
+    answer.data.plans(from, until, |participant| {
+        (!participant.name.is_empty()).then(|| Person::with_email(&participant.name))
+    })
 }
 
 #[cfg(test)]
