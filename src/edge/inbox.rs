@@ -102,12 +102,7 @@ impl Inbox {
 
     /// Handles one authenticated, parsed envelope: dedupes, admits, starts the
     /// answer without waiting, counts it. `retry` is Slack's retry number.
-    pub async fn accept(
-        &self,
-        envelope: Envelope,
-        retry: Option<&str>,
-        received: Instant,
-    ) -> Reply {
+    pub fn accept(&self, envelope: Envelope, retry: Option<&str>, received: Instant) -> Reply {
         let (event_type, outcome, reply) = match envelope {
             Envelope::UrlVerification { challenge } => {
                 ("url_verification", "answered", Reply::Challenge(challenge))
@@ -124,7 +119,7 @@ impl Inbox {
                     channel = tracing::field::Empty,
                     retry = retry.unwrap_or("0")
                 );
-                let (outcome, reply) = self.start(event_id, event, received).instrument(span).await;
+                let (outcome, reply) = span.in_scope(|| self.start(event_id, event, received));
                 (event_type, outcome, reply)
             }
         };
@@ -231,12 +226,7 @@ impl Inbox {
 
     /// Decides whether an event gets an answer, and if so starts it. Returns the
     /// outcome for metrics.
-    async fn start(
-        &self,
-        event_id: String,
-        event: Inbound,
-        received: Instant,
-    ) -> (&'static str, Reply) {
+    fn start(&self, event_id: String, event: Inbound, received: Instant) -> (&'static str, Reply) {
         let request = match event {
             Inbound::Request(request) => request,
             Inbound::Ignored(reason) => {
@@ -269,25 +259,32 @@ impl Inbox {
             books.seen.insert(&message_key, now);
             books.in_flight.insert(event_id.clone());
         }
-        // Another replica may have answered it: the shared record decides. When
-        // the store is down, this process's own record (just made) stands.
-        if self.inner.shared.is_shared() {
-            let key = format!("seen:{}:{}", request.channel, request.ts);
-            if self.inner.shared.claim(&key, DEDUPE_WINDOW).await == Some(false) {
-                self.books().in_flight.remove(&event_id);
-                tracing::info!("duplicate delivery, answered by another replica");
-                return ("duplicate", Reply::Ack);
-            }
-        }
         let inbox = self.clone();
         self.inner.work.spawn(
             async move {
-                inbox.answer(&request, received).await;
+                if inbox.answered_elsewhere(&request).await {
+                    inbox.inner.metrics.reply("answered_elsewhere");
+                    tracing::info!("duplicate delivery, answered by another replica");
+                } else {
+                    inbox.answer(&request, received).await;
+                }
                 inbox.books().in_flight.remove(&event_id);
             }
             .instrument(tracing::Span::current()),
         );
         ("answered", Reply::Ack)
+    }
+
+    /// Whether another replica took this message first: the shared record
+    /// decides, after the ack so that Redis is never on the ack's path. Without
+    /// a store, or while it fails, this process's own record (made before the
+    /// ack) stands.
+    async fn answered_elsewhere(&self, request: &Request) -> bool {
+        if !self.inner.shared.is_shared() {
+            return false;
+        }
+        let key = format!("seen:{}:{}", request.channel, request.ts);
+        self.inner.shared.claim(&key, DEDUPE_WINDOW).await == Some(false)
     }
 
     async fn answer(&self, request: &Request, received: Instant) {

@@ -244,8 +244,7 @@ impl SocketMode {
                     let retry = frame.retry_attempt.unwrap_or(0).to_string();
                     match Envelope::parse(payload.get().as_bytes(), self.inbox.identity()) {
                         Ok(envelope) => {
-                            self.inbox.accept(envelope, Some(&retry), received).await
-                                != Reply::Overloaded
+                            self.inbox.accept(envelope, Some(&retry), received) != Reply::Overloaded
                         }
                         // Cannot happen (the frame parsed), but an unreadable
                         // payload is acked and dropped, never redelivered forever.

@@ -175,7 +175,7 @@ async fn a_retry_that_lands_on_the_other_replica_is_answered_once() {
     assert_eq!(
         replicas
             .b
-            .counter("oncall_bot_slack_events_total{type=\"app_mention\",outcome=\"duplicate\"}")
+            .counter("oncall_bot_replies_total{outcome=\"answered_elsewhere\"}")
             .await,
         1
     );
