@@ -7,6 +7,7 @@
 //! cargo bench --bench load -- --flat-out 60000 --connections 64
 //! cargo bench --bench load -- --flat-out-for 30  # flat out for 30 s
 //! cargo bench --bench load -- --redis            # with STATE_URL (starts redis-server)
+//! cargo bench --bench load -- --floor            # the same phases against the floor
 //! ```
 //!
 //! Phases by default: an offered rate (1,000 mentions/s for 10 s: each connection
@@ -18,6 +19,11 @@
 //! answered on Slack's retry, what is still unanswered after the load stops, and
 //! upstream calls. The bot logs at its default level (info) into /dev/null.
 //! Figures, not assertions: machines are noisy.
+//!
+//! `--floor` runs the chosen phases against `floor.rs` instead of the bot: the
+//! same ack and the same reply over the same hyper and tokio, with none of the
+//! bot's own work, so the bot's CPU per event reads against what the I/O alone
+//! costs on the machine at hand.
 
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -35,6 +41,8 @@ mod helpers;
 mod logs;
 
 use helpers::*;
+
+mod floor;
 
 /// Linux's USER_HZ, the unit of /proc/<pid>/stat's CPU times, on every mainstream
 /// architecture (read with `getconf CLK_TCK`).
@@ -324,8 +332,16 @@ fn option<T: std::str::FromStr>(name: &str) -> Option<T> {
         .and_then(|value| value.parse().ok())
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    if std::env::var_os(floor::ENV).is_some() {
+        return floor::serve();
+    }
+    tokio::runtime::Runtime::new()
+        .expect("a runtime")
+        .block_on(bench());
+}
+
+async fn bench() {
     let connections: usize = option("--connections").unwrap_or(64);
     let chosen: Vec<Pace> = [
         option::<usize>("--rate").map(|per_second| Pace::Rate {
@@ -355,7 +371,23 @@ async fn main() {
     let port = free_port();
     // The default log level (info: a line per answer), as operators run it;
     // the lines go nowhere, their cost stays in the figures.
+    let floor = std::env::args().any(|arg| arg == "--floor");
     let mut command = serve_command(&slack, &opsgenie, port);
+    if floor {
+        // This executable again, as the floor (`floor.rs`), with the bot's
+        // environment (listen address, Slack's URL and token).
+        let mut floor_command =
+            tokio::process::Command::new(std::env::current_exe().expect("its own path"));
+        floor_command
+            .env_clear()
+            .env(floor::ENV, "1")
+            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env("SLACK_API_URL", slack.url())
+            .env("SLACK_BOT_TOKEN", BOT_TOKEN)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        command = floor_command;
+    }
     // Knobs for experiments, passed on when set: `RUST_LOG=warn cargo bench ...`.
     for name in ["RUST_LOG", "MALLOC_ARENA_MAX"] {
         if let Ok(value) = std::env::var(name) {
@@ -392,7 +424,12 @@ async fn main() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    println!("oncall-bot serve (pid {}) on {base}", bot.pid);
+    let name = if floor {
+        "the floor (benches/floor.rs)"
+    } else {
+        "oncall-bot serve"
+    };
+    println!("{name} (pid {}) on {base}", bot.pid);
 
     for (n, pace) in phases.iter().enumerate() {
         let label = match pace {
@@ -402,6 +439,15 @@ async fn main() {
         };
         let prefix = format!("{}", n + 1);
         bot.phase(label, &prefix, *pace, connections).await;
+    }
+    if floor {
+        // The floor has no cache and no upstream but Slack: nothing more to tell.
+        match peak_rss_kib(bot.pid) {
+            Some(kib) => println!("floor peak RSS: {:.1} MiB", kib as f64 / 1024.0),
+            None => println!("floor peak RSS: unknown (no /proc)"),
+        }
+        let _ = child.start_kill();
+        return;
     }
     let lookups_before_clear =
         requests_to(opsgenie.server(), "/v2/schedules/SRE_schedule/on-calls").await;
