@@ -10,12 +10,7 @@ use wiremock::ResponseTemplate;
 use crate::helpers::*;
 
 async fn ask(app: &TestApp, event: &str, channel: &str, ts: &str, text: &str) -> String {
-    app.deliver(&mention(event, channel, ts, text)).await;
-    app.settle().await;
-    app.replies()
-        .last()
-        .map(|post| post.text.clone())
-        .unwrap_or_default()
+    app.answer_to(&mention(event, channel, ts, text)).await
 }
 
 /// A mention from a Slack Connect partner's workspace.

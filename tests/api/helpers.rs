@@ -342,6 +342,17 @@ impl TestApp {
         self.slack.posts()
     }
 
+    /// Delivers `event`, waits for the work it started, and returns the text of
+    /// the last message the bot posted (empty when it posted none).
+    pub async fn answer_to(&self, event: &str) -> String {
+        self.deliver(event).await;
+        self.settle().await;
+        self.replies()
+            .last()
+            .map(|post| post.text.clone())
+            .unwrap_or_default()
+    }
+
     /// How many on-call lookups reached OpsGenie.
     pub async fn on_call_lookups(&self) -> usize {
         requests_to(

@@ -59,13 +59,8 @@ fn phrase_at(time: SystemTime, zone: &str) -> String {
 }
 
 async fn ask_as(app: &TestApp, user: &str, ts: &str, text: &str) -> String {
-    app.deliver(&app_mention(&format!("Ev{ts}"), "C1", user, ts, text))
-        .await;
-    app.settle().await;
-    app.replies()
-        .last()
-        .map(|post| post.text.clone())
-        .unwrap_or_default()
+    app.answer_to(&app_mention(&format!("Ev{ts}"), "C1", user, ts, text))
+        .await
 }
 
 #[tokio::test]
@@ -352,7 +347,7 @@ async fn ask_to_take(app: &TestApp, thread: &str, text: &str) -> oncall_bot_simu
 }
 
 async fn reply_in_thread(app: &TestApp, thread: &str, user: &str, ts: &str, text: &str) -> String {
-    app.deliver(&oncall_bot_simulator::events::in_thread(
+    app.answer_to(&oncall_bot_simulator::events::in_thread(
         &app_mention(
             &format!("Ev{ts}"),
             "C1",
@@ -362,12 +357,7 @@ async fn reply_in_thread(app: &TestApp, thread: &str, user: &str, ts: &str, text
         ),
         thread,
     ))
-    .await;
-    app.settle().await;
-    app.replies()
-        .last()
-        .map(|post| post.text.clone())
-        .unwrap_or_default()
+    .await
 }
 
 #[tokio::test]

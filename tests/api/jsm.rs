@@ -27,13 +27,8 @@ async fn spawn_jsm_app(
 }
 
 async fn ask(app: &TestApp, ts: &str, text: &str) -> String {
-    app.deliver(&mention(&format!("Ev{ts}"), "C1", ts, text))
-        .await;
-    app.settle().await;
-    app.replies()
-        .last()
-        .map(|post| post.text.clone())
-        .unwrap_or_default()
+    app.answer_to(&mention(&format!("Ev{ts}"), "C1", ts, text))
+        .await
 }
 
 /// How many requests the JSM fake received on paths ending with `suffix`.

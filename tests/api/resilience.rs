@@ -29,13 +29,8 @@ const QUICK_BACKOFF: BackoffPolicy = BackoffPolicy {
 };
 
 async fn ask(app: &TestApp, event: &str, ts: &str) -> String {
-    app.deliver(&mention(event, "C1", ts, "<@UBOT> is prod down?"))
-        .await;
-    app.settle().await;
-    app.replies()
-        .last()
-        .map(|post| post.text.clone())
-        .unwrap_or_default()
+    app.answer_to(&mention(event, "C1", ts, "<@UBOT> is prod down?"))
+        .await
 }
 
 #[tokio::test]

@@ -42,13 +42,8 @@ async fn spawn_team_app() -> TestApp {
 }
 
 async fn ask(app: &TestApp, channel: &str, ts: &str, text: &str) -> String {
-    app.deliver(&mention(&format!("Ev{channel}{ts}"), channel, ts, text))
-        .await;
-    app.settle().await;
-    app.replies()
-        .last()
-        .map(|post| post.text.clone())
-        .unwrap_or_default()
+    app.answer_to(&mention(&format!("Ev{channel}{ts}"), channel, ts, text))
+        .await
 }
 
 #[tokio::test]
