@@ -274,17 +274,7 @@ impl Demo {
         out.push("The alert, both ways:".to_owned());
         out.push("#support  bob clicks [Take it] under the first answer".to_owned());
         let before = self.source.alert_book().actions().len();
-        let click = ButtonClick {
-            user: "U0BOB",
-            team: "TSIM",
-            channel: SUPPORT,
-            message_ts: &answer.ts,
-            thread_ts,
-            action_id: "alert_take",
-            value: &alias,
-            blocks: answer.blocks.clone().unwrap_or_default(),
-            action_ts: "1700000500.000100",
-        };
+        let click = ButtonClick::on(&answer, "U0BOB", "alert_take", &alias);
         let status = self.endpoint.click(&click).await?;
         if status != 200 {
             return Err(DemoError::Refused(status));

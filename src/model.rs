@@ -125,6 +125,24 @@ pub struct RotationPlan {
     pub shifts: Vec<Shift>,
 }
 
+impl RotationPlan {
+    /// The rotation as it stands at `now`: the shifts under way, and the first
+    /// later one of someone not already on.
+    pub fn at(self, now: SystemTime) -> Rotation {
+        let (current, upcoming): (Vec<Shift>, Vec<Shift>) = self
+            .shifts
+            .into_iter()
+            .partition(|shift| shift.starts <= now);
+        Rotation {
+            name: self.name,
+            next: upcoming
+                .into_iter()
+                .find(|shift| !current.iter().any(|on| on.person == shift.person)),
+            current,
+        }
+    }
+}
+
 /// A person's turn in a rotation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shift {
@@ -332,6 +350,33 @@ pub struct AlertUpdate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plan_at_a_moment_is_who_is_on_and_the_next_person_not_already_on() {
+        let hour = |n: u64| SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(n * 3600);
+        let shift = |email: &str, from: u64, to: u64| Shift {
+            person: Person::with_email(email),
+            starts: hour(from),
+            until: hour(to),
+            is_override: false,
+        };
+        let plan = RotationPlan {
+            name: "Weekly".into(),
+            shifts: vec![
+                shift("alice@x", 0, 10),
+                shift("alice@x", 10, 20),
+                shift("bob@x", 20, 30),
+            ],
+        };
+        assert_eq!(
+            plan.at(hour(5)),
+            Rotation {
+                name: "Weekly".into(),
+                current: vec![shift("alice@x", 0, 10)],
+                next: Some(shift("bob@x", 20, 30)),
+            }
+        );
+    }
 
     #[test]
     fn priorities_parse_case_insensitively_and_reject_others() {

@@ -5,6 +5,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
+use crate::Post;
+
 /// Now, in Unix seconds, as Slack stamps a request.
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
@@ -82,7 +84,23 @@ pub struct ButtonClick<'a> {
     pub action_ts: &'a str,
 }
 
-impl ButtonClick<'_> {
+impl<'a> ButtonClick<'a> {
+    /// `user`, of the simulated workspace, clicking the button `action_id` (whose
+    /// value is `value`) on `post`, as the post stands.
+    pub fn on(post: &'a Post, user: &'a str, action_id: &'a str, value: &'a str) -> Self {
+        Self {
+            user,
+            team: "TSIM",
+            channel: &post.channel,
+            message_ts: &post.ts,
+            thread_ts: post.thread_ts.as_deref().unwrap_or(&post.ts),
+            action_id,
+            value,
+            blocks: post.blocks.clone().unwrap_or(Value::Null),
+            action_ts: "1795460010.123456",
+        }
+    }
+
     /// The payload's JSON.
     pub fn payload(&self) -> String {
         json!({

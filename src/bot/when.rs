@@ -320,37 +320,36 @@ mod tests {
             from: instant(zone, from),
             until: instant(zone, until),
         };
-        assert_eq!(
-            parse_when("on Saturday", &monday),
-            Ok(span("2026-11-28T00:00", "2026-11-29T00:00"))
-        );
-        assert_eq!(
-            parse_when("tomorrow", &monday),
-            Ok(span("2026-11-24T00:00", "2026-11-25T00:00"))
-        );
-        assert_eq!(
-            parse_when("next week", &monday),
-            Ok(span("2026-11-30T00:00", "2026-12-07T00:00")),
-            "next week starts next Monday, even on a Monday"
-        );
-        assert_eq!(
-            parse_when("on Monday", &monday),
-            Ok(span("2026-11-23T15:00", "2026-11-24T00:00")),
-            "today's weekday is today, from now"
-        );
-        assert_eq!(
-            parse_when("today", &monday),
-            Ok(span("2026-11-23T15:00", "2026-11-24T00:00"))
-        );
-        assert_eq!(
-            parse_when("on 2026-12-24", &monday),
-            Ok(span("2026-12-24T00:00", "2026-12-25T00:00"))
-        );
-        assert_eq!(
-            parse_when("on 2026-11-20", &monday),
-            Ok(span("2026-11-20T00:00", "2026-11-21T00:00")),
-            "a day gone by is the whole of it"
-        );
+        for (phrase, from, until, why) in [
+            ("on Saturday", "2026-11-28T00:00", "2026-11-29T00:00", ""),
+            ("tomorrow", "2026-11-24T00:00", "2026-11-25T00:00", ""),
+            (
+                "next week",
+                "2026-11-30T00:00",
+                "2026-12-07T00:00",
+                "next week starts next Monday, even on a Monday",
+            ),
+            (
+                "on Monday",
+                "2026-11-23T15:00",
+                "2026-11-24T00:00",
+                "today's weekday is today, from now",
+            ),
+            ("today", "2026-11-23T15:00", "2026-11-24T00:00", ""),
+            ("on 2026-12-24", "2026-12-24T00:00", "2026-12-25T00:00", ""),
+            (
+                "on 2026-11-20",
+                "2026-11-20T00:00",
+                "2026-11-21T00:00",
+                "a day gone by is the whole of it",
+            ),
+        ] {
+            assert_eq!(
+                parse_when(phrase, &monday),
+                Ok(span(from, until)),
+                "{phrase}: {why}"
+            );
+        }
     }
 
     #[test]

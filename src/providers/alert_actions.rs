@@ -63,6 +63,15 @@ impl ActionError {
         }
     }
 
+    /// [`Self::from_rest`] for an action the bot's credentials may not be
+    /// allowed to take: their refusal is said as `forbidden`.
+    pub(super) fn from_rest_or_forbidden(error: RestError, forbidden: &str) -> Self {
+        match error {
+            RestError::Unauthorized { .. } => Self::Refused(forbidden.to_owned()),
+            other => Self::from_rest(other),
+        }
+    }
+
     /// Whether trying again later could succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Failed(error) if error.retry_hint().is_some())

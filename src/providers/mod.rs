@@ -83,22 +83,7 @@ impl Provider {
                 let now = SystemTime::now();
                 let two_weeks = now + std::time::Duration::from_secs(14 * 24 * 60 * 60);
                 let plans = client.plan(schedule, now, two_weeks).await?;
-                Ok(plans
-                    .into_iter()
-                    .map(|plan| {
-                        let (current, upcoming): (Vec<_>, Vec<_>) = plan
-                            .shifts
-                            .into_iter()
-                            .partition(|shift| shift.starts <= now);
-                        Rotation {
-                            name: plan.name,
-                            next: upcoming
-                                .into_iter()
-                                .find(|shift| !current.iter().any(|on| on.person == shift.person)),
-                            current,
-                        }
-                    })
-                    .collect())
+                Ok(plans.into_iter().map(|plan| plan.at(now)).collect())
             }
         }
     }

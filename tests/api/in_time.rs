@@ -463,17 +463,13 @@ async fn the_confirm_button_takes_the_call_and_the_next_answer_is_fresh() {
     // Cached before: Alice and Bob.
     ask_as(&app, "UCAROL", "1.1", "<@UBOT> who?").await;
     let question = ask_to_take(&app, "1700000000.000100", "take call until 23:59").await;
-    let click = oncall_bot_simulator::events::ButtonClick {
-        user: "UBOB",
-        team: "TSIM",
-        channel: "C1",
-        message_ts: &question.ts,
-        thread_ts: "1700000000.000100",
-        action_id: "take_call_confirm",
-        value: "1700000000.000100",
-        blocks: question.blocks.clone().expect("the button"),
-        action_ts: "1700000010.000100",
-    };
+    assert!(question.blocks.is_some(), "the question has its button");
+    let click = oncall_bot_simulator::events::ButtonClick::on(
+        &question,
+        "UBOB",
+        "take_call_confirm",
+        "1700000000.000100",
+    );
     let status = oncall_bot_simulator::events::EventsEndpoint::new(&app.address, SIGNING_SECRET)
         .click(&click)
         .await

@@ -537,17 +537,9 @@ async fn an_alerts_thread_follows_it_whichever_replica_the_webhook_or_the_click_
     assert_eq!(replicas.slack.updates().len(), 1);
 
     // The same click delivered to both replicas acts once.
-    let click = oncall_bot_simulator::events::ButtonClick {
-        user: "UBOB",
-        team: "TSIM",
-        channel: "C1",
-        message_ts: &answer.ts,
-        thread_ts: thread,
-        action_id: "alert_close",
-        value: alias,
-        blocks: updated.blocks.clone().expect("the card"),
-        action_ts: "1795460200.000100",
-    };
+    assert!(updated.blocks.is_some(), "the card");
+    let click =
+        oncall_bot_simulator::events::ButtonClick::on(&updated, "UBOB", "alert_close", alias);
     for replica in [&replicas.a, &replicas.b] {
         let endpoint =
             oncall_bot_simulator::events::EventsEndpoint::new(&replica.address, SIGNING_SECRET);

@@ -414,17 +414,8 @@ async fn a_button_click_arrives_as_an_interactive_envelope_is_acked_and_acts() {
     )
     .await;
     let answer = app.replies().remove(0);
-    let click = oncall_bot_simulator::events::ButtonClick {
-        user: "UBOB",
-        team: "TSIM",
-        channel: "C1",
-        message_ts: &answer.ts,
-        thread_ts: thread,
-        action_id: "alert_take",
-        value: alias,
-        blocks: answer.blocks.clone().expect("the alert's card"),
-        action_ts: "1795460010.123456",
-    };
+    assert!(answer.blocks.is_some(), "the alert's card");
+    let click = oncall_bot_simulator::events::ButtonClick::on(&answer, "UBOB", "alert_take", alias);
     let envelope = server.send_interactive(&click.payload()).expect("sent");
     wait_until("the envelope is acked", || {
         server.acks().contains(&envelope)

@@ -94,17 +94,7 @@ async fn raise(app: &TestApp) -> Post {
 }
 
 fn click_on<'a>(answer: &'a Post, user: &'a str, action: &'a str) -> ButtonClick<'a> {
-    ButtonClick {
-        user,
-        team: "TSIM",
-        channel: "C1",
-        message_ts: &answer.ts,
-        thread_ts: THREAD,
-        action_id: action,
-        value: ALIAS,
-        blocks: answer.blocks.clone().unwrap_or(Value::Null),
-        action_ts: "1795460010.123456",
-    }
+    ButtonClick::on(answer, user, action, ALIAS)
 }
 
 /// The status line and the button labels of a card.

@@ -201,12 +201,7 @@ impl JsmClient {
 
     /// Who is on call for the schedule called `name`, with emails where visible.
     pub async fn on_call_people(&self, name: &str) -> Result<Vec<Person>, ProviderError> {
-        let cloud_id = self.cloud_id().await?;
-        let schedule_id = self.schedule_id(name).await?;
-        let mut url = self.ops_url(&cloud_id, &["schedules", &schedule_id, "on-calls"])?;
-        url.query_pairs_mut().append_pair("flat", "true");
-        let on_calls: OnCalls = self.get_json("on_calls", url).await?;
-        Ok(self.people(&on_calls.on_call_users).await?)
+        self.on_calls(name, None).await
     }
 
     /// Who is on call at `at` for the schedule with this name.
@@ -215,12 +210,23 @@ impl JsmClient {
         name: &str,
         at: std::time::SystemTime,
     ) -> Result<Vec<Person>, ProviderError> {
+        self.on_calls(name, Some(at)).await
+    }
+
+    /// The schedule's on-call users, now or at `at`.
+    async fn on_calls(
+        &self,
+        name: &str,
+        at: Option<std::time::SystemTime>,
+    ) -> Result<Vec<Person>, ProviderError> {
         let cloud_id = self.cloud_id().await?;
         let schedule_id = self.schedule_id(name).await?;
         let mut url = self.ops_url(&cloud_id, &["schedules", &schedule_id, "on-calls"])?;
-        url.query_pairs_mut()
-            .append_pair("flat", "true")
-            .append_pair("date", &humantime::format_rfc3339_seconds(at).to_string());
+        url.query_pairs_mut().append_pair("flat", "true");
+        if let Some(at) = at {
+            url.query_pairs_mut()
+                .append_pair("date", &humantime::format_rfc3339_seconds(at).to_string());
+        }
         let on_calls: OnCalls = self.get_json("on_calls", url).await?;
         Ok(self.people(&on_calls.on_call_users).await?)
     }
@@ -308,16 +314,12 @@ impl JsmClient {
                     .json(&body)
             })
             .await;
-        match created {
-            Ok(_) => Ok(()),
-            Err(RestError::Rejected { message, .. } | RestError::NotFound { message, .. }) => {
-                Err(ActionError::Refused(message))
-            }
-            Err(RestError::Unauthorized { .. }) => Err(ActionError::Refused(
-                "the bot's Atlassian account may not change this schedule".to_owned(),
-            )),
-            Err(error) => Err(ActionError::Failed(error)),
-        }
+        created.map(drop).map_err(|error| {
+            ActionError::from_rest_or_forbidden(
+                error,
+                "the bot's Atlassian account may not change this schedule",
+            )
+        })
     }
 
     /// Account ids → people, from the cache or Jira's bulk user lookup.

@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::wire::{OnCallsResponse, TimelineResponse};
 use crate::metrics::Metrics;
-use crate::model::{Alert, Person, Rotation, RotationPlan, Shift};
+use crate::model::{Alert, Person, Rotation, RotationPlan};
 use crate::outbound::{Credential, RestClient, RestError, RetryPolicy, System, Timeouts};
 use crate::providers::alert_actions::{ActingUser, ActionError, AlertApi, AlertVerb};
 use crate::providers::alert_body::{Accepted, CreateAlertBody};
@@ -123,19 +123,7 @@ impl OpsGenieClient {
         let beyond = now + std::time::Duration::from_secs(21 * 24 * 60 * 60);
         Ok(plans_of(answer, now, beyond)
             .into_iter()
-            .map(|plan| {
-                let (current, upcoming): (Vec<Shift>, Vec<Shift>) = plan
-                    .shifts
-                    .into_iter()
-                    .partition(|shift| shift.starts <= now);
-                Rotation {
-                    name: plan.name,
-                    next: upcoming
-                        .into_iter()
-                        .find(|shift| !current.iter().any(|now| now.person == shift.person)),
-                    current,
-                }
-            })
+            .map(|plan| plan.at(now))
             .collect())
     }
 
@@ -226,16 +214,9 @@ impl OpsGenieClient {
                 self.authorized(http.post(url.clone()).json(&body))
             })
             .await;
-        match created {
-            Ok(_) => Ok(()),
-            Err(RestError::Rejected { message, .. } | RestError::NotFound { message, .. }) => {
-                Err(ActionError::Refused(message))
-            }
-            Err(RestError::Unauthorized { .. }) => Err(ActionError::Refused(
-                "the bot's API key may not change schedules".to_owned(),
-            )),
-            Err(error) => Err(ActionError::Failed(error)),
-        }
+        created.map(drop).map_err(|error| {
+            ActionError::from_rest_or_forbidden(error, "the bot's API key may not change schedules")
+        })
     }
 
     /// Acts on the alert with this alias, and waits for OpsGenie to say whether
