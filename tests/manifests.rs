@@ -39,16 +39,13 @@ for path in sys.argv[2:]:
     print(path, "socket mode" if socket else "events api", "ok")
 "#;
 
-#[test]
-fn both_manifests_are_valid_against_slacks_schema_and_choose_one_way_in() {
+/// Runs a Python check over files of this repository (paths relative to its
+/// root); returns what it printed, once it has succeeded.
+fn python_check(script: &str, files: &[&str]) -> String {
     let root = env!("CARGO_MANIFEST_DIR");
     let output = Command::new("python3")
-        .args(["-c", CHECK])
-        .arg(format!(
-            "{root}/tests/data/slack/manifest.schema.1.0.0.json"
-        ))
-        .arg(format!("{root}/manifest.yml"))
-        .arg(format!("{root}/manifest.http.yml"))
+        .args(["-c", script])
+        .args(files.iter().map(|file| format!("{root}/{file}")))
         .output()
         .expect("python3 runs (scripts/test installs what this test needs)");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -56,6 +53,19 @@ fn both_manifests_are_valid_against_slacks_schema_and_choose_one_way_in() {
     assert!(
         output.status.success(),
         "{stdout}{stderr}\n(needs python3 with jsonschema and pyyaml: run scripts/test)"
+    );
+    stdout.into_owned()
+}
+
+#[test]
+fn both_manifests_are_valid_against_slacks_schema_and_choose_one_way_in() {
+    let stdout = python_check(
+        CHECK,
+        &[
+            "tests/data/slack/manifest.schema.1.0.0.json",
+            "manifest.yml",
+            "manifest.http.yml",
+        ],
     );
     assert!(stdout.contains("manifest.yml socket mode ok"), "{stdout}");
     assert!(
@@ -93,19 +103,14 @@ print("one syncer ok")
 
 #[test]
 fn the_kubernetes_example_runs_one_user_group_syncer() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let output = Command::new("python3")
-        .args(["-c", ONE_SYNCER])
-        .arg(format!("{root}/deploy/kubernetes.yaml"))
-        .arg(format!("{root}/deploy/cronjob-sync-usergroup.yaml"))
-        .output()
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    let stdout = python_check(
+        ONE_SYNCER,
+        &[
+            "deploy/kubernetes.yaml",
+            "deploy/cronjob-sync-usergroup.yaml",
+        ],
     );
+    assert!(stdout.contains("one syncer ok"), "{stdout}");
 }
 
 const TWO_REPLICAS: &str = r#"
@@ -140,16 +145,6 @@ print("two replicas ok")
 
 #[test]
 fn the_two_replica_example_shares_state_in_redis_and_keeps_one_pod_through_disruptions() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let output = Command::new("python3")
-        .args(["-c", TWO_REPLICAS])
-        .arg(format!("{root}/deploy/kubernetes-replicas.yaml"))
-        .output()
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = python_check(TWO_REPLICAS, &["deploy/kubernetes-replicas.yaml"]);
+    assert!(stdout.contains("two replicas ok"), "{stdout}");
 }
