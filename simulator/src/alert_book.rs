@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use super::{lock, SIMULATION_PRIORITY};
+use super::{lock, simulate};
 
 /// One action the bot took on an alert, as received.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,28 +77,23 @@ impl AlertBook {
         alerts_path: &str,
         authorization: String,
     ) {
-        Mock::given(method("POST"))
-            .and(path_regex(format!(
-                "^{alerts_path}/[^/]+/(acknowledge|close|assign|notes)$"
-            )))
-            .respond_with(Route {
-                book: self.clone(),
-                authorization: authorization.clone(),
-                kind: RouteKind::Action,
-            })
-            .with_priority(SIMULATION_PRIORITY)
-            .mount(server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path_regex(format!("^{alerts_path}/requests/[^/]+$")))
-            .respond_with(Route {
-                book: self.clone(),
-                authorization,
-                kind: RouteKind::RequestStatus,
-            })
-            .with_priority(SIMULATION_PRIORITY)
-            .mount(server)
-            .await;
+        let actions = Mock::given(method("POST")).and(path_regex(format!(
+            "^{alerts_path}/[^/]+/(acknowledge|close|assign|notes)$"
+        )));
+        let action = Route {
+            book: self.clone(),
+            authorization: authorization.clone(),
+            kind: RouteKind::Action,
+        };
+        simulate(server, actions, action).await;
+        let statuses =
+            Mock::given(method("GET")).and(path_regex(format!("^{alerts_path}/requests/[^/]+$")));
+        let status = Route {
+            book: self.clone(),
+            authorization,
+            kind: RouteKind::RequestStatus,
+        };
+        simulate(server, statuses, status).await;
     }
 }
 

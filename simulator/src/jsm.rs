@@ -6,12 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use base64::Engine;
-use percent_encoding::percent_decode_str;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use super::{lock, AlertBook, SIMULATION_PRIORITY};
+use super::{lock, path_segment, simulate, AlertBook};
 
 #[derive(Debug)]
 struct User {
@@ -112,14 +111,8 @@ impl JsmSite {
             ),
         ];
         for (kind, route) in routes {
-            route
-                .respond_with(Endpoint {
-                    kind,
-                    state: Arc::clone(&state),
-                })
-                .with_priority(SIMULATION_PRIORITY)
-                .mount(&server)
-                .await;
+            let state = Arc::clone(&state);
+            simulate(&server, route, Endpoint { kind, state }).await;
         }
         let book = lock(&state).book.clone();
         book.mount(
@@ -243,14 +236,7 @@ impl Respond for Endpoint {
                 .find(|(key, _)| key == name)
                 .map(|(_, value)| value.into_owned())
         };
-        let segment = |index: usize| {
-            request
-                .url
-                .path_segments()
-                .and_then(|mut segments| segments.nth(index))
-                .map(|segment| percent_decode_str(segment).decode_utf8_lossy().into_owned())
-                .unwrap_or_default()
-        };
+        let segment = |index: usize| path_segment(request, index);
         match self.kind {
             "tenant_info" => {
                 ResponseTemplate::new(200).set_body_json(json!({ "cloudId": state.cloud_id }))

@@ -23,6 +23,34 @@ use std::collections::HashMap;
 /// (default priority 5) wins over them.
 const SIMULATION_PRIORITY: u8 = 100;
 
+/// The `index`th segment of the request's path, percent-decoded; empty when
+/// the path is shorter.
+fn path_segment(request: &wiremock::Request, index: usize) -> String {
+    request
+        .url
+        .path_segments()
+        .and_then(|mut segments| segments.nth(index))
+        .map(|segment| {
+            percent_encoding::percent_decode_str(segment)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .unwrap_or_default()
+}
+
+/// Mounts one simulated route on `server`, under a test's own mocks.
+async fn simulate(
+    server: &wiremock::MockServer,
+    route: wiremock::MockBuilder,
+    responder: impl wiremock::Respond + 'static,
+) {
+    route
+        .respond_with(responder)
+        .with_priority(SIMULATION_PRIORITY)
+        .mount(server)
+        .await;
+}
+
 /// The parameters of a Web API call, whether sent as query, form or JSON body.
 /// JSON arrays become comma-separated, as Slack's form encoding has them.
 fn call_parameters(request: &wiremock::Request) -> HashMap<String, String> {

@@ -4,12 +4,11 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use percent_encoding::percent_decode_str;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use super::{lock, AlertBook, SIMULATION_PRIORITY};
+use super::{lock, path_segment, simulate, AlertBook};
 
 /// A person's turn in a simulated rotation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,14 +105,8 @@ impl OpsGenieAccount {
             ),
         ];
         for (kind, route) in routes {
-            route
-                .respond_with(Endpoint {
-                    kind,
-                    state: Arc::clone(&state),
-                })
-                .with_priority(SIMULATION_PRIORITY)
-                .mount(&server)
-                .await;
+            let state = Arc::clone(&state);
+            simulate(&server, route, Endpoint { kind, state }).await;
         }
         let book = lock(&state).book.clone();
         book.mount(&server, "/v2/alerts", format!("GenieKey {api_key}"))
@@ -204,12 +197,7 @@ impl Respond for Endpoint {
         }
         match self.kind {
             EndpointKind::OnCalls | EndpointKind::Timeline => {
-                let name = request
-                    .url
-                    .path_segments()
-                    .and_then(|mut segments| segments.nth(2))
-                    .map(|segment| percent_decode_str(segment).decode_utf8_lossy().into_owned())
-                    .unwrap_or_default();
+                let name = path_segment(request, 2);
                 let by_name = request.url.query_pairs().any(|(key, value)| {
                     (key == "scheduleIdentifierType" || key == "identifierType") && value == "name"
                 });
@@ -238,12 +226,7 @@ impl Respond for Endpoint {
                 }))
             }
             EndpointKind::CreateOverride => {
-                let name = request
-                    .url
-                    .path_segments()
-                    .and_then(|mut segments| segments.nth(2))
-                    .map(|segment| percent_decode_str(segment).decode_utf8_lossy().into_owned())
-                    .unwrap_or_default();
+                let name = path_segment(request, 2);
                 let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
                     return error(400, "Could not parse the request body");
                 };

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use super::{call_parameters, lock, SIMULATION_PRIORITY};
+use super::{call_parameters, lock, simulate};
 
 /// A message the bot posted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,23 +149,24 @@ impl SlackWorkspace {
         }));
         let server = MockServer::start().await;
         for method in METHODS {
-            Mock::given(path(format!("/{method}")))
-                .respond_with(Method {
+            let state = Arc::clone(&state);
+            let route = Mock::given(path(format!("/{method}")));
+            simulate(
+                &server,
+                route,
+                Method {
                     name: method,
-                    state: Arc::clone(&state),
-                })
-                .with_priority(SIMULATION_PRIORITY)
-                .mount(&server)
-                .await;
-        }
-        Mock::given(wiremock::matchers::method("POST"))
-            .and(wiremock::matchers::path_regex(r"^/commands/"))
-            .respond_with(CommandResponses {
-                state: Arc::clone(&state),
-            })
-            .with_priority(SIMULATION_PRIORITY)
-            .mount(&server)
+                    state,
+                },
+            )
             .await;
+        }
+        let route = Mock::given(wiremock::matchers::method("POST"))
+            .and(wiremock::matchers::path_regex(r"^/commands/"));
+        let responses = CommandResponses {
+            state: Arc::clone(&state),
+        };
+        simulate(&server, route, responses).await;
         Self { server, state }
     }
 
