@@ -230,7 +230,7 @@ async fn check_alerts(config: &ServeConfig, report: &mut Report) {
         None => report.warn(format!(
             "Alerts, both ways: {variable} is not set, so what people do in {system} \
              (acknowledge, notes, close) does not show in the Slack threads; set it and add \
-             a Webhook integration pointing at {route}"
+             a Webhook integration pointing at {route} (see docs/alerts.md)"
         )),
     }
 }
@@ -292,7 +292,8 @@ async fn check_state(config: &ServeConfig, report: &mut Report) {
         )),
         Some(Err(error)) => report.fail(format!(
             "Replicas: STATE_URL does not answer: {error}. The bot would still answer, but \
-             each replica on its own (a retry landing on another one is answered twice)"
+             each replica on its own (a retry landing on another one is answered twice; see \
+             docs/replicas.md)"
         )),
         None => {}
     }
@@ -353,7 +354,8 @@ async fn check_bot_token(config: &ServeConfig, report: &mut Report) -> Option<Op
     } else {
         report.fail(format!(
             "Slack: the token lacks the scope(s) {}: add them under OAuth & Permissions \
-             (or paste manifest.yml again) and reinstall the app",
+             (or paste manifest.yml again) and reinstall the app; what each is for: \
+             docs/configuration.md",
             missing.join(", ")
         ));
     }

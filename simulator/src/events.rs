@@ -68,7 +68,7 @@ pub fn in_thread(event: &str, thread_ts: &str) -> String {
 
 /// A click on a button of the bot's message, as Slack sends it to the app's
 /// interactivity URL: a `block_actions` payload (shaped like the contract in
-/// `shared/contracts/slack/interactivity/block_actions.json`).
+/// `tests/data/slack/interactivity/block_actions.json`).
 #[derive(Debug, Clone)]
 pub struct ButtonClick<'a> {
     pub user: &'a str,
@@ -183,7 +183,7 @@ pub fn form_encoded_payload(payload: &str) -> String {
 }
 
 /// One delivery of OpsGenie's outgoing webhook for an alert action, shaped like
-/// the contracts in `shared/contracts/opsgenie/webhooks/`. `source` is who
+/// the samples in `tests/data/opsgenie/webhooks/`. `source` is who
 /// acted through what (`web` for the UI, the API's `source` otherwise).
 pub fn alert_webhook(
     action: &str,

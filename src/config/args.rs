@@ -20,11 +20,17 @@ use crate::providers::jsm::DEFAULT_JSM_API_URL;
 use crate::slack::DEFAULT_SLACK_API_URL;
 use crate::usergroup_sync::UserGroupRef;
 
+/// Where `--help` sends people for more.
+const DOCS: &str = "Every variable: docs/configuration.md. Teams, channels and user groups \
+                    (ONCALL_CONFIG): docs/teams.md. Alerts: docs/alerts.md. Replicas \
+                    (STATE_URL): docs/replicas.md. Endpoints and metrics: docs/operations.md.";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "oncall-bot",
     version,
-    about = "Answers \"who is on call?\" in Slack"
+    about = "Answers \"who is on call?\" in Slack",
+    after_help = DOCS
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -61,11 +67,14 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Answer in Slack: events over Socket Mode and/or the Events API.
+    #[command(after_help = DOCS)]
     Serve(ServeArgs),
     /// Make a Slack user group equal to the people on call, once, then exit.
+    #[command(after_help = DOCS)]
     SyncUsergroup(SyncArgs),
     /// Try the configuration against Slack and the on-call provider once; say
     /// what works and what to fix.
+    #[command(after_help = DOCS)]
     Check(AppArgs),
     /// Play a conversation with the real bot against a simulated Slack and
     /// OpsGenie on loopback; no credentials needed.

@@ -97,7 +97,7 @@ mod tests {
 
     fn contract(name: &str) -> String {
         let path = format!(
-            "{}/../shared/contracts/opsgenie/webhooks/{name}",
+            "{}/tests/data/opsgenie/webhooks/{name}",
             env!("CARGO_MANIFEST_DIR")
         );
         std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"))

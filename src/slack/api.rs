@@ -207,7 +207,7 @@ impl Endpoint {
 struct Call {
     method: Method,
     uri: Uri,
-    /// A JSON body (POST), or none (GET).
+    /// A JSON body, or none (a GET, or a POST with no arguments).
     json: Option<Bytes>,
 }
 
@@ -406,6 +406,17 @@ impl SlackApi {
         })
     }
 
+    /// A POST with no body, for a method whose only argument is the token
+    /// (Slack documents `apps.connections.open` as a POST; an empty JSON object
+    /// would be a body the method does not take).
+    fn post_without_arguments(&self, method: &'static str) -> Result<Call, SlackError> {
+        Ok(Call {
+            method: Method::POST,
+            uri: self.endpoint(method)?.uri.clone(),
+            json: None,
+        })
+    }
+
     /// Sends once with the token, and reads the answer: a 429 with its wait, any
     /// other non-2xx by status (its body unread: it may be a proxy's page), an
     /// `ok: false` by Slack's error code.
@@ -508,9 +519,7 @@ impl SlackApi {
 
     /// `auth.test`: who the token belongs to.
     pub async fn auth_test(&self) -> Result<BotIdentity, SlackError> {
-        let (me, _): (AuthTest, _) = self
-            .send(self.post("auth.test", &serde_json::json!({}))?)
-            .await?;
+        let (me, _): (AuthTest, _) = self.send(self.get("auth.test", &[])?).await?;
         Ok(BotIdentity {
             user_id: me.user_id,
             bot_id: me.bot_id,
@@ -521,9 +530,7 @@ impl SlackApi {
 
     /// `auth.test`, read whole: whose the token is and which scopes it has.
     pub async fn granted_scopes(&self) -> Result<Grant, SlackError> {
-        let (me, headers): (AuthTest, _) = self
-            .send(self.post("auth.test", &serde_json::json!({}))?)
-            .await?;
+        let (me, headers): (AuthTest, _) = self.send(self.get("auth.test", &[])?).await?;
         let scopes = headers
             .get("x-oauth-scopes")
             .and_then(|value| value.to_str().ok())
@@ -758,7 +765,7 @@ impl SlackApi {
     /// `apps.connections.open` (with the app-level token): a Socket Mode URL.
     pub async fn open_socket_url(&self) -> Result<String, SlackError> {
         let (opened, _): (ConnectionsOpen, _) = self
-            .send(self.post("apps.connections.open", &serde_json::json!({}))?)
+            .send(self.post_without_arguments("apps.connections.open")?)
             .await?;
         Ok(opened.url)
     }
@@ -1198,7 +1205,7 @@ mod tests {
     #[tokio::test]
     async fn granted_scopes_reads_the_scopes_header_and_whose_token_it_is() {
         let server = MockServer::start().await;
-        Mock::given(method("POST"))
+        Mock::given(method("GET"))
             .and(path("/auth.test"))
             .and(header("authorization", "Bearer xoxb-secret"))
             .respond_with(

@@ -177,7 +177,7 @@ mod tests {
 
     fn contract(name: &str) -> String {
         let path = format!(
-            "{}/../shared/contracts/slack/interactivity/{name}",
+            "{}/tests/data/slack/interactivity/{name}",
             env!("CARGO_MANIFEST_DIR")
         );
         std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"))

@@ -23,3 +23,4 @@ mod teams;
 mod two_way;
 mod usergroup_sync;
 mod verification;
+mod web_api_shapes;
