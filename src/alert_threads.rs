@@ -3,8 +3,8 @@
 //! comes back into the thread, where the answer's status line and buttons follow
 //! the alert's state.
 //!
-//! The alias names the thread ([`crate::alerting::place_of`]), so a webhook
-//! finds its thread with no lookup. Which message to update (the answer's ts),
+//! The alias names the thread ([`crate::alias`]), so a webhook finds its
+//! thread with no lookup; its tag proves the bot raised the alert. Which message to update (the answer's ts),
 //! its text and the alert's last known state are remembered in this process;
 //! without them (after a restart) the thread still gets its replies, and a click
 //! carries the message it is on.
@@ -17,7 +17,9 @@ use moka::future::Cache;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::alerting::{alias_for, place_of, truncate_chars};
+use crate::alerting::truncate_chars;
+use crate::alerting::AlertPolicy;
+use crate::alias::{is_bot_shaped, AliasKey};
 use crate::model::{
     AlertAction, AlertCard, AlertChange, AlertUpdate, BotIdentity, Click, Person, Request,
     ThreadMessage,
@@ -25,8 +27,9 @@ use crate::model::{
 use crate::oncall::OnCallDirectory;
 use crate::providers::{ActingUser, ActionError, AlertVerb, Provider};
 use crate::slack::markup::{escape, slack_date};
-use crate::slack::{SlackApi, SlackUser};
+use crate::slack::SlackApi;
 use crate::store::SharedState;
+use crate::workspace::{self, Affiliation};
 
 /// How long a thread's alert is remembered: as long as its alias is.
 const CARD_TTL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -126,6 +129,21 @@ pub struct AlertThreads {
     recent: Mutex<HashMap<String, Instant>>,
     /// The same, and the cards, across replicas (`STATE_URL`).
     shared: Arc<SharedState>,
+    /// Proves an alias is one the bot made.
+    aliases: AliasKey,
+    /// Workspaces besides the bot's own whose people may act
+    /// (`ALERT_ALLOWED_TEAMS`), as for paging.
+    allowed_teams: Vec<String>,
+    /// Guests may act (`ALERT_ACTIONS_GUESTS`).
+    guests: bool,
+}
+
+/// Who asks to act on an alert, as the payload names them.
+#[derive(Debug, Clone, Copy)]
+struct Actor<'a> {
+    user: &'a str,
+    team: Option<&'a str>,
+    enterprise: Option<&'a str>,
 }
 
 impl AlertThreads {
@@ -135,9 +153,14 @@ impl AlertThreads {
         directory: Arc<OnCallDirectory>,
         home: BotIdentity,
         shared: Arc<SharedState>,
+        aliases: AliasKey,
+        policy: AlertPolicy,
     ) -> Self {
         Self {
             shared,
+            aliases,
+            allowed_teams: policy.allowed_teams,
+            guests: policy.actions_guests,
             provider,
             slack,
             directory,
@@ -224,7 +247,7 @@ impl AlertThreads {
         }
         match self.shared.get(&thread_key(channel, thread_ts)).await {
             Some(Some(alias)) => alias,
-            _ => alias_for(channel, thread_ts, thread_ts),
+            _ => self.aliases.alias_for(channel, thread_ts, thread_ts),
         }
     }
 
@@ -241,16 +264,16 @@ impl AlertThreads {
                 tracing::warn!(%error, "could not tell the clicker why nothing happened");
             }
         };
-        if !self.is_home(click.user_team.as_deref(), click.enterprise.as_deref()) {
-            tracing::info!(user = %click.user, "a click from another workspace; refused");
-            tell_clicker(OUTSIDER_TEXT.to_owned()).await;
-            return;
-        }
-        if place_of(&click.alias).is_none() {
+        if !is_bot_shaped(&click.alias) {
             tracing::info!("a click on an alert this bot did not raise; ignored");
             return;
         }
-        match self.act(&click.alias, click.action, &click.user).await {
+        let actor = Actor {
+            user: &click.user,
+            team: click.user_team.as_deref(),
+            enterprise: click.enterprise.as_deref(),
+        };
+        match self.act(&click.alias, click.action, actor).await {
             Acted::Done(status) => {
                 let answer_text = click.answer_text.clone();
                 self.show(
@@ -275,10 +298,12 @@ impl AlertThreads {
         let alias = self
             .alias_in_thread(&request.channel, &request.thread_ts)
             .await;
-        if !self.is_home(request.user_team.as_deref(), None) {
-            return OUTSIDER_TEXT.to_owned();
-        }
-        match self.act(&alias, action, &request.user).await {
+        let actor = Actor {
+            user: &request.user,
+            team: request.user_team.as_deref(),
+            enterprise: None,
+        };
+        match self.act(&alias, action, actor).await {
             Acted::Done(status) => {
                 self.show(&alias, &status, None, None).await;
                 status.line(self.system())
@@ -292,7 +317,7 @@ impl AlertThreads {
     /// what the thread shows; a reply for notes and for what people did outside
     /// Slack. A repeated delivery changes nothing.
     pub async fn reflect(&self, update: &AlertUpdate) -> Reflected {
-        let Some(place) = place_of(&update.alias) else {
+        let Some(place) = self.aliases.place_of(&update.alias) else {
             return Reflected::NotOurs;
         };
         let delivery = format!(
@@ -360,8 +385,36 @@ impl AlertThreads {
         }
     }
 
-    /// Acts on the alert as the Slack user `user`.
-    async fn act(&self, alias: &str, action: AlertAction, user: &str) -> Acted {
+    /// Acts on the alert as the Slack user `actor` names, when they may: of
+    /// this workspace (or its organisation, or an allowed team), and no guest
+    /// unless guests may.
+    async fn act(&self, alias: &str, action: AlertAction, actor: Actor<'_>) -> Acted {
+        let user = actor.user;
+        let person = match self.slack.user(user).await {
+            Ok(person) => person,
+            Err(error) => {
+                tracing::warn!(%error, "could not look up who acted; nothing done");
+                return Acted::Refused(format!(
+                    "I could not check who you are in Slack, so I did not {} the alert. \
+                     Please try again in a minute.",
+                    action.as_str()
+                ));
+            }
+        };
+        let who = Affiliation::of(
+            actor.team,
+            actor.enterprise,
+            person.team_id.as_deref(),
+            person.enterprise_id.as_deref(),
+        );
+        if !workspace::belongs(&self.home, &who, &self.allowed_teams) {
+            tracing::info!(%user, "someone of another workspace asked to act on an alert; refused");
+            return Acted::Refused(OUTSIDER_TEXT.to_owned());
+        }
+        if person.guest && !self.guests {
+            tracing::info!(%user, "a guest asked to act on an alert; refused");
+            return Acted::Refused(GUEST_TEXT.to_owned());
+        }
         let key = format!("action\n{alias}\n{}\n{user}", action.as_str());
         if !self.first_time(&key, SAME_ACTION_WINDOW).await {
             tracing::info!(
@@ -370,19 +423,6 @@ impl AlertThreads {
             );
             return Acted::Repeated;
         }
-        let person = match self.slack.user(user).await {
-            Ok(person) => person,
-            Err(error) => {
-                tracing::warn!(%error, "could not look up who acted");
-                SlackUser {
-                    name: user.to_owned(),
-                    team_id: None,
-                    enterprise_id: None,
-                    email: None,
-                    tz: None,
-                }
-            }
-        };
         let acting = person.email.clone().unwrap_or_else(|| person.name.clone());
         let note = format!("{} from Slack through oncall-bot", action.label());
         let by = ActingUser {
@@ -546,10 +586,6 @@ impl AlertThreads {
         escape(username)
     }
 
-    fn is_home(&self, team: Option<&str>, enterprise: Option<&str>) -> bool {
-        is_home(&self.home, team, enterprise)
-    }
-
     /// Records `key`; false when it was recorded within `window`, here or (with
     /// shared state) by any replica.
     async fn first_time(&self, key: &str, window: Duration) -> bool {
@@ -589,6 +625,8 @@ enum Acted {
 pub const OUTSIDER_TEXT: &str =
     "Only people of this workspace can act on its alerts; nothing changed.";
 
+pub const GUEST_TEXT: &str = "Guests of this workspace cannot act on its alerts; nothing changed.";
+
 pub const NOT_IN_THREAD_TEXT: &str =
     "Write that in the thread of the alert you mean: there is no alert here.";
 
@@ -607,20 +645,6 @@ fn once_key(key: &str) -> String {
         "once:{}",
         &hex::encode(Sha256::digest(key.as_bytes()))[..32]
     )
-}
-
-/// Whether someone of `team` (in `enterprise`) belongs to the bot's workspace:
-/// the same team, or the same Enterprise Grid organisation. Unknown on either
-/// side counts as home: the event or payload came signed from Slack.
-fn is_home(home: &BotIdentity, team: Option<&str>, enterprise: Option<&str>) -> bool {
-    let (Some(ours), Some(theirs)) = (home.team_id.as_deref(), team) else {
-        return true;
-    };
-    ours == theirs
-        || matches!(
-            (enterprise, home.enterprise_id.as_deref()),
-            (Some(theirs), Some(ours)) if theirs == ours
-        )
 }
 
 /// A webhook's `updatedAt` (nanoseconds) as a time.
@@ -664,27 +688,6 @@ mod tests {
         assert_eq!(closed.line("OpsGenie"), "Closed by <@UCAROL>");
         assert!(closed.actions().is_empty());
         assert_eq!(AlertStatus::Open.actions().len(), 3);
-    }
-
-    #[test]
-    fn only_the_bots_workspace_and_organisation_may_act() {
-        let home = BotIdentity {
-            user_id: "UBOT".into(),
-            bot_id: None,
-            team_id: Some("THOME".into()),
-            enterprise_id: Some("EORG".into()),
-        };
-        assert!(is_home(&home, Some("THOME"), None));
-        assert!(
-            is_home(&home, Some("TSISTER"), Some("EORG")),
-            "same organisation"
-        );
-        assert!(!is_home(&home, Some("TOTHER"), None));
-        assert!(!is_home(&home, Some("TOTHER"), Some("EOTHER")));
-        assert!(
-            is_home(&home, None, None),
-            "a signed event that names no team"
-        );
     }
 
     #[test]

@@ -6,13 +6,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use moka::future::Cache;
-use sha2::{Digest, Sha256};
 
+use crate::alias::AliasKey;
 use crate::metrics::Metrics;
 use crate::model::{Alert, BotIdentity, Priority, Request};
 use crate::providers::Provider;
 use crate::slack::{SlackApi, SlackUser};
 use crate::store::SharedState;
+use crate::workspace::{self, Affiliation};
 
 /// OpsGenie's limit on an alert's message.
 pub const MAX_MESSAGE_CHARS: usize = 130;
@@ -21,80 +22,15 @@ pub const MAX_MESSAGE_CHARS: usize = 130;
 const RAISED_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Whether the asker may page: their team is `home`'s, or one `allowed`, or it
-/// is in `home`'s Enterprise Grid organisation. A request that names no team is
-/// from `home`.
+/// is in `home`'s Enterprise Grid organisation ([`workspace::belongs`]).
 fn may_page(home: &BotIdentity, allowed: &[String], request: &Request, asker: &SlackUser) -> bool {
-    let Some(team) = request.user_team.as_ref().or(asker.team_id.as_ref()) else {
-        return true;
-    };
-    let same_organisation = matches!(
-        (&asker.enterprise_id, &home.enterprise_id),
-        (Some(theirs), Some(ours)) if theirs == ours
+    let who = Affiliation::of(
+        request.user_team.as_deref(),
+        None,
+        asker.team_id.as_deref(),
+        asker.enterprise_id.as_deref(),
     );
-    home.team_id.as_ref() == Some(team) || allowed.contains(team) || same_organisation
-}
-
-/// Where a help request is in Slack: what an alert's alias says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AlertPlace {
-    pub channel: String,
-    /// The thread the request is in (its own ts when it started the thread).
-    pub thread_ts: String,
-    /// The request message's ts: with the channel, what identifies it.
-    pub ts: String,
-}
-
-/// The alias for a Slack message: `slack-<channel>-<ts>`, or
-/// `slack-<channel>-<thread ts>-<ts>` for a message inside a thread.
-///
-/// Reversible on purpose: OpsGenie's webhook carries the alias but not the
-/// alert's details, so the alias is how an alert action finds its thread again,
-/// after a restart too, with no lookup. Channel ids and timestamps are Slack's
-/// (letters, digits, a dot), never text a person typed; anything else would be
-/// refused by [`place_of`] and is hashed instead, so it still yields one alias
-/// per message.
-pub fn alias_for(channel: &str, thread_ts: &str, ts: &str) -> String {
-    let safe = |id: &str, extra: char| {
-        !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == extra)
-    };
-    if !(safe(channel, '_') && safe(thread_ts, '.') && safe(ts, '.')) {
-        let digest = Sha256::digest(format!("{channel}\n{ts}").as_bytes());
-        return format!("slack-{}", &hex::encode(digest)[..40]);
-    }
-    if thread_ts == ts {
-        format!("slack-{channel}-{ts}")
-    } else {
-        format!("slack-{channel}-{thread_ts}-{ts}")
-    }
-}
-
-/// The place an alias made by [`alias_for`] names; `None` for any other alias
-/// (an alert this bot did not raise).
-pub fn place_of(alias: &str) -> Option<AlertPlace> {
-    let rest = alias.strip_prefix("slack-")?;
-    let parts: Vec<&str> = rest.split('-').collect();
-    let (channel, thread_ts, ts) = match parts.as_slice() {
-        [channel, ts] => (*channel, *ts, *ts),
-        [channel, thread_ts, ts] => (*channel, *thread_ts, *ts),
-        _ => return None,
-    };
-    let is_channel =
-        |id: &str| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    let is_ts = |ts: &str| {
-        ts.split_once('.').is_some_and(|(seconds, micros)| {
-            !seconds.is_empty()
-                && !micros.is_empty()
-                && seconds
-                    .chars()
-                    .chain(micros.chars())
-                    .all(|c| c.is_ascii_digit())
-        })
-    };
-    (is_channel(channel) && is_ts(thread_ts) && is_ts(ts)).then(|| AlertPlace {
-        channel: channel.to_owned(),
-        thread_ts: thread_ts.to_owned(),
-        ts: ts.to_owned(),
-    })
+    workspace::belongs(home, &who, allowed)
 }
 
 /// `text` cut to at most `max_chars` characters, never inside a UTF-8 character,
@@ -166,9 +102,11 @@ pub struct AlertPolicy {
     pub team: Option<String>,
     /// Per person (`ALERT_RATE_LIMIT`).
     pub rate_limit: RateLimit,
-    /// Workspaces besides the bot's own whose people may page
-    /// (`ALERT_ALLOWED_TEAMS`).
+    /// Workspaces besides the bot's own whose people may page and act on
+    /// alerts (`ALERT_ALLOWED_TEAMS`).
     pub allowed_teams: Vec<String>,
+    /// Guests may act on alerts (`ALERT_ACTIONS_GUESTS`).
+    pub actions_guests: bool,
 }
 
 impl Default for AlertPolicy {
@@ -179,6 +117,7 @@ impl Default for AlertPolicy {
             team: None,
             rate_limit: RateLimit::default(),
             allowed_teams: Vec::new(),
+            actions_guests: false,
         }
     }
 }
@@ -235,6 +174,8 @@ pub struct AlertRaiser {
     home: BotIdentity,
     slack: Arc<SlackApi>,
     metrics: Arc<Metrics>,
+    /// Tags each alias, so that webhooks find only the bot's alerts.
+    aliases: AliasKey,
     raised: Cache<String, ()>,
     recent: Mutex<RecentAlerts>,
     /// Across replicas: the aliases raised and each person's recent alerts.
@@ -257,6 +198,7 @@ impl AlertRaiser {
         slack: Arc<SlackApi>,
         metrics: Arc<Metrics>,
         shared: Arc<SharedState>,
+        aliases: AliasKey,
     ) -> Self {
         Self {
             provider,
@@ -264,6 +206,7 @@ impl AlertRaiser {
             home,
             slack,
             metrics,
+            aliases,
             raised: Cache::builder()
                 .time_to_live(RAISED_TTL)
                 .max_capacity(100_000)
@@ -287,10 +230,16 @@ impl AlertRaiser {
         self.recent.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The alias of the alert `request` raises.
+    pub fn alias_of(&self, request: &Request) -> String {
+        self.aliases
+            .alias_for(&request.channel, &request.thread_ts, &request.ts)
+    }
+
     /// Raises the alert for `request`; `text` is what the person wrote, without
     /// the bot's mention.
     pub async fn raise_for(&self, request: &Request, text: &str) -> AlertOutcome {
-        let alias = alias_for(&request.channel, &request.thread_ts, &request.ts);
+        let alias = self.alias_of(request);
         let claim = format!("alert:{alias}");
         // Here first, then across replicas (when they share state, and it
         // answers; else this process's memory is all there is).
@@ -319,6 +268,7 @@ impl AlertRaiser {
                 enterprise_id: None,
                 email: None,
                 tz: None,
+                guest: false,
             }
         });
         if !self.may_page(request, &asker) {
@@ -432,51 +382,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_alias_names_the_message_and_its_thread_and_reads_back() {
-        // Pinned: operators search alerts by alias, so the scheme must not drift.
-        assert_eq!(
-            alias_for("C1", "1700000000.000100", "1700000000.000100"),
-            "slack-C1-1700000000.000100"
-        );
-        assert_eq!(
-            alias_for("C1", "1700000000.000100", "1700000001.000200"),
-            "slack-C1-1700000000.000100-1700000001.000200"
-        );
-        for (channel, thread_ts, ts) in [
-            ("C0SUPPORT", "1795460000.000100", "1795460000.000100"),
-            ("D0ALICE", "1.1", "2.2"),
-        ] {
-            let place = place_of(&alias_for(channel, thread_ts, ts)).expect("ours");
-            assert_eq!(
-                (
-                    place.channel.as_str(),
-                    place.thread_ts.as_str(),
-                    place.ts.as_str()
-                ),
-                (channel, thread_ts, ts)
-            );
-        }
-        assert_ne!(alias_for("C1", "1.1", "1.1"), alias_for("C2", "1.1", "1.1"));
-        assert_ne!(alias_for("C1", "1.1", "1.1"), alias_for("C1", "1.1", "1.2"));
-        // What is not Slack's ids is hashed: one plain alias, never read back.
-        let odd = alias_for("C1\n<script>", "1.1", "$(rm -rf /)");
-        assert!(odd["slack-".len()..].chars().all(|c| c.is_ascii_hexdigit()));
-        assert_eq!(place_of(&odd), None);
-        for other in [
-            "",
-            "slack-",
-            "slack-C1",
-            "slack-C1-1",
-            "slack-C1-1.1-2.2-3.3",
-            "slack-C 1-1.1",
-            "pagerduty-C1-1.1",
-            "slack-C1-1.x",
-        ] {
-            assert_eq!(place_of(other), None, "{other:?}");
-        }
-    }
-
-    #[test]
     fn only_people_of_this_workspace_or_organisation_or_allowed_teams_page() {
         let home = BotIdentity {
             user_id: "UBOT".into(),
@@ -499,6 +404,7 @@ mod tests {
             enterprise_id: enterprise.map(str::to_owned),
             email: None,
             tz: None,
+            guest: false,
         };
         let allowed = ["TPARTNER".to_owned()];
         let cases = [

@@ -158,6 +158,7 @@ impl Demo {
             http_limits: Default::default(),
             source,
             alerts,
+            alias_secret: None,
             webhooks: WebhookTokens {
                 opsgenie: Some(WEBHOOK_TOKEN.into()),
                 jsm: Some(WEBHOOK_TOKEN.into()),
@@ -269,7 +270,17 @@ impl Demo {
             return Ok(());
         };
         let system = self.source.name();
-        let alias = crate::alerting::alias_for(SUPPORT, thread_ts, thread_ts);
+        // The alias the answer's buttons carry.
+        let alias = answer.blocks.as_ref().and_then(|blocks| {
+            blocks.as_array()?.iter().find_map(|block| {
+                block["elements"].as_array()?.iter().find_map(|element| {
+                    (element["type"] == "button").then(|| element["value"].as_str())?
+                })
+            })
+        });
+        let Some(alias) = alias.map(str::to_owned) else {
+            return Ok(());
+        };
         out.push(String::new());
         out.push("The alert, both ways:".to_owned());
         out.push("#support  bob clicks [Take it] under the first answer".to_owned());

@@ -13,6 +13,7 @@
 
 pub mod alert_threads;
 pub mod alerting;
+pub mod alias;
 pub mod bot;
 pub mod check;
 pub mod config;
@@ -31,3 +32,4 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod usergroup_sync;
+pub mod workspace;

@@ -58,6 +58,8 @@ pub struct Metrics {
     stale_answers: Counter,
     source_up: Gauge,
     alerts: Family<OutcomeLabels, Counter>,
+    alert_webhooks: Family<OutcomeLabels, Counter>,
+    overrides: Family<OutcomeLabels, Counter>,
     usergroup_syncs: Family<OutcomeLabels, Counter>,
     store_errors: Family<OperationLabels, Counter>,
     ack_latency: Histogram,
@@ -82,6 +84,8 @@ impl Metrics {
         // Up until a call fails: no call yet is no sign of trouble.
         source_up.set(1);
         let alerts = Family::<OutcomeLabels, Counter>::default();
+        let alert_webhooks = Family::<OutcomeLabels, Counter>::default();
+        let overrides = Family::<OutcomeLabels, Counter>::default();
         let usergroup_syncs = Family::<OutcomeLabels, Counter>::default();
         let store_errors = Family::<OperationLabels, Counter>::default();
         // 100 µs … ~13 s
@@ -120,6 +124,16 @@ impl Metrics {
         );
         registry.register("alerts", "Alerts raised, by outcome", alerts.clone());
         registry.register(
+            "alert_webhooks",
+            "Deliveries of the provider's alert webhook, by what became of them",
+            alert_webhooks.clone(),
+        );
+        registry.register(
+            "overrides",
+            "Requests to take the call, by outcome",
+            overrides.clone(),
+        );
+        registry.register(
             "usergroup_syncs",
             "User group syncs, by outcome",
             usergroup_syncs.clone(),
@@ -148,6 +162,8 @@ impl Metrics {
             stale_answers,
             source_up,
             alerts,
+            alert_webhooks,
+            overrides,
             usergroup_syncs,
             store_errors,
             ack_latency,
@@ -212,6 +228,22 @@ impl Metrics {
 
     pub fn alert(&self, outcome: &'static str) {
         self.alerts.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    /// A webhook delivery: `shown`, `unchanged`, `repeated`, `not_ours`,
+    /// `other_action`.
+    pub fn alert_webhook(&self, outcome: &'static str) {
+        self.alert_webhooks
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// A request to take the call: `asked`, `refused`, `made`, `failed`,
+    /// `undone`.
+    pub fn take_call(&self, outcome: &'static str) {
+        self.overrides
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     pub fn usergroup_sync(&self, outcome: &'static str) {

@@ -193,6 +193,7 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
                 Arc::clone(&slack.bot),
                 Arc::clone(&metrics),
                 Arc::clone(&shared),
+                config.alias_key(),
             ))
             .with_alert_threads(Arc::new(AlertThreads::new(
                 provider,
@@ -200,6 +201,8 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
                 Arc::clone(&directory),
                 identity,
                 Arc::clone(&shared),
+                config.alias_key(),
+                alerts.clone(),
             )));
     }
     let user_group_syncs = config

@@ -20,6 +20,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("store", 3),
     // The domain.
     ("routing", 4),
+    ("alias", 4),
+    ("workspace", 4),
     ("oncall", 4),
     ("alerting", 4),
     ("alert_threads", 4),

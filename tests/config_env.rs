@@ -45,6 +45,8 @@ const VARIABLES: &[&str] = &[
     "ALERT_TEAM",
     "ALERT_RATE_LIMIT",
     "ALERT_ALLOWED_TEAMS",
+    "ALERT_ACTIONS_GUESTS",
+    "ALERT_ALIAS_SECRET",
     "OPSGENIE_WEBHOOK_TOKEN",
     "JSM_WEBHOOK_TOKEN",
     "STATE_URL",
@@ -240,6 +242,13 @@ fn alerts_read_the_switch_the_priority_in_any_case_and_the_team() {
     assert_eq!(limited.rate_limit.count, 5);
     assert_eq!(limited.rate_limit.per, Duration::from_secs(3600));
     assert_eq!(limited.allowed_teams, ["TPARTNER1", "TPARTNER2"]);
+    assert!(!limited.actions_guests, "guests may not act by default");
+    let guests = serve(&with(&[
+        ("ALERT_ON_MENTION", "true"),
+        ("ALERT_ACTIONS_GUESTS", "true"),
+    ]))
+    .expect("valid");
+    assert!(guests.alerts.expect("on").actions_guests);
     let error = parse_error(&with(&[("ALERT_RATE_LIMIT", "lots")]));
     assert!(
         error.contains("expected a count per duration, e.g. 3/10m"),
@@ -659,4 +668,28 @@ fn state_url_turns_on_shared_state_and_a_bad_one_is_named_without_repeating_it()
         );
         assert!(!error.contains("s3cret"), "{error}");
     }
+}
+
+#[test]
+fn the_alias_key_comes_from_alert_alias_secret_else_the_providers_key() {
+    let place = ("C1", "1.1", "1.1");
+    let alias = |config: &ServeConfig| config.alias_key().alias_for(place.0, place.1, place.2);
+    let derived = serve(BASE).expect("valid");
+    let same_key = serve(BASE).expect("valid");
+    assert_eq!(alias(&derived), alias(&same_key), "every replica agrees");
+    let other_key = serve(&with(&[("OPSGENIE_API_KEY", "another-key")])).expect("valid");
+    assert_ne!(alias(&derived), alias(&other_key));
+    let secret = serve(&with(&[("ALERT_ALIAS_SECRET", "a-long-shared-secret")])).expect("valid");
+    let secret_elsewhere = serve(&with(&[
+        ("ALERT_ALIAS_SECRET", "a-long-shared-secret"),
+        ("OPSGENIE_API_KEY", "another-key"),
+    ]))
+    .expect("valid");
+    assert_eq!(
+        alias(&secret),
+        alias(&secret_elsewhere),
+        "the key does not matter then"
+    );
+    assert_ne!(alias(&secret), alias(&derived));
+    assert!(!format!("{secret:?}").contains("a-long-shared-secret"));
 }

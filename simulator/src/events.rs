@@ -55,6 +55,18 @@ pub fn direct_message(event_id: &str, channel: &str, user: &str, ts: &str, text:
     .to_string()
 }
 
+/// The same event, written by someone of the workspace `team` (a Slack Connect
+/// partner, or a sister workspace of the organisation): `user_team`.
+pub fn from_team(event: &str, team: &str) -> String {
+    match serde_json::from_str::<Value>(event) {
+        Ok(mut value) => {
+            value["event"]["user_team"] = json!(team);
+            value.to_string()
+        }
+        Err(_) => event.to_owned(),
+    }
+}
+
 /// The same event, written inside the thread `thread_ts`.
 pub fn in_thread(event: &str, thread_ts: &str) -> String {
     match serde_json::from_str::<Value>(event) {
@@ -82,6 +94,13 @@ pub struct ButtonClick<'a> {
     /// The message's blocks as Slack holds them.
     pub blocks: Value,
     pub action_ts: &'a str,
+    /// The organisation, where a per-workspace install of an Enterprise Grid
+    /// organisation has Slack put it: only in `team.enterprise_id`.
+    pub team_enterprise: Option<&'a str>,
+    /// Where an answer to the click may go.
+    pub response_url: String,
+    /// The button is on an ephemeral message (a slash command's answer).
+    pub ephemeral: bool,
 }
 
 impl<'a> ButtonClick<'a> {
@@ -98,6 +117,9 @@ impl<'a> ButtonClick<'a> {
             value,
             blocks: post.blocks.clone().unwrap_or(Value::Null),
             action_ts: "1795460010.123456",
+            team_enterprise: None,
+            response_url: "https://hooks.slack.invalid/actions/TSIM/1/sim".to_owned(),
+            ephemeral: false,
         }
     }
 
@@ -108,11 +130,11 @@ impl<'a> ButtonClick<'a> {
             "user": {"id": self.user, "username": self.user.to_lowercase(), "name": self.user.to_lowercase(), "team_id": self.team},
             "api_app_id": "ASIM", "token": "legacy-verification-token",
             "trigger_id": "1111.2222.sim",
-            "team": {"id": self.team, "domain": "simulated"},
+            "team": {"id": self.team, "domain": "simulated", "enterprise_id": self.team_enterprise},
             "enterprise": null, "is_enterprise_install": false,
             "container": {
                 "type": "message", "message_ts": self.message_ts, "channel_id": self.channel,
-                "is_ephemeral": false, "thread_ts": self.thread_ts
+                "is_ephemeral": self.ephemeral, "thread_ts": self.thread_ts
             },
             "channel": {"id": self.channel, "name": "support"},
             "message": {
@@ -120,7 +142,7 @@ impl<'a> ButtonClick<'a> {
                 "thread_ts": self.thread_ts, "text": "", "blocks": self.blocks
             },
             "state": {"values": {}},
-            "response_url": "https://hooks.slack.invalid/actions/TSIM/1/sim",
+            "response_url": self.response_url,
             "actions": [{
                 "type": "button", "action_id": self.action_id, "block_id": "alert_actions",
                 "text": {"type": "plain_text", "text": self.action_id},

@@ -73,6 +73,20 @@ struct State {
     socket_mode: Option<(String, String)>,
     /// The bot token's scopes, as `auth.test` lists them in `x-oauth-scopes`.
     scopes: Vec<String>,
+    /// The Enterprise Grid organisation the workspace belongs to.
+    enterprise: Option<String>,
+    /// People who are not plain members of this workspace, by user id.
+    affiliations: std::collections::HashMap<String, Affiliation>,
+}
+
+/// Where a person of the simulation is from, and what they may do.
+#[derive(Debug, Clone, Default)]
+struct Affiliation {
+    team: Option<String>,
+    enterprise: Option<String>,
+    /// `is_restricted` (multi-channel) or `is_ultra_restricted` (single-channel).
+    restricted: bool,
+    ultra_restricted: bool,
 }
 
 /// A Slack workspace on loopback.
@@ -146,6 +160,8 @@ impl SlackWorkspace {
                 .iter()
                 .map(|scope| (*scope).to_owned())
                 .collect(),
+            enterprise: None,
+            affiliations: std::collections::HashMap::new(),
         }));
         let server = MockServer::start().await;
         for method in METHODS {
@@ -265,6 +281,38 @@ impl SlackWorkspace {
         Ok(server)
     }
 
+    /// Makes the workspace part of the Enterprise Grid organisation
+    /// `enterprise` (`auth.test` then names it).
+    pub fn join_enterprise(&self, enterprise: &str) {
+        lock(&self.state).enterprise = Some(enterprise.to_owned());
+    }
+
+    /// Adds a person (email, user id) to the simulation.
+    pub fn add_person(&self, email: &str, user: &str) {
+        lock(&self.state)
+            .people
+            .push((email.to_owned(), user.to_owned()));
+    }
+
+    /// Makes `user` a person of the workspace `team` (and organisation
+    /// `enterprise`), as `users.info` then says: someone of a Slack Connect
+    /// partner, or of a sister workspace.
+    pub fn set_home_of(&self, user: &str, team: &str, enterprise: Option<&str>) {
+        let mut state = lock(&self.state);
+        let affiliation = state.affiliations.entry(user.to_owned()).or_default();
+        affiliation.team = Some(team.to_owned());
+        affiliation.enterprise = enterprise.map(str::to_owned);
+    }
+
+    /// Makes `user` a guest: multi-channel (`is_restricted`), or single-channel
+    /// (`is_ultra_restricted`) when `single_channel`.
+    pub fn make_guest(&self, user: &str, single_channel: bool) {
+        let mut state = lock(&self.state);
+        let affiliation = state.affiliations.entry(user.to_owned()).or_default();
+        affiliation.restricted = !single_channel;
+        affiliation.ultra_restricted = single_channel;
+    }
+
     /// Grants the bot token exactly these scopes.
     pub fn set_scopes(&self, scopes: &[&str]) {
         lock(&self.state).scopes = scopes.iter().map(|scope| (*scope).to_owned()).collect();
@@ -362,7 +410,8 @@ impl Respond for Method {
         match self.name {
             "auth.test" => ok(json!({
                 "url": "https://simulated.slack.com/", "team": "Simulated", "user": "ops",
-                "team_id": "TSIM", "user_id": state.bot_user_id, "bot_id": state.bot_id
+                "team_id": "TSIM", "user_id": state.bot_user_id, "bot_id": state.bot_id,
+                "enterprise_id": state.enterprise, "is_enterprise_install": false
             }))
             .insert_header("x-oauth-scopes", state.scopes.join(",").as_str()),
             "chat.postMessage" => {
@@ -516,11 +565,25 @@ impl Respond for Method {
                             .map(|first| first.to_uppercase().chain(name).collect::<String>())
                             .unwrap_or_default();
                         let tz = state.time_zones.get(id).cloned();
-                        ok(json!({"user": {
-                            "id": id, "team_id": "TSIM", "name": handle, "real_name": real_name,
+                        let affiliation = state.affiliations.get(id).cloned().unwrap_or_default();
+                        // Someone of another workspace carries their own
+                        // organisation (or none); members carry this one's.
+                        let (team, enterprise) = match affiliation.team {
+                            Some(team) => (team, affiliation.enterprise),
+                            None => ("TSIM".to_owned(), state.enterprise.clone()),
+                        };
+                        let mut user = json!({
+                            "id": id, "team_id": team, "name": handle, "real_name": real_name,
                             "tz": tz,
+                            "is_restricted": affiliation.restricted,
+                            "is_ultra_restricted": affiliation.ultra_restricted,
                             "profile": {"display_name": "", "real_name": real_name, "email": email}
-                        }}))
+                        });
+                        if let Some(enterprise) = enterprise {
+                            user["enterprise_user"] =
+                                json!({"enterprise_id": enterprise, "enterprise_name": "Org"});
+                        }
+                        ok(json!({ "user": user }))
                     }
                     None => refused("user_not_found"),
                 }

@@ -89,7 +89,7 @@ pub fn on_call_text(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let schedule = &on_call.schedule;
+    let schedule = escape(&on_call.schedule);
     let rotations: Vec<_> = on_call
         .rotations
         .iter()
@@ -122,7 +122,7 @@ pub fn on_call_text(
                     format!(
                         "\n• {} ({}): {}{next}",
                         role(index),
-                        rotation.name,
+                        escape(&rotation.name),
                         shifts(&rotation.current)
                     )
                 })
@@ -342,6 +342,32 @@ mod tests {
         };
         let text = on_call_text(&on_call, &[], Freshness::Fresh, "JSM Operations");
         assert_eq!(text, "On call for *S* right now: &lt;!here&gt; Mallory");
+
+        // A rotation name, as a provider holds it, in the plain answer.
+        let mallory = Shift {
+            person: on_call.people[0].clone(),
+            starts: SystemTime::UNIX_EPOCH,
+            until: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            is_override: false,
+        };
+        let rotation = |name: &str| Rotation {
+            name: name.into(),
+            current: vec![mallory.clone()],
+            next: None,
+        };
+        let hostile = OnCall {
+            schedule: "<!channel>".into(),
+            rotations: vec![rotation("<!channel>"), rotation("<https://evil|SSO login>")],
+            ..on_call
+        };
+        let text = on_call_text(&hostile, &[], Freshness::Fresh, "OpsGenie");
+        assert!(text.contains("(&lt;!channel&gt;)"), "{text}");
+        assert!(text.contains("(&lt;https://evil|SSO login&gt;)"), "{text}");
+        assert!(text.starts_with("On call for *&lt;!channel&gt;*"), "{text}");
+        assert!(
+            !text.contains("<!channel>") && !text.contains("<https"),
+            "{text}"
+        );
     }
 
     #[test]

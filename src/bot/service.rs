@@ -12,7 +12,7 @@ use super::replies::{
 };
 use super::take_call::{PendingTake, CONFIRM_WITHIN};
 use crate::alert_threads::AlertThreads;
-use crate::alerting::{alias_for, AlertMode, AlertOutcome, AlertRaiser};
+use crate::alerting::{AlertMode, AlertOutcome, AlertRaiser};
 use crate::model::{BotIdentity, Request, RequestKind, SlashCommand, ThreadMessage};
 use crate::oncall::OnCallDirectory;
 use crate::routing::{Destination, Routing};
@@ -373,13 +373,12 @@ impl Bot {
         let Some((alert, outcome)) = alert else {
             return ThreadMessage::plain(answer);
         };
-        let card =
-            match (outcome, &self.threads) {
-                (Some(AlertOutcome::Raised(_)), Some(threads)) => Some(threads.new_card(
-                    &alias_for(&request.channel, &request.thread_ts, &request.ts),
-                )),
-                _ => None,
-            };
+        let card = match (outcome, &self.threads, &self.alerts) {
+            (Some(AlertOutcome::Raised(_)), Some(threads), Some(alerts)) => {
+                Some(threads.new_card(&alerts.alias_of(request)))
+            }
+            _ => None,
+        };
         ThreadMessage {
             text: format!("{answer}\n{alert}"),
             card,

@@ -325,6 +325,15 @@ pub struct AlertArgs {
     /// bot's own workspace (Slack Connect partners).
     #[arg(long, env = "ALERT_ALLOWED_TEAMS")]
     pub alert_allowed_teams: Option<String>,
+    /// `true` lets guests (single- and multi-channel) acknowledge, take and
+    /// close alerts; they may not by default.
+    #[arg(long, env = "ALERT_ACTIONS_GUESTS", default_value = "false", value_parser = BoolishValueParser::new())]
+    pub alert_actions_guests: bool,
+    /// The secret the alerts' aliases are tagged with, so that the webhooks
+    /// reflect only alerts this bot raised; the same on every replica. Unset:
+    /// derived from the on-call provider's key.
+    #[arg(long, env = "ALERT_ALIAS_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    pub alert_alias_secret: Option<SecretString>,
 }
 
 /// The provider's outgoing webhooks, which bring alert actions back into the

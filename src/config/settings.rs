@@ -16,6 +16,7 @@ use super::args::{
 };
 use super::file::{self, FileError, FileSettings};
 use crate::alerting::{AlertMode, AlertPolicy};
+use crate::alias::AliasKey;
 use crate::handovers::{AnnounceSpec, TopicSpec, ANNOUNCE_INTERVAL};
 use crate::outbound::{BackoffPolicy, Timeouts};
 use crate::providers::jsm::JsmConfig;
@@ -92,7 +93,7 @@ impl SourceConfig {
 
 impl AlertArgs {
     /// ALERT_MODE when set, else ALERT_ON_MENTION (`true`: every request).
-    pub fn config(self) -> Option<AlertPolicy> {
+    pub fn config(&self) -> Option<AlertPolicy> {
         let mode = match self.alert_mode {
             Some(AlertModeArg::Off) => return None,
             Some(AlertModeArg::Every) => AlertMode::Every,
@@ -103,10 +104,15 @@ impl AlertArgs {
         Some(AlertPolicy {
             mode,
             priority: self.alert_priority,
-            team: self.alert_team.filter(|team| !team.trim().is_empty()),
+            team: self
+                .alert_team
+                .clone()
+                .filter(|team| !team.trim().is_empty()),
             rate_limit: self.alert_rate_limit,
+            actions_guests: self.alert_actions_guests,
             allowed_teams: self
                 .alert_allowed_teams
+                .as_deref()
                 .unwrap_or_default()
                 .split(',')
                 .map(str::trim)
@@ -359,6 +365,9 @@ pub struct ServeConfig {
     pub email_overrides: HashMap<String, String>,
     /// `None` when alerts are off.
     pub alerts: Option<AlertPolicy>,
+    /// What the alerts' aliases are tagged with (`ALERT_ALIAS_SECRET`); `None`:
+    /// derived from the provider's key (see [`ServeConfig::alias_key`]).
+    pub alias_secret: Option<SecretString>,
     /// The tokens that turn the providers' webhook routes on.
     pub webhooks: WebhookTokens,
     /// Redis shared by the replicas; `None`: this process alone.
@@ -375,6 +384,19 @@ pub struct ServeConfig {
     pub listen_addr: SocketAddr,
     pub drain_timeout: Duration,
     pub timeouts: Timeouts,
+}
+
+impl ServeConfig {
+    /// The key the alerts' aliases are tagged with: from `ALERT_ALIAS_SECRET`,
+    /// else from the provider's key, which every replica shares (rotating that
+    /// key makes the webhooks ignore alerts raised before).
+    pub fn alias_key(&self) -> AliasKey {
+        let secret = self.alias_secret.as_ref().unwrap_or(match &self.source {
+            SourceConfig::OpsGenie(opsgenie) => &opsgenie.api_key,
+            SourceConfig::Jsm(jsm) => jsm.integration_key.as_ref().unwrap_or(&jsm.api_token),
+        });
+        AliasKey::from_secret(secret)
+    }
 }
 
 /// The bearer tokens of the providers' outgoing webhooks; a route without its
@@ -541,6 +563,7 @@ impl AppArgs {
             http_limits: HttpLimits::default(),
             source,
             alerts,
+            alias_secret: self.alerts.alert_alias_secret,
             webhooks: WebhookTokens {
                 opsgenie: self.webhooks.opsgenie_webhook_token,
                 jsm: self.webhooks.jsm_webhook_token,

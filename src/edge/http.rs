@@ -306,6 +306,7 @@ async fn alert_webhook(
     match parse_alert_update(&body) {
         Ok(update) => state.inbox.accept_alert_update(update),
         Err(WebhookError::OtherAction(action)) => {
+            state.inbox.metrics().alert_webhook("other_action");
             tracing::debug!(%action, "webhook action not reflected");
         }
         Err(error @ WebhookError::Malformed(_)) => {

@@ -207,10 +207,12 @@ impl Inbox {
             return;
         };
         let threads = Arc::clone(threads);
+        let metrics = Arc::clone(&self.inner.metrics);
         let span = tracing::info_span!("alert_webhook", alias = %update.alias);
         self.inner.work.spawn(
             async move {
                 let reflected = threads.reflect(&update).await;
+                metrics.alert_webhook(reflected.as_str());
                 tracing::info!(reflected = reflected.as_str(), "alert webhook handled");
             }
             .instrument(span),

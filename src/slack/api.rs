@@ -163,6 +163,9 @@ pub struct SlackUser {
     pub email: Option<String>,
     /// Their time zone (`Europe/Berlin`), when their profile has one.
     pub tz: Option<String>,
+    /// A single- or multi-channel guest (`is_restricted`,
+    /// `is_ultra_restricted`).
+    pub guest: bool,
 }
 
 /// Every answer's envelope.
@@ -263,6 +266,10 @@ struct UserInfo {
     #[serde(default)]
     profile: Profile,
     enterprise_user: Option<EnterpriseUser>,
+    #[serde(default)]
+    is_restricted: bool,
+    #[serde(default)]
+    is_ultra_restricted: bool,
 }
 
 #[derive(Default, Deserialize)]
@@ -793,6 +800,7 @@ impl SlackApi {
             enterprise_id: user.enterprise_user.and_then(|grid| grid.enterprise_id),
             email,
             tz: user.tz,
+            guest: user.is_restricted || user.is_ultra_restricted,
         })
     }
 

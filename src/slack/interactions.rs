@@ -49,6 +49,9 @@ struct User {
 #[derive(Deserialize)]
 struct Team {
     id: String,
+    /// The organisation, when a per-workspace install of an Enterprise Grid
+    /// organisation puts it only here.
+    enterprise_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -159,9 +162,12 @@ impl Interaction {
         Ok(Self::Click(Box::new(Click {
             action: kind,
             alias,
+            enterprise: payload
+                .enterprise
+                .map(|enterprise| enterprise.id)
+                .or_else(|| payload.team.as_ref()?.enterprise_id.clone()),
             user_team: user.team_id.or_else(|| payload.team.map(|team| team.id)),
             user: user.id,
-            enterprise: payload.enterprise.map(|enterprise| enterprise.id),
             channel,
             message_ts,
             thread_ts,

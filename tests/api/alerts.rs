@@ -42,8 +42,13 @@ async fn a_mention_raises_one_p4_alert_describing_the_request() {
     let alert = &alerts[0];
     assert_eq!(alert["priority"], "P4");
     // Pinned: operators search alerts by this alias, and the webhook finds the
-    // thread from it.
-    assert_eq!(alert["alias"], "slack-C1-1700000000.000100");
+    // thread from it: the place, then the tag that proves the bot made it.
+    let alias = alert["alias"].as_str().expect("an alias");
+    assert!(alias.starts_with("slack-C1-1700000000.000100-"), "{alias}");
+    assert_eq!(
+        alias,
+        alias_for("C1", "1700000000.000100", "1700000000.000100")
+    );
     assert_eq!(
         alert["message"],
         "UASKER asked for help in Slack: the checkout API returns 502"
@@ -107,7 +112,8 @@ async fn a_mention_raises_one_p4_alert_describing_the_request() {
             )
         })
         .collect();
-    let alias = "slack-C1-1700000000.000100";
+    let alias = alias_for("C1", "1700000000.000100", "1700000000.000100");
+    let alias = alias.as_str();
     assert_eq!(
         buttons,
         [("Acknowledge", alias), ("Take it", alias), ("Close", alias)]

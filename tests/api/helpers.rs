@@ -26,6 +26,13 @@ pub const OPSGENIE_KEY: &str = "test-genie-key";
 pub const SCHEDULE: &str = "SRE_schedule";
 pub const BOT_USER: &str = "UBOT";
 pub const BOT_ID: &str = "BBOT";
+/// What the test app tags its alerts' aliases with (`ALERT_ALIAS_SECRET`).
+pub const ALIAS_SECRET: &str = "test-alias-secret";
+
+/// The alias the test app gives the alert of the message `ts` in `thread_ts`.
+pub fn alias_for(channel: &str, thread_ts: &str, ts: &str) -> String {
+    oncall_bot::alias::AliasKey::from_secret(&ALIAS_SECRET.into()).alias_for(channel, thread_ts, ts)
+}
 
 /// The people of the simulated workspace: email → Slack user id.
 pub const PEOPLE: &[(&str, &str)] = &[
@@ -154,6 +161,7 @@ pub fn test_config(slack: &SlackWorkspace, opsgenie: &OpsGenieAccount) -> ServeC
         http_limits: Default::default(),
         source: SourceConfig::OpsGenie(opsgenie_config(opsgenie)),
         alerts: None,
+        alias_secret: Some(ALIAS_SECRET.into()),
         webhooks: Default::default(),
         state: None,
         announcements: Vec::new(),
@@ -232,21 +240,41 @@ pub async fn spawn_app_on(upstream: Upstream, adjust: impl FnOnce(&mut ServeConf
     spawn_app_on_with_workspace(upstream, |_, config| adjust(config)).await
 }
 
-async fn spawn_app_on_with_workspace(
+pub async fn spawn_app_on_with_workspace(
     upstream: Upstream,
     adjust: impl FnOnce(&SlackWorkspace, &mut ServeConfig),
 ) -> TestApp {
     let slack = start_slack().await;
     let opsgenie = start_opsgenie().await;
-    let mut config = test_config(&slack, &opsgenie);
     let jsm = match upstream {
         Upstream::OpsGenie => None,
-        Upstream::Jsm => {
-            let jsm = start_jsm().await;
-            config.source = SourceConfig::Jsm(jsm_config(&jsm));
-            Some(jsm)
-        }
+        Upstream::Jsm => Some(start_jsm().await),
     };
+    serve_on(slack, opsgenie, jsm, adjust).await
+}
+
+/// The app's configuration for these simulations: JSM's when there is a JSM
+/// site, else OpsGenie's.
+fn config_for(
+    slack: &SlackWorkspace,
+    opsgenie: &OpsGenieAccount,
+    jsm: Option<&JsmSite>,
+) -> ServeConfig {
+    let mut config = test_config(slack, opsgenie);
+    if let Some(jsm) = jsm {
+        config.source = SourceConfig::Jsm(jsm_config(jsm));
+    }
+    config
+}
+
+/// The app serving on a loopback port against these simulations.
+async fn serve_on(
+    slack: SlackWorkspace,
+    opsgenie: OpsGenieAccount,
+    jsm: Option<JsmSite>,
+    adjust: impl FnOnce(&SlackWorkspace, &mut ServeConfig),
+) -> TestApp {
+    let mut config = config_for(&slack, &opsgenie, jsm.as_ref());
     adjust(&slack, &mut config);
     let services = startup::build(&config).await.expect("the app starts");
     let inbox = services.inbox.clone();
@@ -263,6 +291,16 @@ async fn spawn_app_on_with_workspace(
             .timeout(Duration::from_secs(10))
             .build()
             .expect("a client"),
+    }
+}
+
+impl TestApp {
+    /// Another process of the bot, on the same simulations, with nothing of
+    /// this one's memory (a restart); `adjust` sets its configuration up as
+    /// the first one's was.
+    pub async fn restart(self, adjust: impl FnOnce(&SlackWorkspace, &mut ServeConfig)) -> TestApp {
+        self.settle().await;
+        serve_on(self.slack, self.opsgenie, self.jsm, adjust).await
     }
 }
 

@@ -193,7 +193,10 @@ async fn alerts_go_through_the_integration_api_with_the_opsgenie_body() {
         alerts[0]["message"],
         "UASKER asked for help in Slack: checkout is down"
     );
-    assert_eq!(alerts[0]["alias"], "slack-C1-1700000000.000100");
+    assert_eq!(
+        alerts[0]["alias"],
+        alias_for("C1", "1700000000.000100", "1700000000.000100")
+    );
     assert_eq!(
         alerts[0]["responders"],
         serde_json::json!([{"type": "team", "name": "SRE"}])

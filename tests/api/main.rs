@@ -1,6 +1,7 @@
 //! Integration tests: the real router and clients against Slack and OpsGenie fakes.
 
 mod abuse;
+mod alert_privileges;
 mod alerts;
 mod answers;
 mod cache;
@@ -20,7 +21,7 @@ mod slow_clients;
 mod smoke;
 mod socket_mode;
 mod teams;
-mod two_way;
+pub mod two_way;
 mod usergroup_sync;
 mod verification;
 mod web_api_shapes;

@@ -495,7 +495,7 @@ async fn an_alerts_thread_follows_it_whichever_replica_the_webhook_or_the_click_
     })
     .await;
     let thread = "1795460000.000100";
-    let alias = "slack-C1-1795460000.000100";
+    let alias = &alias_for("C1", thread, thread);
     replicas
         .a
         .deliver(

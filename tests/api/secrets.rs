@@ -32,7 +32,7 @@ async fn no_secret_appears_in_debug_logs_of_a_full_conversation() {
             .header("authorization", token)
             .body(oncall_bot_simulator::events::alert_webhook(
                 "AddNote",
-                "slack-C1-1.1",
+                &alias_for("C1", "1.1", "1.1"),
                 "bob@corp.example",
                 1,
                 "",
@@ -66,6 +66,7 @@ async fn no_secret_appears_in_debug_logs_of_a_full_conversation() {
         SIGNING_SECRET,
         OPSGENIE_KEY,
         WEBHOOK_SECRET,
+        ALIAS_SECRET,
         "wrong-webhook-token",
     ] {
         assert!(

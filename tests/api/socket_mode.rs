@@ -405,7 +405,7 @@ async fn a_button_click_arrives_as_an_interactive_envelope_is_acked_and_acts() {
     })
     .await;
     let thread = "1795460000.000100";
-    let alias = "slack-C1-1795460000.000100";
+    let alias = &alias_for("C1", thread, thread);
     ask_over_socket(
         &app,
         &server,

@@ -10,13 +10,15 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-const WEBHOOK_TOKEN: &str = "test-webhook-token";
+pub(crate) const WEBHOOK_TOKEN: &str = "test-webhook-token";
 /// The thread the help request starts.
-const THREAD: &str = "1795460000.000100";
-const ALIAS: &str = "slack-C1-1795460000.000100";
+pub(crate) const THREAD: &str = "1795460000.000100";
+/// The alias of the alert the help request raises.
+pub(crate) static ALIAS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| alias_for("C1", THREAD, THREAD));
 const STATUS_OPEN: &str = "nobody has acknowledged it yet.";
 
-async fn spawn_two_way(upstream: Upstream) -> TestApp {
+pub(crate) async fn spawn_two_way(upstream: Upstream) -> TestApp {
     spawn_app_on(upstream, |config| {
         config.alerts = Some(AlertPolicy::default());
         config.webhooks = WebhookTokens {
@@ -29,7 +31,7 @@ async fn spawn_two_way(upstream: Upstream) -> TestApp {
 
 impl TestApp {
     /// The alerts and actions of the on-call system the app answers from.
-    fn book(&self) -> AlertBook {
+    pub(crate) fn book(&self) -> AlertBook {
         match &self.jsm {
             Some(jsm) => jsm.alert_book(),
             None => self.opsgenie.alert_book(),
@@ -44,7 +46,7 @@ impl TestApp {
         }
     }
 
-    async fn webhook(&self, token: Option<&str>, body: &str) -> u16 {
+    pub(crate) async fn webhook(&self, token: Option<&str>, body: &str) -> u16 {
         let mut request = self
             .http
             .post(format!("{}{}", self.address, self.webhook_route()))
@@ -58,7 +60,7 @@ impl TestApp {
         status.as_u16()
     }
 
-    async fn click(&self, click: &ButtonClick<'_>) -> u16 {
+    pub(crate) async fn click(&self, click: &ButtonClick<'_>) -> u16 {
         let status = EventsEndpoint::new(&self.address, SIGNING_SECRET)
             .click(click)
             .await
@@ -68,7 +70,7 @@ impl TestApp {
     }
 
     /// The answer carrying the alert's card, as it reads now.
-    fn answer(&self) -> Post {
+    pub(crate) fn answer(&self) -> Post {
         let answer = self
             .replies()
             .into_iter()
@@ -79,7 +81,7 @@ impl TestApp {
 }
 
 /// A help request at the top of a new thread, from Dana; returns the answer.
-async fn raise(app: &TestApp) -> Post {
+pub(crate) async fn raise(app: &TestApp) -> Post {
     app.deliver(&events::app_mention(
         "EvRaise",
         "C1",
@@ -89,16 +91,20 @@ async fn raise(app: &TestApp) -> Post {
     ))
     .await;
     app.settle().await;
-    assert_eq!(app.book().state(ALIAS), Some(Default::default()), "raised");
+    assert_eq!(
+        app.book().state(ALIAS.as_str()),
+        Some(Default::default()),
+        "raised"
+    );
     app.answer()
 }
 
-fn click_on<'a>(answer: &'a Post, user: &'a str, action: &'a str) -> ButtonClick<'a> {
-    ButtonClick::on(answer, user, action, ALIAS)
+pub(crate) fn click_on<'a>(answer: &'a Post, user: &'a str, action: &'a str) -> ButtonClick<'a> {
+    ButtonClick::on(answer, user, action, ALIAS.as_str())
 }
 
 /// The status line and the button labels of a card.
-fn card(post: &Post) -> (String, Vec<String>) {
+pub(crate) fn card(post: &Post) -> (String, Vec<String>) {
     let blocks = post.blocks.clone().unwrap_or(Value::Null);
     let status = blocks
         .as_array()
@@ -143,7 +149,12 @@ async fn each_button_acts_as_the_clicker_then_the_answer_shows_the_new_state() {
         let actions = app.book().actions();
         assert_eq!(
             actions.iter().map(action).collect::<Vec<_>>(),
-            [(ALIAS, "acknowledge", "alice@corp.example", "oncall-bot")],
+            [(
+                ALIAS.as_str(),
+                "acknowledge",
+                "alice@corp.example",
+                "oncall-bot"
+            )],
             "{upstream:?}"
         );
         assert!(actions[0].body["note"]
@@ -165,8 +176,13 @@ async fn each_button_acts_as_the_clicker_then_the_answer_shows_the_new_state() {
         assert_eq!(
             actions[1..].iter().map(action).collect::<Vec<_>>(),
             [
-                (ALIAS, "acknowledge", "bob@corp.example", "oncall-bot"),
-                (ALIAS, "assign", "bob@corp.example", "oncall-bot"),
+                (
+                    ALIAS.as_str(),
+                    "acknowledge",
+                    "bob@corp.example",
+                    "oncall-bot"
+                ),
+                (ALIAS.as_str(), "assign", "bob@corp.example", "oncall-bot"),
             ]
         );
         assert_eq!(
@@ -182,12 +198,15 @@ async fn each_button_acts_as_the_clicker_then_the_answer_shows_the_new_state() {
         );
         assert_eq!(
             app.book().actions().last().map(action),
-            Some((ALIAS, "close", "carol@corp.example", "oncall-bot"))
+            Some((ALIAS.as_str(), "close", "carol@corp.example", "oncall-bot"))
         );
         let (status, buttons) = card(&app.answer());
         assert_eq!(status, "Closed by <@UCAROL>");
         assert!(buttons.is_empty(), "a closed alert has no buttons left");
-        assert!(app.book().state(ALIAS).is_some_and(|alert| alert.closed));
+        assert!(app
+            .book()
+            .state(ALIAS.as_str())
+            .is_some_and(|alert| alert.closed));
 
         // The answer text above the card is kept, and nothing else was posted.
         assert!(app.answer().text.starts_with("On call for *SRE_schedule*"));
@@ -203,7 +222,7 @@ async fn a_refused_action_is_told_to_the_clicker_alone_and_changes_nothing() {
         let app = spawn_two_way(upstream).await;
         let answer = raise(&app).await;
         // Closed in the provider's own UI meanwhile.
-        app.book().close(ALIAS);
+        app.book().close(ALIAS.as_str());
         app.click(&click_on(&answer, "UALICE", "alert_acknowledge"))
             .await;
         let ephemerals = app.slack.ephemerals();
@@ -321,7 +340,12 @@ async fn ack_take_and_resolved_in_the_thread_do_what_the_buttons_do() {
         app.settle().await;
         assert_eq!(
             app.book().actions().iter().map(action).collect::<Vec<_>>(),
-            [(ALIAS, "acknowledge", "alice@corp.example", "oncall-bot")],
+            [(
+                ALIAS.as_str(),
+                "acknowledge",
+                "alice@corp.example",
+                "oncall-bot"
+            )],
             "{upstream:?}"
         );
         let (status, _) = card(&app.answer());
@@ -389,7 +413,7 @@ async fn webhook_actions_show_in_the_thread_once_and_in_the_order_they_happened(
 
         let acknowledged = alert_webhook(
             "Acknowledge",
-            ALIAS,
+            ALIAS.as_str(),
             "carol@corp.example",
             T1,
             "",
@@ -411,7 +435,7 @@ async fn webhook_actions_show_in_the_thread_once_and_in_the_order_they_happened(
 
         let note = alert_webhook(
             "AddNote",
-            ALIAS,
+            ALIAS.as_str(),
             "bob@corp.example",
             T2,
             "",
@@ -426,11 +450,18 @@ async fn webhook_actions_show_in_the_thread_once_and_in_the_order_they_happened(
 
         // The close (T4) arrives before an earlier hand-over (T3): the thread
         // keeps showing the close.
-        let closed = alert_webhook("Close", ALIAS, "bob@corp.example", T4, "", json!({}));
+        let closed = alert_webhook(
+            "Close",
+            ALIAS.as_str(),
+            "bob@corp.example",
+            T4,
+            "",
+            json!({}),
+        );
         app.webhook(token, &closed).await;
         let assigned = alert_webhook(
             "AssignOwnership",
-            ALIAS,
+            ALIAS.as_str(),
             "carol@corp.example",
             T3,
             "",
@@ -461,11 +492,18 @@ async fn an_unacknowledgement_reopens_the_card_and_an_escalation_is_told() {
     let app = spawn_two_way(Upstream::OpsGenie).await;
     raise(&app).await;
     let token = Some(WEBHOOK_TOKEN);
-    let acknowledged = alert_webhook("Acknowledge", ALIAS, "bob@corp.example", T1, "", json!({}));
+    let acknowledged = alert_webhook(
+        "Acknowledge",
+        ALIAS.as_str(),
+        "bob@corp.example",
+        T1,
+        "",
+        json!({}),
+    );
     app.webhook(token, &acknowledged).await;
     let unacknowledged = alert_webhook(
         "UnAcknowledge",
-        ALIAS,
+        ALIAS.as_str(),
         "bob@corp.example",
         T2,
         "",
@@ -477,7 +515,7 @@ async fn an_unacknowledgement_reopens_the_card_and_an_escalation_is_told() {
     assert_eq!(buttons, ["Acknowledge", "Take it", "Close"]);
     let escalated = alert_webhook(
         "Escalate",
-        ALIAS,
+        ALIAS.as_str(),
         "carol@corp.example",
         T3,
         "",
@@ -505,7 +543,7 @@ async fn the_bots_own_actions_coming_back_add_no_reply() {
     raise(&app).await;
     let own = alert_webhook(
         "Acknowledge",
-        ALIAS,
+        ALIAS.as_str(),
         "alice@corp.example",
         T1,
         "oncall-bot",
@@ -525,7 +563,7 @@ async fn a_wrong_or_missing_webhook_token_is_refused_and_nothing_is_posted() {
         raise(&app).await;
         let note = alert_webhook(
             "AddNote",
-            ALIAS,
+            ALIAS.as_str(),
             "bob@corp.example",
             T1,
             "",
@@ -545,7 +583,14 @@ async fn a_wrong_or_missing_webhook_token_is_refused_and_nothing_is_posted() {
 #[tokio::test]
 async fn without_its_token_the_webhook_route_is_off() {
     let app = spawn_app_with(|config| config.alerts = Some(AlertPolicy::default())).await;
-    let body = alert_webhook("Close", ALIAS, "bob@corp.example", T1, "", json!({}));
+    let body = alert_webhook(
+        "Close",
+        ALIAS.as_str(),
+        "bob@corp.example",
+        T1,
+        "",
+        json!({}),
+    );
     for route in ["/opsgenie/webhook", "/jsm/webhook"] {
         let response = app
             .http
@@ -570,7 +615,14 @@ async fn an_alert_that_is_not_the_bots_is_answered_200_and_ignored() {
         let body = alert_webhook("Close", alias, "bob@corp.example", T1, "", json!({}));
         assert_eq!(app.webhook(Some(WEBHOOK_TOKEN), &body).await, 200);
     }
-    let create = alert_webhook("Create", ALIAS, "bob@corp.example", T1, "", json!({}));
+    let create = alert_webhook(
+        "Create",
+        ALIAS.as_str(),
+        "bob@corp.example",
+        T1,
+        "",
+        json!({}),
+    );
     assert_eq!(app.webhook(Some(WEBHOOK_TOKEN), &create).await, 200);
     assert_eq!(app.replies().len(), 1);
     assert!(app.slack.updates().is_empty());
