@@ -16,7 +16,7 @@ use crate::alerting::{AlertMode, AlertOutcome, AlertRaiser};
 use crate::model::{BotIdentity, Request, RequestKind, SlashCommand, ThreadMessage};
 use crate::oncall::OnCallDirectory;
 use crate::routing::{Destination, Routing};
-use crate::slack::{SlackApi, SlackError, SlackUser};
+use crate::slack::{ResponseKind, SlackApi, SlackError, SlackUser};
 use crate::store::SharedState;
 use moka::future::Cache;
 
@@ -168,8 +168,13 @@ impl Bot {
             user_team: command.user_team.clone(),
         };
         let reply = Box::pin(self.reply_to(&request)).await;
+        let kind = if public {
+            ResponseKind::InChannel
+        } else {
+            ResponseKind::Ephemeral
+        };
         self.slack
-            .respond(&command.response_url, &reply.text, public)
+            .respond(&command.response_url, &reply, kind)
             .await
     }
 

@@ -189,6 +189,17 @@ struct AuthTest {
     enterprise_id: Option<String>,
 }
 
+/// How an answer at a `response_url` is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseKind {
+    /// To the person alone.
+    Ephemeral,
+    /// To the channel.
+    InChannel,
+    /// In place of the message whose button was clicked.
+    ReplaceOriginal,
+}
+
 /// A Web API method's address, in both forms.
 #[derive(Clone)]
 struct Endpoint {
@@ -711,34 +722,43 @@ impl SlackApi {
         .await
     }
 
-    /// Answers a slash command at its `response_url`: only to the caller, or
-    /// to the channel when `public`. The URL came in a signed request; it must
-    /// still be HTTPS (or plain HTTP to this machine, for tests), and no token
-    /// goes with it.
+    /// Answers at a `response_url` (a slash command's, or a click's): only to
+    /// the caller, to the channel, or in place of the message clicked. The URL
+    /// came in a signed request, but it is followed only to Slack's hosts
+    /// (`hooks.slack.com`, `hooks.slack-gov.com`, and `SLACK_API_URL`'s host,
+    /// which is how tests reach their fake), over HTTPS unless that host is
+    /// this machine; no token goes with it.
     pub async fn respond(
         &self,
         response_url: &str,
-        text: &str,
-        public: bool,
+        message: &ThreadMessage,
+        kind: ResponseKind,
     ) -> Result<(), SlackError> {
         let uri: Uri = response_url
             .parse()
             .map_err(|_| SlackError::Request("the response_url is not a URL".to_owned()))?;
-        let loopback = matches!(uri.host(), Some("127.0.0.1" | "localhost" | "[::1]"));
-        let allowed = match uri.scheme_str() {
-            Some("https") => true,
-            Some("http") => loopback,
-            _ => false,
-        };
-        if !allowed {
+        if !self.is_slack_hook(&uri) {
+            tracing::warn!(
+                host = uri.host().unwrap_or("none"),
+                "refused to answer at a response_url that is not Slack's"
+            );
             return Err(SlackError::Request(
-                "the response_url is not an https:// URL".to_owned(),
+                "the response_url is not one of Slack's".to_owned(),
             ));
         }
-        let body = serde_json::json!({
-            "response_type": if public { "in_channel" } else { "ephemeral" },
-            "text": text,
+        let mut body = serde_json::json!({
+            "response_type": match kind {
+                ResponseKind::InChannel => "in_channel",
+                ResponseKind::Ephemeral | ResponseKind::ReplaceOriginal => "ephemeral",
+            },
+            "text": blocks::fallback_text(message),
         });
+        if message.has_blocks() {
+            body["blocks"] = blocks::blocks(message);
+        }
+        if kind == ResponseKind::ReplaceOriginal {
+            body["replace_original"] = true.into();
+        }
         let json =
             serde_json::to_vec(&body).map_err(|error| SlackError::Request(error.to_string()))?;
         let _turn = self.turns.turn().await;
@@ -766,6 +786,23 @@ impl SlackApi {
             Err(SlackError::Http {
                 status: response.status().as_u16(),
             })
+        }
+    }
+
+    /// Whether `uri` is one of Slack's hooks: HTTPS to `hooks.slack.com` or
+    /// `hooks.slack-gov.com`, or to the Web API's own host (plain HTTP only
+    /// when that is this machine).
+    fn is_slack_hook(&self, uri: &Uri) -> bool {
+        let Some(host) = uri.host() else {
+            return false;
+        };
+        let api_host = self.base_url.host_str();
+        let slacks = matches!(host, "hooks.slack.com" | "hooks.slack-gov.com");
+        let ours = api_host == Some(host) && uri.port_u16() == self.base_url.port();
+        match uri.scheme_str() {
+            Some("https") => slacks || ours,
+            Some("http") => ours && matches!(host, "127.0.0.1" | "localhost" | "[::1]" | "::1"),
+            _ => false,
         }
     }
 
@@ -1281,7 +1318,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_response_url_must_be_https_or_this_machine_and_carries_no_token() {
+    async fn a_response_url_must_be_slacks_and_carries_no_token() {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path("/commands/1"))
@@ -1294,21 +1331,48 @@ mod tests {
             .await;
         let api = api_for(&server);
         let url = format!("{}/commands/1", server.uri());
-        assert!(api.respond(&url, "hi", false).await.is_ok());
+        let hi = ThreadMessage::plain("hi".into());
+        assert!(api
+            .respond(&url, &hi, ResponseKind::Ephemeral)
+            .await
+            .is_ok());
         let sent = server.received_requests().await.expect("recorded");
         assert!(sent[0].headers.get("authorization").is_none(), "no token");
+        let port = server.address().port();
         for refused in [
-            "http://hooks.example.com/commands/1",
-            "ftp://x/y",
-            "not a url",
+            "http://hooks.example.com/commands/1".to_owned(),
+            "https://hooks.example.com/commands/1".to_owned(),
+            "https://hooks.slack.com.evil.example/commands/1".to_owned(),
+            // This machine, but not the Web API's port: another service here.
+            format!("http://127.0.0.1:{}/commands/1", port.wrapping_add(1)),
+            format!("https://127.0.0.1:{}/commands/1", port.wrapping_add(1)),
+            "ftp://x/y".to_owned(),
+            "not a url".to_owned(),
         ] {
             assert!(
                 matches!(
-                    api.respond(refused, "hi", false).await,
+                    api.respond(&refused, &hi, ResponseKind::Ephemeral).await,
                     Err(SlackError::Request(_))
                 ),
                 "{refused}"
             );
+        }
+        assert_eq!(server.received_requests().await.map(|r| r.len()), Some(1));
+        let production = SlackApi::new(
+            DEFAULT_SLACK_API_URL,
+            &SecretString::from("xoxb-secret"),
+            Timeouts::default(),
+        )
+        .expect("client");
+        for (url, allowed) in [
+            ("https://hooks.slack.com/commands/T1/2/x", true),
+            ("https://hooks.slack-gov.com/commands/T1/2/x", true),
+            ("http://hooks.slack.com/commands/T1/2/x", false),
+            ("https://127.0.0.1:8443/commands/T1/2/x", false),
+            ("https://slack.com.evil.example/x", false),
+        ] {
+            let uri: Uri = url.parse().expect("a URI");
+            assert_eq!(production.is_slack_hook(&uri), allowed, "{url}");
         }
     }
 }

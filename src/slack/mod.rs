@@ -9,4 +9,4 @@ pub mod interactions;
 pub mod markup;
 pub mod signature;
 
-pub use api::{Grant, SlackApi, SlackError, SlackUser, DEFAULT_SLACK_API_URL};
+pub use api::{Grant, ResponseKind, SlackApi, SlackError, SlackUser, DEFAULT_SLACK_API_URL};
