@@ -533,7 +533,7 @@ impl AlertThreads {
         let message = ThreadMessage {
             text,
             card: Some(self.card(alias, status)),
-            confirm: None,
+            button: None,
         };
         if let Err(error) = self.slack.update_message(&channel, &ts, &message).await {
             tracing::warn!(%error, "could not update the answer's alert state");

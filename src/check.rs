@@ -345,10 +345,20 @@ async fn check_bot_token(config: &ServeConfig, report: &mut Report) -> Option<Op
     if !config.topics.is_empty() {
         needed.extend(["channels:read", "channels:write.topic"]);
     }
-    let missing: Vec<&str> = needed
-        .into_iter()
-        .filter(|scope| !scopes.iter().any(|granted| granted == scope))
-        .collect();
+    let granted = |scope: &str| scopes.iter().any(|granted| granted == scope);
+    if config.take_call.names_groups() && !granted("usergroups:read") {
+        report.warn(
+            "Taking the call: take_call_allowed names user groups, but the token lacks \
+             usergroups:read, so their people cannot take the call (see docs/privileges.md)",
+        );
+    }
+    if !granted("im:write") {
+        report.warn(
+            "Taking the call: the token lacks im:write, so the people an override replaces \
+             are not told by DM (see docs/privileges.md)",
+        );
+    }
+    let missing: Vec<&str> = needed.into_iter().filter(|scope| !granted(scope)).collect();
     if missing.is_empty() {
         report.ok("Slack: the token has every scope the bot needs");
     } else {

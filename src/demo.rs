@@ -171,6 +171,7 @@ impl Demo {
                 remind_before: None,
             }],
             topics: Vec::new(),
+            take_call: Default::default(),
             announce_interval: Duration::from_millis(200),
             usergroups: Vec::new(),
             usergroup_interval: Duration::from_secs(300),

@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod model;
 pub mod oncall;
 pub mod outbound;
+pub mod overrides;
 pub mod providers;
 pub mod routing;
 pub mod slack;

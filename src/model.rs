@@ -121,8 +121,31 @@ pub struct Rotation {
 /// One rotation's shifts over a span of time, in order of their start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RotationPlan {
+    /// The provider's id for the rotation, when it says.
+    pub id: Option<String>,
     pub name: String,
     pub shifts: Vec<Shift>,
+}
+
+/// A rotation an override replaces, as the provider knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RotationRef {
+    pub id: Option<String>,
+    pub name: String,
+}
+
+/// A schedule override to make: `who` on call for `schedule` over the span,
+/// in place of whoever is in `rotations` (all of them when empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverrideRequest {
+    pub schedule: String,
+    pub who: Person,
+    pub from: SystemTime,
+    pub until: SystemTime,
+    pub rotations: Vec<RotationRef>,
+    /// The bot's own name for it, where the provider takes one (OpsGenie), so
+    /// that it can be read back and deleted by it.
+    pub alias: String,
 }
 
 impl RotationPlan {
@@ -257,13 +280,14 @@ pub struct AlertCard {
 }
 
 /// A message the bot posts or updates: its text (Slack markup, escaped
-/// already), and the alert card when the request raised one, or the Confirm
-/// button when it asks to confirm taking the call.
+/// already), and the alert card when the request raised one, the Confirm
+/// button when it asks to confirm taking the call, or the Undo button under an
+/// override it made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThreadMessage {
     pub text: String,
     pub card: Option<AlertCard>,
-    pub confirm: Option<TakeCallCard>,
+    pub button: Option<OverrideButton>,
 }
 
 impl ThreadMessage {
@@ -271,34 +295,46 @@ impl ThreadMessage {
         Self {
             text,
             card: None,
-            confirm: None,
+            button: None,
         }
     }
 
-    /// The same message, with the Confirm button for taking the call.
-    pub fn with_confirm(mut self, confirm: TakeCallCard) -> Self {
-        self.confirm = Some(confirm);
+    /// The same message, with a button about an override.
+    pub fn with_button(mut self, button: OverrideButton) -> Self {
+        self.button = Some(button);
         self
     }
 
     /// Whether it needs Block Kit (a card or a button).
     pub fn has_blocks(&self) -> bool {
-        self.card.is_some() || self.confirm.is_some()
+        self.card.is_some() || self.button.is_some()
     }
 }
 
-/// The Confirm button under "take the call …?": it names the thread.
+/// A button about taking the call; its value is the request's or the
+/// override's id.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TakeCallCard {
-    pub thread_ts: String,
+pub enum OverrideButton {
+    /// Under "take the call …?".
+    Confirm { request: String },
+    /// Under "… took the call": deletes the override.
+    Undo { made: String },
 }
 
-/// A click on the Confirm button of a request to take the call.
+/// A click on the Confirm or Undo button of a request to take the call.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfirmClick {
+pub struct OverrideClick {
+    pub button: OverrideButton,
     pub user: String,
+    pub user_team: Option<String>,
+    pub enterprise: Option<String>,
+    /// The message the button is on, and its thread.
     pub channel: String,
-    pub thread_ts: String,
+    pub message_ts: Option<String>,
+    pub thread_ts: Option<String>,
+    /// Where to answer when the message is ephemeral (a slash command's).
+    pub response_url: Option<String>,
+    pub ephemeral: bool,
 }
 
 /// A click on an alert button, as the bot needs it.
@@ -361,6 +397,7 @@ mod tests {
             is_override: false,
         };
         let plan = RotationPlan {
+            id: None,
             name: "Weekly".into(),
             shifts: vec![
                 shift("alice@x", 0, 10),

@@ -374,6 +374,28 @@ impl OnCallDirectory {
             .await
     }
 
+    /// How the provider knows the Slack user `user` (email `email`): by the
+    /// Atlassian account an explicit mapping gives them (JSM people whose
+    /// email is hidden), and by the email a mapping gives them, else theirs.
+    pub fn provider_person(&self, user: &str, email: Option<&str>, name: &str) -> Person {
+        let account_id = self
+            .account_overrides
+            .iter()
+            .find(|(_, mapped)| *mapped == user)
+            .map(|(account, _)| account.clone());
+        let email = self
+            .email_overrides
+            .iter()
+            .find(|(_, mapped)| *mapped == user)
+            .map(|(email, _)| email.clone())
+            .or_else(|| email.map(str::to_owned));
+        Person {
+            name: email.clone().unwrap_or_else(|| name.to_owned()),
+            email,
+            account_id,
+        }
+    }
+
     /// Slack ids for people known by Atlassian account id (JSM), whose email may
     /// be hidden.
     pub fn with_account_overrides(mut self, overrides: HashMap<String, String>) -> Self {
@@ -392,17 +414,6 @@ impl OnCallDirectory {
     /// Drops the cached answer for `schedule` (after an override).
     pub async fn forget(&self, schedule: &str) {
         self.fresh.invalidate(schedule).await;
-    }
-
-    /// Puts the person with `email` on call for `schedule` over the span.
-    pub async fn take_call(
-        &self,
-        schedule: &str,
-        email: &str,
-        from: SystemTime,
-        until: SystemTime,
-    ) -> Result<(), crate::providers::ActionError> {
-        self.provider.take_call(schedule, email, from, until).await
     }
 }
 

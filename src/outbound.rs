@@ -293,6 +293,14 @@ pub enum RestError {
     Server { system: &'static str, status: u16 },
     #[error("{system} did not answer in time")]
     Timeout { system: &'static str },
+    /// The connection failed before a request was sent: it surely did not
+    /// land.
+    #[error("could not reach {system}: {detail}")]
+    Unreachable {
+        system: &'static str,
+        detail: String,
+    },
+    /// The exchange broke off after the request may have been sent.
     #[error("could not reach {system}: {detail}")]
     Transport {
         system: &'static str,
@@ -483,12 +491,41 @@ impl RestError {
                 .map(ToString::to_string)
                 .unwrap_or_else(|| "not the JSON expected".to_owned());
             Self::Decode { system, detail }
+        } else if error.is_connect() {
+            Self::Unreachable {
+                system,
+                detail: describe_transport(&error),
+            }
         } else {
             Self::Transport {
                 system,
                 detail: describe_transport(&error),
             }
         }
+    }
+
+    /// Whether a write that failed this way surely did not land (the
+    /// connection failed, or the provider turned it away at its door), so that
+    /// sending it again cannot make it twice; `Some(wait)` as in
+    /// [`Retryable::retry_hint`].
+    pub fn write_retry_hint(&self) -> Option<Option<Duration>> {
+        match self {
+            Self::RateLimited { retry_after, .. } => Some(*retry_after),
+            Self::Unreachable { .. } => Some(None),
+            _ => None,
+        }
+    }
+
+    /// Whether a write that failed this way may have happened all the same
+    /// (a timeout, a broken exchange, a 5xx): read back before deciding.
+    pub fn may_have_landed(&self) -> bool {
+        matches!(
+            self,
+            Self::Timeout { .. }
+                | Self::Transport { .. }
+                | Self::Server { .. }
+                | Self::Decode { .. }
+        )
     }
 
     /// The outcome label of a call that failed this way, in `/metrics`.
@@ -500,7 +537,7 @@ impl RestError {
             Self::Rejected { .. } | Self::BadUrl { .. } => "client_error",
             Self::Server { .. } => "server_error",
             Self::Timeout { .. } => "timeout",
-            Self::Transport { .. } | Self::Decode { .. } => "transport",
+            Self::Unreachable { .. } | Self::Transport { .. } | Self::Decode { .. } => "transport",
         }
     }
 }
@@ -509,7 +546,10 @@ impl Retryable for RestError {
     fn retry_hint(&self) -> Option<Option<Duration>> {
         match self {
             Self::RateLimited { retry_after, .. } => Some(*retry_after),
-            Self::Server { .. } | Self::Timeout { .. } | Self::Transport { .. } => Some(None),
+            Self::Server { .. }
+            | Self::Timeout { .. }
+            | Self::Unreachable { .. }
+            | Self::Transport { .. } => Some(None),
             Self::Unauthorized { .. }
             | Self::NotFound { .. }
             | Self::Rejected { .. }
@@ -615,6 +655,30 @@ impl RestClient {
         .await
     }
 
+    /// A write (an override, an alert action): sent again only when it surely
+    /// did not land ([`RestError::write_retry_hint`]), as a reply to Slack is;
+    /// after any other failure the caller reads back before deciding. An answer
+    /// with no body (204) reads as JSON `null`.
+    pub async fn write<T: DeserializeOwned>(
+        &self,
+        call: &'static str,
+        credential: Credential,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<T, RestError> {
+        retry_if(self.retries, RestError::write_retry_hint, || async {
+            let result = self.attempt(build(&self.http), credential).await;
+            if let Some(metrics) = &self.metrics {
+                let outcome = match &result {
+                    Ok(_) => "ok",
+                    Err(error) => error.metric_label(),
+                };
+                metrics.source_call(self.system.label, call, outcome);
+            }
+            result
+        })
+        .await
+    }
+
     async fn attempt<T: DeserializeOwned>(
         &self,
         request: reqwest::RequestBuilder,
@@ -628,10 +692,15 @@ impl RestClient {
             .map_err(|error| RestError::from_reqwest(system, error))?;
         let status = response.status();
         if status.is_success() {
-            return response
-                .json()
+            let body = response
+                .bytes()
                 .await
-                .map_err(|error| RestError::from_reqwest(system, error));
+                .map_err(|error| RestError::from_reqwest(system, error))?;
+            let body: &[u8] = if body.is_empty() { b"null" } else { &body };
+            return serde_json::from_slice(body).map_err(|error| RestError::Decode {
+                system,
+                detail: error.to_string(),
+            });
         }
         let retry_after = retry_after(response.headers());
         // Only the documented message field, cut short: never the raw body, which

@@ -20,6 +20,7 @@ use crate::handovers::HandoverNotices;
 use crate::metrics::Metrics;
 use crate::oncall::OnCallDirectory;
 use crate::outbound::{RestError, Timeouts};
+use crate::overrides::{Announcement, Overrides};
 use crate::providers::{JsmClient, OpsGenieClient, Provider};
 use crate::slack::signature::SignatureVerifier;
 use crate::slack::{SlackApi, SlackError};
@@ -141,6 +142,40 @@ fn directory(
         .with_account_overrides(account_overrides)
 }
 
+/// Where each schedule's overrides are announced, and how it is named: a
+/// team's name and `announce_channel`, else the schedule's own name.
+fn override_announcements(config: &ServeConfig) -> HashMap<String, Announcement> {
+    let mut announcements: HashMap<String, Announcement> = HashMap::new();
+    let default = config.source.default_schedule();
+    announcements.insert(
+        default.to_owned(),
+        Announcement {
+            label: default.to_owned(),
+            channel: None,
+        },
+    );
+    for team in config.routing.teams() {
+        announcements
+            .entry(team.schedule.clone())
+            .or_insert_with(|| Announcement {
+                label: team.name.clone(),
+                channel: None,
+            });
+    }
+    for spec in &config.announcements {
+        if let Some(channel) = &spec.channel {
+            let announcement = announcements
+                .entry(spec.schedule.clone())
+                .or_insert_with(|| Announcement {
+                    label: spec.label.clone(),
+                    channel: None,
+                });
+            announcement.channel = Some(channel.clone());
+        }
+    }
+    announcements
+}
+
 /// Builds everything `serve` runs: asks Slack who the bot is, then wires it up.
 pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
     let slack = slack_clients(&config.slack, config.timeouts)?;
@@ -179,7 +214,19 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
         Arc::clone(&slack.bot),
     )
     .with_routing(config.routing.clone())
-    .with_shared_state(Arc::clone(&shared));
+    .with_shared_state(Arc::clone(&shared))
+    .with_overrides(Arc::new(
+        Overrides::new(
+            Arc::clone(&provider),
+            Arc::clone(&directory),
+            Arc::clone(&slack.bot),
+            Arc::clone(&shared),
+            Arc::clone(&metrics),
+            identity.clone(),
+        )
+        .with_policies(config.take_call.clone())
+        .with_announcements(override_announcements(config)),
+    ));
     {
         let directory = Arc::clone(&directory);
         shared.watch_cache_clears(move || directory.clear());

@@ -1,7 +1,8 @@
 //! The crate's shape, checked on every `cargo test`: each `crate::…` path in
 //! `src/` points down the layers (edge → domain → clients → plain types), the
-//! domain's modules import each other without cycles, and only the edges and the
-//! composition root name the HTTP framework or the WebSocket library.
+//! domain's modules import each other without cycles, the files of one folder
+//! name each other without cycles too, and only the edges and the composition
+//! root name the HTTP framework or the WebSocket library.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("routing", 4),
     ("alias", 4),
     ("workspace", 4),
+    ("overrides", 4),
     ("oncall", 4),
     ("alerting", 4),
     ("alert_threads", 4),
@@ -166,7 +168,94 @@ fn violations(files: &[(PathBuf, String)]) -> Vec<String> {
     if let Some(cycle) = find_cycle(&domain_edges) {
         problems.push(format!("a cycle in the domain: {}", cycle.join(" → ")));
     }
+    for (folder, edges) in folder_edges(files) {
+        if let Some(cycle) = find_cycle(&edges) {
+            problems.push(format!("a cycle inside {folder}/: {}", cycle.join(" → ")));
+        }
+    }
     problems
+}
+
+/// Per folder of `src/`, which of its files name which others: `super::x` and
+/// `crate::<folder>::x` from a sibling, `x::`, `self::x` and `use x` from the
+/// folder's `mod.rs`. A file naming `super::Item` of `mod.rs` is not counted:
+/// `mod.rs` is the folder's door, re-exporting its files.
+fn folder_edges(
+    files: &[(PathBuf, String)],
+) -> BTreeMap<String, BTreeMap<String, BTreeSet<String>>> {
+    let mut by_folder: BTreeMap<String, Vec<(String, &str)>> = BTreeMap::new();
+    for (path, text) in files {
+        let Some(folder) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        else {
+            continue;
+        };
+        let name = path
+            .file_stem()
+            .and_then(|stem| stem.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        by_folder
+            .entry(folder.display().to_string().replace('\\', "/"))
+            .or_default()
+            .push((name, text.as_str()));
+    }
+    let mut edges = BTreeMap::new();
+    for (folder, members) in by_folder {
+        let siblings: BTreeSet<&str> = members
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .filter(|name| *name != "mod")
+            .collect();
+        let crate_path = format!("crate::{}::", folder.replace('/', "::"));
+        let mut folder_edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (name, text) in &members {
+            let prefixes: Vec<String> = if name == "mod" {
+                vec!["self::".to_owned(), "use ".to_owned(), crate_path.clone()]
+            } else {
+                vec!["super::".to_owned(), crate_path.clone()]
+            };
+            for line in text.lines().map(code_of) {
+                for prefix in &prefixes {
+                    for (at, _) in line.match_indices(prefix.as_str()) {
+                        let before = line[..at].chars().last();
+                        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+                            continue;
+                        }
+                        let target: String = line[at + prefix.len()..]
+                            .trim_start_matches("pub ")
+                            .chars()
+                            .take_while(|c| c.is_alphanumeric() || *c == '_')
+                            .collect();
+                        if target != *name && siblings.contains(target.as_str()) {
+                            folder_edges.entry(name.clone()).or_default().insert(target);
+                        }
+                    }
+                }
+                // `mod.rs` naming a child's path directly: `book::Book`.
+                if name == "mod" {
+                    for sibling in &siblings {
+                        let direct = format!("{sibling}::");
+                        let named = line.match_indices(direct.as_str()).any(|(at, _)| {
+                            !line[..at]
+                                .chars()
+                                .last()
+                                .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':')
+                        });
+                        if named {
+                            folder_edges
+                                .entry(name.clone())
+                                .or_default()
+                                .insert((*sibling).to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        edges.insert(folder, folder_edges);
+    }
+    edges
 }
 
 /// A cycle in `edges`, as the modules along it, if there is one.
@@ -274,7 +363,32 @@ fn the_check_catches_each_kind_of_wrong_arrow() {
             .any(|problem| problem.starts_with("a cycle in the domain")),
         "{cycle:?}"
     );
+    let in_folder = violations(&[
+        file("bot/service.rs", "use super::take_call::PendingTake;"),
+        file("bot/take_call.rs", "use super::service::Bot;"),
+    ]);
+    assert!(
+        in_folder
+            .iter()
+            .any(|problem| problem.starts_with("a cycle inside bot/: ")),
+        "{in_folder:?}"
+    );
+    let in_folder_by_crate_path = violations(&[
+        file(
+            "overrides/book.rs",
+            "use crate::overrides::policy::Refusal;",
+        ),
+        file("overrides/policy.rs", "fn f(_: super::book::Book) {}"),
+    ]);
+    assert!(
+        in_folder_by_crate_path
+            .iter()
+            .any(|problem| problem.starts_with("a cycle inside overrides/: ")),
+        "{in_folder_by_crate_path:?}"
+    );
     let fine = violations(&[
+        file("overrides/mod.rs", "pub mod book;\nuse book::Book;"),
+        file("overrides/book.rs", "use super::Overrides;"),
         file(
             "bot/service.rs",
             "use crate::alerting::AlertRaiser; // crate::edge in a comment",

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+use super::overrides::{OverrideBook, SimOverride};
 use super::{lock, path_segment, simulate, AlertBook};
 
 #[derive(Debug)]
@@ -29,8 +30,37 @@ struct Schedule {
     on_call: Vec<String>,
     /// Rotations: (name, [(account id, from, to)]).
     rotations: Vec<JsmRotation>,
-    /// Overrides made through the API: (account id, from, to).
-    overrides: Vec<(String, SystemTime, SystemTime)>,
+    /// Overrides made through the API.
+    overrides: OverrideBook,
+}
+
+impl Schedule {
+    /// A rotation's periods, overrides cut in: (account id, from, to, is
+    /// override).
+    fn periods(&self, index: usize) -> Vec<(String, SystemTime, SystemTime, bool)> {
+        let (name, shifts) = &self.rotations[index];
+        self.overrides
+            .apply(&format!("rotation-{index}"), name, shifts)
+    }
+
+    /// Who is on call at `now`: from the rotations when there are any.
+    fn on_call_at(&self, now: SystemTime) -> Vec<String> {
+        if self.rotations.is_empty() {
+            return match self.overrides.whole_schedule_at(now) {
+                Some(taken) => vec![taken.user.clone()],
+                None => self.on_call.clone(),
+            };
+        }
+        let mut on_call: Vec<String> = Vec::new();
+        for index in 0..self.rotations.len() {
+            for (account, from, to, _) in self.periods(index) {
+                if from <= now && now < to && !on_call.contains(&account) {
+                    on_call.push(account);
+                }
+            }
+        }
+        on_call
+    }
 }
 
 #[derive(Debug)]
@@ -73,8 +103,8 @@ impl JsmSite {
         let routes: [(&str, wiremock::MockBuilder); 8] = [
             (
                 "overrides",
-                Mock::given(method("POST")).and(path_regex(
-                    r"^/jsm/ops/api/[^/]+/v1/schedules/[^/]+/overrides$",
+                Mock::given(path_regex(
+                    r"^/jsm/ops/api/[^/]+/v1/schedules/[^/]+/overrides(/[^/]+)?$",
                 )),
             ),
             (
@@ -165,7 +195,7 @@ impl JsmSite {
                     name: name.to_owned(),
                     on_call,
                     rotations: Vec::new(),
-                    overrides: Vec::new(),
+                    overrides: OverrideBook::default(),
                 });
             }
         }
@@ -187,6 +217,16 @@ impl JsmSite {
     /// The schedule overrides created through the API, as received.
     pub fn overrides(&self) -> Vec<Value> {
         lock(&self.state).override_bodies.clone()
+    }
+
+    /// The overrides the schedule called `name` holds now.
+    pub fn live_overrides(&self, name: &str) -> Vec<SimOverride> {
+        lock(&self.state)
+            .schedules
+            .iter()
+            .find(|schedule| schedule.name == name)
+            .map(|schedule| schedule.overrides.all().to_vec())
+            .unwrap_or_default()
     }
 
     /// The id the schedule called `name` has.
@@ -287,18 +327,10 @@ impl Respond for Endpoint {
             }
             "on_calls" => {
                 let id = segment(6);
-                let now = SystemTime::now();
                 match state.schedules.iter().find(|schedule| schedule.id == id) {
-                    Some(schedule) => {
-                        let overridden = schedule
-                            .overrides
-                            .iter()
-                            .find(|(_, from, to)| *from <= now && now < *to)
-                            .map(|(account, _, _)| vec![account.clone()]);
-                        ResponseTemplate::new(200).set_body_json(json!({
-                            "onCallUsers": overridden.unwrap_or_else(|| schedule.on_call.clone())
-                        }))
-                    }
+                    Some(schedule) => ResponseTemplate::new(200).set_body_json(json!({
+                        "onCallUsers": schedule.on_call_at(SystemTime::now())
+                    })),
                     None => error(404, "Schedule not found"),
                 }
             }
@@ -319,16 +351,21 @@ impl Respond for Endpoint {
             }
             "overrides" => {
                 let id = segment(6);
-                let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
-                    return error(400, "Could not parse the request body");
+                let alias = segment(8);
+                let known_user =
+                    |account: &str| state.users.iter().any(|user| user.account_id == account);
+                let body = serde_json::from_slice::<Value>(&request.body).ok();
+                let asked = match (request.method.as_str(), &body) {
+                    ("POST", None) => return error(400, "Could not parse the request body"),
+                    ("POST", Some(body)) => match super::override_of(body, "/responder/id") {
+                        Ok((account, _, _)) if !known_user(&account) => {
+                            return error(422, "User not found")
+                        }
+                        Ok(asked) => Some(asked),
+                        Err(message) => return error(422, message),
+                    },
+                    _ => None,
                 };
-                let (account, from, to) = match super::override_of(&body, "/user/id") {
-                    Ok(asked) => asked,
-                    Err(message) => return error(422, message),
-                };
-                if !state.users.iter().any(|user| user.account_id == account) {
-                    return error(422, "User not found");
-                }
                 drop(state);
                 let mut state = lock(&self.state);
                 let Some(schedule) = state
@@ -338,12 +375,50 @@ impl Respond for Endpoint {
                 else {
                     return error(404, "Schedule not found");
                 };
-                if super::overlaps(&schedule.overrides, from, to) {
-                    return error(422, "Override overlaps with an existing override");
+                match (request.method.as_str(), asked, body) {
+                    ("POST", Some((account, from, to)), Some(body)) => {
+                        let rotations: Vec<String> = body["rotationIds"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect();
+                        match schedule
+                            .overrides
+                            .create(account, from, to, rotations, None)
+                        {
+                            Ok(alias) => {
+                                state.override_bodies.push(body);
+                                ResponseTemplate::new(201).set_body_json(json!({ "alias": alias }))
+                            }
+                            Err(message) => error(422, message),
+                        }
+                    }
+                    ("DELETE", _, _) if schedule.overrides.delete(&alias) => {
+                        ResponseTemplate::new(204)
+                    }
+                    ("GET", _, _) if alias.is_empty() => {
+                        let date =
+                            |time: SystemTime| humantime::format_rfc3339_seconds(time).to_string();
+                        let values: Vec<Value> = schedule
+                            .overrides
+                            .all()
+                            .iter()
+                            .map(|known| {
+                                json!({
+                                    "alias": known.alias,
+                                    "responder": {"type": "user", "id": known.user},
+                                    "startDate": date(known.from), "endDate": date(known.to),
+                                    "rotationIds": known.rotations,
+                                })
+                            })
+                            .collect();
+                        ResponseTemplate::new(200)
+                            .set_body_json(json!({ "values": values, "links": {} }))
+                    }
+                    _ => error(404, "Override not found"),
                 }
-                schedule.overrides.push((account, from, to));
-                state.override_bodies.push(body);
-                ResponseTemplate::new(201).set_body_json(json!({"alias": "override-sim"}))
             }
             "timeline" => {
                 let id = segment(6);
@@ -357,21 +432,22 @@ impl Respond for Endpoint {
                     .rotations
                     .iter()
                     .enumerate()
-                    .map(|(index, (name, shifts))| {
+                    .map(|(index, (name, _))| {
                         let mut periods = Vec::new();
-                        for (account, from, to) in shifts {
+                        for (account, from, to, is_override) in schedule.periods(index) {
                             let period = |from: SystemTime, to: SystemTime| {
                                 json!({
-                                    "startDate": date(from), "endDate": date(to), "type": "default",
+                                    "startDate": date(from), "endDate": date(to),
+                                    "type": if is_override { "override" } else { "default" },
                                     "responder": {"id": account, "type": "user"}
                                 })
                             };
                             // The quirk: a period spanning now comes in two.
-                            if *from < now && now < *to {
-                                periods.push(period(*from, now));
-                                periods.push(period(now, *to));
+                            if from < now && now < to {
+                                periods.push(period(from, now));
+                                periods.push(period(now, to));
                             } else {
-                                periods.push(period(*from, *to));
+                                periods.push(period(from, to));
                             }
                         }
                         json!({"id": format!("rotation-{index}"), "name": name,

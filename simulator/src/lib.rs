@@ -8,6 +8,7 @@ mod alert_book;
 pub mod events;
 mod jsm;
 mod opsgenie;
+pub mod overrides;
 mod slack;
 mod socket_mode;
 
@@ -128,17 +129,6 @@ fn override_of(
         return Err("End date must be after start date");
     }
     Ok((user.to_owned(), from, to))
-}
-
-/// Whether `from` .. `to` overlaps one of `overrides` (user, from, to).
-fn overlaps(
-    overrides: &[(String, std::time::SystemTime, std::time::SystemTime)],
-    from: std::time::SystemTime,
-    to: std::time::SystemTime,
-) -> bool {
-    overrides
-        .iter()
-        .any(|(_, start, end)| from < *end && *start < to)
 }
 
 fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {

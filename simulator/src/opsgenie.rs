@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+use super::overrides::{OverrideBook, SimOverride};
 use super::{lock, path_segment, simulate, AlertBook};
 
 /// A person's turn in a simulated rotation.
@@ -31,27 +32,50 @@ struct Schedule {
     /// Who is on call, when set directly (no rotations).
     emails: Vec<String>,
     rotations: Vec<SimRotation>,
-    /// Overrides made through the API: (username, from, to).
-    overrides: Vec<(String, SystemTime, SystemTime)>,
+    /// Overrides made through the API.
+    overrides: OverrideBook,
 }
 
 impl Schedule {
+    /// Each rotation's periods, overrides cut in: (username, from, to, is
+    /// override).
+    fn periods(&self, index: usize) -> Vec<(String, SystemTime, SystemTime, bool)> {
+        let rotation = &self.rotations[index];
+        let shifts: Vec<(String, SystemTime, SystemTime)> = rotation
+            .shifts
+            .iter()
+            .filter(|shift| !shift.is_override)
+            .map(|shift| (shift.email.clone(), shift.from, shift.to))
+            .collect();
+        let mut periods =
+            self.overrides
+                .apply(&format!("rotation-{index}"), &rotation.name, &shifts);
+        // Overrides set up by the test as shifts stay as they were given.
+        periods.extend(
+            rotation
+                .shifts
+                .iter()
+                .filter(|shift| shift.is_override)
+                .map(|shift| (shift.email.clone(), shift.from, shift.to, true)),
+        );
+        periods.sort_by_key(|period| period.1);
+        periods
+    }
+
     /// Who is on call at `now`: from the rotations when there are any.
     fn on_call_at(&self, now: SystemTime) -> Vec<String> {
-        if let Some((user, _, _)) = self
-            .overrides
-            .iter()
-            .find(|(_, from, to)| *from <= now && now < *to)
-        {
-            return vec![user.clone()];
-        }
         if self.rotations.is_empty() {
-            return self.emails.clone();
+            return match self.overrides.whole_schedule_at(now) {
+                Some(taken) => vec![taken.user.clone()],
+                None => self.emails.clone(),
+            };
         }
         let mut emails: Vec<String> = Vec::new();
-        for shift in self.rotations.iter().flat_map(|rotation| &rotation.shifts) {
-            if shift.from <= now && now < shift.to && !emails.contains(&shift.email) {
-                emails.push(shift.email.clone());
+        for index in 0..self.rotations.len() {
+            for (email, from, to, _) in self.periods(index) {
+                if from <= now && now < to && !emails.contains(&email) {
+                    emails.push(email);
+                }
             }
         }
         emails
@@ -103,6 +127,14 @@ impl OpsGenieAccount {
                 EndpointKind::CreateOverride,
                 Mock::given(method("POST")).and(path_regex(r"^/v2/schedules/[^/]+/overrides$")),
             ),
+            (
+                EndpointKind::Override,
+                Mock::given(path_regex(r"^/v2/schedules/[^/]+/overrides/[^/]+$")),
+            ),
+            (
+                EndpointKind::ListOverrides,
+                Mock::given(method("GET")).and(path_regex(r"^/v2/schedules/[^/]+/overrides$")),
+            ),
         ];
         for (kind, route) in routes {
             let state = Arc::clone(&state);
@@ -136,7 +168,7 @@ impl OpsGenieAccount {
             Schedule {
                 emails: emails.iter().map(|email| (*email).to_owned()).collect(),
                 rotations: Vec::new(),
-                overrides: Vec::new(),
+                overrides: OverrideBook::default(),
             },
         );
     }
@@ -148,7 +180,7 @@ impl OpsGenieAccount {
             Schedule {
                 emails: Vec::new(),
                 rotations,
-                overrides: Vec::new(),
+                overrides: OverrideBook::default(),
             },
         );
     }
@@ -156,6 +188,15 @@ impl OpsGenieAccount {
     /// The schedule overrides created through the API, as the bodies received.
     pub fn overrides(&self) -> Vec<Value> {
         lock(&self.state).override_bodies.clone()
+    }
+
+    /// The overrides `schedule` holds now (made, and not deleted).
+    pub fn live_overrides(&self, schedule: &str) -> Vec<SimOverride> {
+        lock(&self.state)
+            .schedules
+            .get(schedule)
+            .map(|schedule| schedule.overrides.all().to_vec())
+            .unwrap_or_default()
     }
 
     /// The alerts created so far, as the bodies OpsGenie received.
@@ -169,6 +210,9 @@ enum EndpointKind {
     Timeline,
     CreateAlert,
     CreateOverride,
+    /// GET or DELETE one override by alias.
+    Override,
+    ListOverrides,
 }
 
 struct Endpoint {
@@ -234,21 +278,66 @@ impl Respond for Endpoint {
                     Ok(asked) => asked,
                     Err(message) => return error(422, message),
                 };
+                let rotations: Vec<String> = body["rotations"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|rotation| rotation["id"].as_str().or(rotation["name"].as_str()))
+                    .map(str::to_owned)
+                    .collect();
+                let alias = body["alias"].as_str().map(str::to_owned);
                 let Some(schedule) = state.schedules.get_mut(&name) else {
                     return error(404, &format!("No schedule exists with identifier [{name}]"));
                 };
-                if super::overlaps(&schedule.overrides, from, to) {
-                    return error(
-                        422,
-                        "Override overlaps with an existing override of the schedule",
-                    );
+                match schedule
+                    .overrides
+                    .create(username, from, to, rotations, alias)
+                {
+                    Ok(alias) => {
+                        state.override_bodies.push(body);
+                        ResponseTemplate::new(201).set_body_json(json!({
+                            "data": {"alias": alias}, "took": 0.02, "requestId": request_id
+                        }))
+                    }
+                    Err(message) => error(422, message),
                 }
-                schedule.overrides.push((username, from, to));
-                state.override_bodies.push(body);
-                ResponseTemplate::new(201).set_body_json(json!({
-                    "data": {"alias": format!("override-{}", state.requests)},
-                    "took": 0.02, "requestId": request_id
-                }))
+            }
+            EndpointKind::Override | EndpointKind::ListOverrides => {
+                let name = path_segment(request, 2);
+                let Some(schedule) = state.schedules.get_mut(&name) else {
+                    return error(404, &format!("No schedule exists with identifier [{name}]"));
+                };
+                let shown = |known: &SimOverride| {
+                    let date =
+                        |time: SystemTime| humantime::format_rfc3339_seconds(time).to_string();
+                    json!({
+                        "alias": known.alias,
+                        "user": {"type": "user", "username": known.user},
+                        "startDate": date(known.from), "endDate": date(known.to),
+                        "rotations": known.rotations.iter().map(|r| json!({"name": r})).collect::<Vec<_>>(),
+                    })
+                };
+                if matches!(self.kind, EndpointKind::ListOverrides) {
+                    let all: Vec<Value> = schedule.overrides.all().iter().map(shown).collect();
+                    return ResponseTemplate::new(200).set_body_json(json!({
+                        "data": all, "took": 0.01, "requestId": request_id
+                    }));
+                }
+                let alias = path_segment(request, 4);
+                let missing = || error(404, &format!("No override exists with alias [{alias}]"));
+                match request.method.as_str() {
+                    "DELETE" if schedule.overrides.delete(&alias) => ResponseTemplate::new(200)
+                        .set_body_json(json!({
+                            "result": "Deleted", "took": 0.01, "requestId": request_id
+                        })),
+                    "GET" => match schedule.overrides.get(&alias) {
+                        Some(known) => ResponseTemplate::new(200).set_body_json(json!({
+                            "data": shown(known), "took": 0.01, "requestId": request_id
+                        })),
+                        None => missing(),
+                    },
+                    _ => missing(),
+                }
             }
             EndpointKind::CreateAlert => {
                 let Ok(alert) = serde_json::from_slice::<Value>(&request.body) else {
@@ -276,15 +365,15 @@ fn timeline(schedule: &Schedule) -> Vec<Value> {
         .iter()
         .enumerate()
         .map(|(index, rotation)| {
-            let periods: Vec<Value> = rotation
-                .shifts
-                .iter()
-                .map(|shift| {
+            let periods: Vec<Value> = schedule
+                .periods(index)
+                .into_iter()
+                .map(|(email, from, to, is_override)| {
                     json!({
-                        "startDate": date(shift.from),
-                        "endDate": date(shift.to),
-                        "type": if shift.is_override { "override" } else { "default" },
-                        "recipient": {"id": format!("id-{}", shift.email), "type": "user", "name": shift.email}
+                        "startDate": date(from),
+                        "endDate": date(to),
+                        "type": if is_override { "override" } else { "default" },
+                        "recipient": {"id": format!("id-{email}"), "type": "user", "name": email}
                     })
                 })
                 .collect();

@@ -5,7 +5,6 @@ pub mod command;
 mod in_time;
 pub mod replies;
 pub mod service;
-mod take_call;
 pub mod when;
 
 pub use command::Command;

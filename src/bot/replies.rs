@@ -33,6 +33,9 @@ pub const PAGING_OFF_TEXT: &str =
     "Paging is not set up for this bot, so nobody was paged; the mention above went out.";
 
 /// The answer to `@ops ack` (and the other alert commands) when alerts are off.
+pub const TAKE_CALL_OFF_TEXT: &str =
+    "Taking the call is not set up for this bot; change the schedule in the on-call tool itself.";
+
 pub const ALERTS_OFF_TEXT: &str = "This bot raises no alerts, so there is none here to act on.";
 
 /// The help lines for acting on an alert, when alerts are on.

@@ -2,19 +2,20 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::command::{strip_mentions_of, Command};
 use super::replies::{
-    alert_text, on_call_text, unknown_team_text, ALERTS_OFF_TEXT, ALERT_COMMANDS_HELP_TEXT,
+    alert_text, escape, on_call_text, unknown_team_text, ALERTS_OFF_TEXT, ALERT_COMMANDS_HELP_TEXT,
     CACHE_CLEARED_TEXT, CACHE_JUST_CLEARED_TEXT, HELP_TEXT, LOOKUP_FAILED_TEXT, PAGE_HELP_TEXT,
-    PAGE_HINT_TEXT, PAGING_OFF_TEXT,
+    PAGE_HINT_TEXT, PAGING_OFF_TEXT, TAKE_CALL_OFF_TEXT,
 };
-use super::take_call::{PendingTake, CONFIRM_WITHIN};
+use super::when::{parse_span, SPAN_FORMS};
 use crate::alert_threads::AlertThreads;
 use crate::alerting::{AlertMode, AlertOutcome, AlertRaiser};
-use crate::model::{BotIdentity, Request, RequestKind, SlashCommand, ThreadMessage};
+use crate::model::{BotIdentity, OverrideClick, Request, RequestKind, SlashCommand, ThreadMessage};
 use crate::oncall::OnCallDirectory;
+use crate::overrides::{Confirmation, Overrides, TakeRequest};
 use crate::routing::{Destination, Routing};
 use crate::slack::{ResponseKind, SlackApi, SlackError, SlackUser};
 use crate::store::SharedState;
@@ -44,9 +45,8 @@ pub struct Bot {
     /// Slack users' time zones and emails (`users.info`), for questions about
     /// time.
     askers: Cache<String, Arc<SlackUser>>,
-    /// Requests to take the call waiting for the asker's confirmation, by
-    /// (channel, thread).
-    pub(super) pending_takes: Cache<(String, String), PendingTake>,
+    /// Taking the call: the policy, the requests waiting, the overrides made.
+    overrides: Option<Arc<Overrides>>,
 }
 
 impl Bot {
@@ -70,11 +70,19 @@ impl Bot {
                 .time_to_live(ASKER_TTL)
                 .max_capacity(10_000)
                 .build(),
-            pending_takes: Cache::builder()
-                .time_to_live(CONFIRM_WITHIN)
-                .max_capacity(10_000)
-                .build(),
+            overrides: None,
         }
+    }
+
+    /// People may take the call, through this service.
+    pub fn with_overrides(mut self, overrides: Arc<Overrides>) -> Self {
+        self.overrides = Some(overrides);
+        self
+    }
+
+    /// Taking the call, when it is set up.
+    pub fn overrides(&self) -> Option<&Arc<Overrides>> {
+        self.overrides.as_ref()
     }
 
     /// A cache clear here clears every replica's cache.
@@ -178,14 +186,33 @@ impl Bot {
             .await
     }
 
-    /// Posts `text` in a thread (outcomes of clicks).
-    pub async fn say_in_thread(
+    /// Says what became of a click on Confirm or Undo where it happened: at
+    /// the click's `response_url` in place of an ephemeral message, in place
+    /// of the message clicked (`in_place`), else in its thread.
+    pub async fn say_where_clicked(
         &self,
-        channel: &str,
-        thread_ts: &str,
-        text: &str,
+        click: &OverrideClick,
+        reply: &ThreadMessage,
+        in_place: bool,
     ) -> Result<(), SlackError> {
-        self.slack.post_in_thread(channel, thread_ts, text).await
+        match (&click.response_url, &click.message_ts) {
+            (Some(url), _) if click.ephemeral => {
+                self.slack
+                    .respond(url, reply, ResponseKind::ReplaceOriginal)
+                    .await
+            }
+            (_, Some(ts)) if in_place => self.slack.update_message(&click.channel, ts, reply).await,
+            (_, Some(ts)) => {
+                let thread_ts = click.thread_ts.as_deref().unwrap_or(ts);
+                self.slack
+                    .post_message_in_thread(&click.channel, thread_ts, reply)
+                    .await
+                    .map(drop)
+            }
+            (_, None) => Err(SlackError::Request(
+                "the click names no message to answer by".to_owned(),
+            )),
+        }
     }
 
     /// What the bot says to `request`.
@@ -213,13 +240,23 @@ impl Bot {
             }
             Command::WhenAmIOn => ThreadMessage::plain(self.my_shifts(request).await),
             Command::TakeCall { team, span } => self.ask_to_take_call(request, &team, &span).await,
-            Command::Yes => ThreadMessage::plain(if request.ts == request.thread_ts {
-                "There is nothing to confirm here: reply `@ops yes` in the thread where I asked."
-                    .to_owned()
-            } else {
-                self.confirm_take(&request.channel, &request.thread_ts, &request.user)
-                    .await
-            }),
+            Command::Yes => match (&self.overrides, request.ts == request.thread_ts) {
+                (_, true) => ThreadMessage::plain(
+                    "There is nothing to confirm here: reply `@ops yes` in the thread where I \
+                     asked."
+                        .to_owned(),
+                ),
+                (None, false) => ThreadMessage::plain(TAKE_CALL_OFF_TEXT.to_owned()),
+                (Some(overrides), false) => {
+                    overrides
+                        .confirm(Confirmation::InThread {
+                            channel: &request.channel,
+                            thread_ts: &request.thread_ts,
+                            user: &request.user,
+                        })
+                        .await
+                }
+            },
             Command::Alert(action) => ThreadMessage::plain(match &self.threads {
                 Some(threads) => threads.by_text(request, action).await,
                 None => ALERTS_OFF_TEXT.to_owned(),
@@ -241,6 +278,61 @@ impl Bot {
         }
     }
 
+    /// `take call …`: the schedule (a team named, else the channel's, else the
+    /// default) and the span read in the asker's zone, handed to the overrides
+    /// service, which checks the asker and asks them to confirm.
+    async fn ask_to_take_call(&self, request: &Request, team: &str, span: &str) -> ThreadMessage {
+        let Some(overrides) = &self.overrides else {
+            return ThreadMessage::plain(TAKE_CALL_OFF_TEXT.to_owned());
+        };
+        let (schedule, label) = if team.is_empty() {
+            let text = strip_mentions_of(&request.text, &self.identity.user_id);
+            match self.routing.destination(&request.channel, &text) {
+                Destination::Team(team) => (team.schedule.clone(), team.name.clone()),
+                Destination::Default => (self.schedule.clone(), self.schedule.clone()),
+            }
+        } else {
+            match self.routing.team_named(team) {
+                Some(team) => (team.schedule.clone(), team.name.clone()),
+                None => return ThreadMessage::plain(self.unknown_team(team)),
+            }
+        };
+        let zone = self
+            .user_zone(&request.user)
+            .await
+            .and_then(|name| jiff::tz::TimeZone::get(&name).ok())
+            .unwrap_or(jiff::tz::TimeZone::UTC);
+        let now = jiff::Timestamp::now().to_zoned_datetime(zone);
+        let (from, until) = match parse_span(span, &now) {
+            Ok(span) => span,
+            Err(error) => {
+                return ThreadMessage::plain(format!(
+                    "{}. To take the call, write e.g. {SPAN_FORMS}.",
+                    escape(&error.to_string())
+                ))
+            }
+        };
+        let (Ok(from), Ok(until)) = (SystemTime::try_from(from), SystemTime::try_from(until))
+        else {
+            return ThreadMessage::plain(format!(
+                "That is no time I can take. To take the call, write e.g. {SPAN_FORMS}."
+            ));
+        };
+        let thread = (request.kind != RequestKind::SlashCommand)
+            .then_some((request.channel.as_str(), request.thread_ts.as_str()));
+        overrides
+            .ask(TakeRequest {
+                asker: &request.user,
+                asker_team: request.user_team.as_deref(),
+                schedule: &schedule,
+                label: &label,
+                from,
+                until,
+                thread,
+            })
+            .await
+    }
+
     /// `cache clear`, at most once per channel in [`CACHE_CLEAR_INTERVAL`], in
     /// every replica.
     async fn clear_cache(&self, request: &Request) -> String {
@@ -254,13 +346,6 @@ impl Bot {
         }
         tracing::info!(user = %request.user, "on-call cache cleared");
         CACHE_CLEARED_TEXT.to_owned()
-    }
-
-    /// The schedule of the team called `name`.
-    pub(super) fn routing_team(&self, name: &str) -> Option<String> {
-        self.routing
-            .team_named(name)
-            .map(|team| team.schedule.clone())
     }
 
     /// The answer when no team is called `name`.
@@ -387,7 +472,7 @@ impl Bot {
         ThreadMessage {
             text: format!("{answer}\n{alert}"),
             card,
-            confirm: None,
+            button: None,
         }
     }
 

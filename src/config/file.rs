@@ -9,6 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::handovers::{AnnounceSpec, TopicSpec};
+use crate::overrides::{TakeCallPolicies, TakeCallPolicy};
 use crate::routing::{Routing, Team};
 use crate::usergroup_sync::{UserGroupRef, UserGroupSpec};
 
@@ -29,6 +30,9 @@ pub struct FileSettings {
     pub announcements: Vec<AnnounceSpec>,
     /// Channels whose topic names who is on call (`topic = true`).
     pub topics: Vec<TopicSpec>,
+    /// Who may take the call, and for how long: the top level's, and each
+    /// team's schedule's.
+    pub take_call: TakeCallPolicies,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +66,17 @@ struct File {
     email_overrides: BTreeMap<String, Spanned<String>>,
     announce_channel: Option<Spanned<String>>,
     remind_before: Option<Spanned<String>>,
+    take_call: Option<bool>,
+    take_call_allowed: Option<Vec<Spanned<String>>>,
+    take_call_max: Option<Spanned<String>>,
+}
+
+/// `take_call`, `take_call_allowed` and `take_call_max`, at the top level or
+/// in a `[[team]]`.
+struct TakeCallEntry<'a> {
+    take_call: Option<bool>,
+    take_call_allowed: Option<&'a Vec<Spanned<String>>>,
+    take_call_max: Option<&'a Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,6 +88,9 @@ struct TeamEntry {
     schedule: Option<String>,
     announce_channel: Option<Spanned<String>>,
     remind_before: Option<Spanned<String>>,
+    take_call: Option<bool>,
+    take_call_allowed: Option<Vec<Spanned<String>>>,
+    take_call_max: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,6 +160,16 @@ pub fn parse(path: &Path, text: &str) -> Result<FileSettings, FileError> {
         invalid(offset, error.message().trim().to_owned())
     })?;
 
+    let top_level = TakeCallEntry {
+        take_call: file.take_call,
+        take_call_allowed: file.take_call_allowed.as_ref(),
+        take_call_max: file.take_call_max.as_ref(),
+    };
+    let default_take_call = take_call_policy(&top_level, &TakeCallPolicy::default(), "", &invalid)?;
+    let mut take_call = TakeCallPolicies {
+        default: default_take_call.clone(),
+        by_schedule: HashMap::new(),
+    };
     let mut teams: Vec<Team> = Vec::new();
     let mut announcements = Vec::new();
     for entry in &file.teams {
@@ -182,6 +210,17 @@ pub fn parse(path: &Path, text: &str) -> Result<FileSettings, FileError> {
             .as_ref()
             .map(|before| duration(before, "team.remind_before", &invalid))
             .transpose()?;
+        let team_entry = TakeCallEntry {
+            take_call: entry.take_call,
+            take_call_allowed: entry.take_call_allowed.as_ref(),
+            take_call_max: entry.take_call_max.as_ref(),
+        };
+        let team_take_call = take_call_policy(&team_entry, &default_take_call, "team.", &invalid)?;
+        if team_take_call != default_take_call {
+            take_call
+                .by_schedule
+                .insert(schedule.clone(), team_take_call);
+        }
         if channel.is_some() || remind_before.is_some() {
             announcements.push(AnnounceSpec {
                 label: name.to_owned(),
@@ -304,8 +343,59 @@ pub fn parse(path: &Path, text: &str) -> Result<FileSettings, FileError> {
         default_remind_before,
         announcements,
         topics,
+        take_call,
     })
 }
+
+/// The take-the-call rules an entry sets, over `inherited`; `prefix` names
+/// where the keys are (`team.`) in errors.
+fn take_call_policy(
+    entry: &TakeCallEntry<'_>,
+    inherited: &TakeCallPolicy,
+    prefix: &str,
+    invalid: &impl Fn(usize, String) -> FileError,
+) -> Result<TakeCallPolicy, FileError> {
+    let mut policy = inherited.clone();
+    if let Some(enabled) = entry.take_call {
+        policy.enabled = enabled;
+    }
+    if let Some(allowed) = entry.take_call_allowed {
+        let key = format!("{prefix}take_call_allowed");
+        policy.allowed = allowed
+            .iter()
+            .map(|id| {
+                slack_id(id, &key, ['U', 'W'], "user id (U… or W…)", invalid).or_else(|_| {
+                    slack_id(
+                        id,
+                        &key,
+                        ['S', 'S'],
+                        "user or user group id (U…, W… or S…)",
+                        invalid,
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(max) = entry.take_call_max {
+        let key = format!("{prefix}take_call_max");
+        let span = duration(max, &key, invalid)?;
+        if !(MIN_TAKE_CALL_MAX..=MAX_TAKE_CALL_MAX).contains(&span) {
+            return Err(invalid(
+                max.span().start,
+                format!(
+                    "{key}: `{}` is not between 1 minute and 90 days",
+                    max.get_ref()
+                ),
+            ));
+        }
+        policy.max_span = span;
+    }
+    Ok(policy)
+}
+
+/// The bounds of `take_call_max`.
+const MIN_TAKE_CALL_MAX: Duration = Duration::from_secs(60);
+const MAX_TAKE_CALL_MAX: Duration = Duration::from_secs(90 * 24 * 60 * 60);
 
 /// A duration (`1h`, `90m`, `30s`), or the error naming where it is wrong.
 fn duration(
@@ -437,7 +527,7 @@ always = ["ULEAD"]
     fn errors_name_the_file_the_line_and_the_key() {
         assert_eq!(
             error_of("[[team]]\nname = \"payments\"\nschedul = \"x\"\n"),
-            "oncall.toml:3:1: unknown field `schedul`, expected one of `name`, `aliases`, `schedule`, `announce_channel`, `remind_before`"
+            "oncall.toml:3:1: unknown field `schedul`, expected one of `name`, `aliases`, `schedule`, `announce_channel`, `remind_before`, `take_call`, `take_call_allowed`, `take_call_max`"
         );
         assert_eq!(
             error_of(
@@ -506,5 +596,61 @@ name = "search"
             error.to_string(),
             "oncall.toml:3:20: team.announce_channel: `#payments` is not a Slack channel id (C… or G…; not #name)"
         );
+    }
+
+    #[test]
+    fn take_call_rules_are_read_at_the_top_level_and_per_team_over_it() {
+        let text = r#"
+take_call_allowed = ["U0LEAD", "S0LEADS"]
+take_call_max = "2d"
+[[team]]
+name = "payments"
+take_call = false
+[[team]]
+name = "search"
+take_call_max = "12h"
+[[team]]
+name = "database"
+"#;
+        let settings = parse(Path::new("oncall.toml"), text).expect("valid");
+        let two_days = Duration::from_secs(2 * 24 * 3600);
+        assert_eq!(
+            settings.take_call.default,
+            TakeCallPolicy {
+                enabled: true,
+                allowed: vec!["U0LEAD".into(), "S0LEADS".into()],
+                max_span: two_days,
+            }
+        );
+        let payments = settings.take_call.for_schedule("payments_schedule");
+        assert!(!payments.enabled);
+        assert_eq!(payments.max_span, two_days, "inherited");
+        let search = settings.take_call.for_schedule("search_schedule");
+        assert_eq!(search.max_span, Duration::from_secs(12 * 3600));
+        assert_eq!(search.allowed, ["U0LEAD", "S0LEADS"], "inherited");
+        assert_eq!(
+            settings.take_call.for_schedule("database_schedule"),
+            &settings.take_call.default
+        );
+        assert!(settings.take_call.names_groups());
+        for (text, error) in [
+            (
+                "take_call_allowed = [\"#leads\"]\n",
+                "oncall.toml:1:22: take_call_allowed: `#leads` is not a Slack user or user group id (U…, W… or S…)",
+            ),
+            (
+                "[[team]]\nname = \"x\"\ntake_call_max = \"9000y\"\n",
+                "oncall.toml:3:17: team.take_call_max: `9000y` is not between 1 minute and 90 days",
+            ),
+            (
+                "take_call_max = \"10s\"\n",
+                "oncall.toml:1:17: take_call_max: `10s` is not between 1 minute and 90 days",
+            ),
+        ] {
+            let found = parse(Path::new("oncall.toml"), text).expect_err(text);
+            assert_eq!(found.to_string(), error);
+        }
+        let defaults = parse(Path::new("oncall.toml"), "").expect("valid");
+        assert_eq!(defaults.take_call, TakeCallPolicies::default());
     }
 }

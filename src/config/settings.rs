@@ -19,6 +19,7 @@ use crate::alerting::{AlertMode, AlertPolicy};
 use crate::alias::AliasKey;
 use crate::handovers::{AnnounceSpec, TopicSpec, ANNOUNCE_INTERVAL};
 use crate::outbound::{BackoffPolicy, Timeouts};
+use crate::overrides::TakeCallPolicies;
 use crate::providers::jsm::JsmConfig;
 use crate::providers::opsgenie::{EU_API_URL, US_API_URL};
 use crate::routing::Routing;
@@ -376,6 +377,8 @@ pub struct ServeConfig {
     pub announcements: Vec<AnnounceSpec>,
     /// Channels whose topic names who is on call.
     pub topics: Vec<TopicSpec>,
+    /// Who may take the call, and for how long, per schedule.
+    pub take_call: TakeCallPolicies,
     /// How often the timelines are read for hand-overs.
     pub announce_interval: Duration,
     pub cache_ttl: Duration,
@@ -571,6 +574,7 @@ impl AppArgs {
             state,
             announcements,
             topics: file.topics.clone(),
+            take_call: file.take_call.clone(),
             announce_interval: ANNOUNCE_INTERVAL,
             usergroups,
             usergroup_interval: self.usergroup_sync_interval,

@@ -226,7 +226,7 @@ async fn slack_interactions(State(state): State<HttpState>, request: Request) ->
         .and_then(|payload| Interaction::parse(payload.as_bytes()).map_err(drop));
     match parsed {
         Ok(Interaction::Click(click)) => state.inbox.accept_click(*click, received),
-        Ok(Interaction::ConfirmTake(click)) => state.inbox.accept_confirm(click, received),
+        Ok(Interaction::Override(click)) => state.inbox.accept_override_click(*click, received),
         Ok(Interaction::Ignored(reason)) => {
             tracing::debug!(reason, "interaction ignored");
             state.inbox.record("interaction", "ignored", received);

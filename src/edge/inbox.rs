@@ -13,7 +13,10 @@ use tracing::Instrument;
 use super::recent::RecentKeys;
 use crate::bot::Bot;
 use crate::metrics::Metrics;
-use crate::model::{AlertUpdate, BotIdentity, Click, ConfirmClick, Request, SlashCommand};
+use crate::model::{
+    AlertUpdate, BotIdentity, Click, OverrideButton, OverrideClick, Request, SlashCommand,
+};
+use crate::overrides::{Confirmation, UndoClick};
 use crate::slack::events::{Envelope, Inbound};
 use crate::store::SharedState;
 
@@ -152,22 +155,48 @@ impl Inbox {
         self.record("block_actions", outcome, received);
     }
 
-    /// A click on Confirm under a request to take the call: the override is
-    /// made after the ack, and the outcome said in the thread.
-    pub fn accept_confirm(&self, click: ConfirmClick, received: Instant) {
+    /// A click on Confirm or Undo of a request to take the call: the override
+    /// is made (or deleted) after the ack, and the outcome said where the
+    /// button was: in its thread, in place of the message, or at the click's
+    /// `response_url` when the message was ephemeral (`/oncall`).
+    pub fn accept_override_click(&self, click: OverrideClick, received: Instant) {
+        let Some(overrides) = self.inner.bot.overrides().cloned() else {
+            tracing::info!("a click on Confirm or Undo, but taking the call is off; ignored");
+            self.record("block_actions", "ignored", received);
+            return;
+        };
         let bot = Arc::clone(&self.inner.bot);
         let span =
-            tracing::info_span!("take_call_confirm", channel = %click.channel, user = %click.user);
+            tracing::info_span!("take_call_click", channel = %click.channel, user = %click.user);
         self.inner.work.spawn(
             async move {
-                let reply = bot
-                    .confirm_take(&click.channel, &click.thread_ts, &click.user)
-                    .await;
-                if let Err(error) = bot
-                    .say_in_thread(&click.channel, &click.thread_ts, &reply)
-                    .await
-                {
-                    tracing::error!(%error, "could not say whether the call was taken");
+                let (reply, in_place) = match &click.button {
+                    OverrideButton::Confirm { request } => {
+                        let reply = overrides
+                            .confirm(Confirmation::Button {
+                                request,
+                                user: &click.user,
+                            })
+                            .await;
+                        (reply, false)
+                    }
+                    OverrideButton::Undo { made } => {
+                        let message = match (click.ephemeral, &click.message_ts) {
+                            (false, Some(ts)) => Some((click.channel.as_str(), ts.as_str())),
+                            _ => None,
+                        };
+                        let reply = overrides
+                            .undo(UndoClick {
+                                made,
+                                user: &click.user,
+                                message,
+                            })
+                            .await;
+                        (reply, true)
+                    }
+                };
+                if let Err(error) = bot.say_where_clicked(&click, &reply, in_place).await {
+                    tracing::error!(%error, "could not say what became of the click");
                 }
             }
             .instrument(span),

@@ -275,8 +275,8 @@ impl SocketMode {
                     Some(Ok(Interaction::Click(click))) => {
                         self.inbox.accept_click(*click, received);
                     }
-                    Some(Ok(Interaction::ConfirmTake(click))) => {
-                        self.inbox.accept_confirm(click, received);
+                    Some(Ok(Interaction::Override(click))) => {
+                        self.inbox.accept_override_click(*click, received);
                     }
                     Some(Ok(Interaction::Ignored(reason))) => {
                         tracing::debug!(reason, "interaction ignored");

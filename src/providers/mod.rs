@@ -17,7 +17,7 @@ pub mod webhook;
 
 use std::time::SystemTime;
 
-use crate::model::{Alert, Person, Rotation, RotationPlan};
+use crate::model::{Alert, OverrideRequest, Person, Rotation, RotationPlan};
 use crate::outbound::{RestError, Retryable};
 
 pub use alert_actions::{ActingUser, ActionError, AlertVerb};
@@ -126,18 +126,20 @@ impl Provider {
         })
     }
 
-    /// Puts the person with this email on call for `schedule` from `from` to
-    /// `until` (an override).
-    pub async fn take_call(
-        &self,
-        schedule: &str,
-        email: &str,
-        from: SystemTime,
-        until: SystemTime,
-    ) -> Result<(), ActionError> {
+    /// Makes a schedule override; returns its alias (the bot's own on
+    /// OpsGenie, JSM's on JSM).
+    pub async fn make_override(&self, request: &OverrideRequest) -> Result<String, ActionError> {
         match self {
-            Self::OpsGenie(client) => client.create_override(schedule, email, from, until).await,
-            Self::Jsm(client) => client.create_override(schedule, email, from, until).await,
+            Self::OpsGenie(client) => client.create_override(request).await,
+            Self::Jsm(client) => client.create_override(request).await,
+        }
+    }
+
+    /// Deletes the override with this alias from `schedule`.
+    pub async fn delete_override(&self, schedule: &str, alias: &str) -> Result<(), ActionError> {
+        match self {
+            Self::OpsGenie(client) => client.delete_override(schedule, alias).await,
+            Self::Jsm(client) => client.delete_override(schedule, alias).await,
         }
     }
 

@@ -23,6 +23,8 @@ pub(super) struct Rotations {
 #[derive(Debug, Deserialize)]
 pub(super) struct TimelineRotation {
     #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
     pub name: String,
     #[serde(default)]
     pub order: f64,
@@ -106,6 +108,7 @@ impl FinalTimeline {
                     .collect();
                 shifts.sort_by_key(|shift| shift.starts);
                 RotationPlan {
+                    id: rotation.id.filter(|id| !id.is_empty()),
                     name: rotation.name,
                     shifts: merge_split_periods(shifts),
                 }

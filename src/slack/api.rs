@@ -681,6 +681,29 @@ impl SlackApi {
         .await
     }
 
+    /// `chat.postMessage` at the top of a channel (or a DM) with the message's
+    /// blocks; returns its ts. Retried only when it surely did not land.
+    pub async fn post_message_with_blocks(
+        &self,
+        channel: &str,
+        message: &ThreadMessage,
+    ) -> Result<String, SlackError> {
+        let body = CardMessage {
+            channel,
+            thread_ts: None,
+            ts: None,
+            text: blocks::fallback_text(message),
+            blocks: blocks::blocks(message),
+        };
+        let call = self.post("chat.postMessage", &body)?;
+        retry_if(self.post_retries, SlackError::write_retry_hint, || async {
+            self.send::<Posted>(call.clone())
+                .await
+                .map(|(posted, _)| posted.ts)
+        })
+        .await
+    }
+
     /// `chat.update`: the bot's message at `ts` now says `message`. Setting the
     /// whole message is safe to repeat.
     pub async fn update_message(

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::model::{AlertAction, ThreadMessage};
+use crate::model::{AlertAction, OverrideButton, ThreadMessage};
 
 /// Slack refuses a section whose text is longer than this.
 const MAX_SECTION_CHARS: usize = 3_000;
@@ -15,8 +15,12 @@ pub const STATUS_BLOCK: &str = "alert_status";
 pub const ACTIONS_BLOCK: &str = "alert_actions";
 /// Button ids are this and the action's name (`alert_acknowledge`).
 pub const ACTION_PREFIX: &str = "alert_";
-/// The Confirm button of a request to take the call; its value is the thread.
+/// The Confirm button of a request to take the call; its value is the
+/// request's id.
 pub const CONFIRM_TAKE: &str = "take_call_confirm";
+/// The Undo button under an override the bot made; its value is the
+/// override's id.
+pub const UNDO_TAKE: &str = "take_call_undo";
 
 /// The plain text Slack shows in notifications and to clients without blocks.
 pub fn fallback_text(message: &ThreadMessage) -> String {
@@ -68,13 +72,17 @@ pub fn blocks(message: &ThreadMessage) -> Value {
             }));
         }
     }
-    if let Some(confirm) = &message.confirm {
+    if let Some(button) = &message.button {
+        let (action_id, label, value, style) = match button {
+            OverrideButton::Confirm { request } => (CONFIRM_TAKE, "Confirm", request, "primary"),
+            OverrideButton::Undo { made } => (UNDO_TAKE, "Undo", made, "danger"),
+        };
         blocks.push(json!({
             "type": "actions", "block_id": "take_call",
             "elements": [{
-                "type": "button", "action_id": CONFIRM_TAKE, "style": "primary",
-                "text": {"type": "plain_text", "text": "Confirm"},
-                "value": confirm.thread_ts,
+                "type": "button", "action_id": action_id, "style": style,
+                "text": {"type": "plain_text", "text": label},
+                "value": value,
             }]
         }));
     }
@@ -90,7 +98,7 @@ mod tests {
     fn a_card_has_the_answer_its_state_and_one_button_per_action() {
         let message = ThreadMessage {
             text: "On call: <@U1>".into(),
-            confirm: None,
+            button: None,
             card: Some(AlertCard {
                 alias: "slack-C1-1.1".into(),
                 status: "Alert open".into(),

@@ -4,16 +4,16 @@
 
 use serde::Deserialize;
 
-use super::blocks::{ACTION_PREFIX, ANSWER_BLOCK, CONFIRM_TAKE};
+use super::blocks::{ACTION_PREFIX, ANSWER_BLOCK, CONFIRM_TAKE, UNDO_TAKE};
 use super::events::NotJson;
-use crate::model::{AlertAction, Click, ConfirmClick};
+use crate::model::{AlertAction, Click, OverrideButton, OverrideClick};
 
 /// What an interaction payload asks of the bot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Interaction {
     Click(Box<Click>),
-    /// The Confirm button of a request to take the call.
-    ConfirmTake(ConfirmClick),
+    /// The Confirm or Undo button of a request to take the call.
+    Override(Box<OverrideClick>),
     /// Not one of the bot's alert buttons (another kind of interaction, or a
     /// payload missing what a click needs): acked and dropped.
     Ignored(&'static str),
@@ -30,6 +30,7 @@ pub fn payload_of_form(body: &[u8]) -> Option<String> {
 struct Payload {
     #[serde(rename = "type", default)]
     kind: String,
+    response_url: Option<String>,
     user: Option<User>,
     team: Option<Team>,
     enterprise: Option<Team>,
@@ -64,6 +65,8 @@ struct Container {
     channel_id: Option<String>,
     message_ts: Option<String>,
     thread_ts: Option<String>,
+    #[serde(default)]
+    is_ephemeral: bool,
 }
 
 #[derive(Deserialize)]
@@ -95,6 +98,38 @@ struct Action {
 }
 
 impl Interaction {
+    /// A click on Confirm or Undo, with where it happened.
+    fn override_click(payload: Payload, button: OverrideButton) -> Self {
+        let container = payload.container;
+        let channel = payload
+            .channel
+            .map(|channel| channel.id)
+            .or_else(|| container.as_ref().and_then(|c| c.channel_id.clone()));
+        let (Some(user), Some(channel)) = (payload.user, channel) else {
+            return Self::Ignored("a click on Confirm or Undo without its user or channel");
+        };
+        let message = payload.message;
+        Self::Override(Box::new(OverrideClick {
+            button,
+            enterprise: payload
+                .enterprise
+                .map(|enterprise| enterprise.id)
+                .or_else(|| payload.team.as_ref()?.enterprise_id.clone()),
+            user_team: user.team_id.or_else(|| payload.team.map(|team| team.id)),
+            user: user.id,
+            channel,
+            message_ts: message
+                .as_ref()
+                .and_then(|message| message.ts.clone())
+                .or_else(|| container.as_ref().and_then(|c| c.message_ts.clone())),
+            thread_ts: message
+                .and_then(|message| message.thread_ts)
+                .or_else(|| container.as_ref().and_then(|c| c.thread_ts.clone())),
+            ephemeral: container.as_ref().is_some_and(|c| c.is_ephemeral),
+            response_url: payload.response_url,
+        }))
+    }
+
     /// Reads one payload; `Err` only when it is not JSON at all.
     pub fn parse(payload: &[u8]) -> Result<Self, NotJson> {
         let payload: Payload = serde_json::from_slice(payload)?;
@@ -104,25 +139,16 @@ impl Interaction {
         let Some(action) = payload.actions.first() else {
             return Ok(Self::Ignored("no action"));
         };
-        if action.action_id == CONFIRM_TAKE {
-            let channel = payload
-                .channel
-                .as_ref()
-                .map(|channel| channel.id.clone())
-                .or_else(|| {
-                    payload
-                        .container
-                        .as_ref()
-                        .and_then(|c| c.channel_id.clone())
-                });
-            return Ok(match (&payload.user, channel, action.value.clone()) {
-                (Some(user), Some(channel), Some(thread_ts)) => Self::ConfirmTake(ConfirmClick {
-                    user: user.id.clone(),
-                    channel,
-                    thread_ts,
-                }),
-                _ => Self::Ignored("a confirmation without its user, channel or thread"),
-            });
+        let button = match (action.action_id.as_str(), action.value.clone()) {
+            (CONFIRM_TAKE, Some(request)) => Some(OverrideButton::Confirm { request }),
+            (UNDO_TAKE, Some(made)) => Some(OverrideButton::Undo { made }),
+            (CONFIRM_TAKE | UNDO_TAKE, None) => {
+                return Ok(Self::Ignored("a button without its id"))
+            }
+            _ => None,
+        };
+        if let Some(button) = button {
+            return Ok(Self::override_click(payload, button));
         }
         let Some(kind) = action
             .action_id

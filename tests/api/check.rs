@@ -526,3 +526,38 @@ async fn with_state_url_it_pings_the_store_and_says_what_is_shared() {
     );
     assert!(!failed[0].contains("Some("), "{failed:?}");
 }
+
+#[tokio::test]
+async fn taking_the_call_warns_without_the_scopes_it_needs_to_tell_and_to_read_groups() {
+    let report = check_with(|slack, _, config| {
+        slack.set_scopes(ANSWERING_SCOPES);
+        config.take_call.default.allowed = vec!["S0LEADS".into()];
+    })
+    .await;
+    let warned = at_level(&report, Level::Warn);
+    assert!(
+        warned.iter().any(|line| line.starts_with(
+            "Taking the call: take_call_allowed names user groups, but the token lacks usergroups:read"
+        )),
+        "{warned:?}"
+    );
+    assert!(
+        warned
+            .iter()
+            .any(|line| line.starts_with("Taking the call: the token lacks im:write")),
+        "{warned:?}"
+    );
+    assert!(failures(&report).is_empty(), "{:?}", failures(&report));
+    // With every scope the manifests ask for, nothing to say.
+    let report = check_with(|_, _, config| {
+        config.take_call.default.allowed = vec!["S0LEADS".into()];
+    })
+    .await;
+    assert!(
+        !at_level(&report, Level::Warn)
+            .iter()
+            .any(|line| line.starts_with("Taking the call")),
+        "{:?}",
+        at_level(&report, Level::Warn)
+    );
+}

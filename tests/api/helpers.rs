@@ -166,6 +166,7 @@ pub fn test_config(slack: &SlackWorkspace, opsgenie: &OpsGenieAccount) -> ServeC
         state: None,
         announcements: Vec::new(),
         topics: Vec::new(),
+        take_call: Default::default(),
         announce_interval: Duration::from_secs(30),
         usergroups: Vec::new(),
         usergroup_interval: Duration::from_secs(300),
@@ -543,4 +544,30 @@ pub fn serve_command(
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
     command
+}
+
+/// Waits (up to 5 s) until `condition` holds.
+pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+/// Waits (up to 5 s) until the `condition` future says so.
+pub async fn wait_until_async<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if condition().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting until {what}");
 }

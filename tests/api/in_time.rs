@@ -12,7 +12,7 @@ use oncall_bot_simulator::{SimRotation, SimShift};
 use crate::helpers::*;
 
 /// Whole hours from a whole hour, so that the timeline's seconds match.
-fn hours(from_now: i64) -> SystemTime {
+pub(crate) fn hours(from_now: i64) -> SystemTime {
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .expect("after 1970")
@@ -270,7 +270,7 @@ async fn without_rotations_a_moment_is_answered_from_the_on_calls_at_that_date()
 
 impl TestApp {
     /// `/oncall <text>` as Slack posts it, signed; returns the HTTP status.
-    async fn slash(&self, user: &str, text: &str) -> u16 {
+    pub(crate) async fn slash(&self, user: &str, text: &str) -> u16 {
         let body = oncall_bot_simulator::events::slash_command_form(
             user,
             "C1",
@@ -331,210 +331,6 @@ async fn slash_oncall_answers_the_caller_alone_unless_public_and_pages_nobody() 
     assert_eq!(unsigned.status().as_u16(), 401);
 }
 
-/// `take call …` from Bob at the top of the thread `thread`; returns the bot's
-/// question.
-async fn ask_to_take(app: &TestApp, thread: &str, text: &str) -> oncall_bot_simulator::Post {
-    app.deliver(&app_mention(
-        &format!("EvTake{thread}"),
-        "C1",
-        "UBOB",
-        thread,
-        &format!("<@UBOT> {text}"),
-    ))
-    .await;
-    app.settle().await;
-    app.replies().pop().expect("the bot asks")
-}
-
-async fn reply_in_thread(app: &TestApp, thread: &str, user: &str, ts: &str, text: &str) -> String {
-    app.answer_to(&oncall_bot_simulator::events::in_thread(
-        &app_mention(
-            &format!("Ev{ts}"),
-            "C1",
-            user,
-            ts,
-            &format!("<@UBOT> {text}"),
-        ),
-        thread,
-    ))
-    .await
-}
-
-#[tokio::test]
-async fn taking_the_call_needs_the_askers_confirmation_then_makes_the_exact_override() {
-    let app = spawn_app().await;
-    let question = ask_to_take(&app, "1700000000.000050", "take call 2099-01-01... ").await;
-    // Not a span: the forms, nothing asked.
-    assert!(
-        question
-            .text
-            .contains("To take the call, write e.g. `until 18:00`"),
-        "{}",
-        question.text
-    );
-    let day = Timestamp::now()
-        .in_tz("UTC")
-        .expect("UTC")
-        .date()
-        .checked_add(jiff::ToSpan::days(1))
-        .expect("a date");
-    let question = ask_to_take(&app, "1700000000.000100", "take call tomorrow 09:00-13:00").await;
-    let at = |hour: i8| {
-        let time = day
-            .to_datetime(jiff::civil::Time::constant(hour, 0, 0, 0))
-            .in_tz("UTC")
-            .expect("UTC")
-            .timestamp();
-        SystemTime::try_from(time).expect("a time")
-    };
-    assert_eq!(
-        question.text,
-        format!(
-            "<@UBOB>, take the call for *SRE_schedule* from {} until {}, replacing <@UALICE>, <@UBOB>? \
-             Confirm with the button, or reply `@ops yes` here.",
-            slack_date(at(9)),
-            slack_date(at(13))
-        )
-    );
-    let blocks = question.blocks.clone().expect("a Confirm button");
-    assert_eq!(blocks[1]["elements"][0]["action_id"], "take_call_confirm");
-    assert!(
-        app.opsgenie.overrides().is_empty(),
-        "nothing before the confirmation"
-    );
-
-    // Only the asker's confirmation counts.
-    let refused = reply_in_thread(
-        &app,
-        "1700000000.000100",
-        "UALICE",
-        "1700000000.000200",
-        "yes",
-    )
-    .await;
-    assert_eq!(
-        refused,
-        "Only <@UBOB>, who asked to take the call, can confirm it."
-    );
-    assert!(app.opsgenie.overrides().is_empty());
-
-    let done = reply_in_thread(
-        &app,
-        "1700000000.000100",
-        "UBOB",
-        "1700000000.000300",
-        "yes",
-    )
-    .await;
-    assert_eq!(
-        done,
-        format!(
-            "Done: <@UBOB> is on call for *SRE_schedule* from {} until {}, replacing <@UALICE>, <@UBOB>.",
-            slack_date(at(9)),
-            slack_date(at(13))
-        )
-    );
-    assert_eq!(
-        app.opsgenie.overrides(),
-        [serde_json::json!({
-            "user": {"type": "user", "username": "bob@corp.example"},
-            "startDate": humantime::format_rfc3339_seconds(at(9)).to_string(),
-            "endDate": humantime::format_rfc3339_seconds(at(13)).to_string(),
-        })]
-    );
-    // Confirmed once: a second `yes` finds nothing to confirm.
-    let again = reply_in_thread(
-        &app,
-        "1700000000.000100",
-        "UBOB",
-        "1700000000.000400",
-        "yes",
-    )
-    .await;
-    assert!(
-        again.starts_with("There is nothing to confirm in this thread"),
-        "{again}"
-    );
-}
-
-#[tokio::test]
-async fn the_confirm_button_takes_the_call_and_the_next_answer_is_fresh() {
-    let app = spawn_app().await;
-    // Cached before: Alice and Bob.
-    ask_as(&app, "UCAROL", "1.1", "<@UBOT> who?").await;
-    let question = ask_to_take(&app, "1700000000.000100", "take call until 23:59").await;
-    assert!(question.blocks.is_some(), "the question has its button");
-    let click = oncall_bot_simulator::events::ButtonClick::on(
-        &question,
-        "UBOB",
-        "take_call_confirm",
-        "1700000000.000100",
-    );
-    let status = oncall_bot_simulator::events::EventsEndpoint::new(&app.address, SIGNING_SECRET)
-        .click(&click)
-        .await
-        .expect("answers");
-    assert_eq!(status, 200);
-    app.settle().await;
-    assert_eq!(app.opsgenie.overrides().len(), 1);
-    let done = app.replies().pop().expect("the outcome");
-    assert!(
-        done.text
-            .starts_with("Done: <@UBOB> is on call for *SRE_schedule* from "),
-        "{}",
-        done.text
-    );
-    // The override shows at once: the cached answer was dropped.
-    let now = ask_as(&app, "UCAROL", "1.2", "<@UBOT> who now?").await;
-    assert_eq!(now, "On call for *SRE_schedule* right now: <@UBOB>");
-}
-
-#[tokio::test]
-async fn a_refused_override_is_explained_and_a_past_span_is_not_taken() {
-    let app = spawn_app().await;
-    let yesterday = Timestamp::now()
-        .in_tz("UTC")
-        .expect("UTC")
-        .date()
-        .yesterday()
-        .expect("a date");
-    let past = ask_to_take(
-        &app,
-        "1700000000.000050",
-        &format!("take call on {yesterday} 09:00-10:00"),
-    )
-    .await;
-    assert!(
-        past.text.starts_with("That span is over already"),
-        "{}",
-        past.text
-    );
-    // Someone else took 09:00-13:00 tomorrow already: OpsGenie says no.
-    ask_to_take(&app, "1700000000.000100", "take call tomorrow 09:00-13:00").await;
-    reply_in_thread(
-        &app,
-        "1700000000.000100",
-        "UBOB",
-        "1700000000.000200",
-        "yes",
-    )
-    .await;
-    ask_to_take(&app, "1700000001.000100", "take call tomorrow 10:00-11:00").await;
-    let refused = reply_in_thread(
-        &app,
-        "1700000001.000100",
-        "UBOB",
-        "1700000001.000300",
-        "yes",
-    )
-    .await;
-    assert_eq!(
-        refused,
-        "OpsGenie did not take the override: Override overlaps with an existing override of the schedule. Nothing changed."
-    );
-    assert_eq!(app.opsgenie.overrides().len(), 1);
-}
-
 /// JSM's rotations: Weekly is alice until +5h (a period JSM splits around
 /// now), then bob until +29h.
 fn jsm_rotations(app: &TestApp) {
@@ -587,33 +383,4 @@ async fn jsm_answers_with_rotations_merging_the_period_it_splits_around_now() {
             slack_date(hours(5))
         )
     );
-}
-
-#[tokio::test]
-async fn on_jsm_the_call_is_taken_through_its_overrides_by_atlassian_account() {
-    let app = spawn_app_on(Upstream::Jsm, |_| {}).await;
-    let question = ask_to_take(&app, "1700000000.000100", "take call until 23:59").await;
-    assert!(question
-        .text
-        .starts_with("<@UBOB>, take the call for *SRE_schedule* from "));
-    let done = reply_in_thread(
-        &app,
-        "1700000000.000100",
-        "UBOB",
-        "1700000000.000200",
-        "yes",
-    )
-    .await;
-    assert!(
-        done.starts_with("Done: <@UBOB> is on call for *SRE_schedule* from "),
-        "{done}"
-    );
-    let overrides = app.jsm.as_ref().expect("JSM").overrides();
-    assert_eq!(overrides.len(), 1);
-    assert_eq!(
-        overrides[0]["user"],
-        serde_json::json!({"type": "user", "id": "acc-bob"})
-    );
-    let now = ask_as(&app, "UCAROL", "1.2", "<@UBOT> who now?").await;
-    assert_eq!(now, "On call for *SRE_schedule* right now: <@UBOB>");
 }

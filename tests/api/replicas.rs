@@ -599,3 +599,105 @@ async fn a_slow_redis_is_cut_short_by_the_stores_bound_and_the_event_still_answe
     );
     let _ = sleeper.await;
 }
+
+#[tokio::test]
+async fn a_confirm_landing_on_the_other_replica_takes_the_call_once_and_both_answer_fresh() {
+    use oncall_bot_simulator::events::{in_thread, ButtonClick, EventsEndpoint};
+    use oncall_bot_simulator::{SimRotation, SimShift};
+    let replicas = spawn_replicas(|_| {}).await;
+    let shift = |email: &str, from: i64, to: i64| SimShift {
+        email: email.into(),
+        from: crate::in_time::hours(from),
+        to: crate::in_time::hours(to),
+        is_override: false,
+    };
+    replicas.opsgenie.set_rotations(
+        SCHEDULE,
+        vec![SimRotation {
+            name: "Weekly".into(),
+            shifts: vec![
+                shift("alice@corp.example", -1, 30),
+                shift("bob@corp.example", 30, 60),
+            ],
+        }],
+    );
+    // Both replicas hold the answer with Alice in their caches.
+    replicas
+        .a
+        .deliver(&mention("Ev1", "C1", "1.1", "<@UBOT> who?"), None)
+        .await;
+    replicas
+        .b
+        .deliver(&mention("Ev2", "C1", "1.2", "<@UBOT> who?"), None)
+        .await;
+    let thread = "1700000000.000100";
+    let ask = oncall_bot_simulator::events::app_mention(
+        "Ev3",
+        "C1",
+        "UBOB",
+        thread,
+        "<@UBOT> take call until tomorrow 09:00",
+    );
+    replicas.a.deliver(&ask, None).await;
+    let question = replicas.slack.posts().pop().expect("A asks");
+    let request = question.blocks.as_ref().expect("a button")[1]["elements"][0]["value"]
+        .as_str()
+        .expect("the request's id")
+        .to_owned();
+    // The Confirm lands on B, which did not ask: it finds the request in Redis.
+    let click = ButtonClick::on(&question, "UBOB", "take_call_confirm", &request);
+    for replica in [&replicas.b, &replicas.a] {
+        let status = EventsEndpoint::new(&replica.address, SIGNING_SECRET)
+            .click(&click)
+            .await
+            .expect("answers");
+        assert_eq!(status, 200);
+        replica.inbox.wait_idle().await;
+    }
+    assert_eq!(replicas.opsgenie.overrides().len(), 1, "made once");
+    assert!(replicas.slack.posts().iter().any(|post| post
+        .text
+        .starts_with("Done: <@UBOB> is on call for *SRE_schedule*")));
+    // `@ops yes` on A for the same request finds it done.
+    replicas
+        .a
+        .deliver(
+            &in_thread(
+                &oncall_bot_simulator::events::app_mention(
+                    "Ev4",
+                    "C1",
+                    "UBOB",
+                    "1700000000.000200",
+                    "<@UBOT> yes",
+                ),
+                thread,
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(replicas.opsgenie.overrides().len(), 1);
+    // Both replicas dropped their cached answer: Bob shows on both.
+    wait_until_async("both replicas answer with the override", || async {
+        let mut fresh = true;
+        for (index, replica) in [&replicas.a, &replicas.b].into_iter().enumerate() {
+            replica
+                .deliver(
+                    &mention(
+                        &format!("Ev5{index}"),
+                        "C1",
+                        &format!("2.{index}"),
+                        "<@UBOT> who now?",
+                    ),
+                    None,
+                )
+                .await;
+            fresh &= replicas
+                .slack
+                .posts()
+                .last()
+                .is_some_and(|post| post.text.contains("<@UBOB> (override)"));
+        }
+        fresh
+    })
+    .await;
+}

@@ -65,16 +65,6 @@ async fn ask_over_socket(app: &TestApp, server: &SocketModeServer, body: &str, r
     wait_until("the reply is posted", || app.replies().len() == replies).await;
 }
 
-async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    for _ in 0..200 {
-        if condition() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting until {what}");
-}
-
 #[tokio::test]
 async fn an_envelope_is_acked_by_id_and_the_mention_answered_in_thread() {
     let (app, server) = spawn_socket_app().await;
@@ -172,20 +162,6 @@ async fn readiness_follows_the_socket_link() {
         text.starts_with("not ready: Socket Mode is not connected"),
         "{text}"
     );
-}
-
-async fn wait_until_async<F, Fut>(what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..200 {
-        if condition().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting until {what}");
 }
 
 /// A TCP proxy on loopback that can stop forwarding on the connections it has

@@ -12,7 +12,7 @@ use tokio::sync::OnceCell;
 
 use super::wire::{OnCalls, SchedulePage, TenantInfo, UserPage};
 use crate::metrics::Metrics;
-use crate::model::{Alert, Person, RotationPlan};
+use crate::model::{Alert, OverrideRequest, Person, RotationPlan};
 use crate::outbound::{Credential, RestClient, RestError, RetryPolicy, System, Timeouts};
 use crate::providers::alert_actions::{ActingUser, ActionError, AlertApi, AlertVerb};
 use crate::providers::alert_body::{Accepted, CreateAlertBody};
@@ -269,43 +269,45 @@ impl JsmClient {
         }))
     }
 
-    /// Puts the Atlassian account with this email on call for the schedule
-    /// from `from` to `until`, through a schedule override (the account is
-    /// found with Jira's user search).
+    /// Makes the override: the person (by Atlassian account id, found by email
+    /// when the timeline did not give it) on call over the span in place of
+    /// whoever is in the rotations given. JSM names the override itself;
+    /// returns its alias.
     pub async fn create_override(
         &self,
-        name: &str,
-        email: &str,
-        from: std::time::SystemTime,
-        until: std::time::SystemTime,
-    ) -> Result<(), crate::providers::ActionError> {
+        request: &OverrideRequest,
+    ) -> Result<String, crate::providers::ActionError> {
         use crate::providers::ActionError;
         let cloud_id = self.cloud_id().await.map_err(refusal_or_failure)?;
-        let schedule_id = self.schedule_id(name).await.map_err(refusal_or_failure)?;
-        let mut search = self.rest.url(
-            &self.config.site_url,
-            &["rest", "api", "3", "user", "search"],
-        )?;
-        search.query_pairs_mut().append_pair("query", email);
-        let found: Vec<super::wire::User> = self.get_json("users", search).await?;
-        let Some(account) = found.into_iter().find(|user| {
-            user.email_address
-                .as_deref()
-                .is_some_and(|address| address.eq_ignore_ascii_case(email))
-        }) else {
-            return Err(ActionError::Refused(format!(
-                "no Atlassian account with the email {email} is visible to the bot"
-            )));
-        };
+        let schedule_id = self
+            .schedule_id(&request.schedule)
+            .await
+            .map_err(refusal_or_failure)?;
+        let account_id =
+            match (&request.who.account_id, &request.who.email) {
+                (Some(account_id), _) => account_id.clone(),
+                (None, Some(email)) => self.account_by_email(email).await?,
+                (None, None) => return Err(ActionError::Refused(
+                    "JSM needs the person's Atlassian account, and the bot knows neither it nor \
+                     their email"
+                        .to_owned(),
+                )),
+            };
         let url = self.ops_url(&cloud_id, &["schedules", &schedule_id, "overrides"])?;
+        let rotation_ids: Vec<&str> = request
+            .rotations
+            .iter()
+            .filter_map(|rotation| rotation.id.as_deref())
+            .collect();
         let body = serde_json::json!({
-            "user": {"type": "user", "id": account.account_id},
-            "startDate": humantime::format_rfc3339_seconds(from).to_string(),
-            "endDate": humantime::format_rfc3339_seconds(until).to_string(),
+            "responder": {"type": "user", "id": account_id},
+            "startDate": humantime::format_rfc3339_seconds(request.from).to_string(),
+            "endDate": humantime::format_rfc3339_seconds(request.until).to_string(),
+            "rotationIds": rotation_ids,
         });
         let created: Result<serde_json::Value, RestError> = self
             .rest
-            .call("overrides", BASIC_AUTH, |http| {
+            .write("overrides", BASIC_AUTH, |http| {
                 http.post(url.clone())
                     .basic_auth(
                         &self.config.email,
@@ -314,8 +316,66 @@ impl JsmClient {
                     .json(&body)
             })
             .await;
-        created.map(drop).map_err(|error| {
+        let created = created.map_err(|error| {
             ActionError::from_rest_or_forbidden(
+                error,
+                "the bot's Atlassian account may not change this schedule",
+            )
+        })?;
+        created["alias"].as_str().map(str::to_owned).ok_or_else(|| {
+            ActionError::Failed(RestError::Decode {
+                system: "JSM Operations",
+                detail: "the new override has no alias".to_owned(),
+            })
+        })
+    }
+
+    /// The Atlassian account with exactly this email, by Jira's user search.
+    async fn account_by_email(&self, email: &str) -> Result<String, crate::providers::ActionError> {
+        let mut search = self.rest.url(
+            &self.config.site_url,
+            &["rest", "api", "3", "user", "search"],
+        )?;
+        search.query_pairs_mut().append_pair("query", email);
+        let found: Vec<super::wire::User> = self.get_json("users", search).await?;
+        found
+            .into_iter()
+            .find(|user| {
+                user.email_address
+                    .as_deref()
+                    .is_some_and(|address| address.eq_ignore_ascii_case(email))
+            })
+            .map(|user| user.account_id)
+            .ok_or_else(|| {
+                crate::providers::ActionError::Refused(format!(
+                    "no Atlassian account with the email {email} is visible to the bot"
+                ))
+            })
+    }
+
+    /// Deletes the override with this alias from the schedule.
+    pub async fn delete_override(
+        &self,
+        schedule: &str,
+        alias: &str,
+    ) -> Result<(), crate::providers::ActionError> {
+        let cloud_id = self.cloud_id().await.map_err(refusal_or_failure)?;
+        let schedule_id = self
+            .schedule_id(schedule)
+            .await
+            .map_err(refusal_or_failure)?;
+        let url = self.ops_url(&cloud_id, &["schedules", &schedule_id, "overrides", alias])?;
+        let deleted: Result<serde_json::Value, RestError> = self
+            .rest
+            .write("overrides", BASIC_AUTH, |http| {
+                http.delete(url.clone()).basic_auth(
+                    &self.config.email,
+                    Some(self.config.api_token.expose_secret()),
+                )
+            })
+            .await;
+        deleted.map(drop).map_err(|error| {
+            crate::providers::ActionError::from_rest_or_forbidden(
                 error,
                 "the bot's Atlassian account may not change this schedule",
             )
@@ -778,5 +838,65 @@ mod tests {
         }
         config.integration_key = None;
         assert!(!format!("{config:?}").contains("secret"));
+    }
+
+    #[tokio::test]
+    async fn an_override_goes_to_the_responders_account_with_its_rotation_ids_and_is_deleted() {
+        let server = MockServer::start().await;
+        mount_happy_path(&server).await;
+        Mock::given(method("POST"))
+            .and(path(format!(
+                "/jsm/ops/api/{CLOUD}/v1/schedules/sch-1/overrides"
+            )))
+            .and(header("authorization", BASIC))
+            .and(wiremock::matchers::body_json(serde_json::json!({
+                "responder": {"type": "user", "id": "acc-erin"},
+                "startDate": "2026-11-23T19:00:00Z",
+                "endDate": "2026-11-23T23:00:00Z",
+                "rotationIds": ["rot-1"],
+            })))
+            .respond_with(
+                ResponseTemplate::new(201)
+                    .set_body_json(serde_json::json!({"alias": "c73c3ffa-jsm"})),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("DELETE"))
+            .and(path(format!(
+                "/jsm/ops/api/{CLOUD}/v1/schedules/sch-1/overrides/c73c3ffa-jsm"
+            )))
+            .respond_with(ResponseTemplate::new(204))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(path("/rest/api/3/user/search"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([])))
+            .expect(0)
+            .mount(&server)
+            .await;
+        let client = client_for(&server);
+        let request = OverrideRequest {
+            schedule: "SRE schedule".into(),
+            // Known by account (a hidden email): no search by email.
+            who: Person {
+                email: None,
+                name: "Erin".into(),
+                account_id: Some("acc-erin".into()),
+            },
+            from: std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_460_400),
+            until: std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_474_800),
+            rotations: vec![crate::model::RotationRef {
+                id: Some("rot-1".into()),
+                name: "Weekly".into(),
+            }],
+            alias: "ignored-by-jsm".into(),
+        };
+        let alias = client.create_override(&request).await.expect("made");
+        assert_eq!(alias, "c73c3ffa-jsm", "JSM names it");
+        client
+            .delete_override("SRE schedule", &alias)
+            .await
+            .expect("a 204 is deleted");
     }
 }

@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::wire::{OnCallsResponse, TimelineResponse};
 use crate::metrics::Metrics;
-use crate::model::{Alert, Person, Rotation, RotationPlan};
+use crate::model::{Alert, OverrideRequest, Person, Rotation, RotationPlan};
 use crate::outbound::{Credential, RestClient, RestError, RetryPolicy, System, Timeouts};
 use crate::providers::alert_actions::{ActingUser, ActionError, AlertApi, AlertVerb};
 use crate::providers::alert_body::{Accepted, CreateAlertBody};
@@ -189,32 +189,68 @@ impl OpsGenieClient {
         Ok(accepted.request_id)
     }
 
-    /// Puts the user with this username (email) on call for the schedule from
-    /// `from` to `until`, through a schedule override over all its rotations.
-    pub async fn create_override(
-        &self,
-        schedule: &str,
-        username: &str,
-        from: SystemTime,
-        until: SystemTime,
-    ) -> Result<(), ActionError> {
-        let mut url = self
-            .rest
-            .url(&self.base_url, &["v2", "schedules", schedule, "overrides"])?;
+    /// Makes the override: the person (by username, an email) on call over the
+    /// span in place of whoever is in the named rotations (all of them when
+    /// none are named), under the bot's alias for it. Returns the alias.
+    pub async fn create_override(&self, request: &OverrideRequest) -> Result<String, ActionError> {
+        let Some(username) = request.who.email.as_deref() else {
+            return Err(ActionError::Refused(
+                "OpsGenie needs the person's email, and their Slack profile shows none".to_owned(),
+            ));
+        };
+        let mut url = self.rest.url(
+            &self.base_url,
+            &["v2", "schedules", &request.schedule, "overrides"],
+        )?;
         url.query_pairs_mut()
             .append_pair("scheduleIdentifierType", "name");
-        let body = serde_json::json!({
+        let rotations: Vec<serde_json::Value> = request
+            .rotations
+            .iter()
+            .map(|rotation| match &rotation.id {
+                Some(id) => serde_json::json!({ "id": id }),
+                None => serde_json::json!({ "name": rotation.name }),
+            })
+            .collect();
+        let mut body = serde_json::json!({
+            "alias": request.alias,
             "user": {"type": "user", "username": username},
-            "startDate": humantime::format_rfc3339_seconds(from).to_string(),
-            "endDate": humantime::format_rfc3339_seconds(until).to_string(),
+            "startDate": humantime::format_rfc3339_seconds(request.from).to_string(),
+            "endDate": humantime::format_rfc3339_seconds(request.until).to_string(),
         });
+        if !rotations.is_empty() {
+            body["rotations"] = rotations.into();
+        }
         let created: Result<serde_json::Value, RestError> = self
             .rest
-            .call("overrides", API_KEY, |http| {
+            .write("overrides", API_KEY, |http| {
                 self.authorized(http.post(url.clone()).json(&body))
             })
             .await;
-        created.map(drop).map_err(|error| {
+        let created = created.map_err(|error| {
+            ActionError::from_rest_or_forbidden(error, "the bot's API key may not change schedules")
+        })?;
+        Ok(created["data"]["alias"]
+            .as_str()
+            .unwrap_or(&request.alias)
+            .to_owned())
+    }
+
+    /// Deletes the override with this alias from the schedule.
+    pub async fn delete_override(&self, schedule: &str, alias: &str) -> Result<(), ActionError> {
+        let mut url = self.rest.url(
+            &self.base_url,
+            &["v2", "schedules", schedule, "overrides", alias],
+        )?;
+        url.query_pairs_mut()
+            .append_pair("scheduleIdentifierType", "name");
+        let deleted: Result<serde_json::Value, RestError> = self
+            .rest
+            .write("overrides", API_KEY, |http| {
+                self.authorized(http.delete(url.clone()))
+            })
+            .await;
+        deleted.map(drop).map_err(|error| {
             ActionError::from_rest_or_forbidden(error, "the bot's API key may not change schedules")
         })
     }
@@ -592,5 +628,117 @@ mod tests {
             }
             other => panic!("expected a refusal, got {other:?}"),
         }
+    }
+
+    fn override_request(rotations: Vec<crate::model::RotationRef>) -> OverrideRequest {
+        OverrideRequest {
+            schedule: "SRE schedule".into(),
+            who: Person::with_email("bob@corp.example"),
+            from: SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_460_400),
+            until: SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_474_800),
+            rotations,
+            alias: "oncall-bot-0123456789abcdef".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_override_names_its_alias_and_rotations_and_is_deleted_by_alias() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v2/schedules/SRE%20schedule/overrides"))
+            .and(query_param("scheduleIdentifierType", "name"))
+            .and(header("authorization", "GenieKey genie-key"))
+            .and(body_json(serde_json::json!({
+                "alias": "oncall-bot-0123456789abcdef",
+                "user": {"type": "user", "username": "bob@corp.example"},
+                "startDate": "2026-11-23T19:00:00Z",
+                "endDate": "2026-11-23T23:00:00Z",
+                "rotations": [{"id": "rot-1"}, {"name": "Backup"}],
+            })))
+            .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({
+                "data": {"alias": "oncall-bot-0123456789abcdef"}, "took": 0.1, "requestId": "r"
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("DELETE"))
+            .and(path(
+                "/v2/schedules/SRE%20schedule/overrides/oncall-bot-0123456789abcdef",
+            ))
+            .and(query_param("scheduleIdentifierType", "name"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "result": "Deleted", "took": 0.1, "requestId": "r"
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let client = client_for(&server).await;
+        let rotations = vec![
+            crate::model::RotationRef {
+                id: Some("rot-1".into()),
+                name: "Weekly".into(),
+            },
+            crate::model::RotationRef {
+                id: None,
+                name: "Backup".into(),
+            },
+        ];
+        let alias = client
+            .create_override(&override_request(rotations))
+            .await
+            .expect("made");
+        assert_eq!(alias, "oncall-bot-0123456789abcdef");
+        client
+            .delete_override("SRE schedule", &alias)
+            .await
+            .expect("deleted");
+    }
+
+    #[tokio::test]
+    async fn an_override_is_not_sent_again_after_a_5xx_but_is_after_a_429() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(502))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let client = client_for(&server).await;
+        let failed = client.create_override(&override_request(vec![])).await;
+        assert!(
+            matches!(
+                failed,
+                Err(ActionError::Failed(RestError::Server { status: 502, .. }))
+            ),
+            "{failed:?}"
+        );
+        server.reset().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "0"))
+            .up_to_n_times(1)
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({
+                "data": {"alias": "oncall-bot-0123456789abcdef"}
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        assert!(client
+            .create_override(&override_request(vec![]))
+            .await
+            .is_ok());
+        let refused = client
+            .create_override(&OverrideRequest {
+                who: Person {
+                    email: None,
+                    name: "x".into(),
+                    account_id: None,
+                },
+                ..override_request(vec![])
+            })
+            .await;
+        assert!(matches!(refused, Err(ActionError::Refused(_))));
     }
 }

@@ -1,0 +1,803 @@
+//! Taking the call: the one home for schedule overrides. A request is checked
+//! against the take-the-call policy ([`policy`]: the workspace, guests, the
+//! schedule's rotations, the longest span), waits for its asker's Confirm
+//! ([`book`]), then makes an override that replaces only the taker's
+//! rotation(s), announces it where the team sees it and to each person it
+//! replaces, and can be undone until its span starts. The `Bot` calls this
+//! service; it knows neither HTTP nor wire formats.
+
+pub mod book;
+pub mod policy;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use moka::future::Cache;
+
+use crate::metrics::Metrics;
+use crate::model::{
+    BotIdentity, OverrideButton, OverrideRequest, Person, RotationPlan, RotationRef, ThreadMessage,
+};
+use crate::oncall::OnCallDirectory;
+use crate::providers::{ActionError, Provider};
+use crate::slack::markup::{escape, slack_date};
+use crate::slack::{SlackApi, SlackUser};
+use crate::store::SharedState;
+use crate::workspace::{self, Affiliation};
+use book::{Book, Made, Pending, StoredPerson, StoredRotation};
+use policy::{check_span, Refusal};
+pub use policy::{TakeCallPolicies, TakeCallPolicy};
+
+/// How long a question to confirm stays open.
+pub const CONFIRM_WITHIN: Duration = Duration::from_secs(10 * 60);
+
+/// An override that starts at once can still be undone this long after it
+/// was made (one that starts later, until it starts).
+pub const UNDO_GRACE: Duration = Duration::from_secs(15 * 60);
+
+/// How far back and ahead the timeline is read to find a schedule's people.
+const MEMBERSHIP_WINDOW: Duration = Duration::from_secs(28 * 24 * 60 * 60);
+
+/// How long the members of a user group named in `take_call_allowed` are
+/// remembered.
+const GROUP_TTL: Duration = Duration::from_secs(5 * 60);
+
+/// How long a confirm or an undo is remembered as done.
+const ONCE_WINDOW: Duration = Duration::from_secs(60 * 60);
+
+/// How long an override is remembered for Undo beyond its start.
+const MADE_TTL_MARGIN: Duration = Duration::from_secs(60 * 60);
+
+/// Where a team's overrides are announced, and how the team is named there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announcement {
+    pub label: String,
+    pub channel: Option<String>,
+}
+
+/// A request to take the call, as the `Bot` read it.
+#[derive(Debug, Clone, Copy)]
+pub struct TakeRequest<'a> {
+    pub asker: &'a str,
+    /// The asker's workspace, as the event or command names it.
+    pub asker_team: Option<&'a str>,
+    pub schedule: &'a str,
+    /// How the answer names the schedule: its team's name, or its own.
+    pub label: &'a str,
+    pub from: SystemTime,
+    pub until: SystemTime,
+    /// The thread it was asked in; `None` for `/oncall` (no `@ops yes` then).
+    pub thread: Option<(&'a str, &'a str)>,
+}
+
+/// Which pending request a confirmation is for.
+#[derive(Debug, Clone, Copy)]
+pub enum Confirmation<'a> {
+    /// The Confirm button: the request's id.
+    Button { request: &'a str, user: &'a str },
+    /// `@ops yes` in a thread: the user's own request there.
+    InThread {
+        channel: &'a str,
+        thread_ts: &'a str,
+        user: &'a str,
+    },
+}
+
+/// Where a click on Undo happened.
+#[derive(Debug, Clone, Copy)]
+pub struct UndoClick<'a> {
+    pub made: &'a str,
+    pub user: &'a str,
+    /// The message the button is on, when it is not ephemeral.
+    pub message: Option<(&'a str, &'a str)>,
+}
+
+/// The person taking the call, and the rotations their override replaces.
+struct Standing {
+    taker: Person,
+    rotations: Vec<RotationRef>,
+}
+
+/// The overrides service.
+pub struct Overrides {
+    provider: Arc<Provider>,
+    directory: Arc<OnCallDirectory>,
+    slack: Arc<SlackApi>,
+    shared: Arc<SharedState>,
+    metrics: Arc<Metrics>,
+    home: BotIdentity,
+    policies: TakeCallPolicies,
+    /// Schedule → where its overrides are announced.
+    announcements: HashMap<String, Announcement>,
+    pending: Book<Pending>,
+    /// (channel, thread, asker) → their pending request's id, for `@ops yes`.
+    in_threads: Book<String>,
+    made: Book<Made>,
+    groups: Cache<String, Arc<Vec<String>>>,
+    /// Confirms and undos done, when there is no shared state to say so.
+    done_here: Cache<String, ()>,
+}
+
+impl Overrides {
+    pub fn new(
+        provider: Arc<Provider>,
+        directory: Arc<OnCallDirectory>,
+        slack: Arc<SlackApi>,
+        shared: Arc<SharedState>,
+        metrics: Arc<Metrics>,
+        home: BotIdentity,
+    ) -> Self {
+        Self {
+            pending: Book::new(Arc::clone(&shared), "take", 10_000, CONFIRM_WITHIN),
+            in_threads: Book::new(Arc::clone(&shared), "take-thread", 10_000, CONFIRM_WITHIN),
+            made: Book::new(
+                Arc::clone(&shared),
+                "made",
+                10_000,
+                policy::DEFAULT_MAX_SPAN * 52,
+            ),
+            groups: Cache::builder()
+                .time_to_live(GROUP_TTL)
+                .max_capacity(1_000)
+                .build(),
+            done_here: Cache::builder()
+                .time_to_live(ONCE_WINDOW)
+                .max_capacity(10_000)
+                .build(),
+            provider,
+            directory,
+            slack,
+            shared,
+            metrics,
+            home,
+            policies: TakeCallPolicies::default(),
+            announcements: HashMap::new(),
+        }
+    }
+
+    /// The take-the-call rules of each schedule.
+    pub fn with_policies(mut self, policies: TakeCallPolicies) -> Self {
+        self.policies = policies;
+        self
+    }
+
+    /// Where each schedule's overrides are announced.
+    pub fn with_announcements(mut self, announcements: HashMap<String, Announcement>) -> Self {
+        self.announcements = announcements;
+        self
+    }
+
+    fn source(&self) -> &'static str {
+        self.provider.name()
+    }
+
+    /// `take call …`: checks the request, and asks its asker to confirm it, or
+    /// says in one sentence why not. Nothing is created yet.
+    pub async fn ask(&self, request: TakeRequest<'_>) -> ThreadMessage {
+        match self.check(&request).await {
+            Ok(message) => {
+                self.metrics.take_call("asked");
+                message
+            }
+            Err(refusal) => {
+                self.metrics.take_call("refused");
+                tracing::info!(refusal = ?refusal, "a request to take the call refused");
+                ThreadMessage::plain(refusal.text())
+            }
+        }
+    }
+
+    async fn check(&self, request: &TakeRequest<'_>) -> Result<ThreadMessage, Refusal> {
+        let policy = self.policies.for_schedule(request.schedule);
+        if !policy.enabled {
+            return Err(Refusal::Off {
+                label: request.label.to_owned(),
+            });
+        }
+        let now = SystemTime::now();
+        check_span(request.from, request.until, now, policy)?;
+        let asker = self.slack.user(request.asker).await.map_err(|error| {
+            tracing::warn!(%error, "could not look up who asks to take the call");
+            Refusal::CannotCheck {
+                what: "who you are",
+            }
+        })?;
+        let who = Affiliation::of(
+            request.asker_team,
+            None,
+            asker.team_id.as_deref(),
+            asker.enterprise_id.as_deref(),
+        );
+        if !workspace::belongs(&self.home, &who, &[]) {
+            return Err(Refusal::Outsider);
+        }
+        if asker.guest {
+            return Err(Refusal::Guest);
+        }
+        let standing = self
+            .standing(
+                request.schedule,
+                request.label,
+                request.asker,
+                &asker,
+                policy,
+            )
+            .await?;
+        let from = request.from.max(now);
+        let replaced = self
+            .replaced(request.schedule, &standing, from, request.until)
+            .await;
+        let id = new_id();
+        let pending = Pending {
+            id: id.clone(),
+            asker: request.asker.to_owned(),
+            schedule: request.schedule.to_owned(),
+            label: request.label.to_owned(),
+            from: request.from,
+            until: request.until,
+            taker: StoredPerson::from(&standing.taker),
+            rotations: standing
+                .rotations
+                .iter()
+                .map(StoredRotation::from)
+                .collect(),
+            thread: request
+                .thread
+                .map(|(channel, ts)| (channel.to_owned(), ts.to_owned())),
+        };
+        self.pending.put(&id, &pending, CONFIRM_WITHIN).await;
+        if let Some((channel, thread_ts)) = request.thread {
+            let key = thread_key(channel, thread_ts, request.asker);
+            self.in_threads.put(&key, &id, CONFIRM_WITHIN).await;
+        }
+        let how = if request.thread.is_some() {
+            "Confirm with the button, or reply `@ops yes` here."
+        } else {
+            "Confirm with the button."
+        };
+        let text = format!(
+            "<@{}>, take the call for *{}*{} from {} until {}{}? {how}",
+            request.asker,
+            escape(request.label),
+            rotations_phrase(&standing.rotations),
+            slack_date(from),
+            slack_date(request.until),
+            replacing_phrase(&self.mentions(&replaced).await),
+        );
+        Ok(ThreadMessage::plain(text).with_button(OverrideButton::Confirm { request: id }))
+    }
+
+    /// Whether the asker may take the call for `schedule`, in which rotations,
+    /// and as whom the provider knows them: a person of one of its rotations
+    /// (over four weeks back and ahead, matched as the answers match people),
+    /// or someone `take_call_allowed` names, who replaces the first rotation.
+    async fn standing(
+        &self,
+        schedule: &str,
+        label: &str,
+        asker_id: &str,
+        asker: &SlackUser,
+        policy: &TakeCallPolicy,
+    ) -> Result<Standing, Refusal> {
+        let now = SystemTime::now();
+        let plans = self
+            .directory
+            .plan(schedule, now - MEMBERSHIP_WINDOW, now + MEMBERSHIP_WINDOW)
+            .await
+            .map_err(|error| {
+                tracing::warn!(%error, %schedule, "could not read the rotations to check a taker");
+                Refusal::CannotCheck {
+                    what: "the schedule's rotations",
+                }
+            })?;
+        let mut rotations = Vec::new();
+        let mut taker: Option<Person> = None;
+        for plan in &plans {
+            for person in people_of(plan) {
+                if self
+                    .directory
+                    .slack_user(&person)
+                    .await
+                    .ok()
+                    .flatten()
+                    .as_deref()
+                    == Some(asker_id)
+                {
+                    rotations.push(rotation_ref(plan));
+                    taker.get_or_insert(person);
+                    break;
+                }
+            }
+        }
+        if let Some(taker) = taker {
+            return Ok(Standing { taker, rotations });
+        }
+        if !self.allowed(asker_id, policy).await {
+            return Err(Refusal::NotInRotation {
+                label: label.to_owned(),
+            });
+        }
+        Ok(Standing {
+            taker: self
+                .directory
+                .provider_person(asker_id, asker.email.as_deref(), &asker.name),
+            rotations: plans.first().map(rotation_ref).into_iter().collect(),
+        })
+    }
+
+    /// Whether `take_call_allowed` names the user, or a user group they are in.
+    async fn allowed(&self, user: &str, policy: &TakeCallPolicy) -> bool {
+        if policy.allows_by_name(user) {
+            return true;
+        }
+        for group in policy.allowed_groups() {
+            let lookup = async {
+                self.slack
+                    .user_group_members(group)
+                    .await
+                    .map(Arc::new)
+                    .map_err(Arc::new)
+            };
+            match self.groups.try_get_with_by_ref(group, lookup).await {
+                Ok(members) if members.iter().any(|member| member == user) => return true,
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, %group, "could not read a user group of take_call_allowed")
+                }
+            }
+        }
+        false
+    }
+
+    /// Everyone on call in the replaced rotations at any moment of the span,
+    /// but the taker.
+    async fn replaced(
+        &self,
+        schedule: &str,
+        standing: &Standing,
+        from: SystemTime,
+        until: SystemTime,
+    ) -> Vec<Person> {
+        let plans = match self.directory.plan(schedule, from, until).await {
+            Ok(plans) => plans,
+            Err(error) => {
+                tracing::warn!(%error, %schedule, "could not read whom an override replaces");
+                return Vec::new();
+            }
+        };
+        let mut replaced: Vec<Person> = Vec::new();
+        for plan in plans.iter().filter(|plan| {
+            standing.rotations.is_empty() || standing.rotations.contains(&rotation_ref(plan))
+        }) {
+            for shift in &plan.shifts {
+                let overlaps = shift.starts < until && shift.until > from;
+                if overlaps && shift.person != standing.taker && !replaced.contains(&shift.person) {
+                    replaced.push(shift.person.clone());
+                }
+            }
+        }
+        replaced
+    }
+
+    async fn mentions(&self, people: &[Person]) -> Vec<String> {
+        let mut names = Vec::with_capacity(people.len());
+        for person in people {
+            names.push(self.directory.mention_of(person).await);
+        }
+        names
+    }
+
+    /// A confirmation: makes the override of the asker's pending request,
+    /// once, announces it, and answers with an Undo button.
+    pub async fn confirm(&self, confirmation: Confirmation<'_>) -> ThreadMessage {
+        let (id, user) = match confirmation {
+            Confirmation::Button { request, user } => (Some(request.to_owned()), user),
+            Confirmation::InThread {
+                channel,
+                thread_ts,
+                user,
+            } => (
+                self.in_threads
+                    .get(&thread_key(channel, thread_ts, user))
+                    .await,
+                user,
+            ),
+        };
+        let pending = match id {
+            Some(id) => self.pending.get(&id).await,
+            None => None,
+        };
+        let Some(pending) = pending else {
+            return ThreadMessage::plain(
+                "You have no request to take the call waiting here (one expires after 10 \
+                 minutes, or was confirmed already)."
+                    .to_owned(),
+            );
+        };
+        if pending.asker != user {
+            return ThreadMessage::plain(format!(
+                "Only <@{}>, who asked to take the call, can confirm it.",
+                pending.asker
+            ));
+        }
+        if !self.first_time(&format!("confirmed:{}", pending.id)).await {
+            return ThreadMessage::plain("That request was confirmed already.".to_owned());
+        }
+        self.pending.remove(&pending.id).await;
+        if let Some((channel, thread_ts)) = &pending.thread {
+            self.in_threads
+                .remove(&thread_key(channel, thread_ts, &pending.asker))
+                .await;
+        }
+        self.make(pending).await
+    }
+
+    async fn make(&self, pending: Pending) -> ThreadMessage {
+        let now = SystemTime::now();
+        let from = pending.from.max(now);
+        if pending.until <= now {
+            return ThreadMessage::plain(
+                Refusal::Past {
+                    ended: pending.until,
+                }
+                .text(),
+            );
+        }
+        let rotations: Vec<RotationRef> =
+            pending.rotations.iter().cloned().map(Into::into).collect();
+        let standing = Standing {
+            taker: pending.taker.clone().into(),
+            rotations,
+        };
+        let replaced = self
+            .replaced(&pending.schedule, &standing, from, pending.until)
+            .await;
+        let request = OverrideRequest {
+            schedule: pending.schedule.clone(),
+            who: standing.taker.clone(),
+            from,
+            until: pending.until,
+            rotations: standing.rotations.clone(),
+            alias: format!("oncall-bot-{}", pending.id),
+        };
+        let alias = match self.provider.make_override(&request).await {
+            Ok(alias) => alias,
+            Err(error) => {
+                self.metrics.take_call("failed");
+                return ThreadMessage::plain(self.not_made(error));
+            }
+        };
+        self.metrics.take_call("made");
+        tracing::info!(schedule = %pending.schedule, "call taken through an override");
+        self.forget_everywhere(&pending.schedule).await;
+        let mut replaced_users = Vec::new();
+        for person in &replaced {
+            if let Ok(Some(user)) = self.directory.slack_user(person).await {
+                if user != pending.asker && !replaced_users.contains(&user) {
+                    replaced_users.push(user);
+                }
+            }
+        }
+        let what = format!(
+            "*{}*{} from {} until {}",
+            escape(&pending.label),
+            rotations_phrase(&standing.rotations),
+            slack_date(from),
+            slack_date(pending.until),
+        );
+        let replacing = replacing_phrase(&self.mentions(&replaced).await);
+        let mut made = Made {
+            id: pending.id.clone(),
+            schedule: pending.schedule.clone(),
+            label: pending.label.clone(),
+            alias,
+            taker: pending.asker.clone(),
+            replaced: replaced_users.clone(),
+            from,
+            until: pending.until,
+            made_at: now,
+            thread: pending.thread.clone(),
+            announcement: None,
+        };
+        let undo = OverrideButton::Undo {
+            made: pending.id.clone(),
+        };
+        let announced = ThreadMessage::plain(format!(
+            "<@{}> took the call for {what}{replacing}.",
+            pending.asker
+        ))
+        .with_button(undo.clone());
+        if let Some(channel) = self.announce_channel(&pending.schedule) {
+            match self
+                .slack
+                .post_message_with_blocks(&channel, &announced)
+                .await
+            {
+                Ok(ts) => made.announcement = Some((channel, ts)),
+                Err(error) => tracing::warn!(%error, "could not announce an override"),
+            }
+        }
+        for user in &replaced_users {
+            let dm = ThreadMessage::plain(format!(
+                "<@{}> took the call for {what}, in your place: you are not on call then. \
+                 If that is a mistake, press Undo.",
+                pending.asker
+            ))
+            .with_button(undo.clone());
+            if let Err(error) = self.direct_message(user, &dm).await {
+                tracing::warn!(%error, "could not tell someone they are replaced");
+            }
+        }
+        let ttl = pending
+            .until
+            .duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(policy::DEFAULT_MAX_SPAN * 52)
+            + MADE_TTL_MARGIN;
+        self.made.put(&made.id, &made, ttl).await;
+        ThreadMessage::plain(format!(
+            "Done: <@{}> is on call for {what}{replacing}. Undo it with the button, until it \
+             starts.",
+            pending.asker
+        ))
+        .with_button(undo)
+    }
+
+    fn not_made(&self, error: ActionError) -> String {
+        let source = self.source();
+        match error {
+            ActionError::Refused(reason) => format!(
+                "{source} did not take the override: {}. Nothing changed.",
+                escape(reason.trim_end_matches('.'))
+            ),
+            ActionError::Failed(error) => {
+                tracing::warn!(%error, "could not create the override");
+                format!(
+                    "I could not reach {source} to take the call; nothing changed. Please try \
+                     again."
+                )
+            }
+        }
+    }
+
+    /// A click on Undo: deletes the override (the taker's, or someone's it
+    /// replaces) until its span starts, and says so where it was announced.
+    /// Returns what the clicked message now says.
+    pub async fn undo(&self, click: UndoClick<'_>) -> ThreadMessage {
+        let source = self.source();
+        let Some(made) = self.made.get(click.made).await else {
+            return ThreadMessage::plain(format!(
+                "I no longer know that override (it was undone, or is long past); change it in \
+                 {source} if it is still there."
+            ));
+        };
+        if made.taker != click.user && !made.replaced.iter().any(|user| user == click.user) {
+            return ThreadMessage::plain(format!(
+                "Only <@{}>, who took the call, or the people they replace can undo it.",
+                made.taker
+            ));
+        }
+        if !undo_open(&made, SystemTime::now()) {
+            return ThreadMessage::plain(format!(
+                "Too late to undo: it started {}. Change it in {source}.",
+                slack_date(made.from)
+            ));
+        }
+        if !self.first_time(&format!("undone:{}", made.id)).await {
+            return ThreadMessage::plain("It was undone already.".to_owned());
+        }
+        if let Err(error) = self
+            .provider
+            .delete_override(&made.schedule, &made.alias)
+            .await
+        {
+            self.not_done(&format!("undone:{}", made.id)).await;
+            return ThreadMessage::plain(match error {
+                ActionError::Refused(reason) => format!(
+                    "{source} did not delete the override: {}. Nothing changed.",
+                    escape(reason.trim_end_matches('.'))
+                ),
+                ActionError::Failed(error) => {
+                    tracing::warn!(%error, "could not delete the override");
+                    format!(
+                        "I could not reach {source} to undo it; nothing changed. Please try again."
+                    )
+                }
+            });
+        }
+        self.metrics.take_call("undone");
+        tracing::info!(schedule = %made.schedule, "an override undone");
+        self.made.remove(&made.id).await;
+        self.forget_everywhere(&made.schedule).await;
+        let text = format!(
+            "<@{}> undid the override: <@{}> no longer takes the call for *{}* from {} until \
+             {}.",
+            click.user,
+            made.taker,
+            escape(&made.label),
+            slack_date(made.from),
+            slack_date(made.until)
+        );
+        let undone = ThreadMessage::plain(text.clone());
+        let clicked = click
+            .message
+            .map(|(channel, ts)| (channel.to_owned(), ts.to_owned()));
+        if let Some(announcement) = &made.announcement {
+            if clicked.as_ref() != Some(announcement) {
+                if let Err(error) = self
+                    .slack
+                    .update_message(&announcement.0, &announcement.1, &undone)
+                    .await
+                {
+                    tracing::warn!(%error, "could not update the announcement of an override");
+                }
+            }
+        }
+        if let Some((channel, thread_ts)) = &made.thread {
+            let in_thread = clicked
+                .as_ref()
+                .is_some_and(|(clicked, _)| clicked == channel);
+            if !in_thread {
+                if let Err(error) = self.slack.post_in_thread(channel, thread_ts, &text).await {
+                    tracing::warn!(%error, "could not say in the thread that an override is undone");
+                }
+            }
+        }
+        undone
+    }
+
+    async fn direct_message(
+        &self,
+        user: &str,
+        message: &ThreadMessage,
+    ) -> Result<(), crate::slack::SlackError> {
+        let channel = self.slack.open_dm(user).await?;
+        self.slack
+            .post_message_with_blocks(&channel, message)
+            .await
+            .map(drop)
+    }
+
+    fn announce_channel(&self, schedule: &str) -> Option<String> {
+        self.announcements
+            .get(schedule)
+            .and_then(|announcement| announcement.channel.clone())
+    }
+
+    /// Drops the cached answer for `schedule` here, and every replica's.
+    async fn forget_everywhere(&self, schedule: &str) {
+        self.directory.forget(schedule).await;
+        self.shared.announce_cache_clear().await;
+    }
+
+    /// True the first time `key` is done (by any replica, with shared state).
+    async fn first_time(&self, key: &str) -> bool {
+        let key = format!("once:{key}");
+        if let Some(first) = self.shared.claim(&key, ONCE_WINDOW).await {
+            return first;
+        }
+        self.done_here
+            .entry_by_ref(&key)
+            .or_insert(())
+            .await
+            .is_fresh()
+    }
+
+    /// Lets `key` be done again (what it claimed did not happen).
+    async fn not_done(&self, key: &str) {
+        let key = format!("once:{key}");
+        self.shared.release(&key).await;
+        self.done_here.invalidate(&key).await;
+    }
+}
+
+/// Whether an override may still be undone at `now`: until its span starts,
+/// or within [`UNDO_GRACE`] of its making when it started at once.
+fn undo_open(made: &Made, now: SystemTime) -> bool {
+    now < made.from || now < made.made_at + UNDO_GRACE
+}
+
+/// The distinct people of a rotation's shifts, in order.
+fn people_of(plan: &RotationPlan) -> Vec<Person> {
+    let mut people: Vec<Person> = Vec::new();
+    for shift in &plan.shifts {
+        if !people.contains(&shift.person) {
+            people.push(shift.person.clone());
+        }
+    }
+    people
+}
+
+fn rotation_ref(plan: &RotationPlan) -> RotationRef {
+    RotationRef {
+        id: plan.id.clone(),
+        name: plan.name.clone(),
+    }
+}
+
+/// " (rotation *Weekly*)", " (rotations *A* and *B*)", or nothing.
+fn rotations_phrase(rotations: &[RotationRef]) -> String {
+    let names: Vec<String> = rotations
+        .iter()
+        .map(|rotation| format!("*{}*", escape(&rotation.name)))
+        .collect();
+    match names.as_slice() {
+        [] => String::new(),
+        [one] => format!(" (rotation {one})"),
+        [rest @ .., last] => format!(" (rotations {} and {last})", rest.join(", ")),
+    }
+}
+
+/// ", replacing @alice, @bob", or nothing.
+fn replacing_phrase(names: &[String]) -> String {
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(", replacing {}", names.join(", "))
+    }
+}
+
+fn thread_key(channel: &str, thread_ts: &str, user: &str) -> String {
+    format!("{channel}:{thread_ts}:{user}")
+}
+
+/// A new request's id: 64 random bits, in hex.
+fn new_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_override_can_be_undone_until_it_starts_or_briefly_after_an_immediate_one() {
+        let at = |minutes: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(minutes * 60);
+        let made = |made_at: u64, from: u64| Made {
+            id: "1".into(),
+            schedule: "S".into(),
+            label: "S".into(),
+            alias: "a".into(),
+            taker: "UBOB".into(),
+            replaced: vec![],
+            from: at(from),
+            until: at(from + 60),
+            made_at: at(made_at),
+            thread: None,
+            announcement: None,
+        };
+        // Tomorrow's: until it starts, however long ago it was made.
+        let later = made(0, 24 * 60);
+        assert!(undo_open(&later, at(24 * 60 - 1)));
+        assert!(!undo_open(&later, at(24 * 60)));
+        // Starting at once: 15 minutes of grace, then no more.
+        let now = made(100, 100);
+        assert!(undo_open(&now, at(114)));
+        assert!(!undo_open(&now, at(115)));
+    }
+
+    #[test]
+    fn rotations_and_the_replaced_are_named_escaped() {
+        let rotation = |name: &str| RotationRef {
+            id: None,
+            name: name.into(),
+        };
+        assert_eq!(rotations_phrase(&[]), "");
+        assert_eq!(
+            rotations_phrase(&[rotation("Weekly")]),
+            " (rotation *Weekly*)"
+        );
+        assert_eq!(
+            rotations_phrase(&[rotation("A"), rotation("B"), rotation("<!here>")]),
+            " (rotations *A*, *B* and *&lt;!here&gt;*)"
+        );
+        assert_eq!(replacing_phrase(&[]), "");
+        assert_eq!(
+            replacing_phrase(&["<@UALICE>".into(), "carol@x".into()]),
+            ", replacing <@UALICE>, carol@x"
+        );
+        assert_eq!(new_id().len(), 16);
+        assert_ne!(new_id(), new_id());
+    }
+}
