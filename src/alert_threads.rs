@@ -9,9 +9,8 @@
 //! without them (after a restart) the thread still gets its replies, and a click
 //! carries the message it is on.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use moka::future::Cache;
 use serde::{Deserialize, Serialize};
@@ -125,8 +124,10 @@ pub struct AlertThreads {
     cards: Cache<String, Arc<Mutex<Card>>>,
     /// (channel, thread ts) → the alias of the thread's latest alert.
     threads: Cache<(String, String), String>,
-    /// Recent actions and deliveries, by key, and when they were seen.
-    recent: Mutex<HashMap<String, Instant>>,
+    /// Recent actions (for [`SAME_ACTION_WINDOW`]) and deliveries (for
+    /// [`DELIVERY_WINDOW`]), by key: bounded in time and in size.
+    recent_actions: Cache<String, ()>,
+    recent_deliveries: Cache<String, ()>,
     /// The same, and the cards, across replicas (`STATE_URL`).
     shared: Arc<SharedState>,
     /// Proves an alias is one the bot made.
@@ -173,7 +174,14 @@ impl AlertThreads {
                 .time_to_live(CARD_TTL)
                 .max_capacity(100_000)
                 .build(),
-            recent: Mutex::new(HashMap::new()),
+            recent_actions: Cache::builder()
+                .time_to_live(SAME_ACTION_WINDOW)
+                .max_capacity(10_000)
+                .build(),
+            recent_deliveries: Cache::builder()
+                .time_to_live(DELIVERY_WINDOW)
+                .max_capacity(10_000)
+                .build(),
         }
     }
 
@@ -592,26 +600,25 @@ impl AlertThreads {
         if let Some(first) = self.shared.claim(&once_key(key), window).await {
             return first;
         }
-        let now = Instant::now();
-        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-        if recent.len() > 10_000 {
-            recent.retain(|_, at| now.saturating_duration_since(*at) < DELIVERY_WINDOW);
-        }
-        match recent.get(key) {
-            Some(at) if now.saturating_duration_since(*at) < window => false,
-            _ => {
-                recent.insert(key.to_owned(), now);
-                true
-            }
+        self.recent(window)
+            .entry_by_ref(key)
+            .or_insert(())
+            .await
+            .is_fresh()
+    }
+
+    fn recent(&self, window: Duration) -> &Cache<String, ()> {
+        if window <= SAME_ACTION_WINDOW {
+            &self.recent_actions
+        } else {
+            &self.recent_deliveries
         }
     }
 
     async fn forget(&self, key: &str) {
         self.shared.release(&once_key(key)).await;
-        self.recent
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(key);
+        self.recent_actions.invalidate(key).await;
+        self.recent_deliveries.invalidate(key).await;
     }
 }
 

@@ -42,6 +42,11 @@ pub struct OperationLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CacheLabels {
     /// `hit`, `miss`.
     pub result: &'static str,
@@ -60,6 +65,7 @@ pub struct Metrics {
     alerts: Family<OutcomeLabels, Counter>,
     alert_webhooks: Family<OutcomeLabels, Counter>,
     overrides: Family<OutcomeLabels, Counter>,
+    task_panics: Family<KindLabels, Counter>,
     usergroup_syncs: Family<OutcomeLabels, Counter>,
     store_errors: Family<OperationLabels, Counter>,
     ack_latency: Histogram,
@@ -86,6 +92,7 @@ impl Metrics {
         let alerts = Family::<OutcomeLabels, Counter>::default();
         let alert_webhooks = Family::<OutcomeLabels, Counter>::default();
         let overrides = Family::<OutcomeLabels, Counter>::default();
+        let task_panics = Family::<KindLabels, Counter>::default();
         let usergroup_syncs = Family::<OutcomeLabels, Counter>::default();
         let store_errors = Family::<OperationLabels, Counter>::default();
         // 100 µs … ~13 s
@@ -129,6 +136,11 @@ impl Metrics {
             alert_webhooks.clone(),
         );
         registry.register(
+            "task_panics",
+            "Work that panicked (its place under MAX_IN_FLIGHT given back), by kind",
+            task_panics.clone(),
+        );
+        registry.register(
             "overrides",
             "Requests to take the call, by outcome",
             overrides.clone(),
@@ -164,6 +176,7 @@ impl Metrics {
             alerts,
             alert_webhooks,
             overrides,
+            task_panics,
             usergroup_syncs,
             store_errors,
             ack_latency,
@@ -244,6 +257,12 @@ impl Metrics {
         self.overrides
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
+    }
+
+    /// Work that panicked: `answer`, `click`, `take_call_click`,
+    /// `slash_command`, `alert_webhook`.
+    pub fn task_panic(&self, kind: &'static str) {
+        self.task_panics.get_or_create(&KindLabels { kind }).inc();
     }
 
     pub fn usergroup_sync(&self, outcome: &'static str) {

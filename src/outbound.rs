@@ -4,13 +4,41 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use reqwest::Url;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use crate::metrics::Metrics;
+
+/// The earliest and latest moments the bot speaks of: 1970-01-01 and the end
+/// of 2099. The time phrases it reads stay inside them, and every moment it
+/// writes (to Slack or to a provider) is kept inside them, so that no
+/// arithmetic or formatting on a time can fail.
+pub const EARLIEST: SystemTime = SystemTime::UNIX_EPOCH;
+pub const LATEST_SECONDS: u64 = 4_102_444_799; // 2099-12-31T23:59:59Z
+
+/// The latest moment the bot speaks of.
+pub fn latest() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(LATEST_SECONDS)
+}
+
+/// Seconds since 1970 of `time`, kept within [`EARLIEST`] and [`latest`].
+pub fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
+        .min(LATEST_SECONDS)
+}
+
+/// `time` as RFC 3339 in UTC to the second (`2026-12-24T09:00:00Z`), as
+/// OpsGenie, JSM and Slack's date fallbacks take it. Never panics: a time
+/// outside 1970..2099 is written as the nearest end (humantime's formatter
+/// panics before 1970).
+pub fn rfc3339(time: SystemTime) -> String {
+    let clamped = SystemTime::UNIX_EPOCH + Duration::from_secs(unix_seconds(time));
+    humantime::format_rfc3339_seconds(clamped).to_string()
+}
 
 /// Connect and total timeouts for every outbound call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,10 +10,10 @@ use crate::model::BotIdentity;
 /// What Slack said about where a person is from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Affiliation<'a> {
-    /// Their workspace, from the payload, else from their profile.
-    pub team: Option<&'a str>,
+    /// Their workspace, as the payload and their profile name it.
+    pub teams: [Option<&'a str>; 2],
     /// Every organisation named for them.
-    pub enterprises: [Option<&'a str>; 3],
+    pub enterprises: [Option<&'a str>; 2],
 }
 
 impl<'a> Affiliation<'a> {
@@ -26,17 +26,18 @@ impl<'a> Affiliation<'a> {
         profile_enterprise: Option<&'a str>,
     ) -> Self {
         Self {
-            team: payload_team.or(profile_team),
-            enterprises: [payload_enterprise, profile_enterprise, None],
+            teams: [payload_team, profile_team],
+            enterprises: [payload_enterprise, profile_enterprise],
         }
     }
 }
 
-/// Whether someone belongs to `home`'s workspace: the same workspace, one of
-/// `allowed_teams` (Slack Connect partners let in on purpose), or the same
-/// Enterprise Grid organisation named anywhere. Someone Slack names no
-/// workspace for is home: the payload came signed from Slack, and Slack names
-/// the workspace of everyone from elsewhere.
+/// Whether someone belongs to `home`'s workspace: the same Enterprise Grid
+/// organisation named anywhere, or else every workspace named for them is
+/// `home`'s or one of `allowed_teams` (Slack Connect partners let in on
+/// purpose): a profile that contradicts the payload is not overlooked.
+/// Someone Slack names no workspace for is home: the payload came signed from
+/// Slack, and Slack names the workspace of everyone from elsewhere.
 pub fn belongs(home: &BotIdentity, who: &Affiliation<'_>, allowed_teams: &[String]) -> bool {
     let same_organisation = home.enterprise_id.as_deref().is_some_and(|ours| {
         who.enterprises
@@ -47,10 +48,13 @@ pub fn belongs(home: &BotIdentity, who: &Affiliation<'_>, allowed_teams: &[Strin
     if same_organisation {
         return true;
     }
-    let (Some(ours), Some(theirs)) = (home.team_id.as_deref(), who.team) else {
+    let Some(ours) = home.team_id.as_deref() else {
         return true;
     };
-    ours == theirs || allowed_teams.iter().any(|allowed| allowed == theirs)
+    who.teams
+        .iter()
+        .flatten()
+        .all(|theirs| *theirs == ours || allowed_teams.iter().any(|allowed| allowed == theirs))
 }
 
 #[cfg(test)]
@@ -85,6 +89,11 @@ mod tests {
             ),
             (Affiliation::of(None, None, Some("TOTHER"), None), false),
             (Affiliation::of(Some("TPARTNER"), None, None, None), true),
+            // The payload says home, the profile says elsewhere: not home.
+            (
+                Affiliation::of(Some("THOME"), None, Some("TOTHER"), None),
+                false,
+            ),
         ];
         for (who, expected) in cases {
             assert_eq!(belongs(&home, &who, &allowed), expected, "{who:?}");

@@ -74,6 +74,8 @@ struct State {
     alerts: Vec<Value>,
     book: AlertBook,
     override_bodies: Vec<Value>,
+    /// Made, but answered with this status instead of 201 (once).
+    next_override_answer: Option<u16>,
 }
 
 /// A JSM site on loopback.
@@ -98,6 +100,7 @@ impl JsmSite {
             alerts: Vec::new(),
             book: AlertBook::default(),
             override_bodies: Vec::new(),
+            next_override_answer: None,
         }));
         let server = MockServer::start().await;
         let routes: [(&str, wiremock::MockBuilder); 8] = [
@@ -214,7 +217,13 @@ impl JsmSite {
         }
     }
 
-    /// The schedule overrides created through the API, as received.
+    /// The next override asked for is made, but answered with `status` (a
+    /// 502 from a proxy, a timeout's 504): the bot cannot know it landed.
+    pub fn make_next_override_then_answer(&self, status: u16) {
+        lock(&self.state).next_override_answer = Some(status);
+    }
+
+    /// The schedule overrides created through the API, as the bodies received.
     pub fn overrides(&self) -> Vec<Value> {
         lock(&self.state).override_bodies.clone()
     }
@@ -390,6 +399,9 @@ impl Respond for Endpoint {
                         {
                             Ok(alias) => {
                                 state.override_bodies.push(body);
+                                if let Some(status) = state.next_override_answer.take() {
+                                    return ResponseTemplate::new(status);
+                                }
                                 ResponseTemplate::new(201).set_body_json(json!({ "alias": alias }))
                             }
                             Err(message) => error(422, message),

@@ -91,6 +91,8 @@ struct State {
     requests: u64,
     book: AlertBook,
     override_bodies: Vec<Value>,
+    /// Made, but answered with this status instead of 201 (once).
+    next_override_answer: Option<u16>,
 }
 
 /// An OpsGenie account on loopback.
@@ -108,6 +110,7 @@ impl OpsGenieAccount {
             requests: 0,
             book: AlertBook::default(),
             override_bodies: Vec::new(),
+            next_override_answer: None,
         }));
         let server = MockServer::start().await;
         let routes = [
@@ -183,6 +186,12 @@ impl OpsGenieAccount {
                 overrides: OverrideBook::default(),
             },
         );
+    }
+
+    /// The next override asked for is made, but answered with `status` (a
+    /// 502 from a proxy, a timeout's 504): the bot cannot know it landed.
+    pub fn make_next_override_then_answer(&self, status: u16) {
+        lock(&self.state).next_override_answer = Some(status);
     }
 
     /// The schedule overrides created through the API, as the bodies received.
@@ -295,6 +304,9 @@ impl Respond for Endpoint {
                 {
                     Ok(alias) => {
                         state.override_bodies.push(body);
+                        if let Some(status) = state.next_override_answer.take() {
+                            return ResponseTemplate::new(status);
+                        }
                         ResponseTemplate::new(201).set_body_json(json!({
                             "data": {"alias": alias}, "took": 0.02, "requestId": request_id
                         }))

@@ -118,7 +118,12 @@ fn time_question(words: &[&str], is_team: &dyn Fn(&str) -> bool) -> Option<Comma
     let reads_as_time = {
         // Whether it reads at all does not depend on the zone or the day.
         let probe = jiff::Timestamp::UNIX_EPOCH.to_zoned_datetime(jiff::tz::TimeZone::UTC);
-        super::when::parse_when(&phrase, &probe).is_ok()
+        // A time outside the years the bot answers for is still a time: it
+        // is answered in words, not taken for a help request.
+        match super::when::parse_when(&phrase, &probe) {
+            Ok(_) => true,
+            Err(error) => error.out_of_range,
+        }
     };
     let question = asked.is_some() || (reads_as_time && (subject.is_empty() || is_team(&subject)));
     question.then_some(Command::OnCallAt { subject, phrase })

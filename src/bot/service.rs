@@ -186,32 +186,104 @@ impl Bot {
             .await
     }
 
+    /// Posts `text` in a thread.
+    pub async fn say_in_thread(
+        &self,
+        channel: &str,
+        thread_ts: &str,
+        text: &str,
+    ) -> Result<(), SlackError> {
+        self.slack.post_in_thread(channel, thread_ts, text).await
+    }
+
+    /// Tells `user` alone (an ephemeral message), logging a failure.
+    pub async fn tell_privately(
+        &self,
+        channel: &str,
+        user: &str,
+        thread_ts: Option<&str>,
+        text: &str,
+    ) {
+        if let Err(error) = self
+            .slack
+            .post_ephemeral(channel, user, thread_ts, text)
+            .await
+        {
+            tracing::warn!(%error, "could not tell someone privately");
+        }
+    }
+
+    /// Answers a slash command's caller alone at its `response_url`, logging a
+    /// failure.
+    pub async fn respond_privately(&self, response_url: &str, text: &str) {
+        let message = ThreadMessage::plain(text.to_owned());
+        if let Err(error) = self
+            .slack
+            .respond(response_url, &message, ResponseKind::Ephemeral)
+            .await
+        {
+            tracing::warn!(%error, "could not answer at the response_url");
+        }
+    }
+
     /// Says what became of a click on Confirm or Undo where it happened: at
-    /// the click's `response_url` in place of an ephemeral message, in place
-    /// of the message clicked (`in_place`), else in its thread.
+    /// the click's `response_url` in place of an ephemeral message (or of a
+    /// message at the top of a channel the bot may not be in, such as a public
+    /// `/oncall` answer), in place of the message clicked (`in_place`), else
+    /// in its thread.
     pub async fn say_where_clicked(
         &self,
         click: &OverrideClick,
         reply: &ThreadMessage,
         in_place: bool,
     ) -> Result<(), SlackError> {
+        let replace_at_url = click.ephemeral || (!in_place && click.thread_ts.is_none());
         match (&click.response_url, &click.message_ts) {
-            (Some(url), _) if click.ephemeral => {
+            (Some(url), _) if replace_at_url => {
                 self.slack
                     .respond(url, reply, ResponseKind::ReplaceOriginal)
                     .await
             }
-            (_, Some(ts)) if in_place => self.slack.update_message(&click.channel, ts, reply).await,
-            (_, Some(ts)) => {
+            (_, Some(ts)) if in_place && !click.ephemeral => {
+                self.slack.update_message(&click.channel, ts, reply).await
+            }
+            (_, Some(ts)) if !click.ephemeral => {
                 let thread_ts = click.thread_ts.as_deref().unwrap_or(ts);
                 self.slack
                     .post_message_in_thread(&click.channel, thread_ts, reply)
                     .await
                     .map(drop)
             }
-            (_, None) => Err(SlackError::Request(
-                "the click names no message to answer by".to_owned(),
+            _ => Err(SlackError::Request(
+                "the click names no place to answer".to_owned(),
             )),
+        }
+    }
+
+    /// Tells the clicker alone: an ephemeral message by the one clicked (at
+    /// the click's `response_url`, which leaves the message as it was, when
+    /// that message is ephemeral itself).
+    pub async fn tell_clicker(&self, click: &OverrideClick, text: &str) -> Result<(), SlackError> {
+        match &click.response_url {
+            Some(url) if click.ephemeral => {
+                self.slack
+                    .respond(
+                        url,
+                        &ThreadMessage::plain(text.to_owned()),
+                        ResponseKind::Ephemeral,
+                    )
+                    .await
+            }
+            _ => {
+                self.slack
+                    .post_ephemeral(
+                        &click.channel,
+                        &click.user,
+                        click.thread_ts.as_deref(),
+                        text,
+                    )
+                    .await
+            }
         }
     }
 
@@ -247,15 +319,14 @@ impl Bot {
                         .to_owned(),
                 ),
                 (None, false) => ThreadMessage::plain(TAKE_CALL_OFF_TEXT.to_owned()),
-                (Some(overrides), false) => {
-                    overrides
-                        .confirm(Confirmation::InThread {
-                            channel: &request.channel,
-                            thread_ts: &request.thread_ts,
-                            user: &request.user,
-                        })
-                        .await
-                }
+                (Some(overrides), false) => overrides
+                    .confirm(Confirmation::InThread {
+                        channel: &request.channel,
+                        thread_ts: &request.thread_ts,
+                        user: &request.user,
+                    })
+                    .await
+                    .into_message(),
             },
             Command::Alert(action) => ThreadMessage::plain(match &self.threads {
                 Some(threads) => threads.by_text(request, action).await,

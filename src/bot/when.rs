@@ -21,21 +21,57 @@ pub enum When {
 pub const FORMS: &str = "`at 22:00`, `tonight`, `today`, `tomorrow`, `tomorrow 09:00`, \
 `on Saturday`, `on Saturday 14:30`, `on 2026-12-24`, `on 2026-12-24 09:00`, `next week`";
 
-/// The phrase could not be read.
+/// The phrase could not be read, or names a time outside the years the bot
+/// speaks of (1970 to 2099: what the providers and Slack's dates take, and
+/// where every time the bot writes is safe).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("I could not read `{phrase}` as a time")]
+#[error("{}", if *.out_of_range {
+    format!("I answer for times from 1970 to 2099 only, and `{}` is not one of them", .phrase)
+} else {
+    format!("I could not read `{}` as a time", .phrase)
+})]
 pub struct NotUnderstood {
     pub phrase: String,
+    pub out_of_range: bool,
+}
+
+/// The first moment the bot answers for: 1970-01-01T00:00:00Z.
+const EARLIEST_SECONDS: i64 = 0;
+/// The moment after the last one it answers for: 2100-01-01T00:00:00Z.
+const BEYOND_SECONDS: i64 = 4_102_444_800;
+
+/// `Err` when `when` reaches outside 1970..2099.
+fn within_range(when: When, phrase: &str) -> Result<When, NotUnderstood> {
+    let inside =
+        |moment: &Timestamp| (EARLIEST_SECONDS..BEYOND_SECONDS).contains(&moment.as_second());
+    let ok = match &when {
+        When::At(moment) => inside(moment),
+        // `until` is exclusive: the end of 2099 is still inside.
+        When::Between { from, until } => inside(from) && until.as_second() <= BEYOND_SECONDS,
+    };
+    if ok {
+        Ok(when)
+    } else {
+        Err(NotUnderstood {
+            phrase: phrase.trim().to_owned(),
+            out_of_range: true,
+        })
+    }
 }
 
 /// The hour "tonight" means, when it is still ahead.
 const TONIGHT: i8 = 22;
 
 /// Reads `phrase` (lower or upper case, a trailing `?` or `.` allowed) at `now`,
-/// in `now`'s time zone.
+/// in `now`'s time zone; a time outside 1970..2099 is refused in words.
 pub fn parse_when(phrase: &str, now: &ZonedDateTime) -> Result<When, NotUnderstood> {
+    within_range(read_when(phrase, now)?, phrase)
+}
+
+fn read_when(phrase: &str, now: &ZonedDateTime) -> Result<When, NotUnderstood> {
     let not_understood = || NotUnderstood {
         phrase: phrase.trim().to_owned(),
+        out_of_range: false,
     };
     let lowered = phrase
         .trim()
@@ -97,6 +133,12 @@ pub fn parse_when(phrase: &str, now: &ZonedDateTime) -> Result<When, NotUndersto
                 .map(|weekday| next_weekday(today, weekday, true))
                 .or_else(|| day_word.parse::<Date>().ok())
                 .ok_or_else(not_understood)?;
+            if !(1970..=2099).contains(&date.year()) {
+                return Err(NotUnderstood {
+                    phrase: phrase.trim().to_owned(),
+                    out_of_range: true,
+                });
+            }
             let time = match rest {
                 [] => None,
                 rest => Some(time_of(rest).ok_or_else(not_understood)?),
@@ -112,13 +154,21 @@ pub const SPAN_FORMS: &str = "`until 18:00`, `until tomorrow 09:00`, `09:00-13:0
 `tomorrow 09:00-13:00`, `on Saturday 08:00-20:00`";
 
 /// A span to take the call for: `until <time>` (from now), or
-/// `[<day>] HH:MM-HH:MM`. `Err` when it cannot be read.
+/// `[<day>] HH:MM-HH:MM`. `Err` when it cannot be read, or reaches outside
+/// 1970..2099.
 pub fn parse_span(
     phrase: &str,
     now: &ZonedDateTime,
 ) -> Result<(Timestamp, Timestamp), NotUnderstood> {
+    let (from, until) = read_span(phrase, now)?;
+    within_range(When::Between { from, until }, phrase)?;
+    Ok((from, until))
+}
+
+fn read_span(phrase: &str, now: &ZonedDateTime) -> Result<(Timestamp, Timestamp), NotUnderstood> {
     let not_understood = || NotUnderstood {
         phrase: phrase.trim().to_owned(),
+        out_of_range: false,
     };
     let lowered = phrase
         .trim()
@@ -231,6 +281,7 @@ fn at(date: Date, time: Time, now: &ZonedDateTime) -> Result<When, NotUnderstood
         .map(|zoned| When::At(zoned.timestamp()))
         .map_err(|_| NotUnderstood {
             phrase: date.to_string(),
+            out_of_range: false,
         })
 }
 
@@ -239,12 +290,14 @@ fn start_of(date: Date, now: &ZonedDateTime) -> Result<Timestamp, NotUnderstood>
         .map(|zoned| zoned.timestamp())
         .map_err(|_| NotUnderstood {
             phrase: date.to_string(),
+            out_of_range: false,
         })
 }
 
 fn end_of(date: Date, now: &ZonedDateTime) -> Result<Timestamp, NotUnderstood> {
     let next = date.tomorrow().map_err(|_| NotUnderstood {
         phrase: date.to_string(),
+        out_of_range: false,
     })?;
     start_of(next, now)
 }
@@ -309,6 +362,39 @@ mod tests {
             parse_when("tonight", &late),
             Ok(When::At(late.timestamp())),
             "tonight, when it is later than 22:00 already, is now"
+        );
+    }
+
+    #[test]
+    fn a_time_outside_1970_to_2099_is_refused_in_words_not_read() {
+        let now = now("UTC", "2026-11-23T15:00");
+        for phrase in [
+            "on 1969-12-31",
+            "on 1969-12-31 23:59",
+            "on 0001-01-01",
+            "on 2100-01-01",
+            "on 9999-12-31 09:00",
+        ] {
+            let refused = parse_when(phrase, &now).expect_err(phrase);
+            assert!(refused.out_of_range, "{phrase}");
+            assert_eq!(
+                refused.to_string(),
+                format!(
+                    "I answer for times from 1970 to 2099 only, and `{phrase}` is not one of them"
+                )
+            );
+        }
+        for phrase in ["on 1970-01-01", "on 2099-12-31", "on 2099-12-31 23:59"] {
+            assert!(parse_when(phrase, &now).is_ok(), "{phrase}");
+        }
+        for span in ["on 1969-12-31 09:00-10:00", "until on 2100-01-02"] {
+            let refused = parse_span(span, &now).expect_err(span);
+            assert!(refused.out_of_range, "{span}");
+        }
+        assert!(
+            !parse_when("on someday", &now)
+                .expect_err("unread")
+                .out_of_range
         );
     }
 

@@ -217,6 +217,17 @@ pub fn parse(path: &Path, text: &str) -> Result<FileSettings, FileError> {
         };
         let team_take_call = take_call_policy(&team_entry, &default_take_call, "team.", &invalid)?;
         if team_take_call != default_take_call {
+            if let Some(other) = take_call.by_schedule.get(&schedule) {
+                if *other != team_take_call {
+                    return Err(invalid(
+                        entry.name.span().start,
+                        format!(
+                            "team `{name}` shares the schedule `{schedule}` with another team \
+                             but sets other take_call rules; the rules are per schedule"
+                        ),
+                    ));
+                }
+            }
             take_call
                 .by_schedule
                 .insert(schedule.clone(), team_take_call);

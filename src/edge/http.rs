@@ -304,7 +304,15 @@ async fn alert_webhook(
         Err(answer) => return answer,
     };
     match parse_alert_update(&body) {
-        Ok(update) => state.inbox.accept_alert_update(update),
+        Ok(update) => {
+            if !state.inbox.accept_alert_update(update) {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy: too much work in flight; deliver it again\n",
+                )
+                    .into_response();
+            }
+        }
         Err(WebhookError::OtherAction(action)) => {
             state.inbox.metrics().alert_webhook("other_action");
             tracing::debug!(%action, "webhook action not reflected");

@@ -3,10 +3,13 @@
 //! start the answer without waiting, track what is in flight, and drain it at
 //! shutdown. It knows no HTTP framework and no socket.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
@@ -16,7 +19,7 @@ use crate::metrics::Metrics;
 use crate::model::{
     AlertUpdate, BotIdentity, Click, OverrideButton, OverrideClick, Request, SlashCommand,
 };
-use crate::overrides::{Confirmation, UndoClick};
+use crate::overrides::{Confirmation, Said, UndoClick};
 use crate::slack::events::{Envelope, Inbound};
 use crate::store::SharedState;
 
@@ -50,15 +53,49 @@ struct Inner {
     max_in_flight: usize,
     books: Mutex<Books>,
     work: TaskTracker,
+    /// Busy notices on their way.
+    busy_notices: std::sync::atomic::AtomicUsize,
 }
 
 /// What was seen and what is in flight, under one lock so that "is it new?",
 /// "is there room?" and "record it" are one step.
 struct Books {
     seen: RecentKeys,
-    /// Event ids acked but not yet answered.
-    in_flight: HashSet<String>,
+    /// Work acked but not finished (answers, clicks, commands, webhook
+    /// deliveries), by ticket: what it is, for the log at shutdown.
+    in_flight: HashMap<u64, String>,
+    next_ticket: u64,
 }
+
+/// One place of `MAX_IN_FLIGHT`, given back when dropped: when the work ends,
+/// however it ends (a panic included).
+struct Slot {
+    inner: Arc<Inner>,
+    ticket: u64,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.inner
+            .books
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .in_flight
+            .remove(&self.ticket);
+    }
+}
+
+/// How many "busy, try again" notices may be on their way at once: past
+/// `MAX_IN_FLIGHT`, a flood of clicks must not become a flood of notices.
+const MAX_BUSY_NOTICES: usize = 64;
+
+/// What a person is told when the work for them failed unexpectedly.
+pub const PANIC_TEXT: &str =
+    "Sorry, something went wrong on my side while doing that; it has been logged. Please try again.";
+
+/// What a person is told when their click or command was not taken.
+pub const BUSY_TEXT: &str =
+    "I am busy with many requests right now, so I did nothing; please try again in a moment.";
 
 impl Inbox {
     pub fn new(
@@ -75,9 +112,11 @@ impl Inbox {
                 max_in_flight,
                 books: Mutex::new(Books {
                     seen: RecentKeys::new(DEDUPE_WINDOW, Instant::now()),
-                    in_flight: HashSet::new(),
+                    in_flight: HashMap::new(),
+                    next_ticket: 0,
                 }),
                 work: TaskTracker::new(),
+                busy_notices: std::sync::atomic::AtomicUsize::new(0),
             }),
         }
     }
@@ -101,6 +140,90 @@ impl Inbox {
             .books
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A place for `what` within `MAX_IN_FLIGHT`, or `None` when there is no room.
+    fn admit(&self, what: String) -> Option<Slot> {
+        let mut books = self.books();
+        Self::admit_in(&mut books, &self.inner, what)
+    }
+
+    fn admit_in(books: &mut Books, inner: &Arc<Inner>, what: String) -> Option<Slot> {
+        if books.in_flight.len() >= inner.max_in_flight {
+            return None;
+        }
+        books.next_ticket += 1;
+        let ticket = books.next_ticket;
+        books.in_flight.insert(ticket, what);
+        Some(Slot {
+            inner: Arc::clone(inner),
+            ticket,
+        })
+    }
+
+    /// How much work is in flight.
+    pub fn in_flight(&self) -> usize {
+        self.books().in_flight.len()
+    }
+
+    /// Runs `work` on the tracker in its `slot`: a panic is caught, logged as
+    /// an error in the work's span, counted (`task_panics_total{kind}`), and
+    /// `on_panic` runs (to tell the person something went wrong); the slot is
+    /// given back whatever happens.
+    fn spawn_in<W, P>(
+        &self,
+        slot: Slot,
+        kind: &'static str,
+        span: tracing::Span,
+        work: W,
+        on_panic: P,
+    ) where
+        W: Future<Output = ()> + Send + 'static,
+        P: Future<Output = ()> + Send + 'static,
+    {
+        let metrics = Arc::clone(&self.inner.metrics);
+        self.inner.work.spawn(
+            async move {
+                let _slot = slot;
+                if AssertUnwindSafe(work).catch_unwind().await.is_err() {
+                    metrics.task_panic(kind);
+                    tracing::error!(kind, "the work panicked; its place is given back");
+                    on_panic.await;
+                }
+            }
+            .instrument(span),
+        );
+    }
+
+    /// Runs `work` within `MAX_IN_FLIGHT` (see [`Self::spawn_in`]); `false`,
+    /// with nothing started, when there is no room.
+    pub fn run_guarded<W>(&self, kind: &'static str, what: String, work: W) -> bool
+    where
+        W: Future<Output = ()> + Send + 'static,
+    {
+        match self.admit(what) {
+            Some(slot) => {
+                self.spawn_in(slot, kind, tracing::Span::current(), work, async {});
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Tells a person privately that their click or command was not taken,
+    /// unless too many such notices are on their way already.
+    fn tell_busy(&self, tell: impl Future<Output = ()> + Send + 'static) {
+        use std::sync::atomic::Ordering;
+        let inner = Arc::clone(&self.inner);
+        if inner.busy_notices.fetch_add(1, Ordering::Relaxed) >= MAX_BUSY_NOTICES {
+            inner.busy_notices.fetch_sub(1, Ordering::Relaxed);
+            tracing::warn!("too busy to even say so; a click or command dropped");
+            return;
+        }
+        tokio::spawn(async move {
+            tell.await;
+            inner.busy_notices.fetch_sub(1, Ordering::Relaxed);
+        });
     }
 
     /// Handles one authenticated, parsed envelope: dedupes, admits, starts the
@@ -131,28 +254,53 @@ impl Inbox {
     }
 
     /// A click on an alert button: acted on after the ack, tracked like an
-    /// answer so that shutdown lets it finish.
+    /// answer so that shutdown lets it finish; over `MAX_IN_FLIGHT`, the clicker
+    /// is told privately to try again (Slack never sends a click twice).
     pub fn accept_click(&self, click: Click, received: Instant) {
-        let outcome = match self.inner.bot.alert_threads() {
-            Some(threads) => {
-                let threads = Arc::clone(threads);
-                let span = tracing::info_span!(
-                    "slack_interaction",
-                    action = click.action.as_str(),
-                    channel = %click.channel,
-                    user = %click.user
-                );
-                self.inner
-                    .work
-                    .spawn(async move { threads.click(&click).await }.instrument(span));
-                "answered"
-            }
-            None => {
-                tracing::info!("a click on an alert button, but alerts are off; ignored");
-                "ignored"
-            }
+        let Some(threads) = self.inner.bot.alert_threads().cloned() else {
+            tracing::info!("a click on an alert button, but alerts are off; ignored");
+            self.record("block_actions", "ignored", received);
+            return;
         };
-        self.record("block_actions", outcome, received);
+        let span = tracing::info_span!(
+            "slack_interaction",
+            action = click.action.as_str(),
+            channel = %click.channel,
+            user = %click.user
+        );
+        let Some(slot) = self.admit(format!("a click on {}", click.action.as_str())) else {
+            let bot = Arc::clone(&self.inner.bot);
+            self.tell_busy(async move {
+                bot.tell_privately(
+                    &click.channel,
+                    &click.user,
+                    click.thread_ts.as_deref(),
+                    BUSY_TEXT,
+                )
+                .await;
+            });
+            self.record("block_actions", "shed", received);
+            return;
+        };
+        let (bot, place) = (
+            Arc::clone(&self.inner.bot),
+            (
+                click.channel.clone(),
+                click.user.clone(),
+                click.thread_ts.clone(),
+            ),
+        );
+        self.spawn_in(
+            slot,
+            "click",
+            span,
+            async move { threads.click(&click).await },
+            async move {
+                bot.tell_privately(&place.0, &place.1, place.2.as_deref(), PANIC_TEXT)
+                    .await;
+            },
+        );
+        self.record("block_actions", "answered", received);
     }
 
     /// A click on Confirm or Undo of a request to take the call: the override
@@ -168,49 +316,88 @@ impl Inbox {
         let bot = Arc::clone(&self.inner.bot);
         let span =
             tracing::info_span!("take_call_click", channel = %click.channel, user = %click.user);
-        self.inner.work.spawn(
+        let Some(slot) = self.admit("a click on Confirm or Undo".to_owned()) else {
+            self.tell_busy(async move {
+                bot.tell_clicker(&click, BUSY_TEXT).await.unwrap_or_else(
+                    |error| tracing::warn!(%error, "could not say the bot is busy"),
+                );
+            });
+            self.record("block_actions", "shed", received);
+            return;
+        };
+        let on_panic = {
+            let (bot, click) = (Arc::clone(&bot), click.clone());
             async move {
-                let (reply, in_place) = match &click.button {
+                let _ = bot.tell_clicker(&click, PANIC_TEXT).await;
+            }
+        };
+        self.spawn_in(
+            slot,
+            "take_call_click",
+            span,
+            async move {
+                let (said, in_place) = match &click.button {
                     OverrideButton::Confirm { request } => {
-                        let reply = overrides
+                        let said = overrides
                             .confirm(Confirmation::Button {
                                 request,
                                 user: &click.user,
                             })
                             .await;
-                        (reply, false)
+                        (said, false)
                     }
                     OverrideButton::Undo { made } => {
                         let message = match (click.ephemeral, &click.message_ts) {
                             (false, Some(ts)) => Some((click.channel.as_str(), ts.as_str())),
                             _ => None,
                         };
-                        let reply = overrides
+                        let said = overrides
                             .undo(UndoClick {
                                 made,
                                 user: &click.user,
                                 message,
+                                thread_ts: click.thread_ts.as_deref(),
                             })
                             .await;
-                        (reply, true)
+                        (said, true)
                     }
                 };
-                if let Err(error) = bot.say_where_clicked(&click, &reply, in_place).await {
+                let told = match said {
+                    Said::Public(reply) => bot.say_where_clicked(&click, &reply, in_place).await,
+                    Said::Private(text) => bot.tell_clicker(&click, &text).await,
+                };
+                if let Err(error) = told {
                     tracing::error!(%error, "could not say what became of the click");
                 }
-            }
-            .instrument(span),
+            },
+            on_panic,
         );
         self.record("block_actions", "answered", received);
     }
 
-    /// A slash command: answered at its `response_url` after the ack.
+    /// A slash command: answered at its `response_url` after the ack; over
+    /// `MAX_IN_FLIGHT`, the caller is told there to try again.
     pub fn accept_command(&self, command: SlashCommand, received: Instant) {
         let bot = Arc::clone(&self.inner.bot);
         let metrics = Arc::clone(&self.inner.metrics);
         let span =
             tracing::info_span!("slash_command", channel = %command.channel, user = %command.user);
-        self.inner.work.spawn(
+        let Some(slot) = self.admit("a slash command".to_owned()) else {
+            self.tell_busy(async move {
+                bot.respond_privately(&command.response_url, BUSY_TEXT)
+                    .await;
+            });
+            self.record("slash_command", "shed", received);
+            return;
+        };
+        let on_panic = {
+            let (bot, url) = (Arc::clone(&bot), command.response_url.clone());
+            async move { bot.respond_privately(&url, PANIC_TEXT).await }
+        };
+        self.spawn_in(
+            slot,
+            "slash_command",
+            span,
             async move {
                 match bot.answer_command(&command).await {
                     Ok(()) => {
@@ -222,30 +409,38 @@ impl Inbox {
                         tracing::error!(%error, "could not answer the command");
                     }
                 }
-            }
-            .instrument(span),
+            },
+            on_panic,
         );
         self.record("slash_command", "answered", received);
     }
 
     /// One delivery of the provider's webhook: reflected in its thread after
-    /// the 200.
-    pub fn accept_alert_update(&self, update: AlertUpdate) {
-        let Some(threads) = self.inner.bot.alert_threads() else {
+    /// the 200. `false` when there is no room: the door answers 503, and the
+    /// provider delivers it again.
+    pub fn accept_alert_update(&self, update: AlertUpdate) -> bool {
+        let Some(threads) = self.inner.bot.alert_threads().cloned() else {
             tracing::info!("an alert webhook, but alerts are off; ignored");
-            return;
+            return true;
         };
-        let threads = Arc::clone(threads);
+        let Some(slot) = self.admit("a webhook delivery".to_owned()) else {
+            self.inner.metrics.alert_webhook("shed");
+            return false;
+        };
         let metrics = Arc::clone(&self.inner.metrics);
         let span = tracing::info_span!("alert_webhook", alias = %update.alias);
-        self.inner.work.spawn(
+        self.spawn_in(
+            slot,
+            "alert_webhook",
+            span,
             async move {
                 let reflected = threads.reflect(&update).await;
                 metrics.alert_webhook(reflected.as_str());
                 tracing::info!(reflected = reflected.as_str(), "alert webhook handled");
-            }
-            .instrument(span),
+            },
+            async {},
         );
+        true
     }
 
     /// Counts an event and how long it took to ack; the doors call it for what
@@ -271,7 +466,7 @@ impl Inbox {
         // `message` for one post). The message is the key either way: one key,
         // 8 bytes, per event seen.
         let message_key = (request.channel.as_str(), request.ts.as_str());
-        {
+        let slot = {
             let now = Instant::now();
             let mut books = self.books();
             if books.seen.contains(&message_key, now) {
@@ -279,19 +474,32 @@ impl Inbox {
                 tracing::info!("duplicate delivery, already answered");
                 return ("duplicate", Reply::Ack);
             }
-            if books.in_flight.len() >= self.inner.max_in_flight {
+            let Some(slot) =
+                Self::admit_in(&mut books, &self.inner, format!("the event {event_id}"))
+            else {
                 drop(books);
                 tracing::warn!(
                     max_in_flight = self.inner.max_in_flight,
                     "too much work in flight; not acked, so Slack delivers it again"
                 );
                 return ("shed", Reply::Overloaded);
-            }
+            };
             books.seen.insert(&message_key, now);
-            books.in_flight.insert(event_id.clone());
-        }
+            slot
+        };
         let inbox = self.clone();
-        self.inner.work.spawn(
+        let on_panic = {
+            let (bot, request) = (Arc::clone(&self.inner.bot), request.clone());
+            async move {
+                let _ = bot
+                    .say_in_thread(&request.channel, &request.thread_ts, PANIC_TEXT)
+                    .await;
+            }
+        };
+        self.spawn_in(
+            slot,
+            "answer",
+            tracing::Span::current(),
             async move {
                 if inbox.answered_elsewhere(&request).await {
                     inbox.inner.metrics.reply("answered_elsewhere");
@@ -299,9 +507,8 @@ impl Inbox {
                 } else {
                     inbox.answer(&request, received).await;
                 }
-                inbox.books().in_flight.remove(&event_id);
-            }
-            .instrument(tracing::Span::current()),
+            },
+            on_panic,
         );
         ("answered", Reply::Ack)
     }
@@ -356,9 +563,9 @@ impl Inbox {
         {
             return 0;
         }
-        let lost: Vec<String> = self.books().in_flight.iter().cloned().collect();
-        for event_id in &lost {
-            tracing::error!(%event_id, "shutting down before this acked event was answered");
+        let lost: Vec<String> = self.books().in_flight.values().cloned().collect();
+        for what in &lost {
+            tracing::error!(%what, "shutting down before this acked work was done");
         }
         lost.len()
     }

@@ -152,14 +152,21 @@ where
         }
     }
 
-    /// The entry under `id`: this process's, else the one another replica
-    /// kept.
+    /// The entry under `id`. With shared state, what it holds decides (another
+    /// replica may have used or removed the entry); this process's copy is
+    /// used only while the store fails, or when there is none.
     pub async fn get(&self, id: &str) -> Option<T> {
-        if let Some(value) = self.local.get(id).await {
-            return Some(value);
+        if self.shared.is_shared() {
+            match self.shared.get(&self.key(id)).await {
+                Some(Some(json)) => return serde_json::from_str(&json).ok(),
+                Some(None) => {
+                    self.local.invalidate(id).await;
+                    return None;
+                }
+                None => {}
+            }
         }
-        let json = self.shared.get(&self.key(id)).await.flatten()?;
-        serde_json::from_str(&json).ok()
+        self.local.get(id).await
     }
 
     /// Forgets `id`, here and in the shared state.

@@ -25,7 +25,7 @@ use crate::slack::markup::{escape, slack_date};
 use crate::slack::{SlackApi, SlackUser};
 use crate::store::SharedState;
 use crate::workspace::{self, Affiliation};
-use book::{Book, Made, Pending, StoredPerson, StoredRotation};
+use book::{Book, Made as MadeOverride, Pending, StoredPerson, StoredRotation};
 use policy::{check_span, Refusal};
 pub use policy::{TakeCallPolicies, TakeCallPolicy};
 
@@ -89,8 +89,44 @@ pub enum Confirmation<'a> {
 pub struct UndoClick<'a> {
     pub made: &'a str,
     pub user: &'a str,
-    /// The message the button is on, when it is not ephemeral.
+    /// The message the button is on, when it is not ephemeral, and its thread.
     pub message: Option<(&'a str, &'a str)>,
+    pub thread_ts: Option<&'a str>,
+}
+
+/// When the shared state cannot say whether a confirm or an undo was done
+/// already: better not to act than to act twice.
+const CANNOT_BE_SURE_TEXT: &str = "I could not make sure this is done only once just now, so I \
+did nothing; please try again in a minute.";
+
+/// What making an override came to.
+enum Made {
+    Done(ThreadMessage),
+    /// Not made; `retry`: it surely did not land, so the same Confirm may be
+    /// pressed again.
+    NotMade {
+        text: String,
+        retry: bool,
+    },
+}
+
+/// What a confirmation or an undo comes to: news for where the button was (the
+/// thread, the message in place), or words for the clicker alone, which must
+/// not take the place of anything others read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Said {
+    Public(ThreadMessage),
+    Private(String),
+}
+
+impl Said {
+    /// As a thread reply (for `@ops yes`, which its writer said in the open).
+    pub fn into_message(self) -> ThreadMessage {
+        match self {
+            Self::Public(message) => message,
+            Self::Private(text) => ThreadMessage::plain(text),
+        }
+    }
 }
 
 /// The person taking the call, and the rotations their override replaces.
@@ -113,10 +149,13 @@ pub struct Overrides {
     pending: Book<Pending>,
     /// (channel, thread, asker) → their pending request's id, for `@ops yes`.
     in_threads: Book<String>,
-    made: Book<Made>,
+    made: Book<MadeOverride>,
     groups: Cache<String, Arc<Vec<String>>>,
     /// Confirms and undos done, when there is no shared state to say so.
     done_here: Cache<String, ()>,
+    /// Requests per person in the current window, when there is no shared
+    /// state to count them.
+    asks: Cache<String, Arc<std::sync::atomic::AtomicU32>>,
 }
 
 impl Overrides {
@@ -143,6 +182,10 @@ impl Overrides {
                 .build(),
             done_here: Cache::builder()
                 .time_to_live(ONCE_WINDOW)
+                .max_capacity(10_000)
+                .build(),
+            asks: Cache::builder()
+                .time_to_live(policy::ASKS_PER)
                 .max_capacity(10_000)
                 .build(),
             provider,
@@ -197,6 +240,9 @@ impl Overrides {
         }
         let now = SystemTime::now();
         check_span(request.from, request.until, now, policy)?;
+        if !self.within_allowance(request.asker).await {
+            return Err(Refusal::TooMany);
+        }
         let asker = self.slack.user(request.asker).await.map_err(|error| {
             tracing::warn!(%error, "could not look up who asks to take the call");
             Refusal::CannotCheck {
@@ -263,7 +309,7 @@ impl Overrides {
             rotations_phrase(&standing.rotations),
             slack_date(from),
             slack_date(request.until),
-            replacing_phrase(&self.mentions(&replaced).await),
+            replacing_phrase(&unpinged_names(&replaced)),
         );
         Ok(ThreadMessage::plain(text).with_button(OverrideButton::Confirm { request: id }))
     }
@@ -283,7 +329,12 @@ impl Overrides {
         let now = SystemTime::now();
         let plans = self
             .directory
-            .plan(schedule, now - MEMBERSHIP_WINDOW, now + MEMBERSHIP_WINDOW)
+            .plan(
+                schedule,
+                now.checked_sub(MEMBERSHIP_WINDOW)
+                    .unwrap_or(SystemTime::UNIX_EPOCH),
+                now + MEMBERSHIP_WINDOW,
+            )
             .await
             .map_err(|error| {
                 tracing::warn!(%error, %schedule, "could not read the rotations to check a taker");
@@ -324,6 +375,27 @@ impl Overrides {
                 .provider_person(asker_id, asker.email.as_deref(), &asker.name),
             rotations: plans.first().map(rotation_ref).into_iter().collect(),
         })
+    }
+
+    /// Counts one request of `user` against [`policy::ASKS`] per
+    /// [`policy::ASKS_PER`]: across replicas when they share state, else here.
+    async fn within_allowance(&self, user: &str) -> bool {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let key = format!("take-asks:{user}");
+        if let Some(within) = self
+            .shared
+            .take_allowance(&key, &new_id(), policy::ASKS, policy::ASKS_PER)
+            .await
+        {
+            return within;
+        }
+        let count = self
+            .asks
+            .entry_by_ref(user)
+            .or_insert_with(async { Arc::new(AtomicU32::new(0)) })
+            .await
+            .into_value();
+        count.fetch_add(1, Ordering::Relaxed) < policy::ASKS
     }
 
     /// Whether `take_call_allowed` names the user, or a user group they are in.
@@ -389,8 +461,9 @@ impl Overrides {
     }
 
     /// A confirmation: makes the override of the asker's pending request,
-    /// once, announces it, and answers with an Undo button.
-    pub async fn confirm(&self, confirmation: Confirmation<'_>) -> ThreadMessage {
+    /// once, announces it, and answers with an Undo button. Anything but the
+    /// outcome of a made override is for the clicker alone.
+    pub async fn confirm(&self, confirmation: Confirmation<'_>) -> Said {
         let (id, user) = match confirmation {
             Confirmation::Button { request, user } => (Some(request.to_owned()), user),
             Confirmation::InThread {
@@ -409,20 +482,23 @@ impl Overrides {
             None => None,
         };
         let Some(pending) = pending else {
-            return ThreadMessage::plain(
+            return Said::Private(
                 "You have no request to take the call waiting here (one expires after 10 \
                  minutes, or was confirmed already)."
                     .to_owned(),
             );
         };
         if pending.asker != user {
-            return ThreadMessage::plain(format!(
+            return Said::Private(format!(
                 "Only <@{}>, who asked to take the call, can confirm it.",
                 pending.asker
             ));
         }
-        if !self.first_time(&format!("confirmed:{}", pending.id)).await {
-            return ThreadMessage::plain("That request was confirmed already.".to_owned());
+        let claim = format!("confirmed:{}", pending.id);
+        match self.first_time(&claim).await {
+            Some(true) => {}
+            Some(false) => return Said::Private("That request was confirmed already.".to_owned()),
+            None => return Said::Private(CANNOT_BE_SURE_TEXT.to_owned()),
         }
         self.pending.remove(&pending.id).await;
         if let Some((channel, thread_ts)) = &pending.thread {
@@ -430,19 +506,36 @@ impl Overrides {
                 .remove(&thread_key(channel, thread_ts, &pending.asker))
                 .await;
         }
-        self.make(pending).await
+        match self.make(&pending).await {
+            Made::Done(message) => Said::Public(message),
+            Made::NotMade { text, retry } => {
+                if retry {
+                    // Surely not made: the same Confirm may be pressed again.
+                    self.not_done(&claim).await;
+                    self.pending
+                        .put(&pending.id, &pending, CONFIRM_WITHIN)
+                        .await;
+                    if let Some((channel, thread_ts)) = &pending.thread {
+                        let key = thread_key(channel, thread_ts, &pending.asker);
+                        self.in_threads.put(&key, &pending.id, CONFIRM_WITHIN).await;
+                    }
+                }
+                Said::Private(text)
+            }
+        }
     }
 
-    async fn make(&self, pending: Pending) -> ThreadMessage {
+    async fn make(&self, pending: &Pending) -> Made {
         let now = SystemTime::now();
         let from = pending.from.max(now);
         if pending.until <= now {
-            return ThreadMessage::plain(
-                Refusal::Past {
+            return Made::NotMade {
+                text: Refusal::Past {
                     ended: pending.until,
                 }
                 .text(),
-            );
+                retry: false,
+            };
         }
         let rotations: Vec<RotationRef> =
             pending.rotations.iter().cloned().map(Into::into).collect();
@@ -463,16 +556,67 @@ impl Overrides {
         };
         let alias = match self.provider.make_override(&request).await {
             Ok(alias) => alias,
+            Err(ActionError::Failed(error)) if error.may_have_landed() => {
+                // It may be there all the same: read back before saying so.
+                tracing::warn!(%error, "the override may have been made; reading back");
+                match self.provider.find_override(&request).await {
+                    Ok(Some(alias)) => alias,
+                    Ok(None) => {
+                        self.metrics.take_call("failed");
+                        return Made::NotMade {
+                            text: format!(
+                                "I could not reach {} to take the call, and it shows no such \
+                                 override; nothing changed. Please press Confirm again.",
+                                self.source()
+                            ),
+                            retry: true,
+                        };
+                    }
+                    Err(error) => {
+                        self.metrics.take_call("uncertain");
+                        tracing::error!(%error, "could not find out whether the override was made");
+                        return Made::NotMade {
+                            text: format!(
+                                "I could not reach {} to take the call, nor find out whether \
+                                 the override was made: check the schedule there before \
+                                 trying again.",
+                                self.source()
+                            ),
+                            retry: false,
+                        };
+                    }
+                }
+            }
             Err(error) => {
                 self.metrics.take_call("failed");
-                return ThreadMessage::plain(self.not_made(error));
+                let retry = matches!(error, ActionError::Failed(_));
+                return Made::NotMade {
+                    text: self.not_made(error),
+                    retry,
+                };
             }
         };
+        Made::Done(
+            self.made(pending, &standing, &replaced, alias, from, now)
+                .await,
+        )
+    }
+
+    /// Records, announces and answers an override that is made.
+    async fn made(
+        &self,
+        pending: &Pending,
+        standing: &Standing,
+        replaced: &[Person],
+        alias: String,
+        from: SystemTime,
+        now: SystemTime,
+    ) -> ThreadMessage {
         self.metrics.take_call("made");
         tracing::info!(schedule = %pending.schedule, "call taken through an override");
         self.forget_everywhere(&pending.schedule).await;
         let mut replaced_users = Vec::new();
-        for person in &replaced {
+        for person in replaced {
             if let Ok(Some(user)) = self.directory.slack_user(person).await {
                 if user != pending.asker && !replaced_users.contains(&user) {
                     replaced_users.push(user);
@@ -486,8 +630,8 @@ impl Overrides {
             slack_date(from),
             slack_date(pending.until),
         );
-        let replacing = replacing_phrase(&self.mentions(&replaced).await);
-        let mut made = Made {
+        let replacing = replacing_phrase(&self.mentions(replaced).await);
+        let mut made = MadeOverride {
             id: pending.id.clone(),
             schedule: pending.schedule.clone(),
             label: pending.label.clone(),
@@ -529,12 +673,8 @@ impl Overrides {
                 tracing::warn!(%error, "could not tell someone they are replaced");
             }
         }
-        let ttl = pending
-            .until
-            .duration_since(now)
-            .unwrap_or(Duration::ZERO)
-            .min(policy::DEFAULT_MAX_SPAN * 52)
-            + MADE_TTL_MARGIN;
+        // Kept until the span starts (Undo's window), and a little longer.
+        let ttl = from.duration_since(now).unwrap_or(Duration::ZERO) + UNDO_GRACE + MADE_TTL_MARGIN;
         self.made.put(&made.id, &made, ttl).await;
         ThreadMessage::plain(format!(
             "Done: <@{}> is on call for {what}{replacing}. Undo it with the button, until it \
@@ -562,38 +702,41 @@ impl Overrides {
     }
 
     /// A click on Undo: deletes the override (the taker's, or someone's it
-    /// replaces) until its span starts, and says so where it was announced.
-    /// Returns what the clicked message now says.
-    pub async fn undo(&self, click: UndoClick<'_>) -> ThreadMessage {
+    /// replaces) until its span starts, and says so where it was announced and
+    /// in its thread. A refusal is for the clicker alone.
+    pub async fn undo(&self, click: UndoClick<'_>) -> Said {
         let source = self.source();
         let Some(made) = self.made.get(click.made).await else {
-            return ThreadMessage::plain(format!(
+            return Said::Private(format!(
                 "I no longer know that override (it was undone, or is long past); change it in \
                  {source} if it is still there."
             ));
         };
         if made.taker != click.user && !made.replaced.iter().any(|user| user == click.user) {
-            return ThreadMessage::plain(format!(
+            return Said::Private(format!(
                 "Only <@{}>, who took the call, or the people they replace can undo it.",
                 made.taker
             ));
         }
         if !undo_open(&made, SystemTime::now()) {
-            return ThreadMessage::plain(format!(
+            return Said::Private(format!(
                 "Too late to undo: it started {}. Change it in {source}.",
                 slack_date(made.from)
             ));
         }
-        if !self.first_time(&format!("undone:{}", made.id)).await {
-            return ThreadMessage::plain("It was undone already.".to_owned());
+        let claim = format!("undone:{}", made.id);
+        match self.first_time(&claim).await {
+            Some(true) => {}
+            Some(false) => return Said::Private("It was undone already.".to_owned()),
+            None => return Said::Private(CANNOT_BE_SURE_TEXT.to_owned()),
         }
         if let Err(error) = self
             .provider
             .delete_override(&made.schedule, &made.alias)
             .await
         {
-            self.not_done(&format!("undone:{}", made.id)).await;
-            return ThreadMessage::plain(match error {
+            self.not_done(&claim).await;
+            return Said::Private(match error {
                 ActionError::Refused(reason) => format!(
                     "{source} did not delete the override: {}. Nothing changed.",
                     escape(reason.trim_end_matches('.'))
@@ -601,7 +744,8 @@ impl Overrides {
                 ActionError::Failed(error) => {
                     tracing::warn!(%error, "could not delete the override");
                     format!(
-                        "I could not reach {source} to undo it; nothing changed. Please try again."
+                        "I could not reach {source} to undo it; nothing changed as far as I know. \
+                         Please try again."
                     )
                 }
             });
@@ -635,16 +779,18 @@ impl Overrides {
             }
         }
         if let Some((channel, thread_ts)) = &made.thread {
-            let in_thread = clicked
-                .as_ref()
-                .is_some_and(|(clicked, _)| clicked == channel);
+            // Said in the thread unless the click was on a message in it.
+            let in_thread = click.message.is_some_and(|(clicked, ts)| {
+                clicked == channel
+                    && (ts == thread_ts || click.thread_ts == Some(thread_ts.as_str()))
+            });
             if !in_thread {
                 if let Err(error) = self.slack.post_in_thread(channel, thread_ts, &text).await {
                     tracing::warn!(%error, "could not say in the thread that an override is undone");
                 }
             }
         }
-        undone
+        Said::Public(undone)
     }
 
     async fn direct_message(
@@ -671,17 +817,21 @@ impl Overrides {
         self.shared.announce_cache_clear().await;
     }
 
-    /// True the first time `key` is done (by any replica, with shared state).
-    async fn first_time(&self, key: &str) -> bool {
+    /// `Some(true)` the first time `key` is done (by any replica, with shared
+    /// state); `None` when the shared state cannot say (never guessed from
+    /// this process's memory alone, when replicas share: two could act).
+    async fn first_time(&self, key: &str) -> Option<bool> {
         let key = format!("once:{key}");
-        if let Some(first) = self.shared.claim(&key, ONCE_WINDOW).await {
-            return first;
+        if self.shared.is_shared() {
+            return self.shared.claim(&key, ONCE_WINDOW).await;
         }
-        self.done_here
-            .entry_by_ref(&key)
-            .or_insert(())
-            .await
-            .is_fresh()
+        Some(
+            self.done_here
+                .entry_by_ref(&key)
+                .or_insert(())
+                .await
+                .is_fresh(),
+        )
     }
 
     /// Lets `key` be done again (what it claimed did not happen).
@@ -694,14 +844,21 @@ impl Overrides {
 
 /// Whether an override may still be undone at `now`: until its span starts,
 /// or within [`UNDO_GRACE`] of its making when it started at once.
-fn undo_open(made: &Made, now: SystemTime) -> bool {
-    now < made.from || now < made.made_at + UNDO_GRACE
+fn undo_open(made: &MadeOverride, now: SystemTime) -> bool {
+    let started_at_once = made.from
+        <= made
+            .made_at
+            .checked_add(Duration::from_secs(60))
+            .unwrap_or(made.made_at);
+    let grace = made.made_at.checked_add(UNDO_GRACE).unwrap_or(made.made_at);
+    now < made.from || (started_at_once && now < grace)
 }
 
-/// The distinct people of a rotation's shifts, in order.
+/// The distinct people of a rotation's own shifts (not overrides: covering
+/// once does not make someone a member), in order.
 fn people_of(plan: &RotationPlan) -> Vec<Person> {
     let mut people: Vec<Person> = Vec::new();
-    for shift in &plan.shifts {
+    for shift in plan.shifts.iter().filter(|shift| !shift.is_override) {
         if !people.contains(&shift.person) {
             people.push(shift.person.clone());
         }
@@ -729,6 +886,15 @@ fn rotations_phrase(rotations: &[RotationRef]) -> String {
     }
 }
 
+/// How a question names people without notifying them (they are told once
+/// the override is made): their email, else their name, escaped.
+fn unpinged_names(people: &[Person]) -> Vec<String> {
+    people
+        .iter()
+        .map(|person| escape(person.email.as_deref().unwrap_or(&person.name)))
+        .collect()
+}
+
 /// ", replacing @alice, @bob", or nothing.
 fn replacing_phrase(names: &[String]) -> String {
     if names.is_empty() {
@@ -754,7 +920,7 @@ mod tests {
     #[test]
     fn an_override_can_be_undone_until_it_starts_or_briefly_after_an_immediate_one() {
         let at = |minutes: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(minutes * 60);
-        let made = |made_at: u64, from: u64| Made {
+        let made = |made_at: u64, from: u64| MadeOverride {
             id: "1".into(),
             schedule: "S".into(),
             label: "S".into(),

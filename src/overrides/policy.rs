@@ -7,6 +7,15 @@ use std::time::{Duration, SystemTime};
 
 use crate::slack::markup::{escape, slack_date};
 
+/// How far ahead a span may start: membership is judged over the rotations of
+/// these weeks, and an override months away is better made nearer the time.
+pub const HORIZON: Duration = Duration::from_secs(28 * 24 * 60 * 60);
+
+/// How many requests to take the call one person may make in [`ASKS_PER`]:
+/// each reads weeks of timeline from the provider whose key pages people.
+pub const ASKS: u32 = 5;
+pub const ASKS_PER: Duration = Duration::from_secs(10 * 60);
+
 /// The longest span anyone may take unless the config file says otherwise.
 pub const DEFAULT_MAX_SPAN: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
@@ -88,6 +97,10 @@ pub enum Refusal {
         span: Duration,
         max: Duration,
     },
+    /// Starting beyond [`HORIZON`].
+    TooFarAhead,
+    /// More than [`ASKS`] requests in [`ASKS_PER`].
+    TooMany,
     /// Of another workspace (Slack Connect).
     Outsider,
     Guest,
@@ -120,6 +133,16 @@ impl Refusal {
                 describe(*span),
                 describe(*max)
             ),
+            Self::TooFarAhead => format!(
+                "That span starts more than {} from now; take the call nearer the time. \
+                 Nothing changed.",
+                describe(HORIZON)
+            ),
+            Self::TooMany => format!(
+                "You asked to take the call {ASKS} times in the last {}; please wait a few \
+                 minutes. Nothing changed.",
+                describe(ASKS_PER)
+            ),
             Self::Outsider => {
                 "Only people of this workspace can take its calls; nothing changed.".to_owned()
             }
@@ -147,6 +170,9 @@ pub fn check_span(
 ) -> Result<(), Refusal> {
     if until <= now {
         return Err(Refusal::Past { ended: until });
+    }
+    if from.duration_since(now).is_ok_and(|ahead| ahead > HORIZON) {
+        return Err(Refusal::TooFarAhead);
     }
     let span = until.duration_since(from).unwrap_or(Duration::ZERO);
     if span > policy.max_span {
@@ -197,6 +223,12 @@ mod tests {
                 Err(Refusal::Past { ended: now - HOUR }),
             ),
             (now, now + 7 * 24 * HOUR, Ok(())),
+            (now + 27 * 24 * HOUR, now + 28 * 24 * HOUR, Ok(())),
+            (
+                now + 29 * 24 * HOUR,
+                now + 29 * 24 * HOUR + HOUR,
+                Err(Refusal::TooFarAhead),
+            ),
             (
                 now,
                 now + 7 * 24 * HOUR + HOUR,
@@ -244,6 +276,8 @@ mod tests {
             },
             Refusal::Outsider,
             Refusal::Guest,
+            Refusal::TooFarAhead,
+            Refusal::TooMany,
             Refusal::CannotCheck {
                 what: "who you are",
             },

@@ -135,6 +135,19 @@ impl Provider {
         }
     }
 
+    /// The alias of the override `request` would make, when the schedule holds
+    /// it: how a write that may have landed is read back (by the bot's alias on
+    /// OpsGenie; on JSM, which names overrides itself, by person and span).
+    pub async fn find_override(
+        &self,
+        request: &OverrideRequest,
+    ) -> Result<Option<String>, ActionError> {
+        match self {
+            Self::OpsGenie(client) => client.find_override(request).await,
+            Self::Jsm(client) => client.find_override(request).await,
+        }
+    }
+
     /// Deletes the override with this alias from `schedule`.
     pub async fn delete_override(&self, schedule: &str, alias: &str) -> Result<(), ActionError> {
         match self {

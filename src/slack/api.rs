@@ -779,9 +779,9 @@ impl SlackApi {
         if message.has_blocks() {
             body["blocks"] = blocks::blocks(message);
         }
-        if kind == ResponseKind::ReplaceOriginal {
-            body["replace_original"] = true.into();
-        }
+        // Said either way: Slack's default differs between slash commands and
+        // clicks, and a refusal must never take the place of a message.
+        body["replace_original"] = (kind == ResponseKind::ReplaceOriginal).into();
         let json =
             serde_json::to_vec(&body).map_err(|error| SlackError::Request(error.to_string()))?;
         let _turn = self.turns.turn().await;
@@ -1345,9 +1345,9 @@ mod tests {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path("/commands/1"))
-            .and(body_json(
-                serde_json::json!({"response_type": "ephemeral", "text": "hi"}),
-            ))
+            .and(body_json(serde_json::json!({
+                "response_type": "ephemeral", "text": "hi", "replace_original": false
+            })))
             .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
             .expect(1)
             .mount(&server)

@@ -19,14 +19,32 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// A time as Slack shows it: in each reader's own time zone.
+/// A time as Slack shows it: in each reader's own time zone. Never panics:
+/// a time outside 1970..2099 is shown as the nearest end.
 pub fn slack_date(time: SystemTime) -> String {
-    let seconds = time
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|since| since.as_secs())
-        .unwrap_or(0);
+    let seconds = crate::outbound::unix_seconds(time);
     format!(
         "<!date^{seconds}^{{date_short_pretty}} {{time}}|{}>",
-        humantime::format_rfc3339_seconds(time)
+        crate::outbound::rfc3339(time)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_date_before_1970_or_after_2099_is_written_as_the_nearest_end_without_panicking() {
+        let before = SystemTime::UNIX_EPOCH - Duration::from_secs(86_400);
+        assert_eq!(
+            slack_date(before),
+            "<!date^0^{date_short_pretty} {time}|1970-01-01T00:00:00Z>"
+        );
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(400 * 365 * 86_400);
+        assert_eq!(
+            slack_date(far),
+            "<!date^4102444799^{date_short_pretty} {time}|2099-12-31T23:59:59Z>"
+        );
+    }
 }

@@ -17,6 +17,7 @@ mod lookup_failures;
 mod redis_server;
 pub mod replicas;
 mod resilience;
+mod robustness;
 mod secrets;
 mod slow_clients;
 mod smoke;

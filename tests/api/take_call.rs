@@ -16,6 +16,7 @@ use oncall_bot_simulator::events::{self, app_mention, ButtonClick, EventsEndpoin
 use oncall_bot_simulator::overrides::SimOverride;
 use oncall_bot_simulator::{Post, SimRotation, SimShift, SlackWorkspace};
 use serde_json::Value;
+use wiremock::Mock;
 
 use crate::helpers::*;
 use crate::in_time::hours;
@@ -209,7 +210,7 @@ async fn a_rotation_member_takes_the_call_for_their_rotation_only_and_the_second
             question.text,
             format!(
                 "<@UBOB>, take the call for *SRE_schedule* (rotation *Weekly*) from {} until {}, \
-                 replacing <@UALICE>? Confirm with the button, or reply `@ops yes` here.",
+                 replacing alice@corp.example? Confirm with the button, or reply `@ops yes` here.",
                 slack_date(tomorrow(9)),
                 slack_date(tomorrow(13))
             ),
@@ -498,7 +499,8 @@ async fn the_override_is_announced_each_person_replaced_is_told_and_undo_removes
         let (action, made) = button(&announcement);
         assert_eq!(action, "take_call_undo");
 
-        // Someone neither taking nor replaced may not undo it.
+        // Someone neither taking nor replaced may not undo it, and is told
+        // alone: the announcement stays as it was.
         app.press(&ButtonClick::on(
             &announcement,
             "UCAROL",
@@ -507,6 +509,21 @@ async fn the_override_is_announced_each_person_replaced_is_told_and_undo_removes
         ))
         .await;
         assert_eq!(app.live_overrides().len(), 1, "{upstream:?}");
+        assert_eq!(
+            app.slack
+                .ephemerals()
+                .last()
+                .map(|told| (told.user.clone(), told.text.clone())),
+            Some((
+                "UCAROL".to_owned(),
+                "Only <@UBOB>, who took the call, or the people they replace can undo it."
+                    .to_owned()
+            ))
+        );
+        assert_eq!(
+            app.slack.message(&announcement.ts).expect("kept").text,
+            announcement.text
+        );
         // Alice, replaced, undoes it from her DM.
         app.press(&ButtonClick::on(&dm, "UALICE", "take_call_undo", &made))
             .await;
@@ -538,12 +555,14 @@ async fn the_override_is_announced_each_person_replaced_is_told_and_undo_removes
         app.press(&ButtonClick::on(&done, "UBOB", "take_call_undo", &made))
             .await;
         assert!(app.live_overrides().is_empty());
-        assert!(app
-            .slack
-            .message(&done.ts)
-            .expect("Done")
-            .text
-            .starts_with("I no longer know that override"));
+        assert!(
+            app.slack
+                .ephemerals()
+                .last()
+                .is_some_and(|told| told.user == "UBOB"
+                    && told.text.starts_with("I no longer know that override")),
+            "told Bob alone"
+        );
         app.wait_for_metrics(&[r#"oncall_bot_overrides_total{outcome="undone"} 1"#])
             .await;
     }
@@ -586,8 +605,13 @@ async fn a_second_asker_in_the_same_thread_gets_their_own_request_and_both_confi
     ))
     .await;
     assert_eq!(
-        app.replies().pop().expect("an answer").text,
-        "Only <@UBOB>, who asked to take the call, can confirm it."
+        app.slack
+            .ephemerals()
+            .last()
+            .map(|told| told.text.clone())
+            .as_deref(),
+        Some("Only <@UBOB>, who asked to take the call, can confirm it."),
+        "told to Carol alone"
     );
     app.press(&ButtonClick::on(
         &bobs,
@@ -599,7 +623,8 @@ async fn a_second_asker_in_the_same_thread_gets_their_own_request_and_both_confi
     let bodies = app.override_bodies();
     assert_eq!(bodies.len(), 2, "{bodies:?}");
     assert_eq!(bodies[1]["user"]["username"], "bob@corp.example");
-    // Pressed again: done once.
+    // Pressed again: done once, and said to Bob alone.
+    let posts_before = app.replies().len();
     app.press(&ButtonClick::on(
         &bobs,
         "UBOB",
@@ -608,6 +633,15 @@ async fn a_second_asker_in_the_same_thread_gets_their_own_request_and_both_confi
     ))
     .await;
     assert_eq!(app.override_bodies().len(), 2);
+    assert_eq!(app.replies().len(), posts_before, "nothing in the open");
+    assert!(app
+        .slack
+        .ephemerals()
+        .last()
+        .is_some_and(|told| told.user == "UBOB"
+            && told
+                .text
+                .starts_with("You have no request to take the call waiting")));
 }
 
 #[tokio::test]
@@ -659,4 +693,92 @@ async fn slash_take_call_confirms_through_the_clicks_response_url() {
             .any(|post| post.channel == ONCALL_CHANNEL),
         "announced as any override"
     );
+}
+
+#[tokio::test]
+async fn an_override_answered_502_yet_made_is_read_back_not_made_twice() {
+    for upstream in UPSTREAMS {
+        let app = spawn_taking(upstream, |_, _| {}).await;
+        match &app.jsm {
+            Some(jsm) => jsm.make_next_override_then_answer(502),
+            None => app.opsgenie.make_next_override_then_answer(502),
+        }
+        let thread = "1700000000.000100";
+        app.ask_in_thread("UBOB", thread, "take call tomorrow 09:00-13:00")
+            .await;
+        let done = app.reply(thread, "UBOB", "1700000000.000200", "yes").await;
+        assert!(
+            done.text.starts_with("Done: <@UBOB> is on call"),
+            "{upstream:?}: read back, found, and said so: {}",
+            done.text
+        );
+        assert_eq!(app.override_bodies().len(), 1, "{upstream:?}: sent once");
+        assert_eq!(app.live_overrides().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn an_override_that_surely_did_not_land_may_be_confirmed_again() {
+    let app = spawn_taking(Upstream::OpsGenie, |_, _| {}).await;
+    // Answered 502 and not made: the read-back finds nothing.
+    Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path_regex(r"/overrides$"))
+        .respond_with(wiremock::ResponseTemplate::new(502))
+        .up_to_n_times(1)
+        .mount(app.opsgenie.server())
+        .await;
+    let thread = "1700000000.000100";
+    app.ask_in_thread("UBOB", thread, "take call tomorrow 09:00-13:00")
+        .await;
+    let failed = app.reply(thread, "UBOB", "1700000000.000200", "yes").await;
+    assert!(
+        failed
+            .text
+            .contains("shows no such override; nothing changed"),
+        "{}",
+        failed.text
+    );
+    let done = app.reply(thread, "UBOB", "1700000000.000300", "yes").await;
+    assert!(done.text.starts_with("Done: <@UBOB>"), "{}", done.text);
+    assert_eq!(app.live_overrides().len(), 1);
+}
+
+#[tokio::test]
+async fn spans_far_ahead_and_too_many_requests_are_refused() {
+    let app = spawn_taking(Upstream::OpsGenie, |_, _| {}).await;
+    let far = app
+        .ask_in_thread(
+            "UBOB",
+            "1700000000.000100",
+            "take call on 2099-12-31 09:00-17:00",
+        )
+        .await;
+    assert_eq!(
+        far.text,
+        "That span starts more than 28 days from now; take the call nearer the time. Nothing changed."
+    );
+    for index in 0..6 {
+        let answer = app
+            .ask_in_thread(
+                "UBOB",
+                &format!("1700000001.{index:06}"),
+                "take call tomorrow 09:00-10:00",
+            )
+            .await;
+        if index < 5 {
+            assert!(
+                answer.text.starts_with("<@UBOB>, take the call"),
+                "{}",
+                answer.text
+            );
+        } else {
+            assert!(
+                answer
+                    .text
+                    .starts_with("You asked to take the call 5 times in the last 10 minutes"),
+                "{index}: {}",
+                answer.text
+            );
+        }
+    }
 }

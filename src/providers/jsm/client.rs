@@ -225,7 +225,7 @@ impl JsmClient {
         url.query_pairs_mut().append_pair("flat", "true");
         if let Some(at) = at {
             url.query_pairs_mut()
-                .append_pair("date", &humantime::format_rfc3339_seconds(at).to_string());
+                .append_pair("date", &crate::outbound::rfc3339(at));
         }
         let on_calls: OnCalls = self.get_json("on_calls", url).await?;
         Ok(self.people(&on_calls.on_call_users).await?)
@@ -247,7 +247,7 @@ impl JsmClient {
             .map_or(1, |span| span.as_secs().div_ceil(24 * 60 * 60).max(1));
         let mut url = self.ops_url(&cloud_id, &["schedules", &schedule_id, "timeline"])?;
         url.query_pairs_mut()
-            .append_pair("date", &humantime::format_rfc3339_seconds(from).to_string())
+            .append_pair("date", &crate::outbound::rfc3339(from))
             .append_pair("intervalUnit", "days")
             .append_pair("interval", &days.to_string());
         let timeline: FinalTimeline = self.get_json("timeline", url).await?;
@@ -301,8 +301,8 @@ impl JsmClient {
             .collect();
         let body = serde_json::json!({
             "responder": {"type": "user", "id": account_id},
-            "startDate": humantime::format_rfc3339_seconds(request.from).to_string(),
-            "endDate": humantime::format_rfc3339_seconds(request.until).to_string(),
+            "startDate": crate::outbound::rfc3339(request.from),
+            "endDate": crate::outbound::rfc3339(request.until),
             "rotationIds": rotation_ids,
         });
         let created: Result<serde_json::Value, RestError> = self
@@ -328,6 +328,72 @@ impl JsmClient {
                 detail: "the new override has no alias".to_owned(),
             })
         })
+    }
+
+    /// The override of this person over exactly this span, when the schedule
+    /// holds one (JSM names overrides itself, so they are matched by person
+    /// and span). Pages through the list, at most 20 pages of 100.
+    pub async fn find_override(
+        &self,
+        request: &OverrideRequest,
+    ) -> Result<Option<String>, crate::providers::ActionError> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[serde(default)]
+            values: Vec<Listed>,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Listed {
+            alias: String,
+            responder: Option<super::wire::Responder>,
+            start_date: Option<String>,
+            end_date: Option<String>,
+        }
+        const PAGE: usize = 100;
+        let cloud_id = self.cloud_id().await.map_err(refusal_or_failure)?;
+        let schedule_id = self
+            .schedule_id(&request.schedule)
+            .await
+            .map_err(refusal_or_failure)?;
+        let account_id = match (&request.who.account_id, &request.who.email) {
+            (Some(account_id), _) => account_id.clone(),
+            (None, Some(email)) => self.account_by_email(email).await?,
+            (None, None) => return Ok(None),
+        };
+        let (from, until) = (
+            crate::outbound::rfc3339(request.from),
+            crate::outbound::rfc3339(request.until),
+        );
+        let same_time = |date: &Option<String>, wanted: &str| {
+            date.as_deref()
+                .and_then(|date| humantime::parse_rfc3339_weak(date).ok())
+                .map(crate::outbound::rfc3339)
+                .as_deref()
+                == Some(wanted)
+        };
+        for page in 0..20 {
+            let mut url = self.ops_url(&cloud_id, &["schedules", &schedule_id, "overrides"])?;
+            url.query_pairs_mut()
+                .append_pair("offset", &(page * PAGE).to_string())
+                .append_pair("size", &PAGE.to_string());
+            let listed: Page = self.get_json("overrides", url).await?;
+            let found = listed.values.iter().find(|listed| {
+                listed
+                    .responder
+                    .as_ref()
+                    .is_some_and(|responder| responder.id == account_id)
+                    && same_time(&listed.start_date, &from)
+                    && same_time(&listed.end_date, &until)
+            });
+            if let Some(found) = found {
+                return Ok(Some(found.alias.clone()));
+            }
+            if listed.values.len() < PAGE {
+                break;
+            }
+        }
+        Ok(None)
     }
 
     /// The Atlassian account with exactly this email, by Jira's user search.

@@ -48,3 +48,10 @@ pub struct User {
     /// Absent when the person's profile hides it.
     pub email_address: Option<String>,
 }
+
+/// Who an override puts on call.
+#[derive(Debug, Deserialize)]
+pub struct Responder {
+    #[serde(default)]
+    pub id: String,
+}

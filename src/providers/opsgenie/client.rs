@@ -138,7 +138,7 @@ impl OpsGenieClient {
         let days = until
             .duration_since(from)
             .map_or(1, |span| span.as_secs().div_ceil(24 * 60 * 60).max(1));
-        let date = humantime::format_rfc3339_seconds(from).to_string();
+        let date = crate::outbound::rfc3339(from);
         let interval = days.to_string();
         let answer: TimelineResponse = self
             .get(
@@ -161,7 +161,7 @@ impl OpsGenieClient {
         schedule: &str,
         at: SystemTime,
     ) -> Result<Vec<String>, RestError> {
-        let date = humantime::format_rfc3339_seconds(at).to_string();
+        let date = crate::outbound::rfc3339(at);
         let answer: OnCallsResponse = self
             .get(
                 "on_calls",
@@ -215,8 +215,8 @@ impl OpsGenieClient {
         let mut body = serde_json::json!({
             "alias": request.alias,
             "user": {"type": "user", "username": username},
-            "startDate": humantime::format_rfc3339_seconds(request.from).to_string(),
-            "endDate": humantime::format_rfc3339_seconds(request.until).to_string(),
+            "startDate": crate::outbound::rfc3339(request.from),
+            "endDate": crate::outbound::rfc3339(request.until),
         });
         if !rotations.is_empty() {
             body["rotations"] = rotations.into();
@@ -234,6 +234,36 @@ impl OpsGenieClient {
             .as_str()
             .unwrap_or(&request.alias)
             .to_owned())
+    }
+
+    /// The override with the request's alias, when the schedule holds it.
+    pub async fn find_override(
+        &self,
+        request: &OverrideRequest,
+    ) -> Result<Option<String>, ActionError> {
+        let mut url = self.rest.url(
+            &self.base_url,
+            &[
+                "v2",
+                "schedules",
+                &request.schedule,
+                "overrides",
+                &request.alias,
+            ],
+        )?;
+        url.query_pairs_mut()
+            .append_pair("scheduleIdentifierType", "name");
+        let found: Result<serde_json::Value, RestError> = self
+            .rest
+            .call("overrides", API_KEY, |http| {
+                self.authorized(http.get(url.clone()))
+            })
+            .await;
+        match found {
+            Ok(_) => Ok(Some(request.alias.clone())),
+            Err(RestError::NotFound { .. }) => Ok(None),
+            Err(error) => Err(ActionError::Failed(error)),
+        }
     }
 
     /// Deletes the override with this alias from the schedule.
