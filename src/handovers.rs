@@ -15,14 +15,18 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::MissedTickBehavior;
 
-use crate::model::Shift;
+use crate::model::{Person, RotationPlan, Shift};
 use crate::oncall::OnCallDirectory;
 use crate::slack::markup::{escape, slack_date};
 use crate::slack::SlackApi;
 use crate::store::SharedState;
+use crate::supervise::LoopHandle;
 
 /// How often the timelines are read for hand-overs.
 pub const ANNOUNCE_INTERVAL: Duration = Duration::from_secs(30);
+
+/// The lease of the replica that does the rounds.
+const NOTICES_LEASE: &str = "notices";
 
 /// How long a hand-over's claim is kept across replicas.
 const CLAIM_TTL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -93,19 +97,12 @@ impl HandoverNotices {
         }
     }
 
-    /// Keeps `spec`'s channel topic naming who is on call now, the rest of the
-    /// topic as people wrote it; writes only on a change. Returns whether it
-    /// wrote.
-    pub async fn keep_topic(&self, spec: &TopicSpec) -> bool {
-        let answer = match self.directory.on_call(&spec.schedule).await {
-            Ok(answer) => answer,
-            Err(error) => {
-                tracing::warn!(%error, schedule = %spec.schedule, "no on-call answer for the topic");
-                return false;
-            }
-        };
+    /// Keeps `spec`'s channel topic naming `people` (who is on call now), the
+    /// rest of the topic as people wrote it; writes only on a change. Returns
+    /// whether it wrote.
+    async fn keep_topic(&self, spec: &TopicSpec, people: &[Person]) -> bool {
         let mut names = Vec::new();
-        for person in &answer.on_call.people {
+        for person in people {
             names.push(self.directory.mention_of(person).await);
         }
         let segment = if names.is_empty() {
@@ -151,8 +148,16 @@ impl HandoverNotices {
         wrote
     }
 
-    /// Announces hand-overs every `tick` until dropped, from now on.
-    pub async fn run_every(self: Arc<Self>, tick: Duration) {
+    /// Lets another replica do the rounds at once (at shutdown).
+    pub async fn release_lease(&self) {
+        self.shared.release_lease(NOTICES_LEASE).await;
+    }
+
+    /// Announces hand-overs every `tick` until dropped, from now on, telling
+    /// `handle` how each round went. With shared state one replica does the
+    /// rounds (the one holding the lease), so that the timelines are read once
+    /// per round whatever the number of replicas.
+    pub async fn run_every(self: Arc<Self>, tick: Duration, handle: LoopHandle) {
         let mut since = SystemTime::now();
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -160,38 +165,110 @@ impl HandoverNotices {
         loop {
             ticker.tick().await;
             let now = SystemTime::now();
-            for topic in &self.topics {
-                self.keep_topic(topic).await;
+            if self.shared.is_shared()
+                && self.shared.hold_lease(NOTICES_LEASE, tick * 2).await != Some(true)
+            {
+                // Another replica does the rounds (or none, while Redis is away:
+                // a notice late is better than a notice twice).
+                handle.succeeded();
+                since = now;
+                continue;
             }
-            for spec in &self.specs {
-                if spec.channel.is_some() {
-                    self.announce(spec, since, now).await;
-                }
-                if let Some(before) = spec.remind_before {
-                    self.remind(spec, before, since, now).await;
-                }
+            match self.round(since, now).await {
+                Ok(()) => handle.succeeded(),
+                Err(failed) => handle.failed(failed),
             }
             since = now;
         }
     }
 
+    /// One round: per schedule, one read of its timeline over every window
+    /// the round needs (hand-overs since the last round, reminders that long
+    /// ahead, who is on call now for topics); then the notices, reminders and
+    /// topics of every team and channel that use it.
+    pub async fn round(&self, since: SystemTime, now: SystemTime) -> Result<(), String> {
+        let mut schedules: Vec<&str> = Vec::new();
+        for schedule in self
+            .specs
+            .iter()
+            .map(|spec| spec.schedule.as_str())
+            .chain(self.topics.iter().map(|topic| topic.schedule.as_str()))
+        {
+            if !schedules.contains(&schedule) {
+                schedules.push(schedule);
+            }
+        }
+        let mut failed = Vec::new();
+        for schedule in schedules {
+            let specs: Vec<&AnnounceSpec> = self
+                .specs
+                .iter()
+                .filter(|spec| spec.schedule == schedule)
+                .collect();
+            let ahead = specs
+                .iter()
+                .filter_map(|spec| spec.remind_before)
+                .max()
+                .unwrap_or(Duration::ZERO);
+            let look_back = since
+                .checked_sub(Duration::from_secs(24 * 60 * 60))
+                .unwrap_or(since);
+            let until = now
+                .checked_add(ahead + Duration::from_secs(1))
+                .unwrap_or(now);
+            let plans = match self.directory.plan(schedule, look_back, until).await {
+                Ok(plans) => plans,
+                Err(error) => {
+                    tracing::warn!(%error, %schedule, "could not read the timeline for hand-overs");
+                    failed.push(format!("{schedule}: {error}"));
+                    continue;
+                }
+            };
+            for spec in &specs {
+                if spec.channel.is_some() {
+                    self.announce(spec, &plans, since, now).await;
+                }
+                if let Some(before) = spec.remind_before {
+                    self.remind(spec, &plans, before, since, now).await;
+                }
+            }
+            for topic in self
+                .topics
+                .iter()
+                .filter(|topic| topic.schedule == schedule)
+            {
+                let people = if plans.is_empty() {
+                    // No rotations: who is on call comes from the (cached) answer.
+                    match self.directory.on_call(schedule).await {
+                        Ok(answer) => answer.on_call.people.clone(),
+                        Err(error) => {
+                            tracing::warn!(%error, %schedule, "no on-call answer for the topic");
+                            failed.push(format!("{schedule}: {error}"));
+                            continue;
+                        }
+                    }
+                } else {
+                    on_call_at(&plans, now)
+                };
+                self.keep_topic(topic, &people).await;
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(failed.join("; "))
+        }
+    }
+
     /// Posts the hand-overs of `spec`'s schedule after `since`, up to `now`;
     /// returns how many were posted.
-    pub async fn announce(&self, spec: &AnnounceSpec, since: SystemTime, now: SystemTime) -> usize {
-        let look_back = since
-            .checked_sub(Duration::from_secs(24 * 60 * 60))
-            .unwrap_or(since);
-        let plans = match self
-            .directory
-            .plan(&spec.schedule, look_back, now + Duration::from_secs(1))
-            .await
-        {
-            Ok(plans) => plans,
-            Err(error) => {
-                tracing::warn!(%error, schedule = %spec.schedule, "could not read the timeline for hand-overs");
-                return 0;
-            }
-        };
+    async fn announce(
+        &self,
+        spec: &AnnounceSpec,
+        plans: &[RotationPlan],
+        since: SystemTime,
+        now: SystemTime,
+    ) -> usize {
         let rotations = plans.len();
         let mut posted = 0;
         for (order, plan) in plans.iter().enumerate() {
@@ -213,27 +290,19 @@ impl HandoverNotices {
 
     /// DMs the people whose shifts start `before` after `since` .. `now`;
     /// returns how many were reminded.
-    pub async fn remind(
+    async fn remind(
         &self,
         spec: &AnnounceSpec,
+        plans: &[RotationPlan],
         before: Duration,
         since: SystemTime,
         now: SystemTime,
     ) -> usize {
-        let (from, until) = (since + before, now + before);
-        let plans = match self
-            .directory
-            .plan(&spec.schedule, from, until + Duration::from_secs(1))
-            .await
-        {
-            Ok(plans) => plans,
-            Err(error) => {
-                tracing::warn!(%error, schedule = %spec.schedule, "could not read the timeline for reminders");
-                return 0;
-            }
+        let (Some(from), Some(until)) = (since.checked_add(before), now.checked_add(before)) else {
+            return 0;
         };
         let mut reminded = 0;
-        for plan in &plans {
+        for plan in plans {
             for shift in plan
                 .shifts
                 .iter()
@@ -320,6 +389,19 @@ impl HandoverNotices {
             }
         }
     }
+}
+
+/// Everyone on call at `now` in any rotation, in the schedule's order.
+fn on_call_at(plans: &[RotationPlan], now: SystemTime) -> Vec<Person> {
+    let mut people: Vec<Person> = Vec::new();
+    for plan in plans {
+        for shift in &plan.shifts {
+            if shift.starts <= now && now < shift.until && !people.contains(&shift.person) {
+                people.push(shift.person.clone());
+            }
+        }
+    }
+    people
 }
 
 /// The shifts starting after `since` up to `now` whose person differs from the

@@ -31,6 +31,7 @@ pub mod routing;
 pub mod slack;
 pub mod startup;
 pub mod store;
+pub mod supervise;
 pub mod telemetry;
 pub mod usergroup_sync;
 pub mod workspace;

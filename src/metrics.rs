@@ -42,6 +42,12 @@ pub struct OperationLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LoopLabels {
+    /// `notices`, `usergroup_sync`, `socket_mode`, `store_subscription`.
+    pub r#loop: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
     pub kind: &'static str,
 }
@@ -66,6 +72,8 @@ pub struct Metrics {
     alert_webhooks: Family<OutcomeLabels, Counter>,
     overrides: Family<OutcomeLabels, Counter>,
     task_panics: Family<KindLabels, Counter>,
+    loop_restarts: Family<LoopLabels, Counter>,
+    loop_last_success: Family<LoopLabels, Gauge>,
     usergroup_syncs: Family<OutcomeLabels, Counter>,
     store_errors: Family<OperationLabels, Counter>,
     ack_latency: Histogram,
@@ -93,6 +101,8 @@ impl Metrics {
         let alert_webhooks = Family::<OutcomeLabels, Counter>::default();
         let overrides = Family::<OutcomeLabels, Counter>::default();
         let task_panics = Family::<KindLabels, Counter>::default();
+        let loop_restarts = Family::<LoopLabels, Counter>::default();
+        let loop_last_success = Family::<LoopLabels, Gauge>::default();
         let usergroup_syncs = Family::<OutcomeLabels, Counter>::default();
         let store_errors = Family::<OperationLabels, Counter>::default();
         // 100 µs … ~13 s
@@ -136,6 +146,16 @@ impl Metrics {
             alert_webhooks.clone(),
         );
         registry.register(
+            "loop_restarts",
+            "Background loops started again after they panicked or stopped, by loop",
+            loop_restarts.clone(),
+        );
+        registry.register(
+            "loop_last_success_timestamp_seconds",
+            "When a background loop's round last went well (Unix seconds), by loop",
+            loop_last_success.clone(),
+        );
+        registry.register(
             "task_panics",
             "Work that panicked (its place under MAX_IN_FLIGHT given back), by kind",
             task_panics.clone(),
@@ -177,6 +197,8 @@ impl Metrics {
             alert_webhooks,
             overrides,
             task_panics,
+            loop_restarts,
+            loop_last_success,
             usergroup_syncs,
             store_errors,
             ack_latency,
@@ -263,6 +285,23 @@ impl Metrics {
     /// `slash_command`, `alert_webhook`.
     pub fn task_panic(&self, kind: &'static str) {
         self.task_panics.get_or_create(&KindLabels { kind }).inc();
+    }
+
+    /// A background loop was started again.
+    pub fn loop_restart(&self, name: &'static str) {
+        self.loop_restarts
+            .get_or_create(&LoopLabels { r#loop: name })
+            .inc();
+    }
+
+    /// A background loop's round went well at `at`.
+    pub fn loop_success(&self, name: &'static str, at: std::time::SystemTime) {
+        let seconds = at.duration_since(std::time::UNIX_EPOCH).map_or(0, |since| {
+            i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
+        });
+        self.loop_last_success
+            .get_or_create(&LoopLabels { r#loop: name })
+            .set(seconds);
     }
 
     pub fn usergroup_sync(&self, outcome: &'static str) {

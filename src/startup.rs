@@ -19,12 +19,20 @@ use crate::edge::Inbox;
 use crate::handovers::HandoverNotices;
 use crate::metrics::Metrics;
 use crate::oncall::OnCallDirectory;
-use crate::outbound::{RestError, Timeouts};
+use crate::outbound::{BackoffPolicy, RestError, Timeouts};
 use crate::overrides::{Announcement, Overrides};
 use crate::providers::{JsmClient, OpsGenieClient, Provider};
 use crate::slack::signature::SignatureVerifier;
 use crate::slack::{SlackApi, SlackError};
 use crate::store::{SharedState, StoreError};
+use crate::supervise::Supervisor;
+
+/// How long a background loop that stopped waits before it starts again:
+/// from a second, doubling to a minute.
+const LOOP_BACKOFF: BackoffPolicy = BackoffPolicy {
+    initial: Duration::from_secs(1),
+    max: Duration::from_secs(60),
+};
 use crate::usergroup_sync::{SyncError, SyncReport, UserGroupSync};
 
 /// Why the bot could not start. Each says the cause once (no `#[source]`, so
@@ -68,6 +76,8 @@ pub struct Services {
     http_limits: HttpLimits,
     /// Hand-over notices, when a schedule has an `announce_channel`.
     pub handover_notices: Option<(Arc<HandoverNotices>, Duration)>,
+    /// The background loops, and how each stands.
+    pub supervisor: Supervisor,
 }
 
 /// The Slack clients: the bot's, and the one for user-group calls (the user
@@ -227,9 +237,12 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
         .with_policies(config.take_call.clone())
         .with_announcements(override_announcements(config)),
     ));
+    let supervisor = Supervisor::new(Arc::clone(&metrics));
     {
         let directory = Arc::clone(&directory);
-        shared.watch_cache_clears(move || directory.clear());
+        if let Some(watcher) = shared.cache_clear_watcher(move || directory.clear()) {
+            supervisor.spawn("store_subscription", LOOP_BACKOFF, watcher);
+        }
     }
     if let Some(alerts) = &config.alerts {
         bot = bot
@@ -309,7 +322,8 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
         socket_mode.as_ref().map(SocketMode::status),
         config.http_limits.body_timeout,
     )
-    .with_webhook_tokens(config.webhooks.clone());
+    .with_webhook_tokens(config.webhooks.clone())
+    .with_supervisor(supervisor.clone());
     Ok(Services {
         inbox,
         http,
@@ -319,6 +333,7 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
         drain_timeout: config.drain_timeout,
         http_limits: config.http_limits,
         handover_notices,
+        supervisor,
     })
 }
 
@@ -339,6 +354,7 @@ pub async fn serve(
         drain_timeout,
         http_limits,
         handover_notices,
+        supervisor,
     } = services;
     let sync_loops: Vec<_> = user_group_syncs
         .iter()
@@ -349,16 +365,25 @@ pub async fn serve(
                 interval = %humantime::format_duration(user_group_interval),
                 "keeping the user group in sync"
             );
-            tokio::spawn(sync.run_every(user_group_interval))
+            supervisor.spawn("usergroup_sync", LOOP_BACKOFF, move |handle| {
+                Arc::clone(&sync).run_every(user_group_interval, handle)
+            })
         })
         .collect();
+    let notices = handover_notices
+        .as_ref()
+        .map(|(notices, _)| Arc::clone(notices));
     let notices_loop = handover_notices.map(|(notices, tick)| {
         tracing::info!(every = %humantime::format_duration(tick), "announcing hand-overs");
-        tokio::spawn(notices.run_every(tick))
+        supervisor.spawn("notices", LOOP_BACKOFF, move |handle| {
+            Arc::clone(&notices).run_every(tick, handle)
+        })
     });
     let socket_loop = socket_mode.map(|socket_mode| {
         tracing::info!("receiving events over Socket Mode");
-        tokio::spawn(socket_mode.run())
+        supervisor.spawn("socket_mode", LOOP_BACKOFF, move |handle| {
+            socket_mode.clone().run(handle)
+        })
     });
     let stop = tokio_util::sync::CancellationToken::new();
     let server = tokio::spawn(crate::edge::server::serve(
@@ -377,9 +402,12 @@ pub async fn serve(
     {
         background.abort();
     }
-    // Another replica takes the sync over at its next tick.
+    // Another replica takes the sync and the notices over at its next tick.
     for sync in &user_group_syncs {
         sync.release_lease().await;
+    }
+    if let Some(notices) = &notices {
+        notices.release_lease().await;
     }
     let (lost, served) = tokio::join!(inbox.drain(drain_timeout), server);
     if lost == 0 {

@@ -13,6 +13,7 @@ use crate::oncall::OnCallDirectory;
 use crate::providers::ProviderError;
 use crate::slack::{SlackApi, SlackError};
 use crate::store::SharedState;
+use crate::supervise::LoopHandle;
 
 /// A user group, by id (`S0123ABCD`) or by handle (`opsoncall`, `@opsoncall`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -293,16 +294,17 @@ impl UserGroupSync {
     }
 
     /// Syncs every `period` until dropped, logging each outcome and carrying on
-    /// after failures. A slow sync delays the next tick rather than bunching them.
-    pub async fn run_every(self: Arc<Self>, period: Duration) {
+    /// after failures (told to `handle`). A slow sync delays the next tick
+    /// rather than bunching them.
+    pub async fn run_every(self: Arc<Self>, period: Duration, handle: LoopHandle) {
         if let Some(shared) = self.shared.clone() {
-            return self.run_under_lease(&shared, period).await;
+            return self.run_under_lease(&shared, period, &handle).await;
         }
         let mut ticker = tokio::time::interval(period);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            self.sync_and_log().await;
+            self.sync_and_log(&handle).await;
         }
     }
 
@@ -310,8 +312,9 @@ impl UserGroupSync {
     /// lease (for half a period); the holder renews it and syncs once per
     /// period. A holder that dies lets it expire within half a period, and the
     /// next holder syncs at once; one that stops releases it. While the shared
-    /// state cannot say who holds it, nobody syncs.
-    async fn run_under_lease(&self, shared: &SharedState, period: Duration) {
+    /// state cannot say who holds it, nobody syncs. The lease is renewed while
+    /// a sync runs, and a sync stops the moment the lease is another's.
+    async fn run_under_lease(&self, shared: &SharedState, period: Duration, handle: &LoopHandle) {
         let name = self.lease_name();
         let mut ticker = tokio::time::interval((period / 4).max(Duration::from_millis(10)));
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -325,21 +328,52 @@ impl UserGroupSync {
                 held = holds;
             }
             if !holds {
+                // Another replica syncs (or none can while Redis is away):
+                // this loop is doing what it should.
+                handle.succeeded();
                 last_sync = None;
                 continue;
             }
             if last_sync.is_some_and(|at| at.elapsed() < period) {
+                handle.succeeded();
                 continue;
             }
             last_sync = Some(tokio::time::Instant::now());
-            self.sync_and_log().await;
+            let renewing = async {
+                let mut renew = tokio::time::interval((period / 8).max(Duration::from_millis(5)));
+                renew.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                renew.tick().await;
+                loop {
+                    renew.tick().await;
+                    if shared.hold_lease(&name, period / 2).await == Some(false) {
+                        return;
+                    }
+                }
+            };
+            tokio::select! {
+                () = self.sync_and_log(handle) => {}
+                () = renewing => {
+                    held = false;
+                    handle.failed("the lease was lost mid-sync");
+                    tracing::warn!(
+                        group = %self.spec.group,
+                        "another replica holds the user-group lease now; this sync stopped"
+                    );
+                }
+            }
         }
     }
 
-    async fn sync_and_log(&self) {
+    async fn sync_and_log(&self, handle: &LoopHandle) {
         match self.run_once().await {
-            Ok(report) => tracing::info!(%report, "user group synced"),
-            Err(error) => tracing::error!(%error, "user group sync failed"),
+            Ok(report) => {
+                handle.succeeded();
+                tracing::info!(%report, "user group synced");
+            }
+            Err(error) => {
+                handle.failed(&error);
+                tracing::error!(%error, "user group sync failed");
+            }
         }
     }
 }

@@ -24,6 +24,7 @@ use crate::slack::interactions::{payload_of_form, Interaction};
 use crate::slack::signature::{
     SignatureError, SignatureVerifier, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
+use crate::supervise::Supervisor;
 
 /// Slack events are a few KiB; anything near this is not from Slack. The route
 /// reads the body itself, within this, once the headers pass.
@@ -41,6 +42,8 @@ pub struct HttpState {
     body_timeout: Duration,
     /// The providers' webhook tokens; a route without one answers 404.
     webhooks: Arc<WebhookTokens>,
+    /// The background loops, listed by `/readyz`.
+    supervisor: Option<Supervisor>,
 }
 
 impl HttpState {
@@ -56,7 +59,14 @@ impl HttpState {
             socket,
             body_timeout,
             webhooks: Arc::new(WebhookTokens::default()),
+            supervisor: None,
         }
+    }
+
+    /// `/readyz` lists the background loops and how each stands.
+    pub fn with_supervisor(mut self, supervisor: Supervisor) -> Self {
+        self.supervisor = Some(supervisor);
+        self
     }
 
     /// Turns on the webhook routes whose tokens are set.
@@ -95,13 +105,18 @@ async fn readyz(State(state): State<HttpState>) -> Response {
         Some(true) => format!("the last {source} call succeeded"),
         None => format!("no {source} call yet"),
     };
+    let loops = state
+        .supervisor
+        .as_ref()
+        .map(|supervisor| supervisor.describe(std::time::SystemTime::now()))
+        .unwrap_or_default();
     match &state.socket {
         Some(link) if !link.is_up() => (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: Socket Mode is not connected; {upstream}\n"),
+            format!("not ready: Socket Mode is not connected; {upstream}\n{loops}"),
         )
             .into_response(),
-        _ => format!("ready: {upstream}\n").into_response(),
+        _ => format!("ready: {upstream}\n{loops}").into_response(),
     }
 }
 
@@ -240,14 +255,65 @@ async fn slack_interactions(State(state): State<HttpState>, request: Request) ->
     StatusCode::OK.into_response()
 }
 
+/// The largest body an unsigned `ssl_check` may have: Slack's is
+/// `ssl_check=1&token=…`, well under this.
+const MAX_SSL_CHECK_BYTES: usize = 256;
+
+/// Whether an unsigned request is Slack's `ssl_check=1` probe of the
+/// slash-command URL (which Slack may send unsigned): only a declared, tiny
+/// form body is read for it, within the body timeout, so that every other
+/// unsigned request is still refused before its body is waited for.
+async fn is_ssl_check(state: &HttpState, request: Request) -> Result<bool, Response> {
+    let (parts, body) = request.into_parts();
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+    };
+    let signed = header(TIMESTAMP_HEADER).is_some() || header(SIGNATURE_HEADER).is_some();
+    let tiny = header("content-length")
+        .and_then(|length| length.parse::<usize>().ok())
+        .is_some_and(|length| length <= MAX_SSL_CHECK_BYTES);
+    let form = header("content-type")
+        .is_some_and(|kind| kind.starts_with("application/x-www-form-urlencoded"));
+    if signed || !tiny || !form {
+        return Ok(false);
+    }
+    let body = read_body(state, &parts, body).await?;
+    Ok(form_urlencoded::parse(&body).any(|(key, value)| key == "ssl_check" && value == "1"))
+}
+
 /// `/oncall …`: signed like events, form-encoded, acked at once with an empty
 /// 200 (Slack shows nothing); the answer follows at the `response_url`.
+/// Slack's `ssl_check=1` probe is answered 200 and nothing is done.
 async fn slack_commands(State(state): State<HttpState>, request: Request) -> Response {
     let received = Instant::now();
+    let signed = request.headers().contains_key(SIGNATURE_HEADER)
+        || request.headers().contains_key(TIMESTAMP_HEADER);
+    let request = if signed {
+        request
+    } else {
+        // Kept whole for the refusal below when it is not the probe.
+        let (parts, body) = request.into_parts();
+        let probe = Request::from_parts(parts.clone(), body);
+        match is_ssl_check(&state, probe).await {
+            Ok(true) => {
+                tracing::debug!("Slack's ssl_check of the slash-command URL");
+                return StatusCode::OK.into_response();
+            }
+            Ok(false) => Request::from_parts(parts, axum::body::Body::empty()),
+            Err(answer) => return answer,
+        }
+    };
     let (_, body) = match verified_body(&state, request, received).await {
         Ok(verified) => verified,
         Err(answer) => return answer,
     };
+    if form_urlencoded::parse(&body).any(|(key, value)| key == "ssl_check" && value == "1") {
+        tracing::debug!("Slack's ssl_check of the slash-command URL, signed");
+        return StatusCode::OK.into_response();
+    }
     match command_of_form(&body) {
         Ok(command) => {
             state.inbox.accept_command(command, received);

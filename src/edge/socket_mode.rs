@@ -32,6 +32,7 @@ use crate::slack::commands::command_of_json;
 use crate::slack::events::Envelope;
 use crate::slack::interactions::Interaction;
 use crate::slack::{SlackApi, SlackError};
+use crate::supervise::LoopHandle;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -84,6 +85,7 @@ enum Next {
 }
 
 /// Keeps one Socket Mode connection open, reconnecting with backoff.
+#[derive(Clone)]
 pub struct SocketMode {
     /// A client holding the app-level token.
     app: Arc<SlackApi>,
@@ -91,6 +93,8 @@ pub struct SocketMode {
     reconnect: BackoffPolicy,
     timings: SocketTimings,
     status: LinkStatus,
+    /// Told of each link that comes up (set by [`Self::run`]).
+    handle: Option<LoopHandle>,
 }
 
 impl SocketMode {
@@ -106,6 +110,7 @@ impl SocketMode {
             reconnect,
             timings,
             status: LinkStatus::default(),
+            handle: None,
         }
     }
 
@@ -114,8 +119,17 @@ impl SocketMode {
         self.status.clone()
     }
 
-    /// Connects, serves, and reconnects forever (until the task is dropped).
-    pub async fn run(self) {
+    /// Connects, serves, and reconnects forever (until the task is dropped),
+    /// telling `handle` of each link that comes up and each that fails.
+    pub async fn run(self, handle: LoopHandle) {
+        let this = Self {
+            handle: Some(handle.clone()),
+            ..self
+        };
+        this.run_with(handle).await;
+    }
+
+    async fn run_with(self, handle: LoopHandle) {
         let mut delay = None;
         let mut opened_ahead: Option<Socket> = None;
         loop {
@@ -136,7 +150,10 @@ impl SocketMode {
                     continue;
                 }
                 Ok(None) => tracing::info!("Socket Mode connection closed; reconnecting"),
-                Err(error) => tracing::warn!(%error, "Socket Mode connection failed"),
+                Err(error) => {
+                    handle.failed(&error);
+                    tracing::warn!(%error, "Socket Mode connection failed");
+                }
             }
             self.status.set(false);
             // A connection that lived a while resets the backoff.
@@ -229,6 +246,9 @@ impl SocketMode {
         let ack = match frame.kind.as_str() {
             "hello" => {
                 self.status.set(true);
+                if let Some(handle) = &self.handle {
+                    handle.succeeded();
+                }
                 tracing::info!("Socket Mode connected");
                 true
             }

@@ -95,8 +95,9 @@ struct WireMessage {
     source_team: Option<String>,
 }
 
-/// Message subtypes that are still a person writing.
-const PERSON_SUBTYPES: &[&str] = &["file_share", "thread_broadcast"];
+/// Message subtypes that are still a person writing: a message with a file, a
+/// thread reply also sent to the channel, and `/me …`.
+const PERSON_SUBTYPES: &[&str] = &["file_share", "thread_broadcast", "me_message"];
 
 impl Envelope {
     /// Parses a verified request body (or a Socket Mode envelope's payload).
@@ -410,6 +411,57 @@ mod tests {
                 }
             }
             let _ = Envelope::parse(&input, &identity());
+        }
+    }
+
+    #[test]
+    fn the_message_subtypes_slack_documents_are_a_person_writing_or_not() {
+        // From Slack's list of message subtypes (api.slack.com/events/message).
+        let person = ["file_share", "thread_broadcast", "me_message"];
+        let not_a_person = [
+            "bot_message",
+            "message_changed",
+            "message_deleted",
+            "message_replied",
+            "channel_join",
+            "channel_leave",
+            "channel_topic",
+            "channel_purpose",
+            "channel_name",
+            "channel_archive",
+            "channel_unarchive",
+            "channel_convert_to_private",
+            "group_join",
+            "group_leave",
+            "group_topic",
+            "pinned_item",
+            "unpinned_item",
+            "reminder_add",
+            "ekm_access_denied",
+            "assistant_app_thread",
+        ];
+        let dm = |subtype: &str| {
+            format!(
+                r#"{{"type":"event_callback","event_id":"Ev1","team_id":"T1","event":{{
+                "type":"message","subtype":"{subtype}","channel":"D1","channel_type":"im",
+                "user":"U1","text":"who is on call?","ts":"1.1"}}}}"#
+            )
+        };
+        for subtype in person {
+            let Ok(Envelope::Callback { event, .. }) =
+                Envelope::parse(dm(subtype).as_bytes(), &identity())
+            else {
+                panic!("{subtype}: a callback");
+            };
+            assert!(matches!(event, Inbound::Request(_)), "{subtype}: {event:?}");
+        }
+        for subtype in not_a_person {
+            let Ok(Envelope::Callback { event, .. }) =
+                Envelope::parse(dm(subtype).as_bytes(), &identity())
+            else {
+                panic!("{subtype}: a callback");
+            };
+            assert!(matches!(event, Inbound::Ignored(_)), "{subtype}: {event:?}");
         }
     }
 }

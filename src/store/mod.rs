@@ -21,6 +21,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::metrics::Metrics;
+use crate::supervise::LoopHandle;
 
 pub use self::redis::RedisState;
 
@@ -101,6 +102,9 @@ impl SharedState {
             Ok(outcome) => outcome,
             Err(_) => Err(StoreError::Timeout(STORE_TIMEOUT)),
         };
+        if let Some(redis) = &self.redis {
+            redis.note(outcome.is_ok());
+        }
         match outcome {
             Ok(value) => {
                 if self.down.swap(false, Ordering::Relaxed) {
@@ -191,12 +195,22 @@ impl SharedState {
         }
     }
 
-    /// Calls `on_clear` whenever another replica clears the cache, until the
-    /// process ends; nothing without a store.
-    pub fn watch_cache_clears(&self, on_clear: impl Fn() + Send + Sync + 'static) {
-        if let Some(redis) = &self.redis {
-            tokio::spawn(redis.clone().watch_cache_clears(Arc::new(on_clear)));
-        }
+    /// The loop that calls `on_clear` whenever another replica clears the
+    /// cache (for a [`crate::supervise::Supervisor`] to run); `None` without a
+    /// store.
+    pub fn cache_clear_watcher(
+        &self,
+        on_clear: impl Fn() + Send + Sync + 'static,
+    ) -> Option<impl Fn(LoopHandle) -> futures_util::future::BoxFuture<'static, ()> + Send + 'static>
+    {
+        let redis = self.redis.clone()?;
+        let on_clear: Arc<dyn Fn() + Send + Sync> = Arc::new(on_clear);
+        Some(move |handle: LoopHandle| {
+            let redis = redis.clone();
+            let on_clear = Arc::clone(&on_clear);
+            Box::pin(async move { redis.watch_cache_clears(on_clear, handle).await })
+                as futures_util::future::BoxFuture<'static, ()>
+        })
     }
 
     /// Holds the lease `name` for `ttl` from now: takes it when free, renews it

@@ -9,10 +9,17 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::io::tcp::{socket2, TcpSettings};
 use redis::Script;
 use secrecy::ExposeSecret;
 
 use super::{StateConfig, StoreError, STORE_TIMEOUT};
+use crate::supervise::LoopHandle;
+
+/// How often the subscription that hears cache clears is pinged: a link a NAT
+/// or a load balancer dropped without a word is found within this (and the
+/// ping's own second).
+pub const SUBSCRIPTION_PING: Duration = Duration::from_secs(5);
 
 /// How long the cache's generation is kept: any clear within it is seen by a
 /// replica that reconnects.
@@ -69,7 +76,10 @@ return 1
 #[derive(Clone)]
 pub struct RedisState {
     client: redis::Client,
-    connection: ConnectionManager,
+    /// The connection commands go over; replaced when it stalls.
+    connection: Arc<std::sync::Mutex<ConnectionManager>>,
+    /// Commands in a row that got no answer in time on this connection.
+    stalls: Arc<std::sync::atomic::AtomicU32>,
     prefix: Arc<str>,
     /// This process's lease token: random, so that only it renews or
     /// releases what it took.
@@ -80,6 +90,23 @@ pub struct RedisState {
     release_lease: Arc<Script>,
     take_allowance: Arc<Script>,
     advance: Arc<Script>,
+}
+
+/// Commands in a row without an answer before the connection is replaced.
+const STALLS_BEFORE_NEW_CONNECTION: u32 = 2;
+
+/// A connection manager (connected lazily) with the store's bounds.
+fn connect(client: &redis::Client) -> Result<ConnectionManager, StoreError> {
+    ConnectionManager::new_lazy_with_config(
+        client.clone(),
+        ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(STORE_TIMEOUT))
+            .set_response_timeout(Some(STORE_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(200)),
+    )
+    .map_err(|error| StoreError::BadUrl(error.category().to_owned()))
 }
 
 fn failed(error: redis::RedisError) -> StoreError {
@@ -96,22 +123,27 @@ impl RedisState {
                 "it must start with redis:// or rediss://".to_owned(),
             ));
         }
-        let client = redis::Client::open(url).map_err(|error| {
+        let parsed = redis::Client::open(url).map_err(|error| {
             StoreError::BadUrl(format!("{} (the URL does not parse)", error.category()))
         })?;
-        let connection = ConnectionManager::new_lazy_with_config(
-            client.clone(),
-            ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(STORE_TIMEOUT))
-                .set_response_timeout(Some(STORE_TIMEOUT))
-                .set_number_of_retries(1)
-                .set_min_delay(Duration::from_millis(50))
-                .set_max_delay(Duration::from_millis(200)),
-        )
-        .map_err(|error| StoreError::BadUrl(error.category().to_owned()))?;
+        // TCP keepalive and a user timeout: a peer gone without a word (a NAT
+        // or load balancer that dropped its state) is noticed by the kernel.
+        let tcp = TcpSettings::default()
+            .set_nodelay(true)
+            .set_keepalive(
+                socket2::TcpKeepalive::new()
+                    .with_time(Duration::from_secs(15))
+                    .with_interval(Duration::from_secs(5)),
+            )
+            .set_user_timeout(Duration::from_secs(30));
+        let client =
+            redis::Client::open(parsed.get_connection_info().clone().set_tcp_settings(tcp))
+                .map_err(|error| StoreError::BadUrl(error.category().to_owned()))?;
+        let connection = connect(&client)?;
         Ok(Self {
             client,
-            connection,
+            connection: Arc::new(std::sync::Mutex::new(connection)),
+            stalls: Arc::new(std::sync::atomic::AtomicU32::new(0)),
             prefix: config.prefix.as_str().into(),
             token: format!(
                 "{:016x}{:016x}",
@@ -132,7 +164,41 @@ impl RedisState {
     }
 
     fn connection(&self) -> ConnectionManager {
-        self.connection.clone()
+        self.connection
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// What became of a command: a connection that answered nothing
+    /// [`STALLS_BEFORE_NEW_CONNECTION`] times in a row is dropped for a new
+    /// one. redis-rs reconnects by itself only when a connection breaks; one
+    /// that goes quiet (its peer black-holed by a NAT or a proxy) would be kept
+    /// for good.
+    pub fn note(&self, answered: bool) {
+        use std::sync::atomic::Ordering;
+        if answered {
+            self.stalls.store(0, Ordering::Relaxed);
+            return;
+        }
+        let stalls = self.stalls.fetch_add(1, Ordering::Relaxed) + 1;
+        if stalls < STALLS_BEFORE_NEW_CONNECTION {
+            return;
+        }
+        match connect(&self.client) {
+            Ok(fresh) => {
+                *self
+                    .connection
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+                self.stalls.store(0, Ordering::Relaxed);
+                tracing::warn!(
+                    stalls,
+                    "the shared state's connection stopped answering; replaced"
+                );
+            }
+            Err(error) => tracing::warn!(%error, "could not make a new shared-state connection"),
+        }
     }
 
     pub async fn claim(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
@@ -249,17 +315,25 @@ impl RedisState {
 
     /// Hears cache clears until the process ends: subscribes, then reads the
     /// current generation (a clear missed while disconnected still counts),
-    /// then follows the messages; reconnects after any failure.
-    pub async fn watch_cache_clears(self, on_clear: Arc<dyn Fn() + Send + Sync>) {
-        let mut logged = false;
+    /// then follows the messages, pinging the subscription every
+    /// [`SUBSCRIPTION_PING`] (Redis answers `PING` on a subscribed connection):
+    /// a link that goes quiet is dropped and made again. Tells `handle` of
+    /// every subscription made and every ping answered; says once when it is
+    /// lost and once when it is back.
+    pub async fn watch_cache_clears(
+        self,
+        on_clear: Arc<dyn Fn() + Send + Sync>,
+        handle: LoopHandle,
+    ) {
+        let mut lost = false;
         loop {
-            match self.follow_clears(&on_clear).await {
-                Ok(()) => logged = false,
-                Err(error) if !logged => {
-                    tracing::warn!(%error, "not hearing other replicas' cache clears; retrying");
-                    logged = true;
+            let result = self.follow_clears(&on_clear, &handle, &mut lost).await;
+            if let Err(error) = result {
+                handle.failed(&error);
+                if !lost {
+                    tracing::warn!(%error, "not hearing other replicas' cache clears; reconnecting");
+                    lost = true;
                 }
-                Err(_) => {}
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
@@ -268,28 +342,59 @@ impl RedisState {
     async fn follow_clears(
         &self,
         on_clear: &Arc<dyn Fn() + Send + Sync>,
+        handle: &LoopHandle,
+        lost: &mut bool,
     ) -> Result<(), StoreError> {
         let mut pubsub = tokio::time::timeout(STORE_TIMEOUT * 5, self.client.get_async_pubsub())
             .await
             .map_err(|_| StoreError::Timeout(STORE_TIMEOUT * 5))?
             .map_err(failed)?;
-        pubsub
-            .subscribe(self.clears_channel())
+        tokio::time::timeout(STORE_TIMEOUT * 5, pubsub.subscribe(self.clears_channel()))
             .await
+            .map_err(|_| StoreError::Timeout(STORE_TIMEOUT * 5))?
             .map_err(failed)?;
-        let current: Option<u64> = redis::cmd("GET")
-            .arg(self.generation_key())
-            .query_async(&mut self.connection())
-            .await
-            .map_err(failed)?;
+        let current: Option<u64> = tokio::time::timeout(
+            STORE_TIMEOUT * 5,
+            redis::cmd("GET")
+                .arg(self.generation_key())
+                .query_async(&mut self.connection()),
+        )
+        .await
+        .map_err(|_| StoreError::Timeout(STORE_TIMEOUT * 5))?
+        .map_err(failed)?;
         self.heard(current.unwrap_or(0), on_clear);
-        let mut messages = pubsub.on_message();
-        while let Some(message) = messages.next().await {
-            if let Ok(generation) = message.get_payload::<u64>() {
-                self.heard(generation, on_clear);
+        if std::mem::take(lost) {
+            tracing::info!("hearing other replicas' cache clears again");
+        }
+        handle.succeeded();
+        let (mut sink, mut messages) = pubsub.split();
+        let mut pings = tokio::time::interval(SUBSCRIPTION_PING);
+        pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        pings.tick().await;
+        loop {
+            tokio::select! {
+                message = messages.next() => {
+                    let Some(message) = message else {
+                        return Err(StoreError::Redis("the subscription ended".to_owned()));
+                    };
+                    if let Ok(generation) = message.get_payload::<u64>() {
+                        self.heard(generation, on_clear);
+                    }
+                }
+                _ = pings.tick() => {
+                    let pong = tokio::time::timeout(STORE_TIMEOUT * 5, sink.ping::<String>()).await;
+                    match pong {
+                        Ok(Ok(_)) => handle.succeeded(),
+                        Ok(Err(error)) => return Err(failed(error)),
+                        Err(_) => {
+                            return Err(StoreError::Redis(
+                                "the subscription did not answer a ping".to_owned(),
+                            ))
+                        }
+                    }
+                }
             }
         }
-        Err(StoreError::Redis("the subscription ended".to_owned()))
     }
 
     /// A generation seen: newer than known means someone cleared the cache.

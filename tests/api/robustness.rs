@@ -201,3 +201,41 @@ async fn a_webhook_and_an_event_over_max_in_flight_get_503_so_they_are_sent_agai
     app.settle().await;
     assert_eq!(app.inbox.in_flight(), 0);
 }
+
+#[tokio::test]
+async fn slacks_ssl_check_of_the_command_url_is_answered_200_and_nothing_else_is_let_in() {
+    let (logs, _guard) = crate::logs::CapturedLogs::start();
+    let app = spawn_app().await;
+    let post = |body: &'static str| {
+        app.http
+            .post(format!("{}/slack/commands", app.address))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let probe = post("ssl_check=1&token=legacy-verification-token")
+        .await
+        .expect("answers");
+    assert_eq!(probe.status().as_u16(), 200);
+    assert!(app.slack.command_responses().is_empty(), "nothing done");
+    for unsigned in [
+        "ssl_check=0&token=x",
+        "user_id=U1&channel_id=C1&response_url=https%3A%2F%2Fhooks.slack.com%2Fx&text=who",
+    ] {
+        let refused = post(unsigned).await.expect("answers");
+        assert_eq!(refused.status().as_u16(), 401, "{unsigned}");
+    }
+    let logged = logs.text();
+    assert!(
+        !logged
+            .lines()
+            .any(|line| line.contains("ssl_check") && !line.contains("DEBUG")),
+        "{logged}"
+    );
+    assert!(
+        !logged.lines().any(|line| line.contains("WARN")
+            && line.contains("/slack/commands")
+            && line.contains("ssl")),
+        "{logged}"
+    );
+}
