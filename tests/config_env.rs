@@ -213,6 +213,14 @@ fn durations_are_seconds_or_human_in_every_duration_variable() {
             error.contains("expected seconds (300) or a duration"),
             "{name}: {error}"
         );
+        // Far too long: refused at start (and by `check`, which reads the same
+        // tree), naming the variable.
+        let error = explained(&with(&[(name, "9000y")]));
+        assert!(
+            error.starts_with(&format!("{name}=9000y: expected a duration from ")),
+            "{name}: {error}"
+        );
+        assert_eq!(error.lines().count(), 1, "{error}");
     }
 }
 

@@ -123,10 +123,10 @@ pub struct AppArgs {
     #[arg(long, help_heading = "On-call provider", env = "ONCALL_CONFIG")]
     pub oncall_config: Option<PathBuf>,
     /// How often `serve` syncs the user groups.
-    #[arg(long, help_heading = "User groups", env = "USERGROUP_SYNC_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, help_heading = "User groups", env = "USERGROUP_SYNC_INTERVAL", default_value = "5m", value_parser = parse_sync_interval)]
     pub usergroup_sync_interval: Duration,
     /// How long an on-call answer is cached: seconds (`300`) or a duration (`5m`).
-    #[arg(long, help_heading = "On-call provider", env = "ONCALL_CACHE_TTL", default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, help_heading = "On-call provider", env = "ONCALL_CACHE_TTL", default_value = "5m", value_parser = parse_cache_ttl)]
     pub oncall_cache_ttl: Duration,
     #[command(flatten)]
     pub http: HttpArgs,
@@ -153,7 +153,7 @@ pub struct ServerArgs {
     #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_in_flight: u32,
     /// At SIGTERM/SIGINT, how long acked replies may take to finish.
-    #[arg(long, env = "SHUTDOWN_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "SHUTDOWN_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_drain_timeout)]
     pub shutdown_drain_timeout: Duration,
 }
 
@@ -189,10 +189,10 @@ pub struct SyncArgs {
 #[command(next_help_heading = "Outbound calls")]
 pub struct HttpArgs {
     /// Total time allowed for one outbound call (Slack, OpsGenie).
-    #[arg(long, env = "HTTP_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, env = "HTTP_TIMEOUT", default_value = "5s", value_parser = parse_http_timeout)]
     pub http_timeout: Duration,
     /// Time allowed to connect to Slack or OpsGenie.
-    #[arg(long, env = "HTTP_CONNECT_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, env = "HTTP_CONNECT_TIMEOUT", default_value = "2s", value_parser = parse_connect_timeout)]
     pub http_connect_timeout: Duration,
 }
 
@@ -478,6 +478,46 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     }
     humantime::parse_duration(value)
         .map_err(|_| "expected seconds (300) or a duration (5m, 1h30m)".to_owned())
+}
+
+/// A duration from `min` to `max`: anything outside is a mistake (a sync every
+/// 9000 years, a timeout of a day) refused at start and by `check`, never left
+/// to overflow a clock later.
+fn bounded(value: &str, min: Duration, max: Duration) -> Result<Duration, String> {
+    let duration = parse_duration(value)?;
+    if (min..=max).contains(&duration) {
+        Ok(duration)
+    } else {
+        Err(format!(
+            "expected a duration from {} to {}",
+            humantime::format_duration(min),
+            humantime::format_duration(max)
+        ))
+    }
+}
+
+const SECOND: Duration = Duration::from_secs(1);
+const MINUTE: Duration = Duration::from_secs(60);
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+fn parse_sync_interval(value: &str) -> Result<Duration, String> {
+    bounded(value, MINUTE, DAY)
+}
+
+fn parse_cache_ttl(value: &str) -> Result<Duration, String> {
+    bounded(value, SECOND, DAY)
+}
+
+fn parse_drain_timeout(value: &str) -> Result<Duration, String> {
+    bounded(value, Duration::ZERO, 10 * MINUTE)
+}
+
+fn parse_http_timeout(value: &str) -> Result<Duration, String> {
+    bounded(value, SECOND, 5 * MINUTE)
+}
+
+fn parse_connect_timeout(value: &str) -> Result<Duration, String> {
+    bounded(value, Duration::from_millis(100), MINUTE)
 }
 
 pub(super) fn parse_http_url(value: &str) -> Result<Url, String> {

@@ -208,7 +208,7 @@ pub fn parse(path: &Path, text: &str) -> Result<FileSettings, FileError> {
         let remind_before = entry
             .remind_before
             .as_ref()
-            .map(|before| duration(before, "team.remind_before", &invalid))
+            .map(|before| remind_before(before, "team.remind_before", &invalid))
             .transpose()?;
         let team_entry = TakeCallEntry {
             take_call: entry.take_call,
@@ -343,7 +343,7 @@ pub fn parse(path: &Path, text: &str) -> Result<FileSettings, FileError> {
     let default_remind_before = file
         .remind_before
         .as_ref()
-        .map(|before| duration(before, "remind_before", &invalid))
+        .map(|before| remind_before(before, "remind_before", &invalid))
         .transpose()?;
     Ok(FileSettings {
         default_schedule: file.default_schedule.map(|schedule| schedule.into_inner()),
@@ -408,6 +408,10 @@ fn take_call_policy(
 const MIN_TAKE_CALL_MAX: Duration = Duration::from_secs(60);
 const MAX_TAKE_CALL_MAX: Duration = Duration::from_secs(90 * 24 * 60 * 60);
 
+/// The longest `remind_before`: reminders are read from the timeline that far
+/// ahead every round.
+const MAX_REMIND_BEFORE: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
 /// A duration (`1h`, `90m`, `30s`), or the error naming where it is wrong.
 fn duration(
     value: &Spanned<String>,
@@ -424,6 +428,22 @@ fn duration(
             ),
         )),
     }
+}
+
+/// `remind_before`: a duration from a second to 7 days.
+fn remind_before(
+    value: &Spanned<String>,
+    key: &str,
+    invalid: &impl Fn(usize, String) -> FileError,
+) -> Result<Duration, FileError> {
+    let before = duration(value, key, invalid)?;
+    if before > MAX_REMIND_BEFORE {
+        return Err(invalid(
+            value.span().start,
+            format!("{key}: `{}` is more than 7 days", value.get_ref()),
+        ));
+    }
+    Ok(before)
 }
 
 /// A Slack channel id (`C…` or `G…`), or the error naming where it is wrong.

@@ -270,3 +270,37 @@ async fn a_config_file_error_stops_start_up_naming_file_line_and_key() {
         )
     );
 }
+
+#[tokio::test]
+async fn a_duration_beyond_its_bound_in_the_file_stops_serve_and_fails_check_in_one_line() {
+    let dir = std::env::temp_dir().join(format!("oncall-bot-bounds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let path = dir.join("oncall.toml");
+    std::fs::write(&path, "remind_before = \"9000y\"\n").expect("written");
+    for subcommand in ["serve", "check"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_oncall-bot"))
+            .arg(subcommand)
+            .env_clear()
+            .env("SLACK_BOT_TOKEN", BOT_TOKEN)
+            .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+            .env("OPSGENIE_API_KEY", OPSGENIE_KEY)
+            .env("OPSGENIE_SCHEDULE", SCHEDULE)
+            .env("ONCALL_CONFIG", &path)
+            .output()
+            .await
+            .expect("runs");
+        assert!(!output.status.success(), "{subcommand}");
+        let said = format!(
+            "{}:1:17: remind_before: `9000y` is more than 7 days",
+            path.display()
+        );
+        if subcommand == "serve" {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(stderr.trim(), format!("error: {said}"));
+        } else {
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert_eq!(stdout.trim(), format!("FAIL configuration: {said}"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
