@@ -22,6 +22,7 @@ mod secrets;
 mod slow_clients;
 mod smoke;
 mod socket_mode;
+mod stalling_proxy;
 mod take_call;
 mod teams;
 pub mod two_way;

@@ -55,6 +55,11 @@ impl RedisServer {
     }
 
     /// `STATE_URL` for this server.
+    /// The loopback port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }

@@ -701,3 +701,229 @@ async fn a_confirm_landing_on_the_other_replica_takes_the_call_once_and_both_ans
     })
     .await;
 }
+
+#[tokio::test]
+async fn redis_links_black_holed_by_the_network_are_replaced_and_replicas_share_again() {
+    let (logs, _guard) = CapturedLogs::start();
+    let redis = RedisServer::start().await;
+    let target: std::net::SocketAddr = format!("127.0.0.1:{}", redis.port())
+        .parse()
+        .expect("an address");
+    let proxy = crate::stalling_proxy::StallingProxy::start(target).await;
+    let slack = start_slack().await;
+    let opsgenie = start_opsgenie().await;
+    let mut config = test_config(&slack, &opsgenie);
+    config.state = Some(StateConfig {
+        url: format!("redis://{}/0", proxy.address).into(),
+        prefix: PREFIX.to_owned(),
+    });
+    let (a, b) = (Replica::start(&config).await, Replica::start(&config).await);
+    let replicas = Replicas {
+        slack,
+        opsgenie,
+        redis,
+        a,
+        b,
+    };
+    replicas.wait_until_both_hear_cache_clears().await;
+    // Every link the replicas have goes quiet, without a word.
+    proxy.stall();
+    let started = std::time::Instant::now();
+    let mut round = 0;
+    loop {
+        round += 1;
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "still answering twice after {round} rounds"
+        );
+        let ts = format!("1700000100.{round:06}");
+        let event = mention(&format!("EvBH{round}"), "C1", &ts, "<@UBOT> help");
+        replicas.a.deliver(&event, None).await;
+        replicas.b.deliver(&event, Some("1")).await;
+        let answers = replicas
+            .slack
+            .posts()
+            .iter()
+            .filter(|post| post.thread_ts.as_deref() == Some(ts.as_str()))
+            .count();
+        if answers == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let healed = started.elapsed();
+    // A cache clear on A reaches B again.
+    replicas.wait_until_both_hear_cache_clears().await;
+    let lookups = replicas.on_call_lookups().await;
+    replicas
+        .b
+        .deliver(&mention("EvB1", "C1", "1.1", "<@UBOT> who?"), None)
+        .await;
+    replicas
+        .opsgenie
+        .set_on_call(SCHEDULE, &["carol@corp.example"]);
+    replicas
+        .a
+        .deliver(&mention("EvA1", "C1", "1.2", "<@UBOT> cache clear"), None)
+        .await;
+    wait_until_async("B's next answer is fresh", || async {
+        replicas
+            .b
+            .deliver(
+                &mention(
+                    &format!("EvB{}", replicas.slack.posts().len()),
+                    "C1",
+                    &format!("1.{}", replicas.slack.posts().len() + 10),
+                    "<@UBOT> who now?",
+                ),
+                None,
+            )
+            .await;
+        replicas
+            .slack
+            .posts()
+            .last()
+            .is_some_and(|post| post.text.contains("<@UCAROL>"))
+    })
+    .await;
+    assert!(replicas.on_call_lookups().await > lookups);
+    let logged = logs.text();
+    assert!(
+        logged.contains("reachable again")
+            || logged.contains("hearing other replicas' cache clears again"),
+        "{logged}"
+    );
+    println!("black-holed Redis links healed within {healed:?} ({round} rounds)");
+}
+
+#[tokio::test]
+async fn a_sync_stops_when_its_lease_is_lost_mid_way() {
+    let (logs, _guard) = CapturedLogs::start();
+    let redis = RedisServer::start().await;
+    let slack = start_slack().await;
+    let opsgenie = start_opsgenie().await;
+    slack.add_user_group("S0ONCALL", "opsoncall", &["UCAROL"]);
+    // Reading the group's members takes a while: the sync is under way.
+    wiremock::Mock::given(wiremock::matchers::path("/usergroups.users.list"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_delay(Duration::from_millis(1500))
+                .set_body_json(serde_json::json!({"ok": true, "users": ["UCAROL"]})),
+        )
+        .mount(slack.server())
+        .await;
+    let mut config = test_config(&slack, &opsgenie);
+    config.state = Some(StateConfig {
+        url: redis.url().into(),
+        prefix: PREFIX.to_owned(),
+    });
+    config.usergroups = vec![UserGroupSpec {
+        group: UserGroupRef::Handle("opsoncall".into()),
+        schedules: vec![SCHEDULE.to_owned()],
+        always: Vec::new(),
+    }];
+    config.usergroup_interval = Duration::from_secs(2);
+    let replica = Replica::start(&config).await;
+    wait_until_async("the sync reads the group's members", || async {
+        requests_to(slack.server(), "/usergroups.users.list").await == 1
+    })
+    .await;
+    // Another replica holds the lease now (it expired here, say, during a pause).
+    let keys = redis
+        .command(&["KEYS", &format!("{PREFIX}lease:*")])
+        .await
+        .expect("answers");
+    let key = keys.lines().last().expect("the lease's key").to_owned();
+    assert_eq!(
+        redis
+            .command(&["SET", &key, "another-replica", "PX", "60000"])
+            .await
+            .as_deref(),
+        Some("+OK")
+    );
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    assert_eq!(
+        requests_to(slack.server(), "/usergroups.users.update").await,
+        0,
+        "the sync stopped before writing the group"
+    );
+    assert!(
+        logs.text()
+            .contains("another replica holds the user-group lease now; this sync stopped"),
+        "{}",
+        logs.text()
+    );
+    drop(replica);
+}
+
+/// Four teams announced and three channels' topics, all on one schedule, on
+/// two replicas: how many timeline reads the idle rounds cost.
+async fn idle_timeline_reads(tick: Duration, rounds: u32) -> (usize, usize) {
+    let replicas = spawn_replicas(|config| {
+        let teams = ["payments", "search", "database", "checkout"];
+        config.routing = oncall_bot::routing::Routing::new(
+            teams
+                .iter()
+                .map(|name| oncall_bot::routing::Team {
+                    name: (*name).to_owned(),
+                    aliases: Vec::new(),
+                    schedule: SCHEDULE.to_owned(),
+                })
+                .collect(),
+            &[],
+        )
+        .expect("routing");
+        config.announcements = teams
+            .iter()
+            .map(|name| oncall_bot::handovers::AnnounceSpec {
+                label: (*name).to_owned(),
+                schedule: SCHEDULE.to_owned(),
+                channel: Some(format!("C0{}", name.to_uppercase())),
+                remind_before: None,
+            })
+            .collect();
+        config.topics = ["C0TOPIC1", "C0TOPIC2", "C0TOPIC3"]
+            .iter()
+            .map(|channel| oncall_bot::handovers::TopicSpec {
+                channel: (*channel).to_owned(),
+                schedule: SCHEDULE.to_owned(),
+            })
+            .collect();
+        config.announce_interval = tick;
+    })
+    .await;
+    replicas.opsgenie.set_rotations(
+        SCHEDULE,
+        vec![oncall_bot_simulator::SimRotation {
+            name: "Weekly".into(),
+            shifts: vec![oncall_bot_simulator::SimShift {
+                email: "alice@corp.example".into(),
+                from: crate::in_time::hours(-1),
+                to: crate::in_time::hours(30),
+                is_override: false,
+            }],
+        }],
+    );
+    tokio::time::sleep(tick * rounds).await;
+    let timeline = format!("/v2/schedules/{SCHEDULE}/timeline");
+    let reads = requests_to(replicas.opsgenie.server(), &timeline).await;
+    (reads, replicas.on_call_lookups().await)
+}
+
+#[tokio::test]
+async fn idle_rounds_read_each_schedule_once_whatever_the_teams_channels_and_replicas() {
+    let rounds = 10;
+    let (timeline_reads, on_call_reads) =
+        idle_timeline_reads(Duration::from_millis(150), rounds).await;
+    println!(
+        "idle, two replicas, 4 announced teams and 3 topic channels on one schedule, \
+         {rounds} rounds: {timeline_reads} timeline reads, {on_call_reads} on-call reads"
+    );
+    // One read per round (by the lease holder), give or take the round under
+    // way; before, each replica read once per team every round (80 here).
+    assert!(
+        timeline_reads <= rounds as usize + 1,
+        "{timeline_reads} timeline reads in {rounds} rounds"
+    );
+    assert_eq!(on_call_reads, 0, "topics are kept from the same timeline");
+}

@@ -239,3 +239,39 @@ async fn slacks_ssl_check_of_the_command_url_is_answered_200_and_nothing_else_is
         "{logged}"
     );
 }
+
+#[tokio::test]
+async fn readyz_lists_each_background_loop_and_the_loops_export_their_last_success() {
+    let app = spawn_app_with(|config| {
+        config.topics = vec![oncall_bot::handovers::TopicSpec {
+            channel: "C0TOPIC".into(),
+            schedule: SCHEDULE.into(),
+        }];
+        config.announce_interval = Duration::from_millis(50);
+    })
+    .await;
+    app.wait_for_metrics(&[r#"oncall_bot_loop_last_success_timestamp_seconds{loop="notices"} "#])
+        .await;
+    let (status, text) = app.readyz().await;
+    assert_eq!(status, 200);
+    assert!(text.starts_with("ready: "), "{text}");
+    assert!(
+        text.lines()
+            .any(|line| line.starts_with("notices: ok, last success ")),
+        "{text}"
+    );
+    // A round that fails is told, and the status stays about taking events.
+    wiremock::Mock::given(wiremock::matchers::path_regex("/timeline$"))
+        .respond_with(wiremock::ResponseTemplate::new(500))
+        .mount(app.opsgenie.server())
+        .await;
+    wait_until_async("the notices loop says it is failing", || async {
+        app.readyz()
+            .await
+            .1
+            .lines()
+            .any(|line| line.starts_with("notices: failing ("))
+    })
+    .await;
+    assert_eq!(app.readyz().await.0, 200);
+}

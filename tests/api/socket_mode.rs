@@ -9,8 +9,8 @@ use oncall_bot::config::settings::SocketTimings;
 use oncall_bot::config::ServeConfig;
 use oncall_bot::outbound::BackoffPolicy;
 use oncall_bot_simulator::SocketModeServer;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+
+use tokio::net::TcpListener;
 use wiremock::matchers::path;
 use wiremock::{Mock, ResponseTemplate};
 
@@ -164,61 +164,6 @@ async fn readiness_follows_the_socket_link() {
     );
 }
 
-/// A TCP proxy on loopback that can stop forwarding on the connections it has
-/// (swallowing bytes both ways, closing nothing), as a NAT or load balancer does
-/// when it drops its state. Connections made after that are forwarded.
-struct StallingProxy {
-    address: std::net::SocketAddr,
-    generation: Arc<AtomicUsize>,
-}
-
-impl StallingProxy {
-    async fn start(target: std::net::SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
-        let address = listener.local_addr().expect("an address");
-        let generation = Arc::new(AtomicUsize::new(0));
-        let current = Arc::clone(&generation);
-        tokio::spawn(async move {
-            while let Ok((inbound, _)) = listener.accept().await {
-                let Ok(outbound) = TcpStream::connect(target).await else {
-                    continue;
-                };
-                let born = current.load(Ordering::SeqCst);
-                let (in_read, in_write) = inbound.into_split();
-                let (out_read, out_write) = outbound.into_split();
-                for (mut from, mut to) in
-                    [(in_read, out_write), (out_read, in_write)].map(|(read, write)| (read, write))
-                {
-                    let current = Arc::clone(&current);
-                    tokio::spawn(async move {
-                        let mut buffer = vec![0u8; 16 * 1024];
-                        while let Ok(read) = from.read(&mut buffer).await {
-                            if read == 0 {
-                                break;
-                            }
-                            if current.load(Ordering::SeqCst) != born {
-                                continue;
-                            }
-                            if to.write_all(&buffer[..read]).await.is_err() {
-                                break;
-                            }
-                        }
-                    });
-                }
-            }
-        });
-        Self {
-            address,
-            generation,
-        }
-    }
-
-    /// The open connections stop forwarding, and stay open.
-    fn stall(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
 #[tokio::test]
 async fn a_half_open_link_is_noticed_and_replaced() {
     let mut server = None;
@@ -245,7 +190,7 @@ async fn a_half_open_link_is_noticed_and_replaced() {
         .next()
         .and_then(|address| address.parse().ok())
         .expect("the fake's address");
-    let stalling = StallingProxy::start(target).await;
+    let stalling = crate::stalling_proxy::StallingProxy::start(target).await;
     Mock::given(path("/apps.connections.open"))
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
             "ok": true,
