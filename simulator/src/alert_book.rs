@@ -39,6 +39,8 @@ struct Book {
     requests: HashMap<String, Value>,
     actions: Vec<AlertActionRecord>,
     next: u64,
+    /// The status the next action is answered with, once, after it happened.
+    next_answer: Option<u16>,
 }
 
 /// The alerts of one simulated account and what was done to them.
@@ -80,6 +82,7 @@ impl AlertBook {
         let actions = Mock::given(method("POST")).and(path_regex(format!(
             "^{alerts_path}/[^/]+/(acknowledge|close|assign|notes)$"
         )));
+        let alert_authorization = authorization.clone();
         let action = Route {
             book: self.clone(),
             authorization: authorization.clone(),
@@ -94,12 +97,28 @@ impl AlertBook {
             kind: RouteKind::RequestStatus,
         };
         simulate(server, statuses, status).await;
+        let alerts = Mock::given(method("GET")).and(path_regex(format!("^{alerts_path}/[^/]+$")));
+        let alert = Route {
+            book: self.clone(),
+            authorization: alert_authorization,
+            kind: RouteKind::Alert,
+        };
+        simulate(server, alerts, alert).await;
+    }
+
+    /// Makes the next action on an alert happen, but answers it with
+    /// `status` (a proxy's 502, a timeout's 504): the bot cannot know it
+    /// landed.
+    pub fn act_then_answer(&self, status: u16) {
+        lock(&self.book).next_answer = Some(status);
     }
 }
 
 enum RouteKind {
     Action,
     RequestStatus,
+    /// `GET {alerts}/{alias}?identifierType=alias`: the alert as it stands.
+    Alert,
 }
 
 struct Route {
@@ -135,6 +154,20 @@ impl Respond for Route {
             .unwrap_or_default();
         let mut book = lock(&self.book.book);
         match self.kind {
+            RouteKind::Alert => {
+                let alias = segments.last().cloned().unwrap_or_default();
+                match book.alerts.get(&alias) {
+                    Some(alert) => ResponseTemplate::new(200).set_body_json(json!({
+                        "data": {
+                            "alias": alias, "acknowledged": alert.acknowledged,
+                            "status": if alert.closed { "closed" } else { "open" },
+                            "owner": alert.owner.clone().unwrap_or_default(),
+                        },
+                        "took": 0.001, "requestId": "sim-get"
+                    })),
+                    None => error(404, "Alert does not exist"),
+                }
+            }
             RouteKind::RequestStatus => {
                 let id = segments.last().cloned().unwrap_or_default();
                 match book.requests.get(&id) {
@@ -205,6 +238,9 @@ impl Respond for Route {
                     }),
                 };
                 book.requests.insert(request_id.clone(), status);
+                if let Some(status) = book.next_answer.take() {
+                    return ResponseTemplate::new(status);
+                }
                 ResponseTemplate::new(202).set_body_json(json!({
                     "result": "Request will be processed", "took": 0.01, "requestId": request_id
                 }))

@@ -145,19 +145,65 @@ impl AlertApi<'_> {
                 _ => None,
             },
         };
-        let accepted: Accepted = self
+        let sent: Result<Accepted, RestError> = self
             .rest
-            .call(verb.path(), self.credential, |http| {
+            .write(verb.path(), self.credential, |http| {
                 http.post(url.clone())
                     .header(reqwest::header::AUTHORIZATION, self.authorization)
                     .json(&body)
             })
-            .await
-            .map_err(ActionError::from_rest)?;
+            .await;
+        let accepted = match sent {
+            Ok(accepted) => accepted,
+            // It may have happened all the same: read the alert before saying.
+            Err(error) if error.may_have_landed() => {
+                tracing::warn!(%error, "the alert action may have been taken; reading back");
+                return match self.happened(alias, verb).await {
+                    Some(true) => Ok(()),
+                    _ => Err(ActionError::Failed(error)),
+                };
+            }
+            Err(error) => return Err(ActionError::from_rest(error)),
+        };
         if accepted.request_id.is_empty() {
             return Ok(());
         }
         self.outcome(&accepted.request_id).await
+    }
+
+    /// Whether the alert shows what `verb` does (acknowledged, closed, its
+    /// owner): how an action whose answer was lost is read back. `None` when
+    /// the alert cannot be read either.
+    async fn happened(&self, alias: &str, verb: AlertVerb<'_>) -> Option<bool> {
+        #[derive(Deserialize)]
+        struct Alert {
+            data: AlertState,
+        }
+        #[derive(Deserialize)]
+        struct AlertState {
+            #[serde(default)]
+            acknowledged: bool,
+            #[serde(default)]
+            status: String,
+            #[serde(default)]
+            owner: String,
+        }
+        let url = self.url(&[alias], &[("identifierType", "alias")]).ok()?;
+        let alert: Alert = self
+            .rest
+            .call("alert", self.credential, |http| {
+                http.get(url.clone())
+                    .header(reqwest::header::AUTHORIZATION, self.authorization)
+            })
+            .await
+            .map_err(|error| tracing::warn!(%error, "could not read the alert back"))
+            .ok()?;
+        let state = alert.data;
+        Some(match verb {
+            AlertVerb::Acknowledge => state.acknowledged,
+            AlertVerb::Close => state.status == "closed",
+            AlertVerb::Assign { owner } => state.owner.eq_ignore_ascii_case(owner),
+        })
     }
 
     async fn outcome(&self, request_id: &str) -> Result<(), ActionError> {

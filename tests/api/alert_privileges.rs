@@ -225,3 +225,27 @@ async fn the_bots_own_alias_is_reflected_after_a_restart_without_shared_state() 
         assert_eq!(reply.thread_ts.as_deref(), Some(THREAD));
     }
 }
+
+#[tokio::test]
+async fn an_alert_action_answered_502_yet_taken_is_read_back_shown_and_sent_once() {
+    for upstream in UPSTREAMS {
+        let app = spawn_two_way(upstream).await;
+        let answer = raise(&app).await;
+        app.book().act_then_answer(502);
+        assert_eq!(
+            app.click(&click_on(&answer, "UALICE", "alert_acknowledge"))
+                .await,
+            200
+        );
+        assert_eq!(app.book().actions().len(), 1, "{upstream:?}: sent once");
+        let (status, _) = card(&app.answer());
+        assert!(
+            status.starts_with("Acknowledged by <@UALICE>"),
+            "{upstream:?}: read back and shown: {status}"
+        );
+        assert!(
+            app.slack.ephemerals().is_empty(),
+            "nothing to apologise for"
+        );
+    }
+}
