@@ -538,4 +538,99 @@ mod tests {
             "I could not read `whenever` as a time"
         );
     }
+
+    /// A small, bounded fuzzer that runs with every `cargo test` (the
+    /// `time_phrases` cargo-fuzz target explores the same for longer): phrases
+    /// made of the words the parser knows and of absurd dates, times and spans,
+    /// read in several zones at moments from 1970 to 2106, never panic, and
+    /// what they read lies in 1970..2099 and can be written.
+    #[test]
+    fn any_phrase_of_known_and_absurd_words_never_panics_and_reads_within_range() {
+        let words = [
+            "on",
+            "at",
+            "until",
+            "tomorrow",
+            "today",
+            "tonight",
+            "next",
+            "week",
+            "now",
+            "saturday",
+            "mon",
+            "1969-12-31",
+            "1970-01-01",
+            "2099-12-31",
+            "2100-01-01",
+            "9999-12-31",
+            "0001-01-01",
+            "-0001-01-01",
+            "00:00",
+            "23:59",
+            "24:00",
+            "25:99",
+            "9pm",
+            "12am",
+            "13pm",
+            "09:00-13:00",
+            "23:00-01:00",
+            "0:00-23:59",
+            "-",
+            ":",
+            "9999999999",
+            "2026-02-30",
+            "2026-13-01",
+            "?",
+            "",
+            "  ",
+            "é",
+            "\u{0}",
+        ];
+        let zones = [
+            "UTC",
+            "Europe/Berlin",
+            "America/New_York",
+            "Pacific/Chatham",
+        ];
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let length = (next() % 5) as usize;
+            let phrase: Vec<&str> = (0..length)
+                .map(|_| words[(next() % words.len() as u64) as usize])
+                .collect();
+            let phrase = phrase.join(" ");
+            let zone = jiff::tz::TimeZone::get(zones[(next() % 4) as usize]).expect("a zone");
+            let seconds = (next() % 4_294_967_295) as i64;
+            let Ok(moment) = Timestamp::from_second(seconds) else {
+                continue;
+            };
+            let now = moment.to_zoned_datetime(zone);
+            let check = |moment: Timestamp| {
+                assert!(
+                    (0..=BEYOND_SECONDS).contains(&moment.as_second()),
+                    "`{phrase}` at {now}: {moment}"
+                );
+                let time = std::time::SystemTime::try_from(moment).expect("a time");
+                let _ = crate::slack::markup::slack_date(time);
+            };
+            match parse_when(&phrase, &now) {
+                Ok(When::At(moment)) => check(moment),
+                Ok(When::Between { from, until }) => {
+                    check(from);
+                    check(until);
+                }
+                Err(error) => drop(error.to_string()),
+            }
+            if let Ok((from, until)) = parse_span(&phrase, &now) {
+                check(from);
+                check(until);
+            }
+        }
+    }
 }
