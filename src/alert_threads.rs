@@ -541,7 +541,7 @@ impl AlertThreads {
         let message = ThreadMessage {
             text,
             card: Some(self.card(alias, status)),
-            button: None,
+            buttons: Vec::new(),
         };
         if let Err(error) = self.slack.update_message(&channel, &ts, &message).await {
             tracing::warn!(%error, "could not update the answer's alert state");

@@ -287,7 +287,8 @@ pub struct AlertCard {
 pub struct ThreadMessage {
     pub text: String,
     pub card: Option<AlertCard>,
-    pub button: Option<OverrideButton>,
+    /// Buttons about taking the call or asking for cover, in order.
+    pub buttons: Vec<OverrideButton>,
 }
 
 impl ThreadMessage {
@@ -295,19 +296,19 @@ impl ThreadMessage {
         Self {
             text,
             card: None,
-            button: None,
+            buttons: Vec::new(),
         }
     }
 
-    /// The same message, with a button about an override.
+    /// The same message, with one more button about an override.
     pub fn with_button(mut self, button: OverrideButton) -> Self {
-        self.button = Some(button);
+        self.buttons.push(button);
         self
     }
 
     /// Whether it needs Block Kit (a card or a button).
     pub fn has_blocks(&self) -> bool {
-        self.card.is_some() || self.button.is_some()
+        self.card.is_some() || !self.buttons.is_empty()
     }
 }
 
@@ -319,6 +320,10 @@ pub enum OverrideButton {
     Confirm { request: String },
     /// Under "… took the call": deletes the override.
     Undo { made: String },
+    /// Under "… needs cover": takes the call for the asker.
+    Cover { request: String },
+    /// Under "… needs cover", for its asker: takes the request back.
+    Withdraw { request: String },
 }
 
 /// A click on the Confirm or Undo button of a request to take the call.

@@ -78,6 +78,8 @@ pub struct Services {
     pub handover_notices: Option<(Arc<HandoverNotices>, Duration)>,
     /// The background loops, and how each stands.
     pub supervisor: Supervisor,
+    /// How often open requests for cover are checked for their start.
+    pub cover_tick: Duration,
 }
 
 /// The Slack clients: the bot's, and the one for user-group calls (the user
@@ -334,6 +336,7 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
         http_limits: config.http_limits,
         handover_notices,
         supervisor,
+        cover_tick: config.announce_interval,
     })
 }
 
@@ -355,6 +358,7 @@ pub async fn serve(
         http_limits,
         handover_notices,
         supervisor,
+        cover_tick,
     } = services;
     let sync_loops: Vec<_> = user_group_syncs
         .iter()
@@ -379,6 +383,11 @@ pub async fn serve(
             Arc::clone(&notices).run_every(tick, handle)
         })
     });
+    let cover_loop = inbox.bot().overrides().cloned().map(|overrides| {
+        supervisor.spawn("cover_requests", LOOP_BACKOFF, move |handle| {
+            Arc::clone(&overrides).run_cover_expiry(cover_tick, handle)
+        })
+    });
     let socket_loop = socket_mode.map(|socket_mode| {
         tracing::info!("receiving events over Socket Mode");
         supervisor.spawn("socket_mode", LOOP_BACKOFF, move |handle| {
@@ -399,6 +408,7 @@ pub async fn serve(
         .into_iter()
         .chain(socket_loop)
         .chain(notices_loop)
+        .chain(cover_loop)
     {
         background.abort();
     }

@@ -28,6 +28,14 @@ pub enum Command {
         team: String,
         span: String,
     },
+    /// `cover me [for <team>] <span>[, <note>]`: ask the team for someone to
+    /// take the call for the asker over a span.
+    CoverMe {
+        team: String,
+        span: String,
+        /// What follows the first comma, as written.
+        note: String,
+    },
     /// `yes`: confirms what the bot asked in this thread.
     Yes,
     /// Anything else is a request for help: tell them who is on call.
@@ -44,6 +52,9 @@ impl Command {
     /// [`Self::parse`], knowing which words name a team (`payments on Saturday`).
     pub fn parse_with_teams(text: &str, bot_user_id: &str, is_team: &dyn Fn(&str) -> bool) -> Self {
         let without_mention = strip_mentions_of(text, bot_user_id);
+        if let Some(cover) = cover_me(&without_mention) {
+            return cover;
+        }
         let words: Vec<String> = without_mention
             .trim()
             .trim_end_matches(['.', '!', '?'])
@@ -86,6 +97,31 @@ impl Command {
             words => time_question(words, is_team).unwrap_or(Self::WhoIsOnCall),
         }
     }
+}
+
+/// `cover me [for <team>] <span>[, <note>]`; the note keeps its case.
+fn cover_me(text: &str) -> Option<Command> {
+    let (head, note) = match text.split_once(',') {
+        Some((head, note)) => (head, note.trim()),
+        None => (text, ""),
+    };
+    let words: Vec<String> = head
+        .trim()
+        .trim_end_matches(['.', '!', '?'])
+        .split_whitespace()
+        .map(str::to_lowercase)
+        .collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let (team, span) = match words.as_slice() {
+        ["cover", "me", "for", team, span @ ..] if !span.is_empty() => ((*team).to_owned(), span),
+        ["cover", "me", span @ ..] => (String::new(), span),
+        _ => return None,
+    };
+    Some(Command::CoverMe {
+        team,
+        span: span.join(" "),
+        note: note.to_owned(),
+    })
 }
 
 /// How a question about on-call may start; what follows is a time, perhaps
@@ -230,6 +266,22 @@ mod tests {
                 },
             ),
             ("<@UBOT> yes", Command::Yes),
+            (
+                "<@UBOT> cover me tomorrow 09:00-13:00, Dentist at 10",
+                Command::CoverMe {
+                    team: String::new(),
+                    span: "tomorrow 09:00-13:00".into(),
+                    note: "Dentist at 10".into(),
+                },
+            ),
+            (
+                "<@UBOT> Cover me for payments on Saturday 08:00-20:00",
+                Command::CoverMe {
+                    team: "payments".into(),
+                    span: "on saturday 08:00-20:00".into(),
+                    note: String::new(),
+                },
+            ),
             ("when is my next shift", Command::WhenAmIOn),
             ("<@UBOT> next", Command::Next),
             ("who is next?", Command::Next),

@@ -15,7 +15,7 @@ use crate::alert_threads::AlertThreads;
 use crate::alerting::{AlertMode, AlertOutcome, AlertRaiser};
 use crate::model::{BotIdentity, OverrideClick, Request, RequestKind, SlashCommand, ThreadMessage};
 use crate::oncall::OnCallDirectory;
-use crate::overrides::{Confirmation, Overrides, TakeRequest};
+use crate::overrides::{Confirmation, CoverRequest, Overrides, TakeRequest};
 use crate::routing::{Destination, Routing};
 use crate::slack::{ResponseKind, SlackApi, SlackError, SlackUser};
 use crate::store::SharedState;
@@ -312,6 +312,9 @@ impl Bot {
             }
             Command::WhenAmIOn => ThreadMessage::plain(self.my_shifts(request).await),
             Command::TakeCall { team, span } => self.ask_to_take_call(request, &team, &span).await,
+            Command::CoverMe { team, span, note } => {
+                self.ask_for_cover(request, &team, &span, &note).await
+            }
             Command::Yes => match (&self.overrides, request.ts == request.thread_ts) {
                 (_, true) => ThreadMessage::plain(
                     "There is nothing to confirm here: reply `@ops yes` in the thread where I \
@@ -349,13 +352,16 @@ impl Bot {
         }
     }
 
-    /// `take call …`: the schedule (a team named, else the channel's, else the
-    /// default) and the span read in the asker's zone, handed to the overrides
-    /// service, which checks the asker and asks them to confirm.
-    async fn ask_to_take_call(&self, request: &Request, team: &str, span: &str) -> ThreadMessage {
-        let Some(overrides) = &self.overrides else {
-            return ThreadMessage::plain(TAKE_CALL_OFF_TEXT.to_owned());
-        };
+    /// The schedule and how it is named (a team named, else the channel's,
+    /// else the default) and the span read in the asker's zone; `Err` is the
+    /// answer when either cannot be had.
+    async fn schedule_and_span(
+        &self,
+        request: &Request,
+        team: &str,
+        span: &str,
+        what: &str,
+    ) -> Result<(String, String, SystemTime, SystemTime), ThreadMessage> {
         let (schedule, label) = if team.is_empty() {
             let text = strip_mentions_of(&request.text, &self.identity.user_id);
             match self.routing.destination(&request.channel, &text) {
@@ -365,7 +371,7 @@ impl Bot {
         } else {
             match self.routing.team_named(team) {
                 Some(team) => (team.schedule.clone(), team.name.clone()),
-                None => return ThreadMessage::plain(self.unknown_team(team)),
+                None => return Err(ThreadMessage::plain(self.unknown_team(team))),
             }
         };
         let zone = self
@@ -374,20 +380,33 @@ impl Bot {
             .and_then(|name| jiff::tz::TimeZone::get(&name).ok())
             .unwrap_or(jiff::tz::TimeZone::UTC);
         let now = jiff::Timestamp::now().to_zoned_datetime(zone);
-        let (from, until) = match parse_span(span, &now) {
-            Ok(span) => span,
-            Err(error) => {
-                return ThreadMessage::plain(format!(
-                    "{}. To take the call, write e.g. {SPAN_FORMS}.",
-                    escape(&error.to_string())
-                ))
-            }
-        };
+        let (from, until) = parse_span(span, &now).map_err(|error| {
+            ThreadMessage::plain(format!(
+                "{}. To {what}, write e.g. {SPAN_FORMS}.",
+                escape(&error.to_string())
+            ))
+        })?;
         let (Ok(from), Ok(until)) = (SystemTime::try_from(from), SystemTime::try_from(until))
         else {
-            return ThreadMessage::plain(format!(
-                "That is no time I can take. To take the call, write e.g. {SPAN_FORMS}."
-            ));
+            return Err(ThreadMessage::plain(format!(
+                "That is no time I can take. To {what}, write e.g. {SPAN_FORMS}."
+            )));
+        };
+        Ok((schedule, label, from, until))
+    }
+
+    /// `take call …`: handed to the overrides service, which checks the
+    /// asker and asks them to confirm.
+    async fn ask_to_take_call(&self, request: &Request, team: &str, span: &str) -> ThreadMessage {
+        let Some(overrides) = &self.overrides else {
+            return ThreadMessage::plain(TAKE_CALL_OFF_TEXT.to_owned());
+        };
+        let (schedule, label, from, until) = match self
+            .schedule_and_span(request, team, span, "take the call")
+            .await
+        {
+            Ok(found) => found,
+            Err(answer) => return answer,
         };
         let thread = (request.kind != RequestKind::SlashCommand)
             .then_some((request.channel.as_str(), request.thread_ts.as_str()));
@@ -402,6 +421,41 @@ impl Bot {
                 thread,
             })
             .await
+    }
+
+    /// `cover me …`: the request is posted where the team sees it.
+    async fn ask_for_cover(
+        &self,
+        request: &Request,
+        team: &str,
+        span: &str,
+        note: &str,
+    ) -> ThreadMessage {
+        let Some(overrides) = &self.overrides else {
+            return ThreadMessage::plain(TAKE_CALL_OFF_TEXT.to_owned());
+        };
+        let (schedule, label, from, until) = match self
+            .schedule_and_span(request, team, span, "ask for cover")
+            .await
+        {
+            Ok(found) => found,
+            Err(answer) => return answer,
+        };
+        let asked = overrides
+            .ask_cover(CoverRequest {
+                asker: &request.user,
+                asker_team: request.user_team.as_deref(),
+                schedule: &schedule,
+                label: &label,
+                from,
+                until,
+                note,
+                asked_in: Some(&request.channel),
+            })
+            .await;
+        ThreadMessage::plain(match asked {
+            Ok(text) | Err(text) => text,
+        })
     }
 
     /// `cache clear`, at most once per channel in [`CACHE_CLEAR_INTERVAL`], in
@@ -543,7 +597,7 @@ impl Bot {
         ThreadMessage {
             text: format!("{answer}\n{alert}"),
             card,
-            button: None,
+            buttons: Vec::new(),
         }
     }
 

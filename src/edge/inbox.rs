@@ -346,6 +346,16 @@ impl Inbox {
                             .await;
                         (said, false)
                     }
+                    OverrideButton::Cover { request } => {
+                        let said = overrides
+                            .cover(request, &click.user, click.user_team.as_deref())
+                            .await;
+                        (said, true)
+                    }
+                    OverrideButton::Withdraw { request } => {
+                        let said = overrides.withdraw(request, &click.user).await;
+                        (said, true)
+                    }
                     OverrideButton::Undo { made } => {
                         let message = match (click.ephemeral, &click.message_ts) {
                             (false, Some(ts)) => Some((click.channel.as_str(), ts.as_str())),

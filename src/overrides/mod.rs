@@ -7,6 +7,7 @@
 //! service; it knows neither HTTP nor wire formats.
 
 pub mod book;
+mod cover;
 pub mod policy;
 
 use std::collections::HashMap;
@@ -26,6 +27,7 @@ use crate::slack::{SlackApi, SlackUser};
 use crate::store::SharedState;
 use crate::workspace::{self, Affiliation};
 use book::{Book, Made as MadeOverride, Pending, StoredPerson, StoredRotation};
+pub use cover::CoverRequest;
 use policy::{check_span, Refusal};
 pub use policy::{TakeCallPolicies, TakeCallPolicy};
 
@@ -133,6 +135,8 @@ impl Said {
 struct Standing {
     taker: Person,
     rotations: Vec<RotationRef>,
+    /// In those rotations (rather than let in by `take_call_allowed`).
+    member: bool,
 }
 
 /// The overrides service.
@@ -150,6 +154,9 @@ pub struct Overrides {
     /// (channel, thread, asker) → their pending request's id, for `@ops yes`.
     in_threads: Book<String>,
     made: Book<MadeOverride>,
+    covers: Book<cover::Cover>,
+    /// The requests for cover this process made that may still be open.
+    open_covers: std::sync::Mutex<Vec<String>>,
     groups: Cache<String, Arc<Vec<String>>>,
     /// Confirms and undos done, when there is no shared state to say so.
     done_here: Cache<String, ()>,
@@ -176,6 +183,13 @@ impl Overrides {
                 10_000,
                 policy::DEFAULT_MAX_SPAN * 52,
             ),
+            covers: Book::new(
+                Arc::clone(&shared),
+                "cover",
+                10_000,
+                policy::HORIZON + Duration::from_secs(2 * 60 * 60),
+            ),
+            open_covers: std::sync::Mutex::new(Vec::new()),
             groups: Cache::builder()
                 .time_to_live(GROUP_TTL)
                 .max_capacity(1_000)
@@ -231,45 +245,61 @@ impl Overrides {
         }
     }
 
-    async fn check(&self, request: &TakeRequest<'_>) -> Result<ThreadMessage, Refusal> {
-        let policy = self.policies.for_schedule(request.schedule);
+    /// The checks every request to take someone's call passes, asking Slack
+    /// and the provider: the team's rules, the span, the person's allowance,
+    /// their workspace, no guest, and their place in the schedule's rotations.
+    async fn admit(
+        &self,
+        user: &str,
+        user_team: Option<&str>,
+        schedule: &str,
+        label: &str,
+        from: SystemTime,
+        until: SystemTime,
+    ) -> Result<Standing, Refusal> {
+        let policy = self.policies.for_schedule(schedule);
         if !policy.enabled {
             return Err(Refusal::Off {
-                label: request.label.to_owned(),
+                label: label.to_owned(),
             });
         }
-        let now = SystemTime::now();
-        check_span(request.from, request.until, now, policy)?;
-        if !self.within_allowance(request.asker).await {
+        check_span(from, until, SystemTime::now(), policy)?;
+        if !self.within_allowance(user).await {
             return Err(Refusal::TooMany);
         }
-        let asker = self.slack.user(request.asker).await.map_err(|error| {
+        let person = self.slack.user(user).await.map_err(|error| {
             tracing::warn!(%error, "could not look up who asks to take the call");
             Refusal::CannotCheck {
                 what: "who you are",
             }
         })?;
         let who = Affiliation::of(
-            request.asker_team,
+            user_team,
             None,
-            asker.team_id.as_deref(),
-            asker.enterprise_id.as_deref(),
+            person.team_id.as_deref(),
+            person.enterprise_id.as_deref(),
         );
         if !workspace::belongs(&self.home, &who, &[]) {
             return Err(Refusal::Outsider);
         }
-        if asker.guest {
+        if person.guest {
             return Err(Refusal::Guest);
         }
+        self.standing(schedule, label, user, &person, policy).await
+    }
+
+    async fn check(&self, request: &TakeRequest<'_>) -> Result<ThreadMessage, Refusal> {
         let standing = self
-            .standing(
+            .admit(
+                request.asker,
+                request.asker_team,
                 request.schedule,
                 request.label,
-                request.asker,
-                &asker,
-                policy,
+                request.from,
+                request.until,
             )
             .await?;
+        let now = SystemTime::now();
         let from = request.from.max(now);
         let replaced = self
             .replaced(request.schedule, &standing, from, request.until)
@@ -362,7 +392,11 @@ impl Overrides {
             }
         }
         if let Some(taker) = taker {
-            return Ok(Standing { taker, rotations });
+            return Ok(Standing {
+                taker,
+                rotations,
+                member: true,
+            });
         }
         if !self.allowed(asker_id, policy).await {
             return Err(Refusal::NotInRotation {
@@ -374,6 +408,7 @@ impl Overrides {
                 .directory
                 .provider_person(asker_id, asker.email.as_deref(), &asker.name),
             rotations: plans.first().map(rotation_ref).into_iter().collect(),
+            member: false,
         })
     }
 
@@ -542,6 +577,7 @@ impl Overrides {
         let standing = Standing {
             taker: pending.taker.clone().into(),
             rotations,
+            member: true,
         };
         let replaced = self
             .replaced(&pending.schedule, &standing, from, pending.until)

@@ -4,7 +4,9 @@
 
 use serde::Deserialize;
 
-use super::blocks::{ACTION_PREFIX, ANSWER_BLOCK, CONFIRM_TAKE, UNDO_TAKE};
+use super::blocks::{
+    ACTION_PREFIX, ANSWER_BLOCK, CONFIRM_TAKE, COVER_TAKE, COVER_WITHDRAW, UNDO_TAKE,
+};
 use super::events::NotJson;
 use crate::model::{AlertAction, Click, OverrideButton, OverrideClick};
 
@@ -142,7 +144,9 @@ impl Interaction {
         let button = match (action.action_id.as_str(), action.value.clone()) {
             (CONFIRM_TAKE, Some(request)) => Some(OverrideButton::Confirm { request }),
             (UNDO_TAKE, Some(made)) => Some(OverrideButton::Undo { made }),
-            (CONFIRM_TAKE | UNDO_TAKE, None) => {
+            (COVER_TAKE, Some(request)) => Some(OverrideButton::Cover { request }),
+            (COVER_WITHDRAW, Some(request)) => Some(OverrideButton::Withdraw { request }),
+            (CONFIRM_TAKE | UNDO_TAKE | COVER_TAKE | COVER_WITHDRAW, None) => {
                 return Ok(Self::Ignored("a button without its id"))
             }
             _ => None,

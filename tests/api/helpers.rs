@@ -346,6 +346,13 @@ impl TestApp {
             .expect("text")
     }
 
+    /// `GET /readyz`: its status and its first line (what it says of taking
+    /// events and of the provider; the loops follow it).
+    pub async fn readiness(&self) -> (u16, String) {
+        let (status, text) = self.readyz().await;
+        (status, text.lines().next().map(|line| format!("{line}\n")).unwrap_or_default())
+    }
+
     /// `GET /readyz`: its status and text.
     pub async fn readyz(&self) -> (u16, String) {
         let response = self

@@ -203,7 +203,7 @@ async fn readyz_follows(upstream: Upstream) {
     let source_up = |text: &str, value: u8| text.contains(&format!("oncall_bot_source_up {value}"));
     let name = upstream.name();
     assert_eq!(
-        app.readyz().await,
+        app.readiness().await,
         (200, format!("ready: no {name} call yet\n")),
         "{upstream:?}"
     );
@@ -221,7 +221,7 @@ async fn readyz_follows(upstream: Upstream) {
     // The process can still take events: the outage shows in the text and the
     // gauge, never in the status.
     assert_eq!(
-        app.readyz().await,
+        app.readiness().await,
         (
             200,
             format!("ready: the last {name} call failed; stale answers cover it\n")
@@ -232,7 +232,7 @@ async fn readyz_follows(upstream: Upstream) {
     tokio::time::sleep(Duration::from_millis(20)).await;
     let text = ask(&app, "Ev3", "1.3").await;
     assert_eq!(
-        app.readyz().await,
+        app.readiness().await,
         (200, format!("ready: the last {name} call succeeded\n")),
         "{upstream:?}: {text}"
     );

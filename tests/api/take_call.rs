@@ -22,10 +22,10 @@ use crate::helpers::*;
 use crate::in_time::hours;
 
 /// Where overrides of the default schedule are announced.
-const ONCALL_CHANNEL: &str = "C0ONCALL";
+pub(crate) const ONCALL_CHANNEL: &str = "C0ONCALL";
 
 /// Tomorrow at `hour` (UTC; hours past 23 run into the day after).
-fn tomorrow(hour: i64) -> SystemTime {
+pub(crate) fn tomorrow(hour: i64) -> SystemTime {
     let day = Timestamp::now()
         .in_tz("UTC")
         .expect("UTC")
@@ -93,7 +93,7 @@ fn set_rotations(app: &TestApp) {
 
 /// The app with the rotations above, Erin (in no rotation on OpsGenie) and
 /// Dan (of a Slack Connect partner) in the workspace.
-async fn spawn_taking(
+pub(crate) async fn spawn_taking(
     upstream: Upstream,
     adjust: impl FnOnce(&SlackWorkspace, &mut ServeConfig),
 ) -> TestApp {
@@ -109,7 +109,7 @@ async fn spawn_taking(
 }
 
 /// Announcements of the default schedule's overrides in `ONCALL_CHANNEL`.
-fn announcing(config: &mut ServeConfig) {
+pub(crate) fn announcing(config: &mut ServeConfig) {
     config.announcements = vec![AnnounceSpec {
         label: SCHEDULE.to_owned(),
         schedule: SCHEDULE.to_owned(),
@@ -123,7 +123,7 @@ fn announcing(config: &mut ServeConfig) {
 impl TestApp {
     /// `user` writes `text` to the bot at the top of the thread `thread`;
     /// returns the bot's answer.
-    async fn ask_in_thread(&self, user: &str, thread: &str, text: &str) -> Post {
+    pub(crate) async fn ask_in_thread(&self, user: &str, thread: &str, text: &str) -> Post {
         self.deliver(&app_mention(
             &format!("Ev{thread}{user}"),
             "C1",
@@ -153,7 +153,7 @@ impl TestApp {
         self.replies().pop().expect("an answer")
     }
 
-    async fn press(&self, click: &ButtonClick<'_>) {
+    pub(crate) async fn press(&self, click: &ButtonClick<'_>) {
         let status = EventsEndpoint::new(&self.address, SIGNING_SECRET)
             .click(click)
             .await
@@ -162,14 +162,14 @@ impl TestApp {
         self.settle().await;
     }
 
-    fn live_overrides(&self) -> Vec<SimOverride> {
+    pub(crate) fn live_overrides(&self) -> Vec<SimOverride> {
         match &self.jsm {
             Some(jsm) => jsm.live_overrides(SCHEDULE),
             None => self.opsgenie.live_overrides(SCHEDULE),
         }
     }
 
-    fn override_bodies(&self) -> Vec<Value> {
+    pub(crate) fn override_bodies(&self) -> Vec<Value> {
         match &self.jsm {
             Some(jsm) => jsm.overrides(),
             None => self.opsgenie.overrides(),
