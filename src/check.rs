@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 
 use crate::config::{OpsGenieConfig, ServeConfig, SourceConfig};
 use crate::metrics::Metrics;
-use crate::model::Person;
+use crate::model::{HomeBlock, HomeTab, Person};
 use crate::outbound::{RestError, RetryPolicy, Timeouts};
 use crate::providers::{
     ActingUser, ActionError, AlertVerb, JsmClient, JsmConfig, OpsGenieClient, Provider,
@@ -182,6 +182,26 @@ pub async fn run(config: &ServeConfig, other_region_url: Option<Url>) -> Report 
     check_alerts(config, &mut report).await;
     check_state(config, &mut report).await;
     report
+}
+
+/// Whether the Home tab can be published: it is, for one person on call, with
+/// a view that asks them to open it (which publishes theirs afresh).
+async fn check_home(slack: &SlackApi, user: &str, report: &mut Report) {
+    let tab = HomeTab {
+        blocks: vec![
+            HomeBlock::Header("Who is on call".to_owned()),
+            HomeBlock::Text("Open this tab again to see who is on call now.".to_owned()),
+        ],
+    };
+    match slack.publish_home(user, &tab).await {
+        Ok(()) => report.ok(
+            "Slack: the Home tab can be published (views.publish, tried for one person on call)",
+        ),
+        Err(error) => report.fail(format!(
+            "Slack: the Home tab cannot be published ({error}); turn it on in the app's settings \
+             (App Home → Home Tab, as manifest.yml does), see docs/app-home.md"
+        )),
+    }
 }
 
 /// What can be said about alerts without raising one: the policy, whether the
@@ -521,6 +541,7 @@ async fn check_people(
         by_account || by_email
     };
     let mut found = 0;
+    let mut someone = None;
     for person in &people {
         if overridden(person) {
             found += 1;
@@ -535,7 +556,10 @@ async fn check_people(
             continue;
         };
         match slack.user_id_by_email(email).await {
-            Ok(Some(_)) => found += 1,
+            Ok(Some(user)) => {
+                found += 1;
+                someone.get_or_insert(user);
+            }
             Ok(None) => report.warn(format!(
                 "Slack: nobody in the workspace has the email {email} (on call); they will be \
                  named by email, not mentioned"
@@ -550,6 +574,9 @@ async fn check_people(
             "Slack: {found} of {} people on call found",
             people.len()
         ));
+    }
+    if let Some(user) = someone {
+        check_home(&slack, &user, report).await;
     }
     if config.usergroups.is_empty() {
         return;

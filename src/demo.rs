@@ -16,7 +16,8 @@ use crate::outbound::{BackoffPolicy, Timeouts};
 use crate::providers::JsmConfig;
 use crate::startup::{self, StartupError};
 use oncall_bot_simulator::events::{
-    alert_webhook, app_mention, direct_message, ButtonClick, EventsEndpoint,
+    alert_webhook, app_home_opened, app_mention, direct_message, home_button, ButtonClick,
+    EventsEndpoint, FilledForm,
 };
 use oncall_bot_simulator::{
     AlertBook, JsmSite, OpsGenieAccount, Post, SimRotation, SimShift, SlackWorkspace,
@@ -37,12 +38,14 @@ const SUPPORT: &str = "C0SUPPORT";
 const ONCALL_CHANNEL: &str = "C0ONCALL";
 const DM: &str = "D0DANA";
 const DANA: &str = "U0DANA";
+const ERIN: &str = "U0ERIN";
 
 /// The demo workspace: (email, Slack id, name).
 const PEOPLE: &[(&str, &str, &str)] = &[
     ("alice@demo.example", "U0ALICE", "alice"),
     ("bob@demo.example", "U0BOB", "bob"),
     ("dana@demo.example", DANA, "dana"),
+    ("erin@demo.example", ERIN, "erin"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +80,76 @@ impl SimulatedSource {
         match self {
             Self::OpsGenie(opsgenie) => opsgenie.alerts(),
             Self::Jsm(jsm) => jsm.alerts(),
+        }
+    }
+
+    /// The overrides the schedule was asked for, as the provider got them.
+    fn overrides(&self) -> Vec<serde_json::Value> {
+        match self {
+            Self::OpsGenie(opsgenie) => opsgenie.overrides(),
+            Self::Jsm(jsm) => jsm.overrides(),
+        }
+    }
+
+    /// A Backup rotation in the schedule: dana now, then erin; the Weekly one
+    /// keeps whoever is on it now (bob on OpsGenie, after the hand-over;
+    /// alice on JSM) for a week.
+    fn add_backup_rotation(&self) {
+        let now = std::time::SystemTime::now();
+        let (day, week) = (Duration::from_secs(86_400), Duration::from_secs(7 * 86_400));
+        let backup = [
+            ("dana", now - Duration::from_secs(3600), now + day * 2),
+            ("erin", now + day * 2, now + day * 2 + week),
+        ];
+        match self {
+            Self::OpsGenie(opsgenie) => {
+                let shift = |who: &str, from, to| SimShift {
+                    email: format!("{who}@demo.example"),
+                    from,
+                    to,
+                    is_override: false,
+                };
+                opsgenie.set_rotations(
+                    SCHEDULE,
+                    vec![
+                        SimRotation {
+                            name: "Weekly".to_owned(),
+                            shifts: vec![shift("bob", now - Duration::from_secs(3600), now + week)],
+                        },
+                        SimRotation {
+                            name: "Backup".to_owned(),
+                            shifts: backup
+                                .iter()
+                                .map(|(who, from, to)| shift(who, *from, *to))
+                                .collect(),
+                        },
+                    ],
+                );
+            }
+            Self::Jsm(jsm) => {
+                jsm.add_user("acc-dana", "Dana", Some("dana@demo.example"));
+                jsm.add_user("acc-erin", "Erin", Some("erin@demo.example"));
+                jsm.set_rotations(
+                    SCHEDULE,
+                    vec![
+                        (
+                            "Weekly".to_owned(),
+                            vec![(
+                                "acc-alice".to_owned(),
+                                now - Duration::from_secs(3600),
+                                now + week,
+                            )],
+                        ),
+                        (
+                            "Backup".to_owned(),
+                            backup
+                                .iter()
+                                .map(|(who, from, to)| (format!("acc-{who}"), *from, *to))
+                                .collect(),
+                        ),
+                    ],
+                );
+            }
         }
     }
 
@@ -211,9 +284,14 @@ impl Demo {
     /// `<@U0ALICE>` → `@alice`, as Slack shows a mention; `<!date^…|text>` →
     /// its text.
     fn render(&self, text: &str) -> String {
-        let mentions = self.names.iter().fold(text.to_owned(), |text, (id, name)| {
-            text.replace(&format!("<@{id}>"), &format!("@{name}"))
-        });
+        let mentions = self
+            .names
+            .iter()
+            .fold(text.to_owned(), |text, (id, name)| {
+                text.replace(&format!("<@{id}>"), &format!("@{name}"))
+            })
+            .replace(&format!("<#{ONCALL_CHANNEL}>"), "#oncall")
+            .replace(&format!("<#{SUPPORT}>"), "#support");
         let mut out = String::with_capacity(mentions.len());
         let mut rest = mentions.as_str();
         while let Some(start) = rest.find("<!date^") {
@@ -425,6 +503,139 @@ impl Demo {
         Ok(())
     }
 
+    /// The Home tab and "cover me": dana opens the tab, asks for cover from
+    /// its form, erin takes it with one click, and the override is made.
+    async fn home_and_cover(&self, out: &mut Vec<String>) -> Result<(), DemoError> {
+        self.source.add_backup_rotation();
+        out.push(String::new());
+        out.push(
+            "The Home tab and cover (the schedule now has a Backup rotation too: dana, then erin):"
+                .to_owned(),
+        );
+        out.push("DM        dana → ops: cache clear".to_owned());
+        let clear = direct_message("Ev200", DM, DANA, "1700000700.000100", "cache clear");
+        self.exchange(&clear, None).await?;
+        out.push("Home      dana opens ops's Home tab, which reads:".to_owned());
+        self.endpoint
+            .deliver(&app_home_opened("Ev201", DANA), None)
+            .await?;
+        self.inbox.wait_idle().await;
+        if let Some(home) = self.slack.home_of(DANA) {
+            for line in self.view_lines(&home) {
+                out.push(format!("          │ {line}"));
+            }
+        }
+        let trigger = self.slack.issue_trigger();
+        self.endpoint
+            .interact(&home_button(DANA, "home_cover", &trigger))
+            .await?;
+        self.inbox.wait_idle().await;
+        let opened = self.slack.forms().len();
+        out.push(format!(
+            "Home      dana clicks [Ask for cover…]: {}",
+            if opened == 1 {
+                "a form opens (Team, When or From/Until, Note)"
+            } else {
+                "no form opened"
+            }
+        ));
+        out.push("Home      dana fills it in: SRE_schedule, tomorrow 09:00-13:00, note \"dentist\", and presses Ask".to_owned());
+        let before = self.slack.posts().len();
+        let (status, body) = self
+            .endpoint
+            .interact(
+                &FilledForm {
+                    user: DANA,
+                    callback_id: "form_cover",
+                    team: Some("default"),
+                    when: Some("tomorrow 09:00-13:00"),
+                    note: Some("dentist"),
+                    ..FilledForm::default()
+                }
+                .payload(),
+            )
+            .await?;
+        if status != 200 || !body.is_empty() {
+            out.push(format!("          the form stays open: {body}"));
+            return Ok(());
+        }
+        self.inbox.wait_idle().await;
+        let posts = self.slack.posts().split_off(before);
+        self.posted_lines(out, &posts);
+        let Some(request) = posts.iter().find(|post| post.channel == ONCALL_CHANNEL) else {
+            return Ok(());
+        };
+        let Some(id) = request.blocks.as_ref().and_then(|blocks| {
+            blocks
+                .as_array()?
+                .iter()
+                .filter(|block| block["type"] == "actions")
+                .flat_map(|block| block["elements"].as_array().cloned().unwrap_or_default())
+                .find(|button| button["action_id"] == "cover_take")?["value"]
+                .as_str()
+                .map(str::to_owned)
+        }) else {
+            return Ok(());
+        };
+        out.push("#oncall   erin clicks [I'll cover]".to_owned());
+        let before = self.slack.posts().len();
+        self.endpoint
+            .click(&ButtonClick::on(request, ERIN, "cover_take", &id))
+            .await?;
+        self.inbox.wait_idle().await;
+        if let Some(covered) = self.slack.message(&request.ts) {
+            out.push(format!(
+                "    ↻ ops updates the request: {}",
+                self.render(&covered.text)
+            ));
+        }
+        let posts = self.slack.posts().split_off(before);
+        self.posted_lines(out, &posts);
+        out.push(format!(
+            "{} now holds {} override(s) made by the bot.",
+            self.source.name(),
+            self.source.overrides().len()
+        ));
+        Ok(())
+    }
+
+    /// New posts, where they went: a channel's, or a DM.
+    fn posted_lines(&self, out: &mut Vec<String>, posts: &[Post]) {
+        for post in posts {
+            let place = if post.channel == ONCALL_CHANNEL {
+                "#oncall   ops:".to_owned()
+            } else if let Some(user) = post.channel.strip_prefix('D') {
+                let name = self.names.get(user).map_or(user, String::as_str);
+                format!("DM        ops → {name}:")
+            } else {
+                format!("{}  ops:", post.channel)
+            };
+            let buttons = buttons_of(post)
+                .map(|buttons| format!(" {buttons}"))
+                .unwrap_or_default();
+            out.push(format!("{place} {}{buttons}", self.render(&post.text)));
+        }
+    }
+
+    /// A view's blocks as lines of text.
+    fn view_lines(&self, view: &serde_json::Value) -> Vec<String> {
+        let mut lines = Vec::new();
+        for block in view["blocks"].as_array().into_iter().flatten() {
+            let text = |value: &serde_json::Value| self.render(value.as_str().unwrap_or_default());
+            match block["type"].as_str() {
+                Some("header") => lines.push(format!("== {} ==", text(&block["text"]["text"]))),
+                Some("section") => {
+                    lines.extend(text(&block["text"]["text"]).lines().map(str::to_owned))
+                }
+                Some("context") => lines.push(format!("({})", text(&block["elements"][0]["text"]))),
+                Some("divider") => lines.push("────".to_owned()),
+                Some("actions") => lines.extend(buttons_of_blocks(std::slice::from_ref(block))),
+                _ => {}
+            }
+        }
+        lines
+    }
+
     /// The answer's alert state and buttons as they read now.
     fn status_line(&self, out: &mut Vec<String>, answer_ts: &str) {
         let Some(answer) = self.slack.message(answer_ts) else {
@@ -508,6 +719,7 @@ impl Demo {
         if let SimulatedSource::OpsGenie(opsgenie) = &self.source {
             self.in_time(&mut out, opsgenie).await?;
         }
+        self.home_and_cover(&mut out).await?;
         Ok(out)
     }
 
@@ -552,7 +764,11 @@ impl Demo {
 
 /// A message's buttons as the transcript shows them: `[Acknowledge] [Take it]`.
 fn buttons_of(post: &Post) -> Option<String> {
-    let blocks = post.blocks.as_ref()?.as_array()?;
+    buttons_of_blocks(post.blocks.as_ref()?.as_array()?)
+}
+
+/// The buttons among `blocks`, as the transcript shows them.
+fn buttons_of_blocks(blocks: &[serde_json::Value]) -> Option<String> {
     let labels: Vec<String> = blocks
         .iter()
         .filter(|block| block["type"] == "actions")

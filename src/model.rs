@@ -127,6 +127,41 @@ pub struct RotationPlan {
     pub shifts: Vec<Shift>,
 }
 
+/// A schedule's rotations over `from` .. `until`, as read at `from`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timeline {
+    pub plans: Vec<RotationPlan>,
+    pub from: SystemTime,
+    pub until: SystemTime,
+}
+
+impl Timeline {
+    /// The first moment after `now` at which someone's shift starts or ends.
+    pub fn next_change_after(&self, now: SystemTime) -> Option<SystemTime> {
+        self.plans
+            .iter()
+            .flat_map(|plan| &plan.shifts)
+            .flat_map(|shift| [shift.starts, shift.until])
+            .filter(|moment| *moment > now)
+            .min()
+    }
+
+    /// The shifts of every rotation that overlap `from` .. `until`, with
+    /// their rotation's name.
+    pub fn shifts_between(
+        &self,
+        from: SystemTime,
+        until: SystemTime,
+    ) -> impl Iterator<Item = (&RotationPlan, &Shift)> {
+        self.plans.iter().flat_map(move |plan| {
+            plan.shifts
+                .iter()
+                .filter(move |shift| shift.until > from && shift.starts < until)
+                .map(move |shift| (plan, shift))
+        })
+    }
+}
+
 /// A rotation an override replaces, as the provider knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RotationRef {
@@ -427,4 +462,84 @@ mod tests {
         assert!("P6".parse::<Priority>().is_err());
         assert!("high".parse::<Priority>().is_err());
     }
+}
+
+/// What the bot's Home tab shows one person, top to bottom.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HomeTab {
+    pub blocks: Vec<HomeBlock>,
+}
+
+/// One piece of the Home tab.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HomeBlock {
+    Header(String),
+    /// Text in Slack's mrkdwn, escaped by whoever wrote it.
+    Text(String),
+    /// Small print, in mrkdwn.
+    Note(String),
+    Divider,
+    /// The buttons that open the forms.
+    Buttons(Vec<FormKind>),
+}
+
+/// The forms the Home tab opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormKind {
+    /// Take the call…: an override for the person filling it in.
+    TakeCall,
+    /// Ask for cover…: a request someone else takes.
+    Cover,
+}
+
+/// The fields of a form, for errors shown beside them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormField {
+    Team,
+    /// The span in words ("tomorrow 09:00-13:00").
+    When,
+    /// The span picked: its start and its end.
+    From,
+    Until,
+    Note,
+}
+
+/// A team to pick in a form: what comes back, and what is shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormChoice {
+    pub value: String,
+    pub label: String,
+}
+
+/// A form to open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Form {
+    pub kind: FormKind,
+    pub teams: Vec<FormChoice>,
+    /// The choice shown first (the person's own team), by value.
+    pub chosen: Option<String>,
+}
+
+/// A click on a Home tab button: who, and the trigger that opens the form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormOpening {
+    pub kind: FormKind,
+    pub user: String,
+    pub trigger_id: String,
+}
+
+/// A form as submitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormSubmission {
+    pub kind: FormKind,
+    pub user: String,
+    pub user_team: Option<String>,
+    pub enterprise: Option<String>,
+    /// The team's value, as [`FormChoice::value`].
+    pub team: Option<String>,
+    pub when: Option<String>,
+    /// The picked start and end, in seconds since the epoch.
+    pub from: Option<i64>,
+    pub until: Option<i64>,
+    pub note: Option<String>,
 }

@@ -22,7 +22,10 @@ for path in sys.argv[2:]:
         assert events["request_url"].startswith("https://"), path
     for scope in ["app_mentions:read", "chat:write", "im:history", "users:read", "users:read.email"]:
         assert scope in scopes, path + ": missing " + scope
-    assert sorted(events["bot_events"]) == ["app_mention", "message.im"], path
+    assert sorted(events["bot_events"]) == ["app_home_opened", "app_mention", "message.im"], path
+    home = manifest["features"]["app_home"]
+    assert home["home_tab_enabled"] is True, path + ": the Home tab is published on app_home_opened"
+    assert home["messages_tab_enabled"] is True, path + ": DMs are questions"
     commands = manifest["features"]["slash_commands"]
     assert [c["command"] for c in commands] == ["/oncall"], path
     assert "commands" in scopes, path + ": the slash command needs the commands scope"
@@ -31,7 +34,7 @@ for path in sys.argv[2:]:
     else:
         assert commands[0]["url"] == events["request_url"].replace("/slack/events", "/slack/commands"), path
     interactivity = settings["interactivity"]
-    assert interactivity["is_enabled"] is True, path + ": the alert buttons need interactivity"
+    assert interactivity["is_enabled"] is True, path + ": buttons and forms need interactivity"
     if socket:
         assert "request_url" not in interactivity, path + ": clicks come over Socket Mode"
     else:

@@ -55,6 +55,105 @@ pub fn direct_message(event_id: &str, channel: &str, user: &str, ts: &str, text:
     .to_string()
 }
 
+/// An `app_home_opened` event: `user` opened the bot's Home tab (shaped like
+/// Slack's example on the event's page; `view` only once one was published).
+pub fn app_home_opened(event_id: &str, user: &str) -> String {
+    json!({
+        "token": "legacy-verification-token", "team_id": "TSIM", "api_app_id": "ASIM",
+        "type": "event_callback", "event_id": event_id, "event_time": 1_700_000_000,
+        "event": {
+            "type": "app_home_opened", "user": user, "channel": format!("D{user}"),
+            "tab": "home", "event_ts": "1700000000.000100"
+        }
+    })
+    .to_string()
+}
+
+/// A click on one of the buttons of the bot's Home tab: a `block_actions`
+/// payload from a `view` container, with the `trigger_id` that opens a form.
+pub fn home_button(user: &str, action_id: &str, trigger_id: &str) -> String {
+    json!({
+        "type": "block_actions",
+        "user": {"id": user, "username": user.to_lowercase(), "name": user.to_lowercase(), "team_id": "TSIM"},
+        "api_app_id": "ASIM", "token": "legacy-verification-token",
+        "container": {"type": "view", "view_id": "VHOME"},
+        "trigger_id": trigger_id,
+        "team": {"id": "TSIM", "domain": "simulated"},
+        "enterprise": null, "is_enterprise_install": false,
+        "view": {"id": "VHOME", "team_id": "TSIM", "type": "home", "blocks": [], "state": {"values": {}}},
+        "actions": [{
+            "type": "button", "action_id": action_id, "block_id": "home_buttons",
+            "text": {"type": "plain_text", "text": action_id}, "value": action_id,
+            "action_ts": "1795460010.123456"
+        }]
+    })
+    .to_string()
+}
+
+/// A form of the bot's as someone filled it in and submitted it.
+#[derive(Debug, Clone, Default)]
+pub struct FilledForm<'a> {
+    pub user: &'a str,
+    /// The form's `callback_id` (`form_cover`, `form_take_call`).
+    pub callback_id: &'a str,
+    /// The team picked, by its option value.
+    pub team: Option<&'a str>,
+    pub when: Option<&'a str>,
+    /// Picked moments, in Unix seconds.
+    pub from: Option<i64>,
+    pub until: Option<i64>,
+    pub note: Option<&'a str>,
+}
+
+impl FilledForm<'_> {
+    /// The `view_submission` payload: each input's state under its block and
+    /// action ids, as Slack sends every input of the view (empty ones too).
+    pub fn payload(&self) -> String {
+        let text = |value: Option<&str>| json!({"type": "plain_text_input", "value": value});
+        let picked =
+            |value: Option<i64>| json!({"type": "datetimepicker", "selected_date_time": value});
+        let team = json!({
+            "type": "static_select",
+            "selected_option": self.team.map(|team| json!({
+                "text": {"type": "plain_text", "text": team, "emoji": true}, "value": team
+            }))
+        });
+        json!({
+            "type": "view_submission",
+            "team": {"id": "TSIM", "domain": "simulated"},
+            "user": {"id": self.user, "username": self.user.to_lowercase(), "name": self.user.to_lowercase(), "team_id": "TSIM"},
+            "api_app_id": "ASIM", "token": "legacy-verification-token",
+            "trigger_id": "3333.4444.sim",
+            "view": {
+                "id": "VFORM", "team_id": "TSIM", "type": "modal", "blocks": [],
+                "private_metadata": "", "callback_id": self.callback_id,
+                "state": {"values": {
+                    "team": {"team": team},
+                    "when": {"when": text(self.when)},
+                    "from": {"from": picked(self.from)},
+                    "until": {"until": picked(self.until)},
+                    "note": {"note": text(self.note)}
+                }},
+                "hash": "1700000000.sim", "title": {"type": "plain_text", "text": "Form"},
+                "clear_on_close": false, "notify_on_close": false, "root_view_id": "VFORM",
+                "app_id": "ASIM", "external_id": "", "app_installed_team_id": "TSIM", "bot_id": "BBOT"
+            },
+            "response_urls": [], "is_enterprise_install": false, "enterprise": null
+        })
+        .to_string()
+    }
+}
+
+/// An `interactive` Socket Mode envelope carrying `payload`.
+pub fn interactive_envelope(envelope_id: &str, payload: &str) -> String {
+    let payload: Value = serde_json::from_str(payload).unwrap_or(Value::Null);
+    json!({
+        "envelope_id": envelope_id, "type": "interactive",
+        "accepts_response_payload": true, "payload": payload
+    })
+    .to_string()
+}
+
 /// The same event, written by someone of the workspace `team` (a Slack Connect
 /// partner, or a sister workspace of the organisation): `user_team`.
 pub fn from_team(event: &str, team: &str) -> String {
@@ -159,12 +258,7 @@ impl<'a> ButtonClick<'a> {
 
     /// The `interactive` Socket Mode envelope carrying the payload.
     pub fn socket_envelope(&self, envelope_id: &str) -> String {
-        let payload: Value = serde_json::from_str(&self.payload()).unwrap_or(Value::Null);
-        json!({
-            "envelope_id": envelope_id, "type": "interactive",
-            "accepts_response_payload": false, "payload": payload
-        })
-        .to_string()
+        interactive_envelope(envelope_id, &self.payload())
     }
 }
 
@@ -282,7 +376,13 @@ impl EventsEndpoint {
     /// Posts a button click to the bot's `/slack/interactions`, signed; returns
     /// the HTTP status.
     pub async fn click(&self, click: &ButtonClick<'_>) -> Result<u16, reqwest::Error> {
-        let body = click.form_body();
+        Ok(self.interact(&click.payload()).await?.0)
+    }
+
+    /// Posts an interaction `payload` to the bot's `/slack/interactions`,
+    /// form-encoded and signed; returns the HTTP status and the answer's body.
+    pub async fn interact(&self, payload: &str) -> Result<(u16, String), reqwest::Error> {
+        let body = form_encoded_payload(payload);
         let (timestamp, signature) = self.sign(&body);
         let url = self.url.replace("/slack/events", "/slack/interactions");
         let response = self
@@ -294,7 +394,8 @@ impl EventsEndpoint {
             .body(body)
             .send()
             .await?;
-        Ok(response.status().as_u16())
+        let status = response.status().as_u16();
+        Ok((status, response.text().await?))
     }
 
     /// A shell snippet that posts `body` correctly signed at the moment it runs

@@ -77,6 +77,14 @@ struct State {
     enterprise: Option<String>,
     /// People who are not plain members of this workspace, by user id.
     affiliations: std::collections::HashMap<String, Affiliation>,
+    /// The app's Home tab is on (`app_home.home_tab_enabled`).
+    home_enabled: bool,
+    /// Every Home tab published, in order: (user, view).
+    home_views: Vec<(String, Value)>,
+    /// Triggers handed out with clicks, and when: good for three seconds, once.
+    triggers: std::collections::HashMap<String, std::time::Instant>,
+    /// Every form opened, in order: (trigger, view).
+    forms: Vec<(String, Value)>,
 }
 
 /// Where a person of the simulation is from, and what they may do.
@@ -125,6 +133,8 @@ const METHODS: &[&str] = &[
     "usergroups.list",
     "usergroups.users.list",
     "usergroups.users.update",
+    "views.publish",
+    "views.open",
 ];
 
 impl SlackWorkspace {
@@ -162,6 +172,10 @@ impl SlackWorkspace {
                 .collect(),
             enterprise: None,
             affiliations: std::collections::HashMap::new(),
+            home_enabled: true,
+            home_views: Vec::new(),
+            triggers: std::collections::HashMap::new(),
+            forms: Vec::new(),
         }));
         let server = MockServer::start().await;
         for method in METHODS {
@@ -317,6 +331,84 @@ impl SlackWorkspace {
     pub fn set_scopes(&self, scopes: &[&str]) {
         lock(&self.state).scopes = scopes.iter().map(|scope| (*scope).to_owned()).collect();
     }
+
+    /// Turns the app's Home tab off (or on again), as its settings do.
+    pub fn set_home_enabled(&self, enabled: bool) {
+        lock(&self.state).home_enabled = enabled;
+    }
+
+    /// The Home tab `user` sees: the last one published for them.
+    pub fn home_of(&self, user: &str) -> Option<Value> {
+        lock(&self.state)
+            .home_views
+            .iter()
+            .rev()
+            .find(|(to, _)| to == user)
+            .map(|(_, view)| view.clone())
+    }
+
+    /// How many Home tabs were published, to anyone.
+    pub fn home_publishes(&self) -> usize {
+        lock(&self.state).home_views.len()
+    }
+
+    /// A `trigger_id`, as Slack hands one out with a click: it opens one
+    /// form within three seconds.
+    pub fn issue_trigger(&self) -> String {
+        let mut state = lock(&self.state);
+        state.clock += 1;
+        let trigger = format!("{}.{}.simtrigger", state.clock, state.triggers.len());
+        state
+            .triggers
+            .insert(trigger.clone(), std::time::Instant::now());
+        trigger
+    }
+
+    /// Every form opened, in order.
+    pub fn forms(&self) -> Vec<Value> {
+        lock(&self.state)
+            .forms
+            .iter()
+            .map(|(_, view)| view.clone())
+            .collect()
+    }
+}
+
+/// How long a trigger may open a form.
+const TRIGGER_LIFETIME: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// A view's blocks checked as Slack does the parts the bot uses: at most 100,
+/// each a known type with its text within bounds.
+fn view_blocks_valid(view: &Value) -> bool {
+    let Some(blocks) = view["blocks"].as_array() else {
+        return false;
+    };
+    let plain_within = |text: &Value, limit: usize| {
+        text["type"] == "plain_text"
+            && text["text"]
+                .as_str()
+                .is_some_and(|text| !text.is_empty() && text.chars().count() <= limit)
+    };
+    blocks.len() <= 100
+        && blocks.iter().all(|block| match block["type"].as_str() {
+            Some("section") => block["text"]["text"]
+                .as_str()
+                .is_some_and(|text| !text.is_empty() && text.chars().count() <= 3_000),
+            Some("header") => plain_within(&block["text"], 150),
+            Some("divider") => true,
+            Some("context") => block["elements"].as_array().is_some_and(|e| !e.is_empty()),
+            Some("actions") => block["elements"]
+                .as_array()
+                .is_some_and(|e| !e.is_empty() && e.len() <= 25),
+            Some("input") => {
+                plain_within(&block["label"], 2_000)
+                    && block["element"]["type"].is_string()
+                    && block["element"]["options"]
+                        .as_array()
+                        .is_none_or(|options| options.len() <= 100)
+            }
+            _ => false,
+        })
 }
 
 /// The `blocks` of a JSON body, checked as Slack does the parts the bot uses:
@@ -643,6 +735,48 @@ impl Respond for Method {
                     }
                     None => refused("no_such_subteam"),
                 }
+            }
+            "views.publish" => {
+                let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
+                    return refused("invalid_arguments");
+                };
+                let user = body["user_id"].as_str().unwrap_or_default().to_owned();
+                if !state.people.iter().any(|(_, id)| *id == user) {
+                    return refused("invalid_arguments");
+                }
+                if !state.home_enabled {
+                    // Slack's page names no code for this; the simulation's
+                    // stand-in.
+                    return refused("not_enabled");
+                }
+                let view = body["view"].clone();
+                if view["type"] != "home" || !view_blocks_valid(&view) {
+                    return refused("invalid_arguments");
+                }
+                state.home_views.push((user, view.clone()));
+                ok(json!({ "view": view }))
+            }
+            "views.open" => {
+                let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
+                    return refused("invalid_arguments");
+                };
+                let trigger = body["trigger_id"].as_str().unwrap_or_default().to_owned();
+                match state.triggers.remove(&trigger) {
+                    None => return refused("invalid_trigger_id"),
+                    Some(issued) if issued.elapsed() > TRIGGER_LIFETIME => {
+                        return refused("expired_trigger_id")
+                    }
+                    Some(_) => {}
+                }
+                let view = body["view"].clone();
+                let title_ok = view["title"]["text"]
+                    .as_str()
+                    .is_some_and(|title| title.chars().count() <= 24);
+                if view["type"] != "modal" || !title_ok || !view_blocks_valid(&view) {
+                    return refused("invalid_arguments");
+                }
+                state.forms.push((trigger, view.clone()));
+                ok(json!({ "view": view }))
             }
             _ => ResponseTemplate::new(404),
         }

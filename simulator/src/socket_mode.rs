@@ -30,6 +30,8 @@ struct State {
     log: Vec<ConnectionRecord>,
     current: Option<mpsc::UnboundedSender<Message>>,
     acks: Vec<String>,
+    /// What came back with an ack, by envelope id (a form's errors).
+    ack_payloads: std::collections::HashMap<String, Value>,
     envelopes: u64,
 }
 
@@ -98,10 +100,11 @@ impl SocketModeServer {
     /// Pushes an interactivity payload (a button click) in an `interactive`
     /// envelope.
     pub fn send_interactive(&self, payload: &str) -> Option<String> {
+        let submission = payload.contains("\"view_submission\"");
         self.send_envelope(
             "interactive",
             payload,
-            json!({"accepts_response_payload": false}),
+            json!({"accepts_response_payload": submission}),
         )
     }
 
@@ -145,6 +148,11 @@ impl SocketModeServer {
     /// The envelope ids the bot acked, in order.
     pub fn acks(&self) -> Vec<String> {
         lock(&self.state).acks.clone()
+    }
+
+    /// The payload the bot sent back with its ack of `envelope_id`, if any.
+    pub fn ack_payload(&self, envelope_id: &str) -> Option<Value> {
+        lock(&self.state).ack_payloads.get(envelope_id).cloned()
     }
 
     /// Closes the open connection, as Slack does now and then.
@@ -194,12 +202,18 @@ async fn accept_loop(listener: TcpListener, state: Arc<Mutex<State>>) {
             while let Some(Ok(message)) = stream.next().await {
                 match message {
                     Message::Text(text) => {
-                        let ack: Option<String> =
-                            serde_json::from_str::<serde_json::Value>(text.as_str())
-                                .ok()
-                                .and_then(|value| value["envelope_id"].as_str().map(str::to_owned));
-                        if let Some(envelope_id) = ack {
-                            lock(&state).acks.push(envelope_id);
+                        let ack = serde_json::from_str::<Value>(text.as_str()).ok();
+                        let envelope_id = ack
+                            .as_ref()
+                            .and_then(|value| value["envelope_id"].as_str().map(str::to_owned));
+                        if let (Some(envelope_id), Some(ack)) = (envelope_id, ack) {
+                            let mut state = lock(&state);
+                            if !ack["payload"].is_null() {
+                                state
+                                    .ack_payloads
+                                    .insert(envelope_id.clone(), ack["payload"].clone());
+                            }
+                            state.acks.push(envelope_id);
                         }
                     }
                     // Slack answers pings, as any WebSocket peer does.

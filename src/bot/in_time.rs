@@ -18,6 +18,13 @@ pub const MY_SHIFTS_AHEAD: Duration = Duration::from_secs(28 * 24 * 60 * 60);
 /// At most this many of the asker's shifts are listed.
 const MY_SHIFTS_SHOWN: usize = 10;
 
+/// What is said to someone whose email Slack does not show.
+pub(super) const NO_EMAIL_TEXT: &str =
+    "I cannot see your email in Slack, so I cannot find you in the schedules.";
+
+/// One of the asker's shifts: the schedule's name, the rotation's, the shift.
+pub(super) type MyShift = (String, String, Shift);
+
 /// An asker's zone, and whether it came from their profile.
 struct AskerZone {
     zone: TimeZone,
@@ -255,26 +262,23 @@ impl Bot {
     /// schedule the bot knows, matched by their Slack email.
     pub(super) async fn my_shifts(&self, request: &Request) -> String {
         let Some(email) = self.user_email(&request.user).await else {
-            return "I cannot see your email in Slack, so I cannot find you in the schedules."
-                .to_owned();
+            return NO_EMAIL_TEXT.to_owned();
         };
         let now = SystemTime::now();
         let until = now + MY_SHIFTS_AHEAD;
-        let mut shifts: Vec<(String, String, Shift)> = Vec::new();
+        let mut shifts: Vec<MyShift> = Vec::new();
         let schedules = self.known_schedules();
         for schedule in &schedules {
-            match self.directory.plan(schedule, now, until).await {
-                Ok(plans) => {
-                    for plan in plans {
-                        for shift in plan.shifts {
-                            let mine = shift
-                                .person
-                                .email
-                                .as_deref()
-                                .is_some_and(|theirs| theirs.eq_ignore_ascii_case(&email));
-                            if mine {
-                                shifts.push((schedule.clone(), plan.name.clone(), shift));
-                            }
+            match self.directory.timeline(schedule).await {
+                Ok(answer) => {
+                    for (plan, shift) in answer.timeline.shifts_between(now, until) {
+                        let mine = shift
+                            .person
+                            .email
+                            .as_deref()
+                            .is_some_and(|theirs| theirs.eq_ignore_ascii_case(&email));
+                        if mine {
+                            shifts.push((schedule.clone(), plan.name.clone(), shift.clone()));
                         }
                     }
                 }
@@ -291,29 +295,14 @@ impl Bot {
         if shifts.is_empty() {
             return format!("You have no shifts in the next 4 weeks in {list}.");
         }
-        shifts.sort_by_key(|(_, _, shift)| shift.starts);
-        let lines: String = shifts
-            .iter()
-            .take(MY_SHIFTS_SHOWN)
-            .map(|(schedule, rotation, shift)| {
-                let from = if shift.starts <= now {
-                    "now".to_owned()
-                } else {
-                    slack_date(shift.starts)
-                };
-                format!(
-                    "\n• *{}* ({}): {from} to {}",
-                    escape(schedule),
-                    escape(rotation),
-                    slack_date(shift.until)
-                )
-            })
-            .collect();
-        format!("Your shifts in the next 4 weeks:{lines}")
+        format!(
+            "Your shifts in the next 4 weeks:{}",
+            shift_lines(shifts, now)
+        )
     }
 
     /// Each person's name as the thread shows it.
-    async fn names(&self, people: &[Person]) -> HashMap<Person, String> {
+    pub(super) async fn names(&self, people: &[Person]) -> HashMap<Person, String> {
         let mut names = HashMap::new();
         for person in people {
             if !names.contains_key(person) {
@@ -328,6 +317,29 @@ impl Bot {
         tracing::error!(%error, %schedule, "could not read the schedule");
         super::replies::LOOKUP_FAILED_TEXT.to_owned()
     }
+}
+
+/// The shifts in order of their start, one line each ("• *payments*
+/// (Weekly): now to …"), at most [`MY_SHIFTS_SHOWN`].
+pub(super) fn shift_lines(mut shifts: Vec<MyShift>, now: SystemTime) -> String {
+    shifts.sort_by_key(|(_, _, shift)| shift.starts);
+    shifts
+        .iter()
+        .take(MY_SHIFTS_SHOWN)
+        .map(|(schedule, rotation, shift)| {
+            let from = if shift.starts <= now {
+                "now".to_owned()
+            } else {
+                slack_date(shift.starts)
+            };
+            format!(
+                "\n• *{}* ({}): {from} to {}",
+                escape(schedule),
+                escape(rotation),
+                slack_date(shift.until)
+            )
+        })
+        .collect()
 }
 
 /// A jiff timestamp as the rest of the bot keeps time. Every time the parser

@@ -15,6 +15,7 @@ pub const HELP_TEXT: &str =
 • `@ops who is on call at 22:00` (or `tonight`, `tomorrow`, `on Saturday`, `on 2026-12-24 09:00`, `next week`): who is on then, in your time zone\n\
 • `@ops next`: who takes over next, per rotation; `@ops when am I on?`: your next shifts\n\
 • `@ops take call until 18:00` (or `tomorrow 09:00-13:00`): you become the on-call person for that span, once you confirm\n\
+• `@ops cover me tomorrow 09:00-13:00, <note>`: ask the team to take your place; the first to press I'll cover does\n\
 • `@ops cache clear`: forget cached on-call answers, e.g. after an override in OpsGenie\n\
 • `@ops help`: this message";
 

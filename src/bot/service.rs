@@ -31,13 +31,13 @@ const ASKER_TTL: Duration = Duration::from_secs(60 * 60);
 /// Answers requests: decides what to say and says it in the request's thread.
 pub struct Bot {
     identity: BotIdentity,
-    schedule: String,
+    pub(super) schedule: String,
     pub(super) directory: Arc<OnCallDirectory>,
-    slack: Arc<SlackApi>,
+    pub(super) slack: Arc<SlackApi>,
     alerts: Option<AlertRaiser>,
     /// The raised alerts' threads: buttons, text commands, webhook news.
     threads: Option<Arc<AlertThreads>>,
-    routing: Routing,
+    pub(super) routing: Routing,
     /// When each channel last cleared the cache.
     clears: Mutex<HashMap<String, Instant>>,
     /// Tells the other replicas of a cache clear (`STATE_URL`).
@@ -210,6 +210,17 @@ impl Bot {
             .await
         {
             tracing::warn!(%error, "could not tell someone privately");
+        }
+    }
+
+    /// Tells `user` something in the bot's DM with them, logging a failure.
+    pub async fn tell_by_dm(&self, user: &str, text: &str) {
+        let sent = async {
+            let channel = self.slack.open_dm(user).await?;
+            self.slack.post_message(&channel, text).await
+        };
+        if let Err(error) = sent.await {
+            tracing::warn!(%error, "could not tell someone by DM");
         }
     }
 

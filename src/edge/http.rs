@@ -20,6 +20,7 @@ use crate::config::WebhookTokens;
 use crate::providers::webhook::{parse_alert_update, WebhookError};
 use crate::slack::commands::command_of_form;
 use crate::slack::events::Envelope;
+use crate::slack::form_errors;
 use crate::slack::interactions::{payload_of_form, Interaction};
 use crate::slack::signature::{
     SignatureError, SignatureVerifier, SIGNATURE_HEADER, TIMESTAMP_HEADER,
@@ -228,8 +229,10 @@ async fn slack_events(State(state): State<HttpState>, request: Request) -> Respo
     }
 }
 
-/// Slack's interactivity requests (a click on an alert button): signed like
-/// events, form-encoded, acked at once with an empty 200; the work follows.
+/// Slack's interactivity requests (a click on a button, a form submitted):
+/// signed like events, form-encoded, acked at once with an empty 200; the work
+/// follows. A form is checked first, and what is wrong goes back in the
+/// acknowledgement for Slack to show beside its fields.
 async fn slack_interactions(State(state): State<HttpState>, request: Request) -> Response {
     let received = Instant::now();
     let (_, body) = match verified_body(&state, request, received).await {
@@ -242,6 +245,13 @@ async fn slack_interactions(State(state): State<HttpState>, request: Request) ->
     match parsed {
         Ok(Interaction::Click(click)) => state.inbox.accept_click(*click, received),
         Ok(Interaction::Override(click)) => state.inbox.accept_override_click(*click, received),
+        Ok(Interaction::OpenForm(opening)) => state.inbox.accept_form_opening(opening, received),
+        Ok(Interaction::Submit(form)) => {
+            return match state.inbox.accept_submission(*form, received).await {
+                Ok(()) => StatusCode::OK.into_response(),
+                Err(errors) => Json(form_errors(&errors)).into_response(),
+            };
+        }
         Ok(Interaction::Ignored(reason)) => {
             tracing::debug!(reason, "interaction ignored");
             state.inbox.record("interaction", "ignored", received);

@@ -14,10 +14,11 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::recent::RecentKeys;
-use crate::bot::Bot;
+use crate::bot::{Bot, FormErrors};
 use crate::metrics::Metrics;
 use crate::model::{
-    AlertUpdate, BotIdentity, Click, OverrideButton, OverrideClick, Request, SlashCommand,
+    AlertUpdate, BotIdentity, Click, FormField, FormOpening, FormSubmission, OverrideButton,
+    OverrideClick, Request, SlashCommand,
 };
 use crate::overrides::{Confirmation, Said, UndoClick};
 use crate::slack::events::{Envelope, Inbound};
@@ -92,6 +93,13 @@ const MAX_BUSY_NOTICES: usize = 64;
 /// What a person is told when the work for them failed unexpectedly.
 pub const PANIC_TEXT: &str =
     "Sorry, something went wrong on my side while doing that; it has been logged. Please try again.";
+
+/// How long a form's check may take: Slack waits three seconds for the
+/// answer that keeps the form open with errors, and the answer must travel.
+pub const FORM_CHECK_WITHIN: Duration = Duration::from_millis(2_000);
+
+/// What a form shows when it could not be checked in time.
+const FORM_SLOW_TEXT: &str = "I could not check this in time; please submit again.";
 
 /// What a person is told when their click or command was not taken.
 pub const BUSY_TEXT: &str =
@@ -385,6 +393,90 @@ impl Inbox {
         self.record("block_actions", "answered", received);
     }
 
+    /// A Home tab button: the form is opened with its trigger (good for three
+    /// seconds) right after the ack. Over `MAX_IN_FLIGHT` nothing opens, and
+    /// the person may click again.
+    pub fn accept_form_opening(&self, opening: FormOpening, received: Instant) {
+        let bot = Arc::clone(&self.inner.bot);
+        let span = tracing::info_span!("home_button", user = %opening.user);
+        let Some(slot) = self.admit("a Home tab button".to_owned()) else {
+            tracing::warn!(user = %opening.user, "too busy to open a form");
+            self.record("block_actions", "shed", received);
+            return;
+        };
+        self.spawn_in(
+            slot,
+            "open_form",
+            span,
+            async move {
+                if let Err(error) = bot.open_form(&opening).await {
+                    tracing::error!(%error, "could not open the form");
+                }
+            },
+            async {},
+        );
+        self.record("block_actions", "answered", received);
+    }
+
+    /// A submitted form: checked before the ack, so that what is wrong shows
+    /// in the form (`Err`, within [`FORM_CHECK_WITHIN`]); when it is right,
+    /// the request is made after the ack and the form closes (`Ok`).
+    pub async fn accept_submission(
+        &self,
+        form: FormSubmission,
+        received: Instant,
+    ) -> Result<(), FormErrors> {
+        let span = tracing::info_span!("form_submission", user = %form.user);
+        let Some(slot) = self.admit("a form".to_owned()) else {
+            self.record("view_submission", "shed", received);
+            return Err(vec![(FormField::Team, BUSY_TEXT.to_owned())]);
+        };
+        let bot = Arc::clone(&self.inner.bot);
+        let check = AssertUnwindSafe(bot.check_form(&form)).catch_unwind();
+        let checked = match tokio::time::timeout(FORM_CHECK_WITHIN, check)
+            .instrument(span.clone())
+            .await
+        {
+            Ok(Ok(checked)) => checked,
+            Ok(Err(_)) => {
+                self.inner.metrics.task_panic("form_check");
+                tracing::error!(parent: &span, "checking a form panicked");
+                self.record("view_submission", "failed", received);
+                return Err(vec![(FormField::Team, PANIC_TEXT.to_owned())]);
+            }
+            Err(_) => {
+                tracing::warn!(parent: &span, "a form could not be checked in time");
+                self.record("view_submission", "slow", received);
+                return Err(vec![(FormField::When, FORM_SLOW_TEXT.to_owned())]);
+            }
+        };
+        let request = match checked {
+            Ok(request) => request,
+            Err(errors) => {
+                tracing::info!(parent: &span, fields = errors.len(), "a form sent back with errors");
+                self.record("view_submission", "refused", received);
+                return Err(errors);
+            }
+        };
+        let on_panic = {
+            let (bot, user) = (Arc::clone(&bot), request.user.clone());
+            async move { bot.tell_by_dm(&user, PANIC_TEXT).await }
+        };
+        self.spawn_in(
+            slot,
+            "form",
+            span,
+            async move {
+                if let Err(error) = bot.act_on_form(&request).await {
+                    tracing::error!(%error, "could not answer the form");
+                }
+            },
+            on_panic,
+        );
+        self.record("view_submission", "answered", received);
+        Ok(())
+    }
+
     /// A slash command: answered at its `response_url` after the ack; over
     /// `MAX_IN_FLIGHT`, the caller is told there to try again.
     pub fn accept_command(&self, command: SlashCommand, received: Instant) {
@@ -465,6 +557,7 @@ impl Inbox {
     fn start(&self, event_id: String, event: Inbound, received: Instant) -> (&'static str, Reply) {
         let request = match event {
             Inbound::Request(request) => request,
+            Inbound::HomeOpened { user } => return self.open_home(event_id, user),
             Inbound::Ignored(reason) => {
                 tracing::debug!(reason = reason.as_str(), "event ignored");
                 return ("ignored", Reply::Ack);
@@ -519,6 +612,39 @@ impl Inbox {
                 }
             },
             on_panic,
+        );
+        ("answered", Reply::Ack)
+    }
+
+    /// A Home tab opened: published after the ack, once per event (a retry of
+    /// the event is acked and dropped; publishing twice would do no harm).
+    fn open_home(&self, event_id: String, user: String) -> (&'static str, Reply) {
+        let key = ("app_home_opened", event_id.as_str());
+        let slot = {
+            let now = Instant::now();
+            let mut books = self.books();
+            if books.seen.contains(&key, now) {
+                return ("duplicate", Reply::Ack);
+            }
+            let Some(slot) = Self::admit_in(&mut books, &self.inner, "a Home tab".to_owned())
+            else {
+                return ("shed", Reply::Overloaded);
+            };
+            books.seen.insert(&key, now);
+            slot
+        };
+        let bot = Arc::clone(&self.inner.bot);
+        self.spawn_in(
+            slot,
+            "home",
+            tracing::Span::current(),
+            async move {
+                match bot.publish_home(&user).await {
+                    Ok(()) => tracing::info!("Home tab published"),
+                    Err(error) => tracing::error!(%error, "could not publish the Home tab"),
+                }
+            },
+            async {},
         );
         ("answered", Reply::Ack)
     }

@@ -30,6 +30,7 @@ use crate::config::settings::SocketTimings;
 use crate::outbound::BackoffPolicy;
 use crate::slack::commands::command_of_json;
 use crate::slack::events::Envelope;
+use crate::slack::form_errors;
 use crate::slack::interactions::Interaction;
 use crate::slack::{SlackApi, SlackError};
 use crate::supervise::LoopHandle;
@@ -243,6 +244,8 @@ impl SocketMode {
                 return Ok(Next::Continue);
             }
         };
+        // What goes back with the ack: a form's errors.
+        let mut answer = None;
         let ack = match frame.kind.as_str() {
             "hello" => {
                 self.status.set(true);
@@ -298,6 +301,14 @@ impl SocketMode {
                     Some(Ok(Interaction::Override(click))) => {
                         self.inbox.accept_override_click(*click, received);
                     }
+                    Some(Ok(Interaction::OpenForm(opening))) => {
+                        self.inbox.accept_form_opening(opening, received);
+                    }
+                    Some(Ok(Interaction::Submit(form))) => {
+                        if let Err(errors) = self.inbox.accept_submission(*form, received).await {
+                            answer = Some(form_errors(&errors));
+                        }
+                    }
                     Some(Ok(Interaction::Ignored(reason))) => {
                         tracing::debug!(reason, "interaction ignored");
                     }
@@ -314,7 +325,11 @@ impl SocketMode {
             }
         };
         if let (true, Some(envelope_id)) = (ack, &frame.envelope_id) {
-            let ack = serde_json::json!({ "envelope_id": envelope_id }).to_string();
+            let mut ack = serde_json::json!({ "envelope_id": envelope_id });
+            if let Some(answer) = answer {
+                ack["payload"] = answer;
+            }
+            let ack = ack.to_string();
             socket.send(Message::text(ack)).await?;
         }
         Ok(Next::Continue)

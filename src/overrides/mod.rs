@@ -245,6 +245,31 @@ impl Overrides {
         }
     }
 
+    /// The checks a request passes before anyone is asked (Slack, the
+    /// provider): taking the call is on for the schedule, and the span is
+    /// one that may be taken now. A form shows a refusal here beside its
+    /// fields.
+    pub fn check_quickly(
+        &self,
+        schedule: &str,
+        label: &str,
+        from: SystemTime,
+        until: SystemTime,
+    ) -> Result<(), Refusal> {
+        let policy = self.policies.for_schedule(schedule);
+        if !policy.enabled {
+            return Err(Refusal::Off {
+                label: label.to_owned(),
+            });
+        }
+        check_span(from, until, SystemTime::now(), policy)
+    }
+
+    /// Whether requests for cover for `schedule` have a channel of their own.
+    pub fn has_announce_channel(&self, schedule: &str) -> bool {
+        self.announce_channel(schedule).is_some()
+    }
+
     /// The checks every request to take someone's call passes, asking Slack
     /// and the provider: the team's rules, the span, the person's allowance,
     /// their workspace, no guest, and their place in the schedule's rotations.

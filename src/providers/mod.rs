@@ -17,7 +17,7 @@ pub mod webhook;
 
 use std::time::SystemTime;
 
-use crate::model::{Alert, OverrideRequest, Person, Rotation, RotationPlan};
+use crate::model::{Alert, OverrideRequest, Person, RotationPlan};
 use crate::outbound::{RestError, Retryable};
 
 pub use alert_actions::{ActingUser, ActionError, AlertVerb};
@@ -72,20 +72,6 @@ impl Provider {
                 .collect(),
             Self::Jsm(client) => client.on_call_people(schedule).await?,
         })
-    }
-
-    /// The schedule's rotations in order, with who is on call in each now and who
-    /// is next, from the next two weeks' timeline.
-    pub async fn rotations(&self, schedule: &str) -> Result<Vec<Rotation>, ProviderError> {
-        match self {
-            Self::OpsGenie(client) => Ok(client.rotations(schedule).await?),
-            Self::Jsm(client) => {
-                let now = SystemTime::now();
-                let two_weeks = now + std::time::Duration::from_secs(14 * 24 * 60 * 60);
-                let plans = client.plan(schedule, now, two_weeks).await?;
-                Ok(plans.into_iter().map(|plan| plan.at(now)).collect())
-            }
-        }
     }
 
     /// Who is on call for `schedule` at `at`, in the provider's order.

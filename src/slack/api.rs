@@ -24,7 +24,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::blocks;
-use crate::model::{BotIdentity, ThreadMessage};
+use crate::model::{BotIdentity, Form, HomeTab, ThreadMessage};
 use crate::outbound::{
     describe_failure, https_client, join_path, retry, retry_after, retry_if, BackoffPolicy, Body,
     CallLimit, Failure, HttpsClient, RetryPolicy, Retryable, Timeouts,
@@ -33,7 +33,7 @@ use crate::outbound::{
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
 
 /// The Web API methods the bot calls.
-const METHODS: [&str; 14] = [
+const METHODS: [&str; 16] = [
     "auth.test",
     "conversations.info",
     "conversations.setTopic",
@@ -48,6 +48,8 @@ const METHODS: [&str; 14] = [
     "usergroups.list",
     "usergroups.users.list",
     "usergroups.users.update",
+    "views.publish",
+    "views.open",
 ];
 
 /// A failed Slack call, sorted by what the caller can do about it.
@@ -721,6 +723,28 @@ impl SlackApi {
         };
         let call = self.post("chat.update", &body)?;
         retry(self.repeatable_retries, || async {
+            self.send_checked(call.clone()).await.map(drop)
+        })
+        .await
+    }
+
+    /// `views.publish`: `user`'s Home tab now shows `tab`. Setting the whole
+    /// view is safe to repeat.
+    pub async fn publish_home(&self, user: &str, tab: &HomeTab) -> Result<(), SlackError> {
+        let body = serde_json::json!({"user_id": user, "view": blocks::home_view(tab)});
+        let call = self.post("views.publish", &body)?;
+        retry(self.repeatable_retries, || async {
+            self.send_checked(call.clone()).await.map(drop)
+        })
+        .await
+    }
+
+    /// `views.open`: opens `form` for the click that gave `trigger_id` (valid
+    /// for three seconds, once). Sent again only when it surely did not land.
+    pub async fn open_form(&self, trigger_id: &str, form: &Form) -> Result<(), SlackError> {
+        let body = serde_json::json!({"trigger_id": trigger_id, "view": blocks::form_view(form)});
+        let call = self.post("views.open", &body)?;
+        retry_if(self.post_retries, SlackError::write_retry_hint, || async {
             self.send_checked(call.clone()).await.map(drop)
         })
         .await

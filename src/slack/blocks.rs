@@ -9,11 +9,18 @@
 use serde_json::Value;
 use slack_morphism::blocks::{
     SlackActionBlockElement, SlackActionsBlock, SlackBlock, SlackBlockButtonElement,
-    SlackBlockButtonStyle, SlackBlockMarkDownText, SlackBlockPlainText, SlackContextBlock,
-    SlackContextBlockElement, SlackSectionBlock,
+    SlackBlockButtonStyle, SlackBlockChoiceItem, SlackBlockDateTimePickerElement,
+    SlackBlockMarkDownText, SlackBlockPlainText, SlackBlockPlainTextInputElement,
+    SlackBlockPlainTextOnly, SlackBlockStaticSelectElement, SlackContextBlock,
+    SlackContextBlockElement, SlackDividerBlock, SlackHeaderBlock, SlackHomeView, SlackInputBlock,
+    SlackModalView, SlackSectionBlock, SlackView, SlackViewSubmissionErrorsResponse,
+    SlackViewSubmissionResponse,
 };
+use slack_morphism::SlackCallbackId;
 
-use crate::model::{AlertAction, OverrideButton, ThreadMessage};
+use crate::model::{
+    AlertAction, Form, FormField, FormKind, HomeBlock, HomeTab, OverrideButton, ThreadMessage,
+};
 
 /// Slack refuses a section whose text is longer than this.
 pub const MAX_SECTION_CHARS: usize = 3_000;
@@ -35,6 +42,37 @@ pub const COVER_TAKE: &str = "cover_take";
 /// "Withdraw" under a request for cover, for its asker.
 pub const COVER_WITHDRAW: &str = "cover_withdraw";
 
+/// Slack refuses a view (the Home tab, a modal) with more blocks than this.
+pub const MAX_VIEW_BLOCKS: usize = 100;
+/// Slack refuses a select with more options than this.
+pub const MAX_OPTIONS: usize = 100;
+/// Slack refuses an option value longer than this.
+pub const MAX_OPTION_VALUE_CHARS: usize = 150;
+/// Slack refuses a header longer than this, and a plain text label too.
+const MAX_HEADER_CHARS: usize = 150;
+/// Slack refuses a modal title longer than this.
+const MAX_TITLE_CHARS: usize = 24;
+/// The longest note a form takes.
+pub const MAX_NOTE_CHARS: usize = 500;
+
+/// The Home tab's buttons, which open the forms.
+pub const HOME_TAKE_CALL: &str = "home_take_call";
+pub const HOME_COVER: &str = "home_cover";
+/// The forms' `callback_id`s.
+pub const FORM_TAKE_CALL: &str = "form_take_call";
+pub const FORM_COVER: &str = "form_cover";
+
+/// A form field's block id (and its element's action id).
+pub fn field_id(field: FormField) -> &'static str {
+    match field {
+        FormField::Team => "team",
+        FormField::When => "when",
+        FormField::From => "from",
+        FormField::Until => "until",
+        FormField::Note => "note",
+    }
+}
+
 /// The plain text Slack shows in notifications and to clients without blocks.
 pub fn fallback_text(message: &ThreadMessage) -> String {
     match &message.card {
@@ -46,17 +84,27 @@ pub fn fallback_text(message: &ThreadMessage) -> String {
 /// `text` as a mrkdwn section, cut to Slack's limit (never inside a
 /// character).
 pub fn section(block_id: Option<&str>, text: &str) -> SlackBlock {
-    let text = if text.chars().count() > MAX_SECTION_CHARS {
-        let kept: String = text.chars().take(MAX_SECTION_CHARS - 1).collect();
-        format!("{kept}…")
-    } else {
-        text.to_owned()
-    };
+    let text = cut(text, MAX_SECTION_CHARS);
     let mut section = SlackSectionBlock::new().with_text(SlackBlockMarkDownText::new(text).into());
     if let Some(block_id) = block_id {
         section = section.with_block_id(block_id.into());
     }
     section.into()
+}
+
+fn plain(text: &str, limit: usize) -> SlackBlockPlainTextOnly {
+    SlackBlockPlainText::new(cut(text, limit)).into()
+}
+
+/// `text` within `limit` characters, cut with an ellipsis (never inside a
+/// character).
+fn cut(text: &str, limit: usize) -> String {
+    if text.chars().count() > limit {
+        let kept: String = text.chars().take(limit - 1).collect();
+        format!("{kept}…")
+    } else {
+        text.to_owned()
+    }
 }
 
 /// A button: its id, label, value and style.
@@ -152,6 +200,148 @@ pub fn blocks(message: &ThreadMessage) -> Value {
     serde_json::to_value(message_blocks(message)).unwrap_or(Value::Null)
 }
 
+/// The Home tab as Slack's `views.publish` takes it. More than
+/// [`MAX_VIEW_BLOCKS`] is never sent: whoever builds the tab keeps within it,
+/// and past it the tail is dropped rather than the publish failing.
+pub fn home_view(tab: &HomeTab) -> Value {
+    let blocks: Vec<SlackBlock> = tab
+        .blocks
+        .iter()
+        .take(MAX_VIEW_BLOCKS)
+        .map(|block| match block {
+            HomeBlock::Header(text) => SlackHeaderBlock::new(plain(text, MAX_HEADER_CHARS)).into(),
+            HomeBlock::Text(text) => section(None, text),
+            HomeBlock::Note(text) => {
+                SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(
+                    SlackBlockMarkDownText::new(cut(text, MAX_SECTION_CHARS)),
+                )])
+                .into()
+            }
+            HomeBlock::Divider => SlackDividerBlock::new().into(),
+            HomeBlock::Buttons(kinds) => SlackActionsBlock::new(
+                kinds
+                    .iter()
+                    .map(|kind| match kind {
+                        FormKind::TakeCall => button(
+                            HOME_TAKE_CALL,
+                            "Take the call…",
+                            HOME_TAKE_CALL,
+                            Some(SlackBlockButtonStyle::Primary),
+                        ),
+                        FormKind::Cover => button(HOME_COVER, "Ask for cover…", HOME_COVER, None),
+                    })
+                    .collect(),
+            )
+            .with_block_id("home_buttons".into())
+            .into(),
+        })
+        .collect();
+    serde_json::to_value(SlackView::Home(SlackHomeView::new(blocks))).unwrap_or(Value::Null)
+}
+
+/// An input block around `element`.
+fn input(
+    field: FormField,
+    label: &str,
+    element: impl Into<slack_morphism::blocks::SlackInputBlockElement>,
+    hint: Option<&str>,
+    optional: bool,
+) -> SlackBlock {
+    let mut block = SlackInputBlock::new(plain(label, MAX_HEADER_CHARS), element.into())
+        .with_block_id(field_id(field).into())
+        .with_optional(optional);
+    if let Some(hint) = hint {
+        block = block.with_hint(plain(hint, MAX_SECTION_CHARS));
+    }
+    block.into()
+}
+
+/// A form as Slack's `views.open` takes it: the team, the span in words or
+/// picked, and a note (for cover).
+pub fn form_view(form: &Form) -> Value {
+    let choice =
+        |value: &str, label: &str| SlackBlockChoiceItem::new(plain(label, 75), value.to_owned());
+    let options: Vec<_> = form
+        .teams
+        .iter()
+        .filter(|team| team.value.chars().count() <= MAX_OPTION_VALUE_CHARS)
+        .take(MAX_OPTIONS)
+        .map(|team| choice(&team.value, &team.label))
+        .collect();
+    let mut select = SlackBlockStaticSelectElement::new()
+        .with_action_id(field_id(FormField::Team).into())
+        .with_placeholder(plain("Pick a team", MAX_HEADER_CHARS));
+    if let Some(chosen) = form
+        .chosen
+        .as_deref()
+        .and_then(|chosen| options.iter().find(|option| option.value == chosen))
+    {
+        select = select.with_initial_option(chosen.clone());
+    }
+    let select = select.with_options(options);
+    let mut blocks = vec![
+        input(FormField::Team, "Team", select, None, false),
+        input(
+            FormField::When,
+            "When",
+            SlackBlockPlainTextInputElement::new()
+                .with_action_id(field_id(FormField::When).into())
+                .with_placeholder(plain("tomorrow 09:00-13:00", MAX_HEADER_CHARS))
+                .with_max_length(200),
+            Some("As you would write it to @ops, in your time zone; or pick a start and an end below."),
+            true,
+        ),
+        input(
+            FormField::From,
+            "From",
+            SlackBlockDateTimePickerElement::new().with_action_id(field_id(FormField::From).into()),
+            None,
+            true,
+        ),
+        input(
+            FormField::Until,
+            "Until",
+            SlackBlockDateTimePickerElement::new().with_action_id(field_id(FormField::Until).into()),
+            None,
+            true,
+        ),
+    ];
+    let (title, submit, callback) = match form.kind {
+        FormKind::TakeCall => ("Take the call", "Next", FORM_TAKE_CALL),
+        FormKind::Cover => {
+            blocks.push(input(
+                FormField::Note,
+                "Note for the team",
+                SlackBlockPlainTextInputElement::new()
+                    .with_action_id(field_id(FormField::Note).into())
+                    .with_multiline(true)
+                    .with_max_length(MAX_NOTE_CHARS as u64),
+                None,
+                true,
+            ));
+            ("Ask for cover", "Ask", FORM_COVER)
+        }
+    };
+    let view = SlackModalView::new(plain(title, MAX_TITLE_CHARS), blocks)
+        .with_submit(plain(submit, MAX_TITLE_CHARS))
+        .with_close(plain("Cancel", MAX_TITLE_CHARS))
+        .with_callback_id(SlackCallbackId(callback.to_owned()));
+    serde_json::to_value(SlackView::Modal(view)).unwrap_or(Value::Null)
+}
+
+/// The answer to a form's submission that keeps it open with `errors`
+/// beside their fields.
+pub fn form_errors(errors: &[(FormField, String)]) -> Value {
+    let errors = errors
+        .iter()
+        .map(|(field, text)| (field_id(*field).to_owned(), cut(text, MAX_SECTION_CHARS)))
+        .collect();
+    serde_json::to_value(SlackViewSubmissionResponse::Errors(
+        SlackViewSubmissionErrorsResponse::new(errors),
+    ))
+    .unwrap_or(Value::Null)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,6 +381,103 @@ mod tests {
             },
         );
         assert_eq!(blocks(&confirm), fixture("take_call_confirm.json"));
+    }
+
+    fn home() -> HomeTab {
+        HomeTab {
+            blocks: vec![
+                HomeBlock::Header("Who is on call".into()),
+                HomeBlock::Note("As of now, in your time zone.".into()),
+                HomeBlock::Buttons(vec![FormKind::TakeCall, FormKind::Cover]),
+                HomeBlock::Divider,
+                HomeBlock::Text("*payments*\n• primary (Weekly): <@UALICE>".into()),
+            ],
+        }
+    }
+
+    fn cover_form() -> Form {
+        Form {
+            kind: FormKind::Cover,
+            teams: vec![
+                crate::model::FormChoice {
+                    value: "default".into(),
+                    label: "SRE_schedule".into(),
+                },
+                crate::model::FormChoice {
+                    value: "team:payments".into(),
+                    label: "payments".into(),
+                },
+            ],
+            chosen: Some("team:payments".into()),
+        }
+    }
+
+    #[test]
+    fn the_home_tab_and_a_form_are_the_views_slack_documents() {
+        if std::env::var_os("ONCALL_BOT_WRITE_FIXTURES").is_some() {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&home_view(&home())).unwrap_or_default()
+            );
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&form_view(&cover_form())).unwrap_or_default()
+            );
+        }
+        assert_eq!(home_view(&home()), fixture("home_tab.json"));
+        assert_eq!(form_view(&cover_form()), fixture("cover_form.json"));
+        let errors = form_errors(&[(FormField::When, "Pick a time.".into())]);
+        assert_eq!(
+            errors,
+            serde_json::json!({"response_action": "errors", "errors": {"when": "Pick a time."}})
+        );
+    }
+
+    #[test]
+    fn a_view_never_carries_more_than_slack_takes() {
+        let many = HomeTab {
+            blocks: vec![HomeBlock::Divider; 150],
+        };
+        assert_eq!(
+            home_view(&many)["blocks"].as_array().map(Vec::len),
+            Some(MAX_VIEW_BLOCKS)
+        );
+        let teams = (0..130)
+            .map(|n| crate::model::FormChoice {
+                value: format!(
+                    "team:{n}{}",
+                    if n == 0 {
+                        "x".repeat(200)
+                    } else {
+                        String::new()
+                    }
+                ),
+                label: "l".repeat(100),
+            })
+            .collect();
+        let form = form_view(&Form {
+            kind: FormKind::TakeCall,
+            teams,
+            chosen: None,
+        });
+        let options = form["blocks"][0]["element"]["options"]
+            .as_array()
+            .expect("options");
+        assert_eq!(
+            options.len(),
+            MAX_OPTIONS,
+            "the first, too long a value, left out"
+        );
+        assert_eq!(options[0]["value"], "team:1");
+        assert!(options[0]["text"]["text"]
+            .as_str()
+            .is_some_and(|text| text.chars().count() == 75));
+        assert_eq!(form["callback_id"], FORM_TAKE_CALL);
+        assert_eq!(
+            form["blocks"].as_array().map(Vec::len),
+            Some(4),
+            "no note to take the call"
+        );
     }
 
     #[test]

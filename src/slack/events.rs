@@ -29,6 +29,10 @@ pub enum Envelope {
 pub enum Inbound {
     /// A person asked the bot something.
     Request(Request),
+    /// A person opened the bot's Home tab.
+    HomeOpened {
+        user: String,
+    },
     Ignored(IgnoreReason),
 }
 
@@ -89,6 +93,8 @@ struct WireMessage {
     channel: Option<String>,
     channel_type: Option<String>,
     edited: Option<serde::de::IgnoredAny>,
+    /// Which tab of the App Home was opened (`app_home_opened`).
+    tab: Option<String>,
     /// The asker's workspace (Slack Connect), and the workspace the message
     /// was posted from.
     user_team: Option<String>,
@@ -139,9 +145,19 @@ fn classify_raw(event: &RawValue, identity: &BotIdentity) -> (&'static str, Inbo
     let metric = |kind: Option<&str>| match kind {
         Some("app_mention") => "app_mention",
         Some("message") => "message",
+        Some("app_home_opened") => "app_home_opened",
         _ => "other",
     };
     match serde_json::from_str::<WireMessage>(event.get()) {
+        Ok(message) if message.kind == "app_home_opened" => {
+            let inbound = match (message.tab.as_deref(), message.user) {
+                (Some("home"), Some(user)) => Inbound::HomeOpened { user },
+                (Some("home"), None) => Inbound::Ignored(IgnoreReason::MissingFields),
+                // The Messages or About tab: nothing to publish.
+                _ => Inbound::Ignored(IgnoreReason::UnhandledEventType),
+            };
+            ("app_home_opened", inbound)
+        }
         Ok(message) => {
             let event_type = metric(Some(&message.kind));
             if event_type == "other" {
@@ -282,6 +298,32 @@ mod tests {
                 user_team: None,
             })
         );
+    }
+
+    #[test]
+    fn opening_the_home_tab_asks_for_it_and_other_tabs_ask_nothing() {
+        let body = fixture("app_home_opened.json");
+        assert_eq!(
+            parse(&body),
+            Envelope::Callback {
+                event_id: "Ev123HOME456".into(),
+                event_type: "app_home_opened",
+                event: Inbound::HomeOpened {
+                    user: "U123ABC456".into()
+                },
+            }
+        );
+        let messages_tab =
+            String::from_utf8_lossy(&body).replace("\"tab\": \"home\"", "\"tab\": \"messages\"");
+        let Envelope::Callback { event, .. } = parse(messages_tab.as_bytes()) else {
+            panic!("a callback");
+        };
+        assert_eq!(event, Inbound::Ignored(IgnoreReason::UnhandledEventType));
+        let no_user = String::from_utf8_lossy(&body).replace("\"user\": \"U123ABC456\",", "");
+        let Envelope::Callback { event, .. } = parse(no_user.as_bytes()) else {
+            panic!("a callback");
+        };
+        assert_eq!(event, Inbound::Ignored(IgnoreReason::MissingFields));
     }
 
     #[test]

@@ -4,11 +4,17 @@
 
 use serde::Deserialize;
 
+use std::collections::HashMap;
+
 use super::blocks::{
-    ACTION_PREFIX, ANSWER_BLOCK, CONFIRM_TAKE, COVER_TAKE, COVER_WITHDRAW, UNDO_TAKE,
+    field_id, ACTION_PREFIX, ANSWER_BLOCK, CONFIRM_TAKE, COVER_TAKE, COVER_WITHDRAW, FORM_COVER,
+    FORM_TAKE_CALL, HOME_COVER, HOME_TAKE_CALL, UNDO_TAKE,
 };
 use super::events::NotJson;
-use crate::model::{AlertAction, Click, OverrideButton, OverrideClick};
+use crate::model::{
+    AlertAction, Click, FormField, FormKind, FormOpening, FormSubmission, OverrideButton,
+    OverrideClick,
+};
 
 /// What an interaction payload asks of the bot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +22,11 @@ pub enum Interaction {
     Click(Box<Click>),
     /// The Confirm or Undo button of a request to take the call.
     Override(Box<OverrideClick>),
+    /// A Home tab button that opens a form.
+    OpenForm(FormOpening),
+    /// A form submitted: answered in the acknowledgement itself when it is
+    /// wrong (Slack shows the errors in the form).
+    Submit(Box<FormSubmission>),
     /// Not one of the bot's alert buttons (another kind of interaction, or a
     /// payload missing what a click needs): acked and dropped.
     Ignored(&'static str),
@@ -41,6 +52,36 @@ struct Payload {
     message: Option<Message>,
     #[serde(default)]
     actions: Vec<Action>,
+    trigger_id: Option<String>,
+    view: Option<View>,
+}
+
+/// A submitted form, as far as the bot reads it.
+#[derive(Deserialize)]
+struct View {
+    #[serde(default)]
+    callback_id: String,
+    state: Option<ViewState>,
+}
+
+#[derive(Deserialize)]
+struct ViewState {
+    /// Block id → action id → what was entered.
+    #[serde(default)]
+    values: HashMap<String, HashMap<String, Entered>>,
+}
+
+/// What one input holds: text, a picked option, or a picked moment.
+#[derive(Deserialize)]
+struct Entered {
+    value: Option<String>,
+    selected_option: Option<Picked>,
+    selected_date_time: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct Picked {
+    value: String,
 }
 
 #[derive(Deserialize)]
@@ -99,6 +140,20 @@ struct Action {
     action_ts: String,
 }
 
+/// The clicker's workspace (theirs, else the payload's) and organisation (the
+/// payload's, else its team's, where a per-workspace install of an Enterprise
+/// Grid organisation puts it).
+fn affiliation(
+    user_team: Option<String>,
+    team: Option<Team>,
+    enterprise: Option<Team>,
+) -> (Option<String>, Option<String>) {
+    let enterprise = enterprise
+        .map(|enterprise| enterprise.id)
+        .or_else(|| team.as_ref()?.enterprise_id.clone());
+    (user_team.or_else(|| team.map(|team| team.id)), enterprise)
+}
+
 impl Interaction {
     /// A click on Confirm or Undo, with where it happened.
     fn override_click(payload: Payload, button: OverrideButton) -> Self {
@@ -110,14 +165,13 @@ impl Interaction {
         let (Some(user), Some(channel)) = (payload.user, channel) else {
             return Self::Ignored("a click on Confirm or Undo without its user or channel");
         };
+        let (user_team, enterprise) =
+            affiliation(user.team_id.clone(), payload.team, payload.enterprise);
         let message = payload.message;
         Self::Override(Box::new(OverrideClick {
             button,
-            enterprise: payload
-                .enterprise
-                .map(|enterprise| enterprise.id)
-                .or_else(|| payload.team.as_ref()?.enterprise_id.clone()),
-            user_team: user.team_id.or_else(|| payload.team.map(|team| team.id)),
+            enterprise,
+            user_team,
             user: user.id,
             channel,
             message_ts: message
@@ -132,15 +186,74 @@ impl Interaction {
         }))
     }
 
+    /// A submitted form of the bot's, with what was entered in it.
+    fn submission(payload: Payload) -> Self {
+        let Some(view) = payload.view else {
+            return Self::Ignored("a submission without its view");
+        };
+        let kind = match view.callback_id.as_str() {
+            FORM_TAKE_CALL => FormKind::TakeCall,
+            FORM_COVER => FormKind::Cover,
+            _ => return Self::Ignored("not one of the bot's forms"),
+        };
+        let Some(user) = payload.user else {
+            return Self::Ignored("a submission without its user");
+        };
+        let mut values = view.state.map(|state| state.values).unwrap_or_default();
+        let mut take = |field: FormField| -> Option<Entered> {
+            values.get_mut(field_id(field))?.remove(field_id(field))
+        };
+        let text = |entered: Option<Entered>| {
+            entered
+                .and_then(|entered| entered.value)
+                .filter(|value| !value.trim().is_empty())
+        };
+        let (user_team, enterprise) =
+            affiliation(user.team_id.clone(), payload.team, payload.enterprise);
+        Self::Submit(Box::new(FormSubmission {
+            kind,
+            enterprise,
+            user_team,
+            user: user.id,
+            team: take(FormField::Team)
+                .and_then(|entered| entered.selected_option)
+                .map(|picked| picked.value),
+            when: text(take(FormField::When)),
+            from: take(FormField::From).and_then(|entered| entered.selected_date_time),
+            until: take(FormField::Until).and_then(|entered| entered.selected_date_time),
+            note: text(take(FormField::Note)),
+        }))
+    }
+
     /// Reads one payload; `Err` only when it is not JSON at all.
     pub fn parse(payload: &[u8]) -> Result<Self, NotJson> {
         let payload: Payload = serde_json::from_slice(payload)?;
+        if payload.kind == "view_submission" {
+            return Ok(Self::submission(payload));
+        }
         if payload.kind != "block_actions" {
             return Ok(Self::Ignored("not a button click"));
         }
         let Some(action) = payload.actions.first() else {
             return Ok(Self::Ignored("no action"));
         };
+        let form = match action.action_id.as_str() {
+            HOME_TAKE_CALL => Some(FormKind::TakeCall),
+            HOME_COVER => Some(FormKind::Cover),
+            _ => None,
+        };
+        if let Some(kind) = form {
+            let (Some(user), Some(trigger_id)) = (payload.user, payload.trigger_id) else {
+                return Ok(Self::Ignored(
+                    "a Home tab button without its user or trigger",
+                ));
+            };
+            return Ok(Self::OpenForm(FormOpening {
+                kind,
+                user: user.id,
+                trigger_id,
+            }));
+        }
         let button = match (action.action_id.as_str(), action.value.clone()) {
             (CONFIRM_TAKE, Some(request)) => Some(OverrideButton::Confirm { request }),
             (UNDO_TAKE, Some(made)) => Some(OverrideButton::Undo { made }),
@@ -189,14 +302,13 @@ impl Interaction {
                 .and_then(|block| block.text)
                 .map(|text| text.text)
         });
+        let (user_team, enterprise) =
+            affiliation(user.team_id.clone(), payload.team, payload.enterprise);
         Ok(Self::Click(Box::new(Click {
             action: kind,
             alias,
-            enterprise: payload
-                .enterprise
-                .map(|enterprise| enterprise.id)
-                .or_else(|| payload.team.as_ref()?.enterprise_id.clone()),
-            user_team: user.team_id.or_else(|| payload.team.map(|team| team.id)),
+            enterprise,
+            user_team,
             user: user.id,
             channel,
             message_ts,
@@ -274,6 +386,59 @@ mod tests {
             Ok(Interaction::Ignored(_))
         ));
         assert!(Interaction::parse(b"payload=not json").is_err());
+    }
+
+    #[test]
+    fn a_submitted_form_reads_as_what_was_entered_and_foreign_forms_are_ignored() {
+        let payload =
+            contract("view_submission.json").replace("CALLBACK-ID-AS-OPENED", "form_cover");
+        let Ok(Interaction::Submit(form)) = Interaction::parse(payload.as_bytes()) else {
+            panic!("a submission");
+        };
+        assert_eq!(
+            *form,
+            FormSubmission {
+                kind: FormKind::Cover,
+                user: "UALICE".into(),
+                user_team: Some("T0H".into()),
+                enterprise: None,
+                team: Some("team:payments".into()),
+                when: Some("tomorrow 09:00-13:00".into()),
+                from: None,
+                until: Some(1_795_460_000),
+                note: None,
+            }
+        );
+        let take =
+            contract("view_submission.json").replace("CALLBACK-ID-AS-OPENED", "form_take_call");
+        assert!(matches!(
+            Interaction::parse(take.as_bytes()),
+            Ok(Interaction::Submit(form)) if form.kind == FormKind::TakeCall
+        ));
+        let foreign = contract("view_submission.json");
+        assert!(matches!(
+            Interaction::parse(foreign.as_bytes()),
+            Ok(Interaction::Ignored(_))
+        ));
+        let blank = payload.replace("\"tomorrow 09:00-13:00\"", "\"   \"");
+        assert!(matches!(
+            Interaction::parse(blank.as_bytes()),
+            Ok(Interaction::Submit(form)) if form.when.is_none()
+        ));
+    }
+
+    #[test]
+    fn a_home_tab_button_reads_as_a_form_to_open_with_its_trigger() {
+        let payload =
+            as_ours(&contract("block_actions.json")).replace("\"alert_take\"", "\"home_cover\"");
+        assert_eq!(
+            Interaction::parse(payload.as_bytes()).ok(),
+            Some(Interaction::OpenForm(FormOpening {
+                kind: FormKind::Cover,
+                user: "UALICE".into(),
+                trigger_id: "1111.2222.abcd".into(),
+            }))
+        );
     }
 
     #[test]

@@ -10,3 +10,4 @@ pub mod markup;
 pub mod signature;
 
 pub use api::{Grant, ResponseKind, SlackApi, SlackError, SlackUser, DEFAULT_SLACK_API_URL};
+pub use blocks::{form_errors, MAX_NOTE_CHARS, MAX_VIEW_BLOCKS};

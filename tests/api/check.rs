@@ -59,6 +59,27 @@ async fn a_working_setup_passes_every_check() {
         texts.contains(&"ok   OpsGenie: schedule `SRE_schedule` answers; on call now: alice@corp.example, bob@corp.example".to_owned()),
         "{texts:?}"
     );
+    assert!(
+        texts.contains(&"ok   Slack: the Home tab can be published (views.publish, tried for one person on call)".to_owned()),
+        "{texts:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_home_tab_that_is_off_in_the_apps_settings_fails_the_check() {
+    let report = check_with(|slack, _, _| slack.set_home_enabled(false)).await;
+    assert!(!report.all_ok());
+    let failed: Vec<String> = report
+        .findings
+        .iter()
+        .filter(|finding| finding.level == Level::Fail)
+        .map(|finding| finding.text.clone())
+        .collect();
+    assert_eq!(
+        failed,
+        ["Slack: the Home tab cannot be published (Slack refused the call: not_enabled); turn it \
+          on in the app's settings (App Home → Home Tab, as manifest.yml does), see docs/app-home.md"]
+    );
 }
 
 #[tokio::test]

@@ -46,6 +46,28 @@ async fn the_demo_needs_no_variables_and_prints_the_conversation() {
         "    ↳ ops (in thread): Your shifts in the next 4 weeks:",
         "                       • *SRE_schedule* (Weekly): ",
         "#oncall   ops: On call for *SRE_schedule* now: @bob (after @alice), until ",
+        "",
+        "The Home tab and cover (the schedule now has a Backup rotation too: dana, then erin):",
+        "DM        dana → ops: cache clear",
+        "Home      dana opens ops's Home tab, which reads:",
+        "          │ == Who is on call ==",
+        "          │ (As of ",
+        "          │ [Take the call…] [Ask for cover…]",
+        "          │ == Your shifts in the next 4 weeks ==",
+        "          │ • *SRE_schedule* (Backup): now to ",
+        "          │ ────",
+        "          │ *SRE_schedule*",
+        "          │ • primary (Weekly): @bob until ",
+        "          │ • secondary (Backup): @dana until ",
+        "Home      dana clicks [Ask for cover…]: a form opens",
+        "Home      dana fills it in: SRE_schedule, tomorrow 09:00-13:00",
+        "#oncall   ops: @dana needs cover for *SRE_schedule* (rotation *Backup*) from ",
+        "DM        ops → dana: I asked in #oncall for someone to cover",
+        "#oncall   erin clicks [I'll cover]",
+        "    ↻ ops updates the request: @dana's request for cover",
+        "#oncall   ops: @erin took the call for *SRE_schedule* (rotation *Backup*)",
+        "DM        ops → dana: @erin took the call",
+        "OpsGenie now holds 1 override(s) made by the bot.",
     ];
     assert_eq!(rest.len(), expected.len(), "{stdout}");
     for (line, start) in rest.iter().zip(expected) {
@@ -144,7 +166,7 @@ async fn demo_serve_prints_a_curl_line_that_gets_an_answer() {
     let mut previous = String::new();
     while answered < 2 {
         let line = next_line(&mut lines).await;
-        if line.contains("↳ ops (in thread): On call for *SRE_schedule* right now: @") {
+        if line.contains("↳ ops (in thread): On call for *SRE_schedule* right now:") {
             assert_eq!(
                 previous, "#support  dana: @ops hello from curl",
                 "the message, then its answer"
@@ -181,6 +203,10 @@ async fn the_demo_runs_against_jsm_operations_too() {
     );
     assert!(
         stdout.contains(&LOOP.replace("OpsGenie", "JSM Operations")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with("JSM Operations now holds 1 override(s) made by the bot.\n"),
         "{stdout}"
     );
 }

@@ -350,7 +350,13 @@ impl TestApp {
     /// events and of the provider; the loops follow it).
     pub async fn readiness(&self) -> (u16, String) {
         let (status, text) = self.readyz().await;
-        (status, text.lines().next().map(|line| format!("{line}\n")).unwrap_or_default())
+        (
+            status,
+            text.lines()
+                .next()
+                .map(|line| format!("{line}\n"))
+                .unwrap_or_default(),
+        )
     }
 
     /// `GET /readyz`: its status and text.

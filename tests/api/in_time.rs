@@ -210,6 +210,9 @@ async fn when_am_i_on_lists_the_askers_shifts_matched_by_email() {
             shifts: vec![shift("alice@corp.example", -1, 5)],
         }],
     );
+    // The timeline is cached until its next hand-over; a cache clear reads
+    // the changed one.
+    ask_as(&app, "UBOB", "1.25", "<@UBOT> cache clear").await;
     let text = ask_as(&app, "UBOB", "1.3", "<@UBOT> when am I on").await;
     assert_eq!(
         text,

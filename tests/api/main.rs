@@ -4,6 +4,7 @@ mod abuse;
 mod alert_privileges;
 mod alerts;
 mod answers;
+mod app_home;
 mod cache;
 mod check;
 mod cover_me;

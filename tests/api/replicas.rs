@@ -927,3 +927,93 @@ async fn idle_rounds_read_each_schedule_once_whatever_the_teams_channels_and_rep
     );
     assert_eq!(on_call_reads, 0, "topics are kept from the same timeline");
 }
+
+#[tokio::test]
+async fn cover_asked_from_the_home_tab_on_one_replica_is_covered_once_whichever_gets_the_clicks() {
+    use oncall_bot::handovers::AnnounceSpec;
+    use oncall_bot_simulator::events::{ButtonClick, EventsEndpoint, FilledForm};
+    use oncall_bot_simulator::{SimRotation, SimShift};
+    let replicas = spawn_replicas(|config| {
+        config.announcements = vec![AnnounceSpec {
+            label: SCHEDULE.to_owned(),
+            schedule: SCHEDULE.to_owned(),
+            channel: Some("C0ONCALL".to_owned()),
+            remind_before: None,
+        }];
+        config.announce_interval = Duration::from_secs(3600);
+    })
+    .await;
+    let tomorrow = crate::take_call::tomorrow;
+    let shift = |email: &str, from: std::time::SystemTime, to: std::time::SystemTime| SimShift {
+        email: email.into(),
+        from,
+        to,
+        is_override: false,
+    };
+    replicas.opsgenie.set_rotations(
+        SCHEDULE,
+        vec![SimRotation {
+            name: "Weekly".into(),
+            shifts: vec![
+                shift(
+                    "alice@corp.example",
+                    crate::in_time::hours(-1),
+                    tomorrow(11),
+                ),
+                shift("bob@corp.example", tomorrow(11), tomorrow(35)),
+            ],
+        }],
+    );
+    // Alice asks from the Home tab's form, on A.
+    let (status, body) = EventsEndpoint::new(&replicas.a.address, SIGNING_SECRET)
+        .interact(
+            &FilledForm {
+                user: "UALICE",
+                callback_id: "form_cover",
+                team: Some("default"),
+                when: Some("tomorrow 09:00-10:00"),
+                ..FilledForm::default()
+            }
+            .payload(),
+        )
+        .await
+        .expect("A answers");
+    assert_eq!((status, body.as_str()), (200, ""));
+    replicas.a.inbox.wait_idle().await;
+    let request = replicas
+        .slack
+        .posts()
+        .into_iter()
+        .find(|post| post.channel == "C0ONCALL")
+        .expect("the request for cover");
+    let id = request.blocks.as_ref().expect("buttons")[1]["elements"][0]["value"]
+        .as_str()
+        .expect("the request's id")
+        .to_owned();
+    // Bob clicks I'll cover on both replicas at once.
+    let click = ButtonClick::on(&request, "UBOB", "cover_take", &id);
+    let (to_a, to_b) = (
+        EventsEndpoint::new(&replicas.a.address, SIGNING_SECRET),
+        EventsEndpoint::new(&replicas.b.address, SIGNING_SECRET),
+    );
+    let (on_a, on_b) = tokio::join!(to_a.click(&click), to_b.click(&click));
+    assert_eq!((on_a.expect("A"), on_b.expect("B")), (200, 200));
+    replicas.a.inbox.wait_idle().await;
+    replicas.b.inbox.wait_idle().await;
+    assert_eq!(replicas.opsgenie.overrides().len(), 1, "covered once");
+    let covered = replicas.slack.message(&request.ts).expect("the request");
+    assert!(
+        covered.text.ends_with("was covered by <@UBOB>."),
+        "{}",
+        covered.text
+    );
+    assert!(
+        replicas
+            .slack
+            .ephemerals()
+            .iter()
+            .any(|told| told.user == "UBOB" && told.text.contains("already")),
+        "the second click is told privately: {:?}",
+        replicas.slack.ephemerals()
+    );
+}

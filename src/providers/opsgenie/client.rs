@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::wire::{OnCallsResponse, TimelineResponse};
 use crate::metrics::Metrics;
-use crate::model::{Alert, OverrideRequest, Person, Rotation, RotationPlan};
+use crate::model::{Alert, OverrideRequest, Person, RotationPlan};
 use crate::outbound::{Credential, RestClient, RestError, RetryPolicy, System, Timeouts};
 use crate::providers::alert_actions::{ActingUser, ActionError, AlertApi, AlertVerb};
 use crate::providers::alert_body::{Accepted, CreateAlertBody};
@@ -102,29 +102,6 @@ impl OpsGenieClient {
             )
             .await?;
         Ok(answer.data.on_call_recipients)
-    }
-
-    /// The schedule's rotations in order, with who is on call in each now (until
-    /// when) and who is next, from the timeline of the next two weeks.
-    pub async fn rotations(&self, schedule: &str) -> Result<Vec<Rotation>, RestError> {
-        let answer: TimelineResponse = self
-            .get(
-                "timeline",
-                &["v2", "schedules", schedule, "timeline"],
-                &[
-                    ("identifierType", "name"),
-                    ("intervalUnit", "weeks"),
-                    ("interval", "2"),
-                ],
-            )
-            .await?;
-        let now = SystemTime::now();
-        // The answer covers two weeks; nothing in it starts later than that.
-        let beyond = now + std::time::Duration::from_secs(21 * 24 * 60 * 60);
-        Ok(plans_of(answer, now, beyond)
-            .into_iter()
-            .map(|plan| plan.at(now))
-            .collect())
     }
 
     /// Each rotation's shifts that overlap `from` .. `until`, in the schedule's

@@ -1,19 +1,24 @@
 //! Who is on call: the on-call provider behind one question, with caching,
 //! coalescing, stale answers during outages, and each person's Slack account.
 
+mod cached;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use futures_util::future::join_all;
 use moka::future::Cache;
 
 use crate::metrics::Metrics;
-use crate::model::{OnCall, Person, RotationPlan};
+use crate::model::{OnCall, Person, RotationPlan, Timeline};
 use crate::outbound::BackoffPolicy;
 use crate::providers::{Provider, ProviderError};
 use crate::slack::{SlackApi, SlackError};
+use cached::{Cached, Changes, Got};
+
+pub use cached::{Freshness, NoAnswer};
 
 /// How long an email's Slack account (or its absence) is remembered.
 pub const SLACK_USER_TTL: Duration = Duration::from_secs(60 * 60);
@@ -25,16 +30,6 @@ pub struct Responder {
     pub slack_user: Option<String>,
 }
 
-/// How current an answer is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Freshness {
-    Fresh,
-    /// The source is failing; this is the last good answer, this old.
-    Stale {
-        age: Duration,
-    },
-}
-
 /// An on-call answer and how current it is.
 #[derive(Debug, Clone)]
 pub struct Answer {
@@ -42,93 +37,50 @@ pub struct Answer {
     pub freshness: Freshness,
 }
 
-/// Why there is no answer at all.
-#[derive(Debug, thiserror::Error)]
-pub enum NoAnswer {
-    #[error("the on-call lookup failed: {0}")]
-    Failed(Arc<ProviderError>),
-    #[error(
-        "the on-call provider failed moments ago; not asking it again for another {}",
-        humantime::format_duration(Duration::from_secs(.0.as_secs().max(1)))
-    )]
-    BackingOff(Duration),
+/// A schedule's timeline (each rotation's shifts) over the weeks ahead, and
+/// how current it is.
+#[derive(Debug, Clone)]
+pub struct TimelineAnswer {
+    pub timeline: Arc<Timeline>,
+    pub freshness: Freshness,
 }
 
-/// A good answer and when it was fetched.
-#[derive(Debug)]
-struct Snapshot {
-    on_call: Arc<OnCall>,
-    fetched_at: Instant,
+/// How far ahead the cached timeline reaches: "when am I on?" and the Home
+/// tab look four weeks ahead, and a cached read may be up to a day old.
+pub const TIMELINE_AHEAD: Duration = Duration::from_secs(29 * 24 * 60 * 60);
+
+impl Changes for OnCall {
+    fn next_change(&self, _now: SystemTime) -> Option<SystemTime> {
+        self.next_handover()
+    }
 }
 
-/// After a failure, no upstream try for this schedule until `until`.
-#[derive(Debug, Clone, Copy)]
-struct Backoff {
-    until: Instant,
-    delay: Duration,
-    /// The failure was an outage (stale answers apply), not a configuration error.
-    transient: bool,
+impl Changes for Timeline {
+    fn next_change(&self, now: SystemTime) -> Option<SystemTime> {
+        self.next_change_after(now)
+    }
 }
 
 const HEALTH_UNKNOWN: u8 = 0;
 const HEALTH_OK: u8 = 1;
 const HEALTH_FAILED: u8 = 2;
 
-/// On-call answers and Slack accounts, cached. Concurrent misses for the same key
-/// share one upstream call; when the source fails, the last good answer is served
-/// with its age, and the source is left alone for a backoff window.
+/// On-call answers, timelines and Slack accounts, cached. Concurrent misses for
+/// the same schedule share one upstream call; when the source fails, the last
+/// good answer is served with its age, and the source is left alone for a
+/// backoff window.
 pub struct OnCallDirectory {
     provider: Arc<Provider>,
     slack: Arc<SlackApi>,
     metrics: Arc<Metrics>,
-    fresh: Cache<String, Arc<Snapshot>>,
-    last_good: Cache<String, Arc<Snapshot>>,
-    backoff: Mutex<HashMap<String, Backoff>>,
-    backoff_policy: BackoffPolicy,
+    answers: Cached<OnCall>,
+    timelines: Cached<Timeline>,
     slack_users: Cache<String, Option<String>>,
     /// Email (lower case) → Slack id, for people whose emails differ.
     email_overrides: HashMap<String, String>,
     /// Atlassian account id → Slack id, for people whose email is hidden.
     account_overrides: HashMap<String, String>,
     last_call: AtomicU8,
-}
-
-/// Fresh answers live for the TTL, but never past the next hand-over.
-struct HandoverExpiry {
-    ttl: Duration,
-}
-
-impl HandoverExpiry {
-    fn lifetime(&self, snapshot: &Snapshot) -> Duration {
-        match snapshot.on_call.next_handover() {
-            Some(handover) => handover
-                .duration_since(SystemTime::now())
-                .unwrap_or(Duration::ZERO)
-                .min(self.ttl),
-            None => self.ttl,
-        }
-    }
-}
-
-impl moka::Expiry<String, Arc<Snapshot>> for HandoverExpiry {
-    fn expire_after_create(
-        &self,
-        _: &String,
-        snapshot: &Arc<Snapshot>,
-        _: Instant,
-    ) -> Option<Duration> {
-        Some(self.lifetime(snapshot))
-    }
-
-    fn expire_after_update(
-        &self,
-        _: &String,
-        snapshot: &Arc<Snapshot>,
-        _: Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(self.lifetime(snapshot))
-    }
 }
 
 impl OnCallDirectory {
@@ -142,13 +94,8 @@ impl OnCallDirectory {
             provider,
             slack,
             metrics,
-            fresh: Cache::builder()
-                .expire_after(HandoverExpiry { ttl })
-                .max_capacity(1_000)
-                .build(),
-            last_good: Cache::builder().max_capacity(1_000).build(),
-            backoff: Mutex::new(HashMap::new()),
-            backoff_policy: BackoffPolicy::default(),
+            answers: Cached::new(ttl),
+            timelines: Cached::new(ttl),
             slack_users: Cache::builder()
                 .time_to_live(SLACK_USER_TTL)
                 .max_capacity(10_000)
@@ -169,7 +116,8 @@ impl OnCallDirectory {
     }
 
     pub fn with_backoff(mut self, policy: BackoffPolicy) -> Self {
-        self.backoff_policy = policy;
+        self.answers.set_backoff(policy);
+        self.timelines.set_backoff(policy);
         self
     }
 
@@ -191,123 +139,113 @@ impl OnCallDirectory {
     /// Who is on call for `schedule`: fresh from the cache or the source, or the
     /// last good answer when the source is failing.
     pub async fn on_call(&self, schedule: &str) -> Result<Answer, NoAnswer> {
-        if let Some(snapshot) = self.fresh.get(schedule).await {
-            self.metrics.cache(true);
-            return Ok(fresh(&snapshot));
-        }
-        self.metrics.cache(false);
-        if let Some(backoff) = self.current_backoff(schedule) {
-            let wait = backoff.until.saturating_duration_since(Instant::now());
-            return self
-                .stale(schedule, backoff.transient)
-                .await
-                .ok_or(NoAnswer::BackingOff(wait));
-        }
-        let fetched = self
-            .fresh
-            .try_get_with_by_ref(schedule, self.fetch(schedule))
-            .await;
-        match fetched {
-            Ok(snapshot) => Ok(fresh(&snapshot)),
-            Err(error) => self
-                .stale(schedule, error.is_transient())
-                .await
-                .ok_or(NoAnswer::Failed(error)),
-        }
+        let got = self
+            .answers
+            .get(
+                schedule,
+                self.tracked(schedule, self.ask_provider(schedule)),
+            )
+            .await?;
+        self.count(&got);
+        Ok(Answer {
+            on_call: got.value,
+            freshness: got.freshness,
+        })
     }
 
     /// Asks the source now, bypassing the cache, and caches the fresh answer.
     pub async fn refresh(&self, schedule: &str) -> Result<Arc<OnCall>, ProviderError> {
-        let snapshot = self.fetch(schedule).await?;
-        let on_call = Arc::clone(&snapshot.on_call);
-        self.fresh.insert(schedule.to_owned(), snapshot).await;
-        Ok(on_call)
+        self.answers
+            .refresh(
+                schedule,
+                self.tracked(schedule, self.ask_provider(schedule)),
+            )
+            .await
     }
 
-    /// One upstream try; remembers a success as the last good answer and a
-    /// failure as a backoff window.
-    async fn fetch(&self, schedule: &str) -> Result<Arc<Snapshot>, ProviderError> {
-        match self.ask_provider(schedule).await {
-            Ok(on_call) => {
-                self.last_call.store(HEALTH_OK, Ordering::Relaxed);
-                self.metrics.source_up(true);
-                if let Ok(mut backoff) = self.backoff.lock() {
-                    backoff.remove(schedule);
-                }
-                let snapshot = Arc::new(Snapshot {
-                    on_call: Arc::new(on_call),
-                    fetched_at: Instant::now(),
-                });
-                self.last_good
-                    .insert(schedule.to_owned(), Arc::clone(&snapshot))
-                    .await;
-                Ok(snapshot)
-            }
-            Err(error) => {
-                self.last_call.store(HEALTH_FAILED, Ordering::Relaxed);
-                self.metrics.source_up(false);
-                self.back_off(schedule, error.is_transient());
-                tracing::warn!(%error, %schedule, "on-call lookup failed; backing off");
-                Err(error)
-            }
+    /// The schedule's timeline from now to [`TIMELINE_AHEAD`]: one read per
+    /// schedule at a time, kept until the next shift starts or ends (or the
+    /// TTL), the last good one served with its age during an outage. "When am
+    /// I on?", the Home tab and its "next" read it, however many ask at once.
+    pub async fn timeline(&self, schedule: &str) -> Result<TimelineAnswer, NoAnswer> {
+        let read = async {
+            let from = SystemTime::now();
+            let until = from + TIMELINE_AHEAD;
+            let plans = self.provider.plan(schedule, from, until).await?;
+            Ok(Timeline { plans, from, until })
+        };
+        let got = self
+            .timelines
+            .get(schedule, self.tracked(schedule, read))
+            .await?;
+        if matches!(got.freshness, Freshness::Stale { .. }) {
+            self.metrics.stale_answer();
         }
+        Ok(TimelineAnswer {
+            timeline: got.value,
+            freshness: got.freshness,
+        })
+    }
+
+    /// Counts an on-call answer: from the cache or not, and stale or not
+    /// (`oncall_cache_lookups_total` counts on-call answers alone).
+    fn count<T>(&self, got: &Got<T>) {
+        self.metrics.cache(got.hit);
+        if matches!(got.freshness, Freshness::Stale { .. }) {
+            self.metrics.stale_answer();
+        }
+    }
+
+    /// A provider read that marks the source's health as it ends.
+    async fn tracked<T>(
+        &self,
+        schedule: &str,
+        read: impl std::future::Future<Output = Result<T, ProviderError>>,
+    ) -> Result<T, ProviderError> {
+        let result = read.await;
+        let up = result.is_ok();
+        self.last_call.store(
+            if up { HEALTH_OK } else { HEALTH_FAILED },
+            Ordering::Relaxed,
+        );
+        self.metrics.source_up(up);
+        if let Err(error) = &result {
+            tracing::warn!(%error, %schedule, "on-call lookup failed; backing off");
+        }
+        result
     }
 
     /// Who is on call for `schedule`, straight from the provider. The rotations
     /// are extra detail: when only they fail, the answer is given without them.
+    /// The rotations come from the schedule's timeline, the same cached read
+    /// the Home tab and "when am I on?" use.
     async fn ask_provider(&self, schedule: &str) -> Result<OnCall, ProviderError> {
-        let (people, rotations) = tokio::join!(
+        // Boxed: the timeline's read nests a cache lookup in this one's, and the
+        // two futures inline would be a large one on every answer's stack.
+        let (people, timeline) = tokio::join!(
             self.provider.on_call_people(schedule),
-            self.provider.rotations(schedule)
+            Box::pin(self.timeline(schedule))
         );
-        let rotations = rotations.unwrap_or_else(|error| {
-            tracing::warn!(%error, %schedule, "no rotation detail; answering without it");
-            Vec::new()
-        });
+        let now = SystemTime::now();
+        let rotations = match timeline {
+            Ok(TimelineAnswer {
+                timeline,
+                freshness: Freshness::Fresh,
+            }) => timeline
+                .plans
+                .iter()
+                .map(|plan| plan.clone().at(now))
+                .collect(),
+            Ok(_) => Vec::new(),
+            Err(error) => {
+                tracing::warn!(%error, %schedule, "no rotation detail; answering without it");
+                Vec::new()
+            }
+        };
         Ok(OnCall {
             schedule: schedule.to_owned(),
             people: people?,
             rotations,
-        })
-    }
-
-    fn back_off(&self, schedule: &str, transient: bool) {
-        let Ok(mut backoffs) = self.backoff.lock() else {
-            return;
-        };
-        let delay = self
-            .backoff_policy
-            .after(backoffs.get(schedule).map(|previous| previous.delay));
-        backoffs.insert(
-            schedule.to_owned(),
-            Backoff {
-                until: Instant::now() + delay,
-                delay,
-                transient,
-            },
-        );
-    }
-
-    fn current_backoff(&self, schedule: &str) -> Option<Backoff> {
-        let backoffs = self.backoff.lock().ok()?;
-        backoffs
-            .get(schedule)
-            .copied()
-            .filter(|backoff| backoff.until > Instant::now())
-    }
-
-    /// The last good answer, when the failure is one where an old answer helps.
-    async fn stale(&self, schedule: &str, transient: bool) -> Option<Answer> {
-        if !transient {
-            return None;
-        }
-        let snapshot = self.last_good.get(schedule).await?;
-        self.metrics.stale_answer();
-        Some(Answer {
-            on_call: Arc::clone(&snapshot.on_call),
-            freshness: Freshness::Stale {
-                age: snapshot.fetched_at.elapsed(),
-            },
         })
     }
 
@@ -407,19 +345,14 @@ impl OnCallDirectory {
     /// A backoff window after a failure stays: clearing is no way around it. The
     /// last good answers stay too, as a fallback for outages.
     pub fn clear(&self) {
-        self.fresh.invalidate_all();
+        self.answers.clear();
+        self.timelines.clear();
         self.slack_users.invalidate_all();
     }
 
-    /// Drops the cached answer for `schedule` (after an override).
+    /// Drops the cached answer and timeline for `schedule` (after an override).
     pub async fn forget(&self, schedule: &str) {
-        self.fresh.invalidate(schedule).await;
-    }
-}
-
-fn fresh(snapshot: &Snapshot) -> Answer {
-    Answer {
-        on_call: Arc::clone(&snapshot.on_call),
-        freshness: Freshness::Fresh,
+        self.answers.forget(schedule).await;
+        self.timelines.forget(schedule).await;
     }
 }
