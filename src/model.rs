@@ -532,6 +532,8 @@ pub struct FormOpening {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FormSubmission {
     pub kind: FormKind,
+    /// The form's view: the same when a submission is sent again.
+    pub view_id: Option<String>,
     pub user: String,
     pub user_team: Option<String>,
     pub enterprise: Option<String>,

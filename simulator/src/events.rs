@@ -105,10 +105,20 @@ pub struct FilledForm<'a> {
     pub note: Option<&'a str>,
 }
 
+/// Numbers each form view the simulation fills in: Slack gives every opened
+/// view its own id.
+static VIEWS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 impl FilledForm<'_> {
     /// The `view_submission` payload: each input's state under its block and
     /// action ids, as Slack sends every input of the view (empty ones too).
+    /// Each call is another view; send one payload twice to submit one view
+    /// twice.
     pub fn payload(&self) -> String {
+        let view_id = format!(
+            "VFORM{:06}",
+            VIEWS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
         let text = |value: Option<&str>| json!({"type": "plain_text_input", "value": value});
         let picked =
             |value: Option<i64>| json!({"type": "datetimepicker", "selected_date_time": value});
@@ -125,7 +135,7 @@ impl FilledForm<'_> {
             "api_app_id": "ASIM", "token": "legacy-verification-token",
             "trigger_id": "3333.4444.sim",
             "view": {
-                "id": "VFORM", "team_id": "TSIM", "type": "modal", "blocks": [],
+                "id": view_id, "team_id": "TSIM", "type": "modal", "blocks": [],
                 "private_metadata": "", "callback_id": self.callback_id,
                 "state": {"values": {
                     "team": {"team": team},
@@ -135,7 +145,7 @@ impl FilledForm<'_> {
                     "note": {"note": text(self.note)}
                 }},
                 "hash": "1700000000.sim", "title": {"type": "plain_text", "text": "Form"},
-                "clear_on_close": false, "notify_on_close": false, "root_view_id": "VFORM",
+                "clear_on_close": false, "notify_on_close": false, "root_view_id": view_id,
                 "app_id": "ASIM", "external_id": "", "app_installed_team_id": "TSIM", "bot_id": "BBOT"
             },
             "response_urls": [], "is_enterprise_install": false, "enterprise": null

@@ -20,9 +20,10 @@ use crate::slack::{SlackError, MAX_NOTE_CHARS};
 const DEFAULT_CHOICE: &str = "default";
 const TEAM_PREFIX: &str = "team:";
 
-/// How long finding the person's own team may delay a form: its trigger is
+/// How long finding the person's own team (their email: `users.info`, cached;
+/// their teams: the cached timelines only) may delay a form: its trigger is
 /// good for three seconds.
-const OWN_TEAM_WITHIN: Duration = Duration::from_millis(1_200);
+const OWN_TEAM_WITHIN: Duration = Duration::from_millis(1_000);
 
 /// A form that passed the checks that need no one else.
 #[derive(Debug, Clone, PartialEq, Eq)]

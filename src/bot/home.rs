@@ -12,10 +12,13 @@ use futures_util::future::join_all;
 use super::in_time::{shift_lines, MyShift, MY_SHIFTS_AHEAD, NO_EMAIL_TEXT};
 use super::replies::{describe_age, escape, role, slack_date};
 use super::service::Bot;
-use crate::model::{FormKind, HomeBlock, HomeTab, Person, RotationPlan, Shift};
+use crate::model::{FormKind, HomeBlock, HomeTab, Person, RotationPlan, Shift, Timeline};
 use crate::oncall::{Freshness, NoAnswer, TimelineAnswer};
 use crate::slack::{SlackError, MAX_VIEW_BLOCKS};
 
+/// At most this many rotations of a team are shown, so that its section stays
+/// within Slack's 3,000 characters whole.
+const ROTATIONS_SHOWN: usize = 10;
 /// A section holds at most this much text; the compact lines of the other
 /// teams are packed into sections this long.
 const SECTION_CHARS: usize = 2_900;
@@ -38,10 +41,10 @@ struct Seen {
 }
 
 impl Bot {
-    /// Publishes `user`'s Home tab (on `app_home_opened`).
+    /// Publishes `user`'s Home tab (on `app_home_opened`), at most once per
+    /// [`super::service::HOME_REPUBLISH_AFTER`].
     pub async fn publish_home(&self, user: &str) -> Result<(), SlackError> {
-        let tab = self.home_of(user).await;
-        self.slack.publish_home(user, &tab).await
+        self.publish_home_once_in_a_while(user).await
     }
 
     /// The default schedule, then each team, as the tab and the forms list
@@ -72,20 +75,36 @@ impl Bot {
     }
 
     /// The labels of the places whose rotations `email` is in, over the
-    /// weeks ahead.
+    /// weeks ahead, from the timelines the cache holds (nobody is asked: a
+    /// form waits on this).
     pub(super) async fn own_places(&self, email: &str) -> Vec<String> {
-        let timelines = self.timelines().await;
         let now = SystemTime::now();
-        self.places()
-            .into_iter()
-            .filter(|place| {
-                timelines
-                    .get(&place.schedule)
-                    .and_then(|read| read.as_ref().ok())
-                    .is_some_and(|answer| has_shift(answer, email, now))
-            })
-            .map(|place| place.label)
-            .collect()
+        let mut own = Vec::new();
+        for place in self.places() {
+            if let Some(timeline) = self.directory.cached_timeline(&place.schedule).await {
+                if has_shift(&timeline, email, now) {
+                    own.push(place.label);
+                }
+            }
+        }
+        own
+    }
+
+    /// Publishes `user`'s Home tab unless it was published moments ago (Slack
+    /// sends `app_home_opened` each time the tab is shown).
+    async fn publish_home_once_in_a_while(&self, user: &str) -> Result<(), SlackError> {
+        let first = self
+            .recent_homes
+            .entry_by_ref(user)
+            .or_insert(())
+            .await
+            .is_fresh();
+        if !first {
+            tracing::debug!("Home tab published moments ago; not again");
+            return Ok(());
+        }
+        let tab = self.home_of(user).await;
+        self.slack.publish_home(user, &tab).await
     }
 
     /// `user`'s Home tab.
@@ -191,7 +210,7 @@ impl Bot {
             }
         }
         let viewers = email.is_some_and(|email| {
-            has_shift(answer, email, now) || flat.iter().any(|person| is(person, email))
+            has_shift(timeline, email, now) || flat.iter().any(|person| is(person, email))
         });
         Seen {
             rotations,
@@ -223,9 +242,13 @@ impl Bot {
         };
         let mut shifts: Vec<MyShift> = Vec::new();
         let mut unread = Vec::new();
+        let mut oldest: Option<std::time::Duration> = None;
         for schedule in self.known_schedules() {
             match timelines.get(&schedule) {
                 Some(Ok(answer)) => {
+                    if let Freshness::Stale { age } = answer.freshness {
+                        oldest = oldest.max(Some(age));
+                    }
                     for (plan, shift) in answer.timeline.shifts_between(now, until) {
                         if is(&shift.person, email) {
                             shifts.push((label_of(&schedule), plan.name.clone(), shift.clone()));
@@ -240,6 +263,13 @@ impl Bot {
         } else {
             shift_lines(shifts, now).trim_start().to_owned()
         };
+        if let Some(age) = oldest {
+            text.push_str(&format!(
+                "\n_{} is not answering; this is how the schedules stood {} ago._",
+                self.source_name(),
+                describe_age(age)
+            ));
+        }
         if !unread.is_empty() {
             text.push_str(&format!(
                 "\n_I could not read {} just now._",
@@ -258,9 +288,8 @@ fn is(person: &Person, email: &str) -> bool {
 }
 
 /// Whether `email` has a shift in the timeline from `now` over the weeks ahead.
-fn has_shift(answer: &TimelineAnswer, email: &str, now: SystemTime) -> bool {
-    answer
-        .timeline
+fn has_shift(timeline: &Timeline, email: &str, now: SystemTime) -> bool {
+    timeline
         .shifts_between(now, now + MY_SHIFTS_AHEAD)
         .any(|(_, shift)| is(&shift.person, email))
 }
@@ -283,6 +312,12 @@ fn full_text(
             .unwrap_or_else(|| escape(&person.name))
     };
     let mut text = title;
+    if let Freshness::Stale { age } = state.freshness {
+        text.push_str(&format!(
+            "\n_{source} is not answering; this is how it stood {} ago._",
+            describe_age(age)
+        ));
+    }
     if state.rotations.is_empty() {
         if state.flat.is_empty() {
             text.push_str("\nNobody is on call right now.");
@@ -291,7 +326,7 @@ fn full_text(
             text.push_str(&format!("\nOn call: {}", list.join(", ")));
         }
     }
-    for (index, (rotation, on, next)) in state.rotations.iter().enumerate() {
+    for (index, (rotation, on, next)) in state.rotations.iter().enumerate().take(ROTATIONS_SHOWN) {
         let now = if on.is_empty() {
             "nobody now".to_owned()
         } else {
@@ -316,10 +351,10 @@ fn full_text(
             escape(rotation)
         ));
     }
-    if let Freshness::Stale { age } = state.freshness {
+    if state.rotations.len() > ROTATIONS_SHOWN {
         text.push_str(&format!(
-            "\n_{source} is not answering; this is how it stood {} ago._",
-            describe_age(age)
+            "\n…and {} more rotations: ask `@ops` in the team's channel.",
+            state.rotations.len() - ROTATIONS_SHOWN
         ));
     }
     text

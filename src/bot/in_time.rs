@@ -267,10 +267,14 @@ impl Bot {
         let now = SystemTime::now();
         let until = now + MY_SHIFTS_AHEAD;
         let mut shifts: Vec<MyShift> = Vec::new();
+        let mut oldest: Option<Duration> = None;
         let schedules = self.known_schedules();
         for schedule in &schedules {
             match self.directory.timeline(schedule).await {
                 Ok(answer) => {
+                    if let crate::oncall::Freshness::Stale { age } = answer.freshness {
+                        oldest = oldest.max(Some(age));
+                    }
                     for (plan, shift) in answer.timeline.shifts_between(now, until) {
                         let mine = shift
                             .person

@@ -25,6 +25,9 @@ use moka::future::Cache;
 /// goes upstream): once per channel in this long.
 pub const CACHE_CLEAR_INTERVAL: Duration = Duration::from_secs(10);
 
+/// How soon a person's Home tab is published again.
+pub const HOME_REPUBLISH_AFTER: Duration = Duration::from_secs(5);
+
 /// How long an asker's zone and email are remembered.
 const ASKER_TTL: Duration = Duration::from_secs(60 * 60);
 
@@ -47,6 +50,8 @@ pub struct Bot {
     askers: Cache<String, Arc<SlackUser>>,
     /// Taking the call: the policy, the requests waiting, the overrides made.
     overrides: Option<Arc<Overrides>>,
+    /// Whose Home tab was published moments ago.
+    pub(super) recent_homes: Cache<String, ()>,
 }
 
 impl Bot {
@@ -71,6 +76,10 @@ impl Bot {
                 .max_capacity(10_000)
                 .build(),
             overrides: None,
+            recent_homes: Cache::builder()
+                .time_to_live(HOME_REPUBLISH_AFTER)
+                .max_capacity(10_000)
+                .build(),
         }
     }
 

@@ -94,9 +94,10 @@ const MAX_BUSY_NOTICES: usize = 64;
 pub const PANIC_TEXT: &str =
     "Sorry, something went wrong on my side while doing that; it has been logged. Please try again.";
 
-/// How long a form's check may take: Slack waits three seconds for the
-/// answer that keeps the form open with errors, and the answer must travel.
-pub const FORM_CHECK_WITHIN: Duration = Duration::from_millis(2_000);
+/// By when a form's check must be done, from the moment its request came in:
+/// Slack waits three seconds for the answer that keeps the form open with
+/// errors, and the answer must travel.
+pub const FORM_CHECK_WITHIN: Duration = Duration::from_millis(2_500);
 
 /// What a form shows when it could not be checked in time.
 const FORM_SLOW_TEXT: &str = "I could not check this in time; please submit again.";
@@ -409,7 +410,7 @@ impl Inbox {
             "open_form",
             span,
             async move {
-                if let Err(error) = bot.open_form(&opening).await {
+                if let Err(error) = Box::pin(bot.open_form(&opening)).await {
                     tracing::error!(%error, "could not open the form");
                 }
             },
@@ -427,13 +428,25 @@ impl Inbox {
         received: Instant,
     ) -> Result<(), FormErrors> {
         let span = tracing::info_span!("form_submission", user = %form.user);
+        // A form sent again (Slack's retry, a second press after an error) is
+        // acted on once: its view is the key, here and, after the ack, in
+        // the shared state.
+        let key = form.view_id.clone().map(|view| format!("form:{view}"));
+        if let Some(key) = &key {
+            if self.books().seen.contains(&key.as_str(), Instant::now()) {
+                tracing::info!(parent: &span, "a form submitted again; acted on once");
+                self.record("view_submission", "duplicate", received);
+                return Ok(());
+            }
+        }
         let Some(slot) = self.admit("a form".to_owned()) else {
             self.record("view_submission", "shed", received);
             return Err(vec![(FormField::Team, BUSY_TEXT.to_owned())]);
         };
         let bot = Arc::clone(&self.inner.bot);
-        let check = AssertUnwindSafe(bot.check_form(&form)).catch_unwind();
-        let checked = match tokio::time::timeout(FORM_CHECK_WITHIN, check)
+        let budget = FORM_CHECK_WITHIN.saturating_sub(received.elapsed());
+        let check = Box::pin(AssertUnwindSafe(bot.check_form(&form)).catch_unwind());
+        let checked = match tokio::time::timeout(budget, check)
             .instrument(span.clone())
             .await
         {
@@ -458,16 +471,26 @@ impl Inbox {
                 return Err(errors);
             }
         };
+        if let Some(key) = &key {
+            self.books().seen.insert(&key.as_str(), Instant::now());
+        }
         let on_panic = {
             let (bot, user) = (Arc::clone(&bot), request.user.clone());
             async move { bot.tell_by_dm(&user, PANIC_TEXT).await }
         };
+        let shared = Arc::clone(&self.inner.shared);
         self.spawn_in(
             slot,
             "form",
             span,
             async move {
-                if let Err(error) = bot.act_on_form(&request).await {
+                if let Some(key) = key {
+                    if shared.claim(&key, DEDUPE_WINDOW).await == Some(false) {
+                        tracing::info!("a form another replica acted on already");
+                        return;
+                    }
+                }
+                if let Err(error) = Box::pin(bot.act_on_form(&request)).await {
                     tracing::error!(%error, "could not answer the form");
                 }
             },
@@ -639,7 +662,7 @@ impl Inbox {
             "home",
             tracing::Span::current(),
             async move {
-                match bot.publish_home(&user).await {
+                match Box::pin(bot.publish_home(&user)).await {
                     Ok(()) => tracing::info!("Home tab published"),
                     Err(error) => tracing::error!(%error, "could not publish the Home tab"),
                 }

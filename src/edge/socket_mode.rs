@@ -180,6 +180,9 @@ impl SocketMode {
     /// Serves one connection. `Ok(Some(next))`: Slack asked for a new one and
     /// `next` is open already; `Ok(None)`: Slack closed it.
     async fn serve(&self, mut socket: Socket) -> Result<Option<Socket>, SocketError> {
+        // Acks written later than their frame was read (a form's, after its
+        // check): the loop writes them, so that it never waits on a check.
+        let (later, mut late_acks) = tokio::sync::mpsc::unbounded_channel::<String>();
         let mut pings = tokio::time::interval(self.timings.ping_interval);
         pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         pings.tick().await;
@@ -202,12 +205,13 @@ impl SocketMode {
                         Message::Close(_) => return Ok(None),
                         _ => continue,
                     };
-                    if let Next::Replace = self.frame(&mut socket, text.as_str()).await? {
+                    if let Next::Replace = self.frame(&mut socket, text.as_str(), &later).await? {
                         if next.is_none() {
                             next = Some(Box::pin(self.open()));
                         }
                     }
                 }
+                Some(ack) = late_acks.recv() => socket.send(Message::text(ack)).await?,
                 _ = pings.tick() => socket.send(Message::Ping(Vec::new().into())).await?,
                 () = tokio::time::sleep_until(silent_since) => {
                     return Err(SocketError::Silent(self.timings.idle_timeout));
@@ -235,7 +239,12 @@ impl SocketMode {
     }
 
     /// Handles one text frame: acks what the inbox took, leaves the rest.
-    async fn frame(&self, socket: &mut Socket, text: &str) -> Result<Next, SocketError> {
+    async fn frame(
+        &self,
+        socket: &mut Socket,
+        text: &str,
+        later: &tokio::sync::mpsc::UnboundedSender<String>,
+    ) -> Result<Next, SocketError> {
         let received = Instant::now();
         let frame: Frame = match serde_json::from_str(text) {
             Ok(frame) => frame,
@@ -244,8 +253,6 @@ impl SocketMode {
                 return Ok(Next::Continue);
             }
         };
-        // What goes back with the ack: a form's errors.
-        let mut answer = None;
         let ack = match frame.kind.as_str() {
             "hello" => {
                 self.status.set(true);
@@ -305,9 +312,23 @@ impl SocketMode {
                         self.inbox.accept_form_opening(opening, received);
                     }
                     Some(Ok(Interaction::Submit(form))) => {
-                        if let Err(errors) = self.inbox.accept_submission(*form, received).await {
-                            answer = Some(form_errors(&errors));
+                        // Checked in a task of its own; its ack, with the
+                        // form's errors when it has any, comes back through
+                        // `later`.
+                        if let Some(envelope_id) = frame.envelope_id.clone() {
+                            let (inbox, later) = (self.inbox.clone(), later.clone());
+                            tokio::spawn(async move {
+                                let mut ack = serde_json::json!({ "envelope_id": envelope_id });
+                                if let Err(errors) = inbox.accept_submission(*form, received).await
+                                {
+                                    ack["payload"] = form_errors(&errors);
+                                }
+                                // The connection may be gone; Slack then
+                                // shows the form an error, and it is sent again.
+                                let _ = later.send(ack.to_string());
+                            });
                         }
+                        return Ok(Next::Continue);
                     }
                     Some(Ok(Interaction::Ignored(reason))) => {
                         tracing::debug!(reason, "interaction ignored");
@@ -325,11 +346,7 @@ impl SocketMode {
             }
         };
         if let (true, Some(envelope_id)) = (ack, &frame.envelope_id) {
-            let mut ack = serde_json::json!({ "envelope_id": envelope_id });
-            if let Some(answer) = answer {
-                ack["payload"] = answer;
-            }
-            let ack = ack.to_string();
+            let ack = serde_json::json!({ "envelope_id": envelope_id }).to_string();
             socket.send(Message::text(ack)).await?;
         }
         Ok(Next::Continue)

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -41,11 +42,13 @@ pub enum NoAnswer {
     BackingOff(Duration),
 }
 
-/// A good answer and when it was fetched.
+/// A good answer, when it was fetched, and under which generation of the
+/// cache its read began.
 #[derive(Debug)]
 struct Snapshot<T> {
     value: Arc<T>,
     fetched_at: Instant,
+    generation: u64,
 }
 
 /// After a failure, no upstream try for this key until `until`.
@@ -107,11 +110,18 @@ impl<T: Changes + Send + Sync + 'static> moka::Expiry<String, Arc<Snapshot<T>>> 
 /// Answers by key (a schedule): concurrent misses share one upstream call
 /// (moka's `try_get_with`), a failure opens a backoff window, and during an
 /// outage the last good answer is served with its age.
+///
+/// Forgetting bumps a generation: an answer whose read began before is not
+/// served again, even when the read ends after the forgetting (moka keeps
+/// what an in-flight `try_get_with` returns).
 pub struct Cached<T> {
     fresh: Cache<String, Arc<Snapshot<T>>>,
     last_good: Cache<String, Arc<Snapshot<T>>>,
     backoff: Mutex<HashMap<String, Backoff>>,
     policy: BackoffPolicy,
+    generation: AtomicU64,
+    /// The last good answer is served only while younger than this.
+    stale_limit: Option<Duration>,
 }
 
 impl<T: Changes + Send + Sync + 'static> Cached<T> {
@@ -124,7 +134,36 @@ impl<T: Changes + Send + Sync + 'static> Cached<T> {
             last_good: Cache::builder().max_capacity(1_000).build(),
             backoff: Mutex::new(HashMap::new()),
             policy: BackoffPolicy::default(),
+            generation: AtomicU64::new(0),
+            stale_limit: None,
         }
+    }
+
+    /// The last good answer is not served once older than `limit`.
+    pub fn with_stale_limit(mut self, limit: Duration) -> Self {
+        self.stale_limit = Some(limit);
+        self
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The fresh answer for `key`, if the cache holds one of this generation.
+    async fn current(&self, key: &str) -> Option<Arc<Snapshot<T>>> {
+        let snapshot = self.fresh.get(key).await?;
+        if snapshot.generation == self.generation() {
+            return Some(snapshot);
+        }
+        self.fresh.invalidate(key).await;
+        None
+    }
+
+    /// The fresh answer for `key`, without asking anyone when there is none.
+    pub async fn peek(&self, key: &str) -> Option<Arc<T>> {
+        self.current(key)
+            .await
+            .map(|snapshot| Arc::clone(&snapshot.value))
     }
 
     pub fn set_backoff(&mut self, policy: BackoffPolicy) {
@@ -137,7 +176,7 @@ impl<T: Changes + Send + Sync + 'static> Cached<T> {
     where
         F: Future<Output = Result<T, ProviderError>>,
     {
-        if let Some(snapshot) = self.fresh.get(key).await {
+        if let Some(snapshot) = self.current(key).await {
             return Ok(fresh(&snapshot, true));
         }
         if let Some(backoff) = self.current_backoff(key) {
@@ -152,6 +191,12 @@ impl<T: Changes + Send + Sync + 'static> Cached<T> {
             .try_get_with_by_ref(key, self.fetch(key, fetch))
             .await;
         match fetched {
+            // Forgotten while it was read: the caller gets it (it asked
+            // before the forgetting), the next caller reads again.
+            Ok(snapshot) if snapshot.generation != self.generation() => {
+                self.fresh.invalidate(key).await;
+                Ok(fresh(&snapshot, false))
+            }
             Ok(snapshot) => Ok(fresh(&snapshot, false)),
             Err(error) => self
                 .stale(key, error.is_transient())
@@ -177,6 +222,7 @@ impl<T: Changes + Send + Sync + 'static> Cached<T> {
     where
         F: Future<Output = Result<T, ProviderError>>,
     {
+        let generation = self.generation();
         match fetch.await {
             Ok(value) => {
                 if let Ok(mut backoff) = self.backoff.lock() {
@@ -185,6 +231,7 @@ impl<T: Changes + Send + Sync + 'static> Cached<T> {
                 let snapshot = Arc::new(Snapshot {
                     value: Arc::new(value),
                     fetched_at: Instant::now(),
+                    generation,
                 });
                 self.last_good
                     .insert(key.to_owned(), Arc::clone(&snapshot))
@@ -229,11 +276,13 @@ impl<T: Changes + Send + Sync + 'static> Cached<T> {
             return None;
         }
         let snapshot = self.last_good.get(key).await?;
+        let age = snapshot.fetched_at.elapsed();
+        if self.stale_limit.is_some_and(|limit| age > limit) {
+            return None;
+        }
         Some(Got {
             value: Arc::clone(&snapshot.value),
-            freshness: Freshness::Stale {
-                age: snapshot.fetched_at.elapsed(),
-            },
+            freshness: Freshness::Stale { age },
             hit: true,
         })
     }
@@ -241,11 +290,15 @@ impl<T: Changes + Send + Sync + 'static> Cached<T> {
     /// Forgets the fresh answers; the last good ones stay, for outages, and
     /// so does a backoff window: clearing is no way around it.
     pub fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.fresh.invalidate_all();
     }
 
-    /// Forgets the fresh answer for `key`.
+    /// Forgets the fresh answer for `key`, and any being read: the
+    /// generation moves on for every key (forgetting is rare: after an
+    /// override), so other keys are read once more too.
     pub async fn forget(&self, key: &str) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.fresh.invalidate(key).await;
     }
 }
@@ -255,5 +308,91 @@ fn fresh<T>(snapshot: &Snapshot<T>, hit: bool) -> Got<T> {
         value: Arc::clone(&snapshot.value),
         freshness: Freshness::Fresh,
         hit,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbound::RestError;
+
+    #[derive(Debug)]
+    struct Answer(u32);
+
+    impl Changes for Answer {
+        fn next_change(&self, _now: SystemTime) -> Option<SystemTime> {
+            None
+        }
+    }
+
+    fn outage() -> ProviderError {
+        ProviderError::Rest(RestError::Server {
+            system: "OpsGenie",
+            status: 503,
+        })
+    }
+
+    #[tokio::test]
+    async fn an_answer_read_across_a_forget_is_not_served_again() {
+        let cache = Cached::<Answer>::new(Duration::from_secs(60));
+        let reads = AtomicU64::new(0);
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let slow = async {
+            reads.fetch_add(1, Ordering::Relaxed);
+            let _ = released.await;
+            Ok(Answer(1))
+        };
+        let forget = async {
+            tokio::task::yield_now().await;
+            cache.forget("payments").await;
+            let _ = release.send(());
+        };
+        let (first, ()) = tokio::join!(cache.get("payments", slow), forget);
+        assert_eq!(
+            first.map(|got| got.value.0).ok(),
+            Some(1),
+            "its asker gets it"
+        );
+        let read_again = async {
+            reads.fetch_add(1, Ordering::Relaxed);
+            Ok(Answer(2))
+        };
+        let second = cache.get("payments", read_again).await;
+        assert_eq!(
+            second.map(|got| (got.value.0, got.hit)).ok(),
+            Some((2, false))
+        );
+        assert_eq!(
+            reads.load(Ordering::Relaxed),
+            2,
+            "read again after the forget"
+        );
+        let third = cache.get("payments", async { Ok(Answer(3)) }).await;
+        assert_eq!(
+            third.map(|got| (got.value.0, got.hit)).ok(),
+            Some((2, true))
+        );
+        assert_eq!(cache.peek("payments").await.map(|answer| answer.0), Some(2));
+    }
+
+    #[tokio::test]
+    async fn the_last_good_answer_covers_an_outage_only_while_young_enough() {
+        let mut cache = Cached::<Answer>::new(Duration::ZERO);
+        cache.set_backoff(BackoffPolicy {
+            initial: Duration::ZERO,
+            max: Duration::ZERO,
+        });
+        let good = cache.get("payments", async { Ok(Answer(1)) }).await;
+        assert!(good.is_ok());
+        let stale = cache.get("payments", async { Err(outage()) }).await;
+        assert!(
+            matches!(stale, Ok(Got { freshness: Freshness::Stale { .. }, ref value, .. }) if value.0 == 1),
+            "{:?}",
+            stale.as_ref().map(|got| got.value.0).err()
+        );
+        let limited = cache.with_stale_limit(Duration::ZERO);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let none = limited.get("payments", async { Err(outage()) }).await;
+        assert!(matches!(none, Err(NoAnswer::Failed(_))));
     }
 }

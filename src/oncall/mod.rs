@@ -45,6 +45,10 @@ pub struct TimelineAnswer {
     pub freshness: Freshness,
 }
 
+/// A timeline older than this is not served during an outage: it reaches only
+/// [`TIMELINE_AHEAD`] past its read, and the weeks it shows would be cut short.
+pub const TIMELINE_STALE_LIMIT: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// How far ahead the cached timeline reaches: "when am I on?" and the Home
 /// tab look four weeks ahead, and a cached read may be up to a day old.
 pub const TIMELINE_AHEAD: Duration = Duration::from_secs(29 * 24 * 60 * 60);
@@ -95,7 +99,7 @@ impl OnCallDirectory {
             slack,
             metrics,
             answers: Cached::new(ttl),
-            timelines: Cached::new(ttl),
+            timelines: Cached::new(ttl).with_stale_limit(TIMELINE_STALE_LIMIT),
             slack_users: Cache::builder()
                 .time_to_live(SLACK_USER_TTL)
                 .max_capacity(10_000)
@@ -168,16 +172,22 @@ impl OnCallDirectory {
     /// TTL), the last good one served with its age during an outage. "When am
     /// I on?", the Home tab and its "next" read it, however many ask at once.
     pub async fn timeline(&self, schedule: &str) -> Result<TimelineAnswer, NoAnswer> {
+        // Not counted in the source's health, which follows the on-call
+        // reads: a failing timeline costs detail, not answers.
         let read = async {
             let from = SystemTime::now();
             let until = from + TIMELINE_AHEAD;
-            let plans = self.provider.plan(schedule, from, until).await?;
-            Ok(Timeline { plans, from, until })
+            let plans = self.provider.plan(schedule, from, until).await;
+            if let Err(error) = &plans {
+                tracing::warn!(%error, %schedule, "timeline read failed; backing off");
+            }
+            Ok(Timeline {
+                plans: plans?,
+                from,
+                until,
+            })
         };
-        let got = self
-            .timelines
-            .get(schedule, self.tracked(schedule, read))
-            .await?;
+        let got = self.timelines.get(schedule, read).await?;
         if matches!(got.freshness, Freshness::Stale { .. }) {
             self.metrics.stale_answer();
         }
@@ -236,11 +246,9 @@ impl OnCallDirectory {
                 .iter()
                 .map(|plan| plan.clone().at(now))
                 .collect(),
-            Ok(_) => Vec::new(),
-            Err(error) => {
-                tracing::warn!(%error, %schedule, "no rotation detail; answering without it");
-                Vec::new()
-            }
+            // Stale or failed (logged where it was read): the answer is
+            // given without rotation detail.
+            Ok(_) | Err(_) => Vec::new(),
         };
         Ok(OnCall {
             schedule: schedule.to_owned(),
@@ -350,9 +358,16 @@ impl OnCallDirectory {
         self.slack_users.invalidate_all();
     }
 
-    /// Drops the cached answer and timeline for `schedule` (after an override).
+    /// Drops the cached answer and timeline for `schedule` (after an
+    /// override), the timeline first: an answer is built from it.
     pub async fn forget(&self, schedule: &str) {
-        self.answers.forget(schedule).await;
         self.timelines.forget(schedule).await;
+        self.answers.forget(schedule).await;
+    }
+
+    /// The schedule's timeline if the cache holds a fresh one; nobody is
+    /// asked.
+    pub async fn cached_timeline(&self, schedule: &str) -> Option<Arc<Timeline>> {
+        self.timelines.peek(schedule).await
     }
 }

@@ -278,9 +278,12 @@ pub fn form_view(form: &Form) -> Value {
     {
         select = select.with_initial_option(chosen.clone());
     }
+    let shown = options.len();
     let select = select.with_options(options);
+    let team_hint = (form.teams.len() > shown)
+        .then_some("Not every team fits in this list; for another, ask `@ops` in its channel.");
     let mut blocks = vec![
-        input(FormField::Team, "Team", select, None, false),
+        input(FormField::Team, "Team", select, team_hint, false),
         input(
             FormField::When,
             "When",

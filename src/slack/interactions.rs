@@ -59,6 +59,7 @@ struct Payload {
 /// A submitted form, as far as the bot reads it.
 #[derive(Deserialize)]
 struct View {
+    id: Option<String>,
     #[serde(default)]
     callback_id: String,
     state: Option<ViewState>,
@@ -212,6 +213,7 @@ impl Interaction {
             affiliation(user.team_id.clone(), payload.team, payload.enterprise);
         Self::Submit(Box::new(FormSubmission {
             kind,
+            view_id: view.id,
             enterprise,
             user_team,
             user: user.id,
@@ -399,6 +401,7 @@ mod tests {
             *form,
             FormSubmission {
                 kind: FormKind::Cover,
+                view_id: Some("VNHU13V36".into()),
                 user: "UALICE".into(),
                 user_team: Some("T0H".into()),
                 enterprise: None,

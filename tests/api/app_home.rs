@@ -158,12 +158,27 @@ schedule = "Payments_schedule"
 #[tokio::test]
 async fn a_burst_of_openings_costs_one_timeline_read_per_schedule() {
     for upstream in UPSTREAMS {
-        let app = spawn_with_teams(upstream, TWO_SCHEDULES).await;
+        let teams = file::parse(std::path::Path::new("oncall.toml"), TWO_SCHEDULES).expect("valid");
+        let viewers: Vec<String> = (0..20).map(|n| format!("UVIEWER{n:02}")).collect();
+        let app = spawn_taking(upstream, |slack, config| {
+            config.routing = teams.routing;
+            for viewer in &viewers {
+                slack.add_person(&format!("{}@corp.example", viewer.to_lowercase()), viewer);
+            }
+        })
+        .await;
+        app.opsgenie
+            .set_on_call("Payments_schedule", &["carol@corp.example"]);
         let endpoint = EventsEndpoint::new(&app.address, SIGNING_SECRET);
-        let people = ["UALICE", "UBOB", "UCAROL", "UERIN"];
-        let openings: Vec<_> = (0..24)
-            .map(|n| {
-                let body = events::app_home_opened(&format!("EvBurst{n}"), people[n % 4]);
+        // Twenty people open the tab at once, and Carol four times.
+        let openers = viewers
+            .iter()
+            .map(String::as_str)
+            .chain(["UCAROL"; 4])
+            .enumerate();
+        let openings: Vec<_> = openers
+            .map(|(n, user)| {
+                let body = events::app_home_opened(&format!("EvBurst{n}"), user);
                 let endpoint = &endpoint;
                 async move { endpoint.deliver(&body, None).await.expect("delivered") }
             })
@@ -171,7 +186,11 @@ async fn a_burst_of_openings_costs_one_timeline_read_per_schedule() {
         let statuses = futures_util::future::join_all(openings).await;
         assert!(statuses.iter().all(|status| *status == 200));
         app.settle().await;
-        assert_eq!(app.slack.home_publishes(), 24, "{upstream:?}");
+        assert_eq!(
+            app.slack.home_publishes(),
+            21,
+            "one per person: Carol's repeats within seconds are one, {upstream:?}"
+        );
         let timeline_reads = recorded(app.upstream_server())
             .await
             .iter()
@@ -237,6 +256,8 @@ async fn forty_teams_fit_in_one_view_the_viewers_own_in_full_and_first() {
 async fn a_home_button_opens_its_form_with_the_clicks_trigger_and_the_viewers_team_chosen() {
     for upstream in UPSTREAMS {
         let app = spawn_with_teams(upstream, TWO_SCHEDULES).await;
+        // The button is on her Home tab, whose timelines the cache holds.
+        app.open_home("UCAROL", "EvFormHome").await;
         let endpoint = EventsEndpoint::new(&app.address, SIGNING_SECRET);
         let trigger = app.slack.issue_trigger();
         let (status, _) = endpoint
@@ -519,14 +540,50 @@ async fn an_outage_shows_the_last_good_home_with_its_age() {
         .with_priority(1)
         .mount(app.opsgenie.server())
         .await;
-    let stale = texts(&app.open_home("UALICE", "EvOutage2").await);
-    assert!(stale[6].contains("<@UALICE> until"), "{}", stale[6]);
+    // Bob opens his (Alice's repeat within seconds would not be published).
+    let stale = texts(&app.open_home("UBOB", "EvOutage2").await);
     assert!(
-        stale[6]
-            .ends_with("_OpsGenie is not answering; this is how it stood less than a minute ago._"),
+        stale[6].starts_with(
+            "*SRE_schedule*\n_OpsGenie is not answering; this is how it stood less than a \
+             minute ago._\n• primary (Weekly): <@UALICE> until"
+        ),
         "{}",
         stale[6]
     );
+    assert!(
+        stale[4].ends_with(
+            "_OpsGenie is not answering; this is how the schedules stood less than a minute ago._"
+        ),
+        "his shifts say so too: {}",
+        stale[4]
+    );
+}
+
+#[tokio::test]
+async fn a_form_submitted_twice_is_acted_on_once() {
+    let app = spawn_taking(Upstream::OpsGenie, |_, config| announcing(config)).await;
+    let payload = FilledForm {
+        user: "UALICE",
+        callback_id: "form_cover",
+        team: Some("default"),
+        when: Some("tomorrow 09:00-10:00"),
+        ..FilledForm::default()
+    }
+    .payload();
+    let endpoint = EventsEndpoint::new(&app.address, SIGNING_SECRET);
+    for _ in 0..2 {
+        let (status, body) = endpoint.interact(&payload).await.expect("answered");
+        assert_eq!((status, body.as_str()), (200, ""));
+        app.settle().await;
+    }
+    let requests = app
+        .slack
+        .posts()
+        .into_iter()
+        .filter(|post| post.channel == ONCALL_CHANNEL)
+        .count();
+    assert_eq!(requests, 1, "one request for cover");
+    assert_eq!(app.dms_to("UALICE").len(), 1);
 }
 
 #[tokio::test]
@@ -590,4 +647,42 @@ async fn the_home_tab_and_its_forms_work_over_socket_mode_too() {
             .any(|post| post.channel == ONCALL_CHANNEL && post.text.contains("needs cover"))
     })
     .await;
+
+    // A form whose check waits on Slack (Bob's zone: users.info, slow) holds
+    // up nothing else on the connection: a mention after it is acked first.
+    wiremock::Mock::given(wiremock::matchers::path("/users.info"))
+        .and(wiremock::matchers::query_param("user", "UBOB"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"ok": true, "user": {
+                    "id": "UBOB", "team_id": "TSIM", "name": "bob",
+                    "profile": {"email": "bob@corp.example"}
+                }}))
+                .set_delay(Duration::from_millis(1_500)),
+        )
+        .with_priority(1)
+        .mount(app.slack.server())
+        .await;
+    let slow = FilledForm {
+        user: "UBOB",
+        callback_id: "form_take_call",
+        team: Some("default"),
+        when: Some("tomorrow 12:00-13:00"),
+        ..FilledForm::default()
+    };
+    let form = server.send_interactive(&slow.payload()).expect("sent");
+    let mention = server
+        .send_event(&mention("EvAfterForm", "C1", "5.1", "<@UBOT> who?"), 0)
+        .expect("sent");
+    wait_until("both acked", || {
+        let acks = server.acks();
+        acks.contains(&form) && acks.contains(&mention)
+    })
+    .await;
+    let acks = server.acks();
+    let at = |id: &String| acks.iter().position(|acked| acked == id);
+    assert!(
+        at(&mention) < at(&form),
+        "the mention waited on the form: {acks:?}"
+    );
 }
