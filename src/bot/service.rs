@@ -307,7 +307,9 @@ impl Bot {
         }
     }
 
-    /// What the bot says to `request`.
+    /// What the bot says to `request`. The answers other than who is on call
+    /// are boxed: inline, the largest of them (taking the call, cover) would
+    /// size every answer's future.
     pub async fn reply_to(&self, request: &Request) -> ThreadMessage {
         let is_team = |name: &str| self.routing.team_named(name).is_some();
         match Command::parse_with_teams(&request.text, &self.identity.user_id, &is_team) {
@@ -325,15 +327,19 @@ impl Bot {
                 if phrase == "now" {
                     return self.who_is_on_call(request, &schedule, false).await;
                 }
-                ThreadMessage::plain(self.on_call_in_time(request, &schedule, &phrase).await)
+                ThreadMessage::plain(
+                    Box::pin(self.on_call_in_time(request, &schedule, &phrase)).await,
+                )
             }
             Command::Next => {
-                ThreadMessage::plain(self.next_on_call(self.schedule_for(request)).await)
+                ThreadMessage::plain(Box::pin(self.next_on_call(self.schedule_for(request))).await)
             }
-            Command::WhenAmIOn => ThreadMessage::plain(self.my_shifts(request).await),
-            Command::TakeCall { team, span } => self.ask_to_take_call(request, &team, &span).await,
+            Command::WhenAmIOn => ThreadMessage::plain(Box::pin(self.my_shifts(request)).await),
+            Command::TakeCall { team, span } => {
+                Box::pin(self.ask_to_take_call(request, &team, &span)).await
+            }
             Command::CoverMe { team, span, note } => {
-                self.ask_for_cover(request, &team, &span, &note).await
+                Box::pin(self.ask_for_cover(request, &team, &span, &note)).await
             }
             Command::Yes => match (&self.overrides, request.ts == request.thread_ts) {
                 (_, true) => ThreadMessage::plain(
@@ -342,17 +348,16 @@ impl Bot {
                         .to_owned(),
                 ),
                 (None, false) => ThreadMessage::plain(TAKE_CALL_OFF_TEXT.to_owned()),
-                (Some(overrides), false) => overrides
-                    .confirm(Confirmation::InThread {
-                        channel: &request.channel,
-                        thread_ts: &request.thread_ts,
-                        user: &request.user,
-                    })
-                    .await
-                    .into_message(),
+                (Some(overrides), false) => Box::pin(overrides.confirm(Confirmation::InThread {
+                    channel: &request.channel,
+                    thread_ts: &request.thread_ts,
+                    user: &request.user,
+                }))
+                .await
+                .into_message(),
             },
             Command::Alert(action) => ThreadMessage::plain(match &self.threads {
-                Some(threads) => threads.by_text(request, action).await,
+                Some(threads) => Box::pin(threads.by_text(request, action)).await,
                 None => ALERTS_OFF_TEXT.to_owned(),
             }),
             Command::WhoIsOnCall => {
@@ -368,7 +373,7 @@ impl Bot {
                 None => ThreadMessage::plain(unknown_team_text(&name, &self.routing)),
             },
             Command::Help => ThreadMessage::plain(self.help_text()),
-            Command::ClearCache => ThreadMessage::plain(self.clear_cache(request).await),
+            Command::ClearCache => ThreadMessage::plain(Box::pin(self.clear_cache(request)).await),
         }
     }
 

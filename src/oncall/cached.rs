@@ -172,9 +172,12 @@ impl<T: Changes + Send + Sync + 'static> Cached<T> {
 
     /// The answer for `key`: fresh from the cache, else from `fetch` (one at a
     /// time per key), else the last good one when the failure is an outage.
-    pub async fn get<F>(&self, key: &str, fetch: F) -> Result<Got<T>, NoAnswer>
+    /// `fetch` makes the read only on a miss: a read's future is large, and a
+    /// hit (nearly every answer) should not build one.
+    pub async fn get<F, R>(&self, key: &str, fetch: F) -> Result<Got<T>, NoAnswer>
     where
-        F: Future<Output = Result<T, ProviderError>>,
+        F: FnOnce() -> R,
+        R: Future<Output = Result<T, ProviderError>>,
     {
         if let Some(snapshot) = self.current(key).await {
             return Ok(fresh(&snapshot, true));
@@ -186,10 +189,12 @@ impl<T: Changes + Send + Sync + 'static> Cached<T> {
                 .await
                 .ok_or(NoAnswer::BackingOff(wait));
         }
-        let fetched = self
-            .fresh
-            .try_get_with_by_ref(key, self.fetch(key, fetch))
-            .await;
+        // Boxed: the read is large, and only a miss needs its room.
+        let fetched = Box::pin(
+            self.fresh
+                .try_get_with_by_ref(key, self.fetch(key, fetch())),
+        )
+        .await;
         match fetched {
             // Forgotten while it was read: the caller gets it (it asked
             // before the forgetting), the next caller reads again.
@@ -347,7 +352,7 @@ mod tests {
             cache.forget("payments").await;
             let _ = release.send(());
         };
-        let (first, ()) = tokio::join!(cache.get("payments", slow), forget);
+        let (first, ()) = tokio::join!(cache.get("payments", || slow), forget);
         assert_eq!(
             first.map(|got| got.value.0).ok(),
             Some(1),
@@ -357,7 +362,7 @@ mod tests {
             reads.fetch_add(1, Ordering::Relaxed);
             Ok(Answer(2))
         };
-        let second = cache.get("payments", read_again).await;
+        let second = cache.get("payments", || read_again).await;
         assert_eq!(
             second.map(|got| (got.value.0, got.hit)).ok(),
             Some((2, false))
@@ -367,7 +372,7 @@ mod tests {
             2,
             "read again after the forget"
         );
-        let third = cache.get("payments", async { Ok(Answer(3)) }).await;
+        let third = cache.get("payments", || async { Ok(Answer(3)) }).await;
         assert_eq!(
             third.map(|got| (got.value.0, got.hit)).ok(),
             Some((2, true))
@@ -382,9 +387,9 @@ mod tests {
             initial: Duration::ZERO,
             max: Duration::ZERO,
         });
-        let good = cache.get("payments", async { Ok(Answer(1)) }).await;
+        let good = cache.get("payments", || async { Ok(Answer(1)) }).await;
         assert!(good.is_ok());
-        let stale = cache.get("payments", async { Err(outage()) }).await;
+        let stale = cache.get("payments", || async { Err(outage()) }).await;
         assert!(
             matches!(stale, Ok(Got { freshness: Freshness::Stale { .. }, ref value, .. }) if value.0 == 1),
             "{:?}",
@@ -392,7 +397,7 @@ mod tests {
         );
         let limited = cache.with_stale_limit(Duration::ZERO);
         tokio::time::sleep(Duration::from_millis(5)).await;
-        let none = limited.get("payments", async { Err(outage()) }).await;
+        let none = limited.get("payments", || async { Err(outage()) }).await;
         assert!(matches!(none, Err(NoAnswer::Failed(_))));
     }
 }

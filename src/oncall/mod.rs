@@ -145,10 +145,9 @@ impl OnCallDirectory {
     pub async fn on_call(&self, schedule: &str) -> Result<Answer, NoAnswer> {
         let got = self
             .answers
-            .get(
-                schedule,
-                self.tracked(schedule, self.ask_provider(schedule)),
-            )
+            .get(schedule, || {
+                self.tracked(schedule, self.ask_provider(schedule))
+            })
             .await?;
         self.count(&got);
         Ok(Answer {
@@ -174,7 +173,7 @@ impl OnCallDirectory {
     pub async fn timeline(&self, schedule: &str) -> Result<TimelineAnswer, NoAnswer> {
         // Not counted in the source's health, which follows the on-call
         // reads: a failing timeline costs detail, not answers.
-        let read = async {
+        let read = || async {
             let from = SystemTime::now();
             let until = from + TIMELINE_AHEAD;
             let plans = self.provider.plan(schedule, from, until).await;
