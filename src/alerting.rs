@@ -12,7 +12,7 @@ use crate::metrics::Metrics;
 use crate::model::{Alert, BotIdentity, Priority, Request};
 use crate::providers::Provider;
 use crate::slack::{SlackApi, SlackUser};
-use crate::store::SharedState;
+use crate::store::{SharedState, Work};
 use crate::workspace::{self, Affiliation};
 
 /// OpsGenie's limit on an alert's message.
@@ -20,6 +20,10 @@ pub const MAX_MESSAGE_CHARS: usize = 130;
 
 /// How long a raised alias is remembered in this process.
 const RAISED_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How long an alert's claim *in progress* lasts unless renewed (it is, every
+/// third of it, while the provider is asked).
+const ALERT_HOLD: Duration = Duration::from_secs(2);
 
 /// Whether the asker may page: their team is `home`'s, or one `allowed`, or it
 /// is in `home`'s Enterprise Grid organisation ([`workspace::belongs`]).
@@ -243,15 +247,36 @@ impl AlertRaiser {
         let claim = format!("alert:{alias}");
         // Here first, then across replicas (when they share state, and it
         // answers; else this process's memory is all there is).
-        if self.raised.contains_key(&alias)
-            || self.shared.claim(&claim, RAISED_TTL).await == Some(false)
-        {
+        // Two states across replicas: *in progress* while this process raises
+        // it (renewed meanwhile; a replica that dies leaves it to another
+        // within ALERT_HOLD, which raises it again under the same alias: the
+        // provider counts it rather than paging again), then *raised*.
+        if self.raised.contains_key(&alias) {
             tracing::info!(%alias, "alert for this message already raised");
             self.metrics.alert("already_raised");
             return AlertOutcome::AlreadyRaised(self.priority());
         }
+        // Busy: another replica is raising it, or was and died; wait until it
+        // is raised, or its claim lapses and this process raises it.
+        let waited_until = Instant::now() + ALERT_HOLD + ALERT_HOLD / 2;
+        let mut begun = self.shared.begin_work(&claim, ALERT_HOLD, RAISED_TTL).await;
+        while begun == Some(Work::Busy) && Instant::now() < waited_until {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            begun = self.shared.begin_work(&claim, ALERT_HOLD, RAISED_TTL).await;
+        }
+        match begun {
+            Some(Work::Done | Work::Busy) => {
+                tracing::info!(%alias, "alert for this message already raised");
+                self.metrics.alert("already_raised");
+                return AlertOutcome::AlreadyRaised(self.priority());
+            }
+            Some(Work::TakenOver { .. }) => {
+                tracing::warn!(%alias, "raising again an alert whose replica stopped raising it");
+            }
+            Some(Work::Mine) | None => {}
+        }
         let Some(counted) = self.count_for(&request.user, &alias).await else {
-            self.shared.release(&claim).await;
+            self.shared.abandon_work(&claim).await;
             tracing::info!(user = %request.user, "alert limit reached for this person; none raised");
             self.metrics.alert("rate_limited");
             return AlertOutcome::RateLimited;
@@ -273,7 +298,7 @@ impl AlertRaiser {
         });
         if !self.may_page(request, &asker) {
             self.give_back(&request.user, &alias, counted).await;
-            self.shared.release(&claim).await;
+            self.shared.abandon_work(&claim).await;
             tracing::info!(
                 user = %request.user,
                 team = %request.user_team.as_deref().unwrap_or("unknown"),
@@ -286,8 +311,20 @@ impl AlertRaiser {
             .map_err(|error| tracing::warn!(%error, "could not get the message's permalink"))
             .ok();
         let alert = self.alert_for(request, text, &asker.name, permalink, alias.clone());
-        match self.provider.create_alert(&alert).await {
+        let posting = std::sync::atomic::AtomicBool::new(true);
+        let created = self
+            .shared
+            .renewing(
+                &claim,
+                &posting,
+                ALERT_HOLD,
+                RAISED_TTL,
+                self.provider.create_alert(&alert),
+            )
+            .await;
+        match created {
             Ok(request_id) => {
+                self.shared.finish_work(&claim, RAISED_TTL).await;
                 self.raised.insert(alias.clone(), ()).await;
                 tracing::info!(%alias, %request_id, priority = %self.priority(), "alert raised");
                 self.metrics.alert("raised");
@@ -295,7 +332,7 @@ impl AlertRaiser {
             }
             Err(error) => {
                 self.give_back(&request.user, &alias, counted).await;
-                self.shared.release(&claim).await;
+                self.shared.abandon_work(&claim).await;
                 tracing::error!(%alias, %error, "could not raise the alert");
                 self.metrics.alert("failed");
                 AlertOutcome::Failed

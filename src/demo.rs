@@ -254,6 +254,7 @@ impl Demo {
             source_backoff: BackoffPolicy::default(),
             listen_addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             drain_timeout: Duration::from_secs(5),
+            ack_budget: Duration::from_secs(2),
             timeouts: Timeouts::default(),
         };
         let services = startup::build(&config).await?;

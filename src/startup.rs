@@ -293,7 +293,8 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
         );
         (Arc::new(notices), config.announce_interval)
     });
-    let inbox = Inbox::new(Arc::new(bot), metrics, shared, config.max_in_flight);
+    let inbox = Inbox::new(Arc::new(bot), metrics, shared, config.max_in_flight)
+        .with_ack_budget(config.ack_budget);
     let socket_mode = match &config.app_token {
         Some(app_token) => {
             let app = SlackApi::new(config.slack.api_url.as_str(), app_token, config.timeouts)

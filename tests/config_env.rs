@@ -55,6 +55,7 @@ const VARIABLES: &[&str] = &[
     "ONCALL_CACHE_TTL",
     "LISTEN_ADDR",
     "SHUTDOWN_DRAIN_TIMEOUT",
+    "ACK_BUDGET",
     "MAX_IN_FLIGHT",
     "HTTP_TIMEOUT",
     "HTTP_CONNECT_TIMEOUT",
@@ -192,6 +193,7 @@ fn durations_are_seconds_or_human_in_every_duration_variable() {
         ("ONCALL_CACHE_TTL", "90"),
         ("USERGROUP_SYNC_INTERVAL", "1h30m"),
         ("SHUTDOWN_DRAIN_TIMEOUT", "3s"),
+        ("ACK_BUDGET", "1500ms"),
         ("HTTP_TIMEOUT", "1500ms"),
         ("HTTP_CONNECT_TIMEOUT", " 7 "),
     ]))
@@ -199,12 +201,14 @@ fn durations_are_seconds_or_human_in_every_duration_variable() {
     assert_eq!(config.cache_ttl, Duration::from_secs(90));
     assert_eq!(config.usergroup_interval, Duration::from_secs(5400));
     assert_eq!(config.drain_timeout, Duration::from_secs(3));
+    assert_eq!(config.ack_budget, Duration::from_millis(1500));
     assert_eq!(config.timeouts.total, Duration::from_millis(1500));
     assert_eq!(config.timeouts.connect, Duration::from_secs(7));
     for name in [
         "ONCALL_CACHE_TTL",
         "USERGROUP_SYNC_INTERVAL",
         "SHUTDOWN_DRAIN_TIMEOUT",
+        "ACK_BUDGET",
         "HTTP_TIMEOUT",
         "HTTP_CONNECT_TIMEOUT",
     ] {

@@ -36,6 +36,12 @@ pub struct SimAlertState {
 #[derive(Debug, Default)]
 struct Book {
     alerts: HashMap<String, SimAlertState>,
+    /// How many times each alias paged someone (a new alert, or one raised
+    /// again after it was closed).
+    pages: HashMap<String, u32>,
+    /// How many times each alias was raised in all: OpsGenie and JSM count a
+    /// second alert under an open alert's alias instead of paging again.
+    raises: HashMap<String, u32>,
     requests: HashMap<String, Value>,
     actions: Vec<AlertActionRecord>,
     next: u64,
@@ -50,9 +56,32 @@ pub struct AlertBook {
 }
 
 impl AlertBook {
-    /// An alert now exists under `alias` (created through the API, or by a test).
+    /// An alert now exists under `alias` (created through the API, or by a
+    /// test): a new one pages; one raised again while open is counted, as the
+    /// providers de-duplicate by alias.
     pub fn raised(&self, alias: &str) {
-        lock(&self.book).alerts.entry(alias.to_owned()).or_default();
+        let mut book = lock(&self.book);
+        *book.raises.entry(alias.to_owned()).or_default() += 1;
+        let open = book.alerts.get(alias).is_some_and(|alert| !alert.closed);
+        if !open {
+            book.alerts.insert(alias.to_owned(), SimAlertState::default());
+            *book.pages.entry(alias.to_owned()).or_default() += 1;
+        }
+    }
+
+    /// How many times `alias` paged someone.
+    pub fn pages(&self, alias: &str) -> u32 {
+        lock(&self.book).pages.get(alias).copied().unwrap_or(0)
+    }
+
+    /// How many times `alias` was raised, paging or counted.
+    pub fn raises(&self, alias: &str) -> u32 {
+        lock(&self.book).raises.get(alias).copied().unwrap_or(0)
+    }
+
+    /// Every alias that paged, with how many times.
+    pub fn all_pages(&self) -> HashMap<String, u32> {
+        lock(&self.book).pages.clone()
     }
 
     /// Closes the alert, as someone in the provider's own UI would.

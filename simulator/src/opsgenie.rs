@@ -93,6 +93,8 @@ struct State {
     override_bodies: Vec<Value>,
     /// Made, but answered with this status instead of 201 (once).
     next_override_answer: Option<u16>,
+    /// How long an alert's creation takes to answer, once it was received.
+    alert_delay: std::time::Duration,
 }
 
 /// An OpsGenie account on loopback.
@@ -107,6 +109,7 @@ impl OpsGenieAccount {
             api_key: api_key.to_owned(),
             schedules: BTreeMap::new(),
             alerts: Vec::new(),
+            alert_delay: std::time::Duration::ZERO,
             requests: 0,
             book: AlertBook::default(),
             override_bodies: Vec::new(),
@@ -206,6 +209,12 @@ impl OpsGenieAccount {
             .get(schedule)
             .map(|schedule| schedule.overrides.all().to_vec())
             .unwrap_or_default()
+    }
+
+    /// Alerts are answered only after `delay`, created already (work stays in
+    /// flight meanwhile).
+    pub fn set_alert_delay(&self, delay: std::time::Duration) {
+        lock(&self.state).alert_delay = delay;
     }
 
     /// The alerts created so far, as the bodies OpsGenie received.
@@ -362,9 +371,11 @@ impl Respond for Endpoint {
                     state.book.raised(alias);
                 }
                 state.alerts.push(alert);
-                ResponseTemplate::new(202).set_body_json(json!({
-                    "result": "Request will be processed", "took": 0.02, "requestId": request_id
-                }))
+                ResponseTemplate::new(202)
+                    .set_body_json(json!({
+                        "result": "Request will be processed", "took": 0.02, "requestId": request_id
+                    }))
+                    .set_delay(state.alert_delay)
             }
         }
     }

@@ -85,6 +85,8 @@ struct State {
     triggers: std::collections::HashMap<String, std::time::Instant>,
     /// Every form opened, in order: (trigger, view).
     forms: Vec<(String, Value)>,
+    /// How long `chat.postMessage` takes to answer, after the message landed.
+    post_delay: std::time::Duration,
 }
 
 /// Where a person of the simulation is from, and what they may do.
@@ -176,6 +178,7 @@ impl SlackWorkspace {
             home_views: Vec::new(),
             triggers: std::collections::HashMap::new(),
             forms: Vec::new(),
+            post_delay: std::time::Duration::ZERO,
         }));
         let server = MockServer::start().await;
         for method in METHODS {
@@ -330,6 +333,12 @@ impl SlackWorkspace {
     /// Grants the bot token exactly these scopes.
     pub fn set_scopes(&self, scopes: &[&str]) {
         lock(&self.state).scopes = scopes.iter().map(|scope| (*scope).to_owned()).collect();
+    }
+
+    /// `chat.postMessage` answers only after `delay`, the message posted
+    /// already (a slow Slack: work stays in flight meanwhile).
+    pub fn set_post_delay(&self, delay: std::time::Duration) {
+        lock(&self.state).post_delay = delay;
     }
 
     /// Turns the app's Home tab off (or on again), as its settings do.
@@ -534,6 +543,7 @@ impl Respond for Method {
                     "channel": channel, "ts": ts,
                     "message": {"type": "message", "ts": ts, "text": text, "bot_id": bot_id}
                 }))
+                .set_delay(state.post_delay)
             }
             "chat.update" => {
                 let (channel, ts, text) =

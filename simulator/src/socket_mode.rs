@@ -32,6 +32,9 @@ struct State {
     acks: Vec<String>,
     /// What came back with an ack, by envelope id (a form's errors).
     ack_payloads: std::collections::HashMap<String, Value>,
+    /// Events API envelopes sent and not acked yet, by id: Slack delivers
+    /// them again on the app's next connection.
+    unacked: std::collections::BTreeMap<String, Value>,
     envelopes: u64,
 }
 
@@ -120,6 +123,9 @@ impl SocketModeServer {
         if let (Some(frame), Value::Object(fields)) = (frame.as_object_mut(), fields) {
             frame.extend(fields);
         }
+        if kind == "events_api" {
+            state.unacked.insert(envelope_id.clone(), frame.clone());
+        }
         let sender = state.current.as_ref()?;
         sender.send(Message::text(frame.to_string())).ok()?;
         Some(envelope_id)
@@ -178,6 +184,14 @@ async fn accept_loop(listener: TcpListener, state: Arc<Mutex<State>>) {
         let _ = sender.send(Message::text(hello.to_string()));
         let index = {
             let mut state = lock(&state);
+            // What the previous connection left un-acked comes again, as a
+            // retry.
+            for frame in state.unacked.values_mut() {
+                let attempt = frame["retry_attempt"].as_u64().unwrap_or(0) + 1;
+                frame["retry_attempt"] = json!(attempt);
+                frame["retry_reason"] = json!("timeout");
+                let _ = sender.send(Message::text(frame.to_string()));
+            }
             state.connections += 1;
             state.current = Some(sender.clone());
             state.log.push(ConnectionRecord {
@@ -208,6 +222,7 @@ async fn accept_loop(listener: TcpListener, state: Arc<Mutex<State>>) {
                             .and_then(|value| value["envelope_id"].as_str().map(str::to_owned));
                         if let (Some(envelope_id), Some(ack)) = (envelope_id, ack) {
                             let mut state = lock(&state);
+                            state.unacked.remove(&envelope_id);
                             if !ack["payload"].is_null() {
                                 state
                                     .ack_payloads

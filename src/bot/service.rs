@@ -145,6 +145,16 @@ impl Bot {
     /// runs.
     pub async fn answer(&self, request: &Request) -> Result<(), SlackError> {
         let reply = Box::pin(self.reply_to(request)).await;
+        self.post_reply(request, reply).await
+    }
+
+    /// Posts `reply` in the request's thread (with its blocks, and the alert
+    /// it carries remembered, when it has them).
+    pub async fn post_reply(
+        &self,
+        request: &Request,
+        reply: ThreadMessage,
+    ) -> Result<(), SlackError> {
         if !reply.has_blocks() {
             return Box::pin(self.slack.post_in_thread(
                 &request.channel,

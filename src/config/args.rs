@@ -155,6 +155,11 @@ pub struct ServerArgs {
     /// At SIGTERM/SIGINT, how long acked replies may take to finish.
     #[arg(long, env = "SHUTDOWN_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_drain_timeout)]
     pub shutdown_drain_timeout: Duration,
+    /// How long a person's message waits for its answer before it is acked
+    /// (0 to 2.5 s; Slack gives 3 s): a process that dies first has not acked
+    /// it, and Slack delivers it again. 0 acks at once.
+    #[arg(long, env = "ACK_BUDGET", default_value = "2s", value_parser = parse_ack_budget)]
+    pub ack_budget: Duration,
 }
 
 impl Default for ServerArgs {
@@ -165,6 +170,7 @@ impl Default for ServerArgs {
             listen_addr: SocketAddr::from(([0, 0, 0, 0], 3000)),
             max_in_flight: 1000,
             shutdown_drain_timeout: Duration::from_secs(10),
+            ack_budget: Duration::from_secs(2),
         }
     }
 }
@@ -512,6 +518,10 @@ fn parse_drain_timeout(value: &str) -> Result<Duration, String> {
     bounded(value, Duration::ZERO, 10 * MINUTE)
 }
 
+fn parse_ack_budget(value: &str) -> Result<Duration, String> {
+    bounded(value, Duration::ZERO, Duration::from_millis(2_500))
+}
+
 fn parse_http_timeout(value: &str) -> Result<Duration, String> {
     bounded(value, SECOND, 5 * MINUTE)
 }
@@ -583,6 +593,7 @@ mod tests {
             parsed.shutdown_drain_timeout,
             default.shutdown_drain_timeout
         );
+        assert_eq!(parsed.ack_budget, default.ack_budget);
     }
 
     #[test]

@@ -386,6 +386,8 @@ pub struct ServeConfig {
     pub source_backoff: BackoffPolicy,
     pub listen_addr: SocketAddr,
     pub drain_timeout: Duration,
+    /// How long an event's ack waits for its answer (`ACK_BUDGET`).
+    pub ack_budget: Duration,
     pub timeouts: Timeouts,
 }
 
@@ -584,6 +586,7 @@ impl AppArgs {
             source_backoff: BackoffPolicy::default(),
             listen_addr: server.listen_addr,
             drain_timeout: server.shutdown_drain_timeout,
+            ack_budget: server.ack_budget,
             timeouts: self.http.timeouts(),
         })
     }

@@ -216,7 +216,7 @@ async fn slack_events(State(state): State<HttpState>, request: Request) -> Respo
         .headers
         .get("x-slack-retry-num")
         .and_then(|value| value.to_str().ok());
-    match state.inbox.accept(envelope, retry, received) {
+    match state.inbox.accept_event(envelope, retry, received).await {
         Reply::Ack => StatusCode::OK.into_response(),
         Reply::Challenge(challenge) => {
             Json(serde_json::json!({ "challenge": challenge })).into_response()

@@ -22,7 +22,7 @@ use crate::model::{
 };
 use crate::overrides::{Confirmation, Said, UndoClick};
 use crate::slack::events::{Envelope, Inbound};
-use crate::store::SharedState;
+use crate::store::{Phase, SharedState, Work};
 
 /// How long a message is remembered as answered. Slack retries
 /// within about five minutes; this covers every retry with room to spare.
@@ -47,6 +47,9 @@ pub struct Inbox {
 
 struct Inner {
     bot: Arc<Bot>,
+    /// How long an event's ack may wait for its answer (`ACK_BUDGET`; zero:
+    /// acked at once).
+    ack_budget: Duration,
     metrics: Arc<Metrics>,
     /// What other replicas answered (`STATE_URL`); without it, only this
     /// process's own memory counts.
@@ -62,6 +65,9 @@ struct Inner {
 /// "is there room?" and "record it" are one step.
 struct Books {
     seen: RecentKeys,
+    /// Messages being answered here, by `channel:ts`: a second delivery waits
+    /// on the first.
+    answering: HashMap<String, tokio::sync::watch::Sender<Progress>>,
     /// Work acked but not finished (answers, clicks, commands, webhook
     /// deliveries), by ticket: what it is, for the log at shutdown.
     in_flight: HashMap<u64, String>,
@@ -102,6 +108,27 @@ pub const FORM_CHECK_WITHIN: Duration = Duration::from_millis(2_500);
 /// What a form shows when it could not be checked in time.
 const FORM_SLOW_TEXT: &str = "I could not check this in time; please submit again.";
 
+/// Where the answer to a message stands, for a second delivery that waits on
+/// it in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    Working,
+    Answered,
+    /// Given up without an answer (it surely did not land): take it again.
+    Released,
+}
+
+/// What the held work came to, for the ack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Held {
+    Posted,
+    /// Surely not posted: Slack should deliver it again.
+    NotPosted,
+}
+
+/// How often a delivery waiting on another replica's claim looks again.
+const CLAIM_POLL: Duration = Duration::from_millis(50);
+
 /// What a person is told when their click or command was not taken.
 pub const BUSY_TEXT: &str =
     "I am busy with many requests right now, so I did nothing; please try again in a moment.";
@@ -116,17 +143,34 @@ impl Inbox {
         Self {
             inner: Arc::new(Inner {
                 bot,
+                ack_budget: Duration::ZERO,
                 metrics,
                 shared,
                 max_in_flight,
                 books: Mutex::new(Books {
                     seen: RecentKeys::new(DEDUPE_WINDOW, Instant::now()),
+                    answering: HashMap::new(),
                     in_flight: HashMap::new(),
                     next_ticket: 0,
                 }),
                 work: TaskTracker::new(),
                 busy_notices: std::sync::atomic::AtomicUsize::new(0),
             }),
+        }
+    }
+
+    /// Holds each event's ack until its answer is posted, for at most
+    /// `budget` from its arrival (`ACK_BUDGET`).
+    pub fn with_ack_budget(self, budget: Duration) -> Self {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.ack_budget = budget;
+                Self {
+                    inner: Arc::new(inner),
+                }
+            }
+            // Only called while building, before any clone.
+            Err(inner) => Self { inner },
         }
     }
 
@@ -260,6 +304,248 @@ impl Inbox {
         };
         self.record(event_type, outcome, received);
         reply
+    }
+
+    /// Handles one authenticated, parsed envelope as [`Self::accept`] does,
+    /// but, with an `ACK_BUDGET`, acks a person's message only once its answer
+    /// is posted, or once the budget runs out (then the answer goes on, as
+    /// with an ack first): a process that dies with the message unanswered
+    /// has not acked it, and Slack delivers it again.
+    pub async fn accept_event(
+        &self,
+        envelope: Envelope,
+        retry: Option<&str>,
+        received: Instant,
+    ) -> Reply {
+        if self.inner.ack_budget.is_zero() {
+            return self.accept(envelope, retry, received);
+        }
+        let Envelope::Callback {
+            event_id,
+            event_type,
+            event: Inbound::Request(request),
+        } = envelope
+        else {
+            return self.accept(envelope, retry, received);
+        };
+        let span = tracing::info_span!(
+            "slack_event",
+            %event_id,
+            channel = %request.channel,
+            retry = retry.unwrap_or("0")
+        );
+        let (outcome, reply) = self
+            .answer_within_budget(request, received)
+            .instrument(span)
+            .await;
+        self.record(event_type, outcome, received);
+        reply
+    }
+
+    /// Claims the message (here, then across replicas), answers it, and
+    /// waits for the answer until the budget runs out.
+    async fn answer_within_budget(
+        &self,
+        request: Request,
+        received: Instant,
+    ) -> (&'static str, Reply) {
+        let deadline = received + self.inner.ack_budget;
+        let key = format!("{}:{}", request.channel, request.ts);
+        // Here: answered, being answered (wait for it), or ours.
+        let (slot, progress) = loop {
+            let waiting = {
+                let now = Instant::now();
+                let mut books = self.books();
+                if books.seen.contains(&key.as_str(), now) {
+                    return ("duplicate", Reply::Ack);
+                }
+                match books.answering.get(&key) {
+                    Some(sender) => sender.subscribe(),
+                    None => {
+                        let Some(slot) =
+                            Self::admit_in(&mut books, &self.inner, format!("the message {key}"))
+                        else {
+                            tracing::warn!(
+                                max_in_flight = self.inner.max_in_flight,
+                                "too much work in flight; not acked, so Slack delivers it again"
+                            );
+                            return ("shed", Reply::Overloaded);
+                        };
+                        let (sender, _) = tokio::sync::watch::channel(Progress::Working);
+                        books.answering.insert(key.clone(), sender.clone());
+                        break (slot, sender);
+                    }
+                }
+            };
+            match wait_for(waiting, deadline).await {
+                Some(Progress::Answered) => return ("duplicate", Reply::Ack),
+                Some(Progress::Released) => continue,
+                _ => {
+                    tracing::info!(
+                        "the same message is being answered here; Slack may deliver it again"
+                    );
+                    return ("in_progress", Reply::Overloaded);
+                }
+            }
+        };
+        // Across replicas, within the budget: the store is on the ack's path
+        // now, bounded as every call to it (and when it fails, this process's
+        // own claim stands).
+        let hold = claim_hold(self.inner.ack_budget);
+        let key_shared = format!("answer:{key}");
+        loop {
+            match self
+                .inner
+                .shared
+                .begin_work(&key_shared, hold, DEDUPE_WINDOW)
+                .await
+            {
+                Some(Work::Done) => {
+                    self.settle(&key, Progress::Answered, &progress);
+                    return ("duplicate", Reply::Ack);
+                }
+                Some(Work::Busy) if Instant::now() + CLAIM_POLL < deadline => {
+                    tokio::time::sleep(CLAIM_POLL).await;
+                }
+                Some(Work::Busy) => {
+                    self.settle(&key, Progress::Released, &progress);
+                    tracing::info!("another replica is answering it; Slack delivers it again");
+                    return ("in_progress", Reply::Overloaded);
+                }
+                Some(Work::TakenOver { was_posting }) => {
+                    tracing::warn!(
+                        was_posting,
+                        "took over a message whose replica stopped answering it"
+                    );
+                    if was_posting {
+                        // Its replica died while posting: that post may have
+                        // landed, and this answer is a second one. Counted
+                        // now, whatever becomes of this answer.
+                        self.inner.metrics.reply("possible_duplicate");
+                    }
+                    break;
+                }
+                Some(Work::Mine) | None => break,
+            }
+        }
+        drop(progress);
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        let inbox = self.clone();
+        let on_panic = {
+            let (bot, request) = (Arc::clone(&self.inner.bot), request.clone());
+            async move {
+                let _ = bot
+                    .say_in_thread(&request.channel, &request.thread_ts, PANIC_TEXT)
+                    .await;
+            }
+        };
+        self.spawn_in(
+            slot,
+            "answer",
+            tracing::Span::current(),
+            async move {
+                // However the work ends (a panic included), nobody waits on
+                // it here for ever.
+                let _unclaimed = Unclaimed {
+                    inbox: inbox.clone(),
+                    key: key.clone(),
+                };
+                let held = inbox
+                    .answer_claimed(&request, &key, &key_shared, received)
+                    .await;
+                let _ = done.send(held);
+            },
+            on_panic,
+        );
+        match tokio::time::timeout_at(deadline.into(), outcome).await {
+            Ok(Ok(Held::Posted)) | Ok(Err(_)) => ("answered", Reply::Ack),
+            Ok(Ok(Held::NotPosted)) => ("failed", Reply::Overloaded),
+            Err(_) => {
+                tracing::info!("the answer outlasted the ack budget; acked, the answer goes on");
+                ("answered_late", Reply::Ack)
+            }
+        }
+    }
+
+    /// Answers a claimed message, renewing the shared claim meanwhile, and
+    /// records what came of it here and across replicas.
+    async fn answer_claimed(
+        &self,
+        request: &Request,
+        key: &str,
+        key_shared: &str,
+        received: Instant,
+    ) -> Held {
+        let shared = &self.inner.shared;
+        let posting = std::sync::atomic::AtomicBool::new(false);
+        let hold = claim_hold(self.inner.ack_budget);
+        let bot = &self.inner.bot;
+        let posted = shared
+            .renewing(key_shared, &posting, hold, DEDUPE_WINDOW, async {
+                let reply = Box::pin(bot.reply_to(request)).await;
+                posting.store(true, std::sync::atomic::Ordering::Relaxed);
+                if shared.is_shared() {
+                    shared
+                        .mark_work(key_shared, Phase::Posting, hold, DEDUPE_WINDOW)
+                        .await;
+                }
+                bot.post_reply(request, reply).await
+            })
+            .await;
+        let progress = self.books().answering.get(key).cloned();
+        let held = match posted {
+            Ok(()) => {
+                self.inner.metrics.reply("posted");
+                self.inner.metrics.reply_latency(received.elapsed());
+                tracing::info!(user = %request.user, "answered");
+                Held::Posted
+            }
+            Err(error) if error.may_have_landed() => {
+                self.inner.metrics.reply("uncertain");
+                tracing::warn!(
+                    %error,
+                    "the reply may have been posted; not sent again, so it is never posted twice"
+                );
+                Held::Posted
+            }
+            Err(error) => {
+                self.inner.metrics.reply("failed");
+                tracing::error!(%error, "could not post the reply; Slack delivers it again if the ack was held");
+                Held::NotPosted
+            }
+        };
+        match held {
+            Held::Posted => {
+                shared.finish_work(key_shared, DEDUPE_WINDOW).await;
+                if let Some(progress) = progress {
+                    self.settle(key, Progress::Answered, &progress);
+                }
+            }
+            Held::NotPosted => {
+                shared.abandon_work(key_shared).await;
+                if let Some(progress) = progress {
+                    self.settle(key, Progress::Released, &progress);
+                }
+            }
+        }
+        held
+    }
+
+    /// The message `key` is answered (remembered as seen) or given up, and
+    /// whoever waits on it here is told.
+    fn settle(
+        &self,
+        key: &str,
+        outcome: Progress,
+        progress: &tokio::sync::watch::Sender<Progress>,
+    ) {
+        let mut books = self.books();
+        if outcome == Progress::Answered {
+            books.seen.insert(&key, Instant::now());
+        }
+        books.answering.remove(key);
+        drop(books);
+        progress.send_replace(outcome);
     }
 
     /// A click on an alert button: acted on after the ack, tracked like an
@@ -727,5 +1013,41 @@ impl Inbox {
             tracing::error!(%what, "shutting down before this acked work was done");
         }
         lost.len()
+    }
+}
+
+/// Gives up the message's claim here when its work ended without settling it.
+struct Unclaimed {
+    inbox: Inbox,
+    key: String,
+}
+
+impl Drop for Unclaimed {
+    fn drop(&mut self) {
+        let left = self.inbox.books().answering.remove(&self.key);
+        if let Some(progress) = left {
+            progress.send_replace(Progress::Released);
+        }
+    }
+}
+
+/// How long a claim *in progress* lasts unless renewed: half the ack budget
+/// (a replica that dies leaves the message to another within it), at least
+/// 200 ms.
+fn claim_hold(budget: Duration) -> Duration {
+    (budget / 2).max(Duration::from_millis(200))
+}
+
+/// Waits until `progress` leaves `Working`, or `deadline`; `None` then.
+async fn wait_for(
+    mut progress: tokio::sync::watch::Receiver<Progress>,
+    deadline: Instant,
+) -> Option<Progress> {
+    let settled = progress.wait_for(|now| *now != Progress::Working);
+    match tokio::time::timeout_at(deadline.into(), settled).await {
+        Ok(Ok(now)) => Some(*now),
+        // The sender is gone: the work ended without settling (a panic).
+        Ok(Err(_)) => Some(Progress::Released),
+        Err(_) => None,
     }
 }

@@ -273,8 +273,25 @@ impl SocketMode {
                 Some(payload) => {
                     let retry = frame.retry_attempt.unwrap_or(0).to_string();
                     match Envelope::parse(payload.get().as_bytes(), self.inbox.identity()) {
+                        // Answered (within ACK_BUDGET) in a task of its own,
+                        // which sends the ack through `later`; left un-acked
+                        // when the inbox is full, for Slack to deliver again.
                         Ok(envelope) => {
-                            self.inbox.accept(envelope, Some(&retry), received) != Reply::Overloaded
+                            let (inbox, later) = (self.inbox.clone(), later.clone());
+                            let envelope_id = frame.envelope_id.clone();
+                            tokio::spawn(async move {
+                                let reply =
+                                    inbox.accept_event(envelope, Some(&retry), received).await;
+                                if let (true, Some(envelope_id)) =
+                                    (reply != Reply::Overloaded, envelope_id)
+                                {
+                                    let ack = serde_json::json!({ "envelope_id": envelope_id });
+                                    // A link replaced meanwhile: the envelope is
+                                    // delivered again, and found answered.
+                                    let _ = later.send(ack.to_string());
+                                }
+                            });
+                            return Ok(Next::Continue);
                         }
                         // Cannot happen (the frame parsed), but an unreadable
                         // payload is acked and dropped, never redelivered forever.

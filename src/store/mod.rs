@@ -49,6 +49,39 @@ pub enum StoreError {
     Redis(String),
 }
 
+/// What [`SharedState::begin_work`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// Nobody held it: this process does it now.
+    Mine,
+    /// Its holder's time ran out (it died, or lost its link): this process
+    /// does it now. `was_posting`: the holder was posting its result, which
+    /// may have landed.
+    TakenOver { was_posting: bool },
+    /// Another replica is doing it, and renewing its claim.
+    Busy,
+    /// Done already.
+    Done,
+}
+
+/// What a holder is doing with its work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Working,
+    /// Its result is on its way out: from here, a holder that dies may have
+    /// done it.
+    Posting,
+}
+
+impl Phase {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Working => "working",
+            Self::Posting => "posting",
+        }
+    }
+}
+
 /// The shared state, or none; cheap to share behind an `Arc`.
 pub struct SharedState {
     redis: Option<RedisState>,
@@ -133,6 +166,71 @@ impl SharedState {
     pub async fn claim(&self, key: &str, ttl: Duration) -> Option<bool> {
         let redis = self.redis.as_ref()?;
         self.run("claim", redis.claim(key, ttl)).await
+    }
+
+    /// Claims the work `key` *in progress* for `hold` (renewed with
+    /// [`Self::mark_work`] while the work goes on), the record kept for
+    /// `keep`; see [`Work`]. `None` without a store or while it fails.
+    pub async fn begin_work(&self, key: &str, hold: Duration, keep: Duration) -> Option<Work> {
+        let redis = self.redis.as_ref()?;
+        self.run("begin_work", redis.begin_work(key, hold, keep))
+            .await
+    }
+
+    /// Renews this process's claim of `key` in `phase` for `hold` more:
+    /// `Some(false)` when it is not this process's any more.
+    pub async fn mark_work(
+        &self,
+        key: &str,
+        phase: Phase,
+        hold: Duration,
+        keep: Duration,
+    ) -> Option<bool> {
+        let redis = self.redis.as_ref()?;
+        self.run("mark_work", redis.mark_work(key, phase, hold, keep))
+            .await
+    }
+
+    /// Runs `work` while renewing this process's claim of `key` every third
+    /// of `hold`, in the phase `posting` says at each renewal.
+    pub async fn renewing<T>(
+        &self,
+        key: &str,
+        posting: &AtomicBool,
+        hold: Duration,
+        keep: Duration,
+        work: impl Future<Output = T>,
+    ) -> T {
+        if !self.is_shared() {
+            return work.await;
+        }
+        tokio::pin!(work);
+        let mut renewals = tokio::time::interval(hold / 3);
+        renewals.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        renewals.tick().await;
+        loop {
+            tokio::select! {
+                done = &mut work => return done,
+                _ = renewals.tick() => {
+                    let phase = if posting.load(Ordering::Relaxed) { Phase::Posting } else { Phase::Working };
+                    if self.mark_work(key, phase, hold, keep).await == Some(false) {
+                        tracing::warn!("another replica took this work over; finishing it anyway");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The work `key` is *done*, for `keep`.
+    pub async fn finish_work(&self, key: &str, keep: Duration) {
+        self.put(key, "done", keep).await;
+    }
+
+    /// Gives the work `key` up (it did not happen), if this process holds it.
+    pub async fn abandon_work(&self, key: &str) {
+        if let Some(redis) = &self.redis {
+            self.run("abandon_work", redis.abandon_work(key)).await;
+        }
     }
 
     /// Keeps `value` under `key` for `ttl`.

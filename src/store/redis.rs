@@ -72,6 +72,66 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 ";
 
+/// Takes a piece of work: free, or held by a holder whose time ran out (taken
+/// over, and what it was doing said), or done, or busy. The value is
+/// `done`, or `<phase>:<holder>:<deadline in ms, Redis's clock>`, kept for the
+/// dedupe window so that a lapsed holder's phase can still be read.
+const BEGIN_WORK: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function take()
+  redis.call('SET', KEYS[1], 'working:' .. ARGV[1] .. ':' .. (now + tonumber(ARGV[2])), 'PX', ARGV[3])
+end
+local held = redis.call('GET', KEYS[1])
+if not held then
+  take()
+  return 'mine'
+end
+if held == 'done' then
+  return 'done'
+end
+local phase, holder, deadline = string.match(held, '^(%a+):([^:]+):(%d+)$')
+if not phase then
+  take()
+  return 'mine'
+end
+if holder == ARGV[1] then
+  take()
+  return 'mine'
+end
+if tonumber(deadline) > now then
+  return 'busy'
+end
+take()
+return 'over:' .. phase
+";
+
+/// Renews the holder's claim in `phase` for a while more; 0 when it is not
+/// the holder's any more.
+const MARK_WORK: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local held = redis.call('GET', KEYS[1])
+if not held then
+  return 0
+end
+local phase, holder = string.match(held, '^(%a+):([^:]+):')
+if holder ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[2] .. ':' .. ARGV[1] .. ':' .. (now + tonumber(ARGV[3])), 'PX', ARGV[4])
+return 1
+";
+
+/// Gives the work up, if the holder still holds it.
+const ABANDON_WORK: &str = r"
+local held = redis.call('GET', KEYS[1])
+if held and string.match(held, '^%a+:([^:]+):') == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
 /// The Redis side of [`super::SharedState`]; cheap to clone.
 #[derive(Clone)]
 pub struct RedisState {
@@ -90,6 +150,9 @@ pub struct RedisState {
     release_lease: Arc<Script>,
     take_allowance: Arc<Script>,
     advance: Arc<Script>,
+    begin_work: Arc<Script>,
+    mark_work: Arc<Script>,
+    abandon_work: Arc<Script>,
 }
 
 /// Commands in a row without an answer before the connection is replaced.
@@ -156,6 +219,9 @@ impl RedisState {
             release_lease: Arc::new(Script::new(RELEASE_LEASE)),
             take_allowance: Arc::new(Script::new(TAKE_ALLOWANCE)),
             advance: Arc::new(Script::new(ADVANCE)),
+            begin_work: Arc::new(Script::new(BEGIN_WORK)),
+            mark_work: Arc::new(Script::new(MARK_WORK)),
+            abandon_work: Arc::new(Script::new(ABANDON_WORK)),
         })
     }
 
@@ -404,6 +470,60 @@ impl RedisState {
             tracing::info!("another replica cleared the on-call cache; cleared here too");
             on_clear();
         }
+    }
+
+    pub async fn begin_work(
+        &self,
+        key: &str,
+        hold: Duration,
+        keep: Duration,
+    ) -> Result<super::Work, StoreError> {
+        let answer: String = self
+            .begin_work
+            .key(self.key(key))
+            .arg(&*self.token)
+            .arg(millis(hold))
+            .arg(millis(keep))
+            .invoke_async(&mut self.connection())
+            .await
+            .map_err(failed)?;
+        Ok(match answer.as_str() {
+            "done" => super::Work::Done,
+            "busy" => super::Work::Busy,
+            "over:posting" => super::Work::TakenOver { was_posting: true },
+            over if over.starts_with("over:") => super::Work::TakenOver { was_posting: false },
+            _ => super::Work::Mine,
+        })
+    }
+
+    pub async fn mark_work(
+        &self,
+        key: &str,
+        phase: super::Phase,
+        hold: Duration,
+        keep: Duration,
+    ) -> Result<bool, StoreError> {
+        let held: i64 = self
+            .mark_work
+            .key(self.key(key))
+            .arg(&*self.token)
+            .arg(phase.as_str())
+            .arg(millis(hold))
+            .arg(millis(keep))
+            .invoke_async(&mut self.connection())
+            .await
+            .map_err(failed)?;
+        Ok(held == 1)
+    }
+
+    pub async fn abandon_work(&self, key: &str) -> Result<(), StoreError> {
+        self.abandon_work
+            .key(self.key(key))
+            .arg(&*self.token)
+            .invoke_async::<i64>(&mut self.connection())
+            .await
+            .map(drop)
+            .map_err(failed)
     }
 
     pub async fn hold_lease(&self, name: &str, ttl: Duration) -> Result<bool, StoreError> {

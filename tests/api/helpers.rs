@@ -176,6 +176,7 @@ pub fn test_config(slack: &SlackWorkspace, opsgenie: &OpsGenieAccount) -> ServeC
         source_backoff: BackoffPolicy::default(),
         listen_addr: "127.0.0.1:0".parse().expect("an address"),
         drain_timeout: Duration::from_secs(5),
+        ack_budget: Duration::from_secs(2),
         timeouts: test_timeouts(),
     }
 }

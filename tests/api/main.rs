@@ -8,6 +8,7 @@ mod app_home;
 mod cache;
 mod check;
 mod cover_me;
+mod crash;
 mod demo;
 mod escaping;
 mod handovers;

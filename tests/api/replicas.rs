@@ -175,9 +175,10 @@ async fn a_retry_that_lands_on_the_other_replica_is_answered_once() {
     assert_eq!(
         replicas
             .b
-            .counter("oncall_bot_replies_total{outcome=\"answered_elsewhere\"}")
+            .counter("oncall_bot_slack_events_total{type=\"app_mention\",outcome=\"duplicate\"}")
             .await,
-        1
+        1,
+        "B finds it answered in the shared state, and acks it without a word"
     );
 }
 
@@ -352,7 +353,7 @@ async fn with_redis_gone_both_replicas_still_answer_and_share_again_once_it_is_b
     assert!(
         replicas
             .a
-            .counter("oncall_bot_store_errors_total{op=\"claim\"}")
+            .counter("oncall_bot_store_errors_total{op=\"begin_work\"}")
             .await
             >= 2
     );
@@ -593,7 +594,7 @@ async fn a_slow_redis_is_cut_short_by_the_stores_bound_and_the_event_still_answe
     assert!(
         replicas
             .a
-            .counter("oncall_bot_store_errors_total{op=\"claim\"}")
+            .counter("oncall_bot_store_errors_total{op=\"begin_work\"}")
             .await
             >= 1
     );

@@ -288,7 +288,12 @@ async fn metrics_flow(upstream: Upstream) {
 
 #[tokio::test]
 async fn over_max_in_flight_an_event_gets_503_unrecorded_and_its_retry_is_answered() {
-    let app = spawn_app_with(|config| config.max_in_flight = 2).await;
+    // Acked at once, so that the first two are in flight as the third comes.
+    let app = spawn_app_with(|config| {
+        config.max_in_flight = 2;
+        config.ack_budget = Duration::ZERO;
+    })
+    .await;
     hold_the_next_lookup(&app).await;
     let bodies = distinct_mentions(3);
     let mut statuses = Vec::new();

@@ -135,7 +135,13 @@ async fn sigterm_finishes_every_acked_reply_before_exiting_zero_with_json_logs()
         .respond_with(on_call_answer(&["bob@corp.example"]).set_delay(Duration::from_secs(1)))
         .mount(opsgenie.server())
         .await;
-    let bot = start_bot(&slack, &opsgenie, &[("LOG_FORMAT", "json")]).await;
+    // Acked at once (ACK_BUDGET=0), so that they are in flight at SIGTERM.
+    let bot = start_bot(
+        &slack,
+        &opsgenie,
+        &[("LOG_FORMAT", "json"), ("ACK_BUDGET", "0")],
+    )
+    .await;
     for n in 0..5 {
         let body = mention(
             &format!("Ev{n}"),
