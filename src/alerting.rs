@@ -12,7 +12,7 @@ use crate::metrics::Metrics;
 use crate::model::{Alert, BotIdentity, Priority, Request};
 use crate::providers::Provider;
 use crate::slack::{SlackApi, SlackUser};
-use crate::store::{SharedState, Work};
+use crate::store::{Phase, SharedState, Work};
 use crate::workspace::{self, Affiliation};
 
 /// OpsGenie's limit on an alert's message.
@@ -259,10 +259,16 @@ impl AlertRaiser {
         // Busy: another replica is raising it, or was and died; wait until it
         // is raised, or its claim lapses and this process raises it.
         let waited_until = Instant::now() + ALERT_HOLD + ALERT_HOLD / 2;
-        let mut begun = self.shared.begin_work(&claim, ALERT_HOLD, RAISED_TTL).await;
+        let mut begun = self
+            .shared
+            .begin_work(&claim, Phase::Posting, ALERT_HOLD, RAISED_TTL)
+            .await;
         while begun == Some(Work::Busy) && Instant::now() < waited_until {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            begun = self.shared.begin_work(&claim, ALERT_HOLD, RAISED_TTL).await;
+            begun = self
+                .shared
+                .begin_work(&claim, Phase::Posting, ALERT_HOLD, RAISED_TTL)
+                .await;
         }
         match begun {
             Some(Work::Done | Work::Busy) => {
@@ -312,11 +318,13 @@ impl AlertRaiser {
             .ok();
         let alert = self.alert_for(request, text, &asker.name, permalink, alias.clone());
         let posting = std::sync::atomic::AtomicBool::new(true);
+        let renewed = std::sync::atomic::AtomicBool::new(false);
         let created = self
             .shared
             .renewing(
                 &claim,
                 &posting,
+                &renewed,
                 ALERT_HOLD,
                 RAISED_TTL,
                 self.provider.create_alert(&alert),

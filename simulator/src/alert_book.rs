@@ -64,7 +64,8 @@ impl AlertBook {
         *book.raises.entry(alias.to_owned()).or_default() += 1;
         let open = book.alerts.get(alias).is_some_and(|alert| !alert.closed);
         if !open {
-            book.alerts.insert(alias.to_owned(), SimAlertState::default());
+            book.alerts
+                .insert(alias.to_owned(), SimAlertState::default());
             *book.pages.entry(alias.to_owned()).or_default() += 1;
         }
     }

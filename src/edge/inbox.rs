@@ -397,7 +397,7 @@ impl Inbox {
             match self
                 .inner
                 .shared
-                .begin_work(&key_shared, hold, DEDUPE_WINDOW)
+                .begin_work(&key_shared, Phase::Posting, hold, DEDUPE_WINDOW)
                 .await
             {
                 Some(Work::Done) => {
@@ -477,14 +477,19 @@ impl Inbox {
         received: Instant,
     ) -> Held {
         let shared = &self.inner.shared;
+        // The claim was begun *posting*: a quick answer costs no more round
+        // trips to the store than the claim and its record. A slow one is
+        // renewed as *working* meanwhile (a replica that dies then has posted
+        // nothing), and marked *posting* again before it posts.
         let posting = std::sync::atomic::AtomicBool::new(false);
+        let renewed = std::sync::atomic::AtomicBool::new(false);
         let hold = claim_hold(self.inner.ack_budget);
         let bot = &self.inner.bot;
         let posted = shared
-            .renewing(key_shared, &posting, hold, DEDUPE_WINDOW, async {
+            .renewing(key_shared, &posting, &renewed, hold, DEDUPE_WINDOW, async {
                 let reply = Box::pin(bot.reply_to(request)).await;
                 posting.store(true, std::sync::atomic::Ordering::Relaxed);
-                if shared.is_shared() {
+                if renewed.load(std::sync::atomic::Ordering::Relaxed) {
                     shared
                         .mark_work(key_shared, Phase::Posting, hold, DEDUPE_WINDOW)
                         .await;

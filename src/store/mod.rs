@@ -74,7 +74,7 @@ pub enum Phase {
 }
 
 impl Phase {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Working => "working",
             Self::Posting => "posting",
@@ -168,12 +168,18 @@ impl SharedState {
         self.run("claim", redis.claim(key, ttl)).await
     }
 
-    /// Claims the work `key` *in progress* for `hold` (renewed with
-    /// [`Self::mark_work`] while the work goes on), the record kept for
+    /// Claims the work `key` *in progress*, in `phase`, for `hold` (renewed
+    /// with [`Self::mark_work`] while the work goes on), the record kept for
     /// `keep`; see [`Work`]. `None` without a store or while it fails.
-    pub async fn begin_work(&self, key: &str, hold: Duration, keep: Duration) -> Option<Work> {
+    pub async fn begin_work(
+        &self,
+        key: &str,
+        phase: Phase,
+        hold: Duration,
+        keep: Duration,
+    ) -> Option<Work> {
         let redis = self.redis.as_ref()?;
-        self.run("begin_work", redis.begin_work(key, hold, keep))
+        self.run("begin_work", redis.begin_work(key, phase, hold, keep))
             .await
     }
 
@@ -192,11 +198,13 @@ impl SharedState {
     }
 
     /// Runs `work` while renewing this process's claim of `key` every third
-    /// of `hold`, in the phase `posting` says at each renewal.
+    /// of `hold`, in the phase `posting` says at each renewal; `renewed` is
+    /// set once a renewal was made.
     pub async fn renewing<T>(
         &self,
         key: &str,
         posting: &AtomicBool,
+        renewed: &AtomicBool,
         hold: Duration,
         keep: Duration,
         work: impl Future<Output = T>,
@@ -213,6 +221,7 @@ impl SharedState {
                 done = &mut work => return done,
                 _ = renewals.tick() => {
                     let phase = if posting.load(Ordering::Relaxed) { Phase::Posting } else { Phase::Working };
+                    renewed.store(true, Ordering::Relaxed);
                     if self.mark_work(key, phase, hold, keep).await == Some(false) {
                         tracing::warn!("another replica took this work over; finishing it anyway");
                     }

@@ -80,7 +80,7 @@ const BEGIN_WORK: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local function take()
-  redis.call('SET', KEYS[1], 'working:' .. ARGV[1] .. ':' .. (now + tonumber(ARGV[2])), 'PX', ARGV[3])
+  redis.call('SET', KEYS[1], ARGV[4] .. ':' .. ARGV[1] .. ':' .. (now + tonumber(ARGV[2])), 'PX', ARGV[3])
 end
 local held = redis.call('GET', KEYS[1])
 if not held then
@@ -475,6 +475,7 @@ impl RedisState {
     pub async fn begin_work(
         &self,
         key: &str,
+        phase: super::Phase,
         hold: Duration,
         keep: Duration,
     ) -> Result<super::Work, StoreError> {
@@ -484,6 +485,7 @@ impl RedisState {
             .arg(&*self.token)
             .arg(millis(hold))
             .arg(millis(keep))
+            .arg(phase.as_str())
             .invoke_async(&mut self.connection())
             .await
             .map_err(failed)?;
