@@ -69,6 +69,8 @@ pub enum AlertOutcome {
     /// The person is not of this workspace (Slack Connect): they never page.
     Outsider,
     Failed,
+    /// Another replica is raising it and has not said it did yet.
+    BeingRaised,
 }
 
 /// At most `count` alerts per person within `per`.
@@ -271,7 +273,12 @@ impl AlertRaiser {
                 .await;
         }
         match begun {
-            Some(Work::Done | Work::Busy) => {
+            Some(Work::Busy) => {
+                tracing::info!(%alias, "another replica is still raising this alert");
+                self.metrics.alert("being_raised");
+                return AlertOutcome::BeingRaised;
+            }
+            Some(Work::Done) => {
                 tracing::info!(%alias, "alert for this message already raised");
                 self.metrics.alert("already_raised");
                 return AlertOutcome::AlreadyRaised(self.priority());
@@ -287,10 +294,18 @@ impl AlertRaiser {
             self.metrics.alert("rate_limited");
             return AlertOutcome::RateLimited;
         };
-        let (asker, permalink) = tokio::join!(
-            self.slack.user(&request.user),
-            self.slack.permalink(&request.channel, &request.ts),
-        );
+        // From the claim on, it is renewed while this process works.
+        let posting = std::sync::atomic::AtomicBool::new(false);
+        let renewed = std::sync::atomic::AtomicBool::new(false);
+        let (asker, permalink) = self
+            .shared
+            .renewing(&claim, &posting, &renewed, ALERT_HOLD, RAISED_TTL, async {
+                tokio::join!(
+                    self.slack.user(&request.user),
+                    self.slack.permalink(&request.channel, &request.ts),
+                )
+            })
+            .await;
         let asker = asker.unwrap_or_else(|error| {
             tracing::warn!(%error, "could not look up the asker");
             SlackUser {
@@ -317,8 +332,7 @@ impl AlertRaiser {
             .map_err(|error| tracing::warn!(%error, "could not get the message's permalink"))
             .ok();
         let alert = self.alert_for(request, text, &asker.name, permalink, alias.clone());
-        let posting = std::sync::atomic::AtomicBool::new(true);
-        let renewed = std::sync::atomic::AtomicBool::new(false);
+        posting.store(true, std::sync::atomic::Ordering::Relaxed);
         let created = self
             .shared
             .renewing(

@@ -184,6 +184,10 @@ pub fn alert_text(outcome: AlertOutcome, system: &str) -> String {
         AlertOutcome::Failed => {
             format!("Raising an alert in {system} failed, so only the mention above went out.")
         }
+        AlertOutcome::BeingRaised => format!(
+            "An alert for this message is being raised in {system} as I write; I cannot confirm \
+             it yet: check {system} if nobody answers."
+        ),
     }
 }
 

@@ -223,7 +223,7 @@ async fn slack_events(State(state): State<HttpState>, request: Request) -> Respo
         }
         Reply::Overloaded => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "busy: too many replies in flight; Slack will deliver this event again\n",
+            "not answered yet (too much in flight, or its answer still under way): Slack will deliver this event again\n",
         )
             .into_response(),
     }

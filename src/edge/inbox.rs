@@ -122,9 +122,15 @@ enum Progress {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Held {
     Posted,
+    /// Another replica took the message over: it answers.
+    Superseded,
     /// Surely not posted: Slack should deliver it again.
     NotPosted,
 }
+
+/// A claim won with less of the budget left than this is answered, but not
+/// acked in the same breath.
+const LATE_CLAIM: Duration = Duration::from_millis(300);
 
 /// How often a delivery waiting on another replica's claim looks again.
 const CLAIM_POLL: Duration = Duration::from_millis(50);
@@ -352,7 +358,7 @@ impl Inbox {
         let deadline = received + self.inner.ack_budget;
         let key = format!("{}:{}", request.channel, request.ts);
         // Here: answered, being answered (wait for it), or ours.
-        let (slot, progress) = loop {
+        let (slot, progress, unclaimed) = loop {
             let waiting = {
                 let now = Instant::now();
                 let mut books = self.books();
@@ -373,7 +379,15 @@ impl Inbox {
                         };
                         let (sender, _) = tokio::sync::watch::channel(Progress::Working);
                         books.answering.insert(key.clone(), sender.clone());
-                        break (slot, sender);
+                        // From here, however this delivery ends (its handler
+                        // dropped by a closed connection included), nobody
+                        // waits on this claim for ever.
+                        let unclaimed = Unclaimed {
+                            inbox: self.clone(),
+                            key: key.clone(),
+                            progress: sender.clone(),
+                        };
+                        break (slot, sender, unclaimed);
                     }
                 }
             };
@@ -429,6 +443,10 @@ impl Inbox {
             }
         }
         drop(progress);
+        // Won with too little of the budget left for the answer to come within
+        // it: answered all the same, but not acked, so that a death now loses
+        // nothing (Slack's retry finds it answered, or takes it over).
+        let too_late = deadline.saturating_duration_since(Instant::now()) < LATE_CLAIM;
         let (done, outcome) = tokio::sync::oneshot::channel();
         let inbox = self.clone();
         let on_panic = {
@@ -446,10 +464,7 @@ impl Inbox {
             async move {
                 // However the work ends (a panic included), nobody waits on
                 // it here for ever.
-                let _unclaimed = Unclaimed {
-                    inbox: inbox.clone(),
-                    key: key.clone(),
-                };
+                let _unclaimed = unclaimed;
                 let held = inbox
                     .answer_claimed(&request, &key, &key_shared, received)
                     .await;
@@ -457,8 +472,12 @@ impl Inbox {
             },
             on_panic,
         );
+        if too_late {
+            tracing::info!("claimed with too little budget left; Slack delivers it again");
+            return ("claimed_late", Reply::Overloaded);
+        }
         match tokio::time::timeout_at(deadline.into(), outcome).await {
-            Ok(Ok(Held::Posted)) | Ok(Err(_)) => ("answered", Reply::Ack),
+            Ok(Ok(Held::Posted | Held::Superseded)) | Ok(Err(_)) => ("answered", Reply::Ack),
             Ok(Ok(Held::NotPosted)) => ("failed", Reply::Overloaded),
             Err(_) => {
                 tracing::info!("the answer outlasted the ack budget; acked, the answer goes on");
@@ -489,14 +508,28 @@ impl Inbox {
             .renewing(key_shared, &posting, &renewed, hold, DEDUPE_WINDOW, async {
                 let reply = Box::pin(bot.reply_to(request)).await;
                 posting.store(true, std::sync::atomic::Ordering::Relaxed);
-                if renewed.load(std::sync::atomic::Ordering::Relaxed) {
-                    shared
+                if renewed.load(std::sync::atomic::Ordering::Relaxed)
+                    && shared
                         .mark_work(key_shared, Phase::Posting, hold, DEDUPE_WINDOW)
-                        .await;
+                        .await
+                        == Some(false)
+                {
+                    // Its claim lapsed and another replica took it over:
+                    // that one answers.
+                    return None;
                 }
-                bot.post_reply(request, reply).await
+                Some(bot.post_reply(request, reply).await)
             })
             .await;
+        let Some(posted) = posted else {
+            tracing::warn!(
+                "another replica took this message over while it was worked out; it answers"
+            );
+            if let Some(progress) = self.books().answering.get(key).cloned() {
+                self.settle(key, Progress::Released, &progress);
+            }
+            return Held::Superseded;
+        };
         let progress = self.books().answering.get(key).cloned();
         let held = match posted {
             Ok(()) => {
@@ -526,7 +559,7 @@ impl Inbox {
                     self.settle(key, Progress::Answered, &progress);
                 }
             }
-            Held::NotPosted => {
+            Held::NotPosted | Held::Superseded => {
                 shared.abandon_work(key_shared).await;
                 if let Some(progress) = progress {
                     self.settle(key, Progress::Released, &progress);
@@ -548,7 +581,13 @@ impl Inbox {
         if outcome == Progress::Answered {
             books.seen.insert(&key, Instant::now());
         }
-        books.answering.remove(key);
+        let ours = books
+            .answering
+            .get(key)
+            .is_some_and(|held| held.same_channel(progress));
+        if ours {
+            books.answering.remove(key);
+        }
         drop(books);
         progress.send_replace(outcome);
     }
@@ -1021,17 +1060,25 @@ impl Inbox {
     }
 }
 
-/// Gives up the message's claim here when its work ended without settling it.
+/// Gives up the message's claim here when its delivery or its work ended
+/// without settling it: only this claim, not a later one for the same message.
 struct Unclaimed {
     inbox: Inbox,
     key: String,
+    progress: tokio::sync::watch::Sender<Progress>,
 }
 
 impl Drop for Unclaimed {
     fn drop(&mut self) {
-        let left = self.inbox.books().answering.remove(&self.key);
-        if let Some(progress) = left {
-            progress.send_replace(Progress::Released);
+        let mut books = self.inbox.books();
+        let ours = books
+            .answering
+            .get(&self.key)
+            .is_some_and(|held| held.same_channel(&self.progress));
+        if ours {
+            books.answering.remove(&self.key);
+            drop(books);
+            self.progress.send_replace(Progress::Released);
         }
     }
 }

@@ -49,6 +49,10 @@ pub enum StoreError {
     Redis(String),
 }
 
+/// A claim is renewed for at most this long: work that hangs longer lets it
+/// lapse, for another replica to take over.
+const RENEW_AT_MOST: Duration = Duration::from_secs(120);
+
 /// What [`SharedState::begin_work`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Work {
@@ -212,21 +216,34 @@ impl SharedState {
         if !self.is_shared() {
             return work.await;
         }
-        tokio::pin!(work);
-        let mut renewals = tokio::time::interval(hold / 3);
-        renewals.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        renewals.tick().await;
-        loop {
-            tokio::select! {
-                done = &mut work => return done,
-                _ = renewals.tick() => {
-                    let phase = if posting.load(Ordering::Relaxed) { Phase::Posting } else { Phase::Working };
-                    renewed.store(true, Ordering::Relaxed);
-                    if self.mark_work(key, phase, hold, keep).await == Some(false) {
-                        tracing::warn!("another replica took this work over; finishing it anyway");
-                    }
+        // The renewals run beside the work (a slow renewal never holds it
+        // up), and stop after RENEW_AT_MOST: work that hangs longer lets its
+        // claim lapse, and another replica takes it over.
+        let renewals = async {
+            let mut ticks = tokio::time::interval(hold / 3);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks.tick().await;
+            let until = tokio::time::Instant::now() + RENEW_AT_MOST;
+            loop {
+                ticks.tick().await;
+                if tokio::time::Instant::now() > until {
+                    tracing::warn!("work held its claim too long; letting the claim lapse");
+                    return std::future::pending::<()>().await;
+                }
+                let phase = if posting.load(Ordering::Relaxed) {
+                    Phase::Posting
+                } else {
+                    Phase::Working
+                };
+                renewed.store(true, Ordering::Relaxed);
+                if self.mark_work(key, phase, hold, keep).await == Some(false) {
+                    tracing::warn!("another replica took this work over");
                 }
             }
+        };
+        tokio::select! {
+            done = work => done,
+            () = renewals => unreachable!("the renewals never end"),
         }
     }
 

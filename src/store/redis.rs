@@ -92,8 +92,8 @@ if held == 'done' then
 end
 local phase, holder, deadline = string.match(held, '^(%a+):([^:]+):(%d+)$')
 if not phase then
-  take()
-  return 'mine'
+  -- A value of an earlier version's claim (`1`): taken, so done.
+  return 'done'
 end
 if holder == ARGV[1] then
   take()

@@ -1018,3 +1018,59 @@ async fn cover_asked_from_the_home_tab_on_one_replica_is_covered_once_whichever_
         replicas.slack.ephemerals()
     );
 }
+
+#[tokio::test]
+async fn a_delivery_dropped_while_waiting_on_the_other_replica_leaves_no_claim_behind() {
+    let replicas = spawn_replicas(|_| {}).await;
+    // A's answer takes a while to post: its claim is in progress meanwhile.
+    replicas.slack.set_post_delay(Duration::from_millis(1_200));
+    let event = mention("EvHeld", "C1", "1700000000.000300", "<@UBOT> prod is down");
+    let (timestamp, signature) = sign(&event, unix_now());
+    let to = |replica: &Replica, timeout: Duration| {
+        reqwest::Client::new()
+            .post(format!("{}/slack/events", replica.address))
+            .timeout(timeout)
+            .header("content-type", "application/json")
+            .header("x-slack-request-timestamp", timestamp.clone())
+            .header("x-slack-signature", signature.clone())
+            .body(event.clone())
+            .send()
+    };
+    let on_a = tokio::spawn(to(&replicas.a, Duration::from_secs(5)));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // B waits on A's claim; the sender gives up (a proxy's timeout) and
+    // B's handler is dropped mid-wait.
+    assert!(to(&replicas.b, Duration::from_millis(300)).await.is_err());
+    let acked = on_a.await.expect("joined").expect("A answers");
+    assert_eq!(acked.status(), 200);
+    // Slack's retry on B finds it answered: acked, not left waiting on a
+    // claim nobody holds.
+    let retry = to(&replicas.b, Duration::from_secs(5))
+        .await
+        .expect("B answers");
+    assert_eq!(retry.status(), 200);
+    assert_eq!(replicas.slack.posts().len(), 1);
+}
+
+#[tokio::test]
+async fn a_claim_left_by_an_earlier_version_counts_as_done() {
+    let redis = RedisServer::start().await;
+    let (one, _) = two_stores(&redis).await;
+    // Earlier versions claimed alerts with `SET alert:<alias> 1 NX`.
+    one.put(
+        "alert:slack-C1-1.1-0123456789abcdef",
+        "1",
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(
+        one.begin_work(
+            "alert:slack-C1-1.1-0123456789abcdef",
+            oncall_bot::store::Phase::Posting,
+            Duration::from_secs(2),
+            Duration::from_secs(60)
+        )
+        .await,
+        Some(oncall_bot::store::Work::Done)
+    );
+}
