@@ -20,8 +20,8 @@ use crate::alerting::truncate_chars;
 use crate::alerting::AlertPolicy;
 use crate::alias::{is_bot_shaped, AliasKey};
 use crate::model::{
-    AlertAction, AlertCard, AlertChange, AlertUpdate, BotIdentity, Click, Person, Request,
-    ThreadMessage,
+    AlertAction, AlertCard, AlertChange, AlertUpdate, BotIdentity, Click, IncidentEvent, Person,
+    Request, ThreadMessage,
 };
 use crate::oncall::OnCallDirectory;
 use crate::providers::{ActingUser, ActionError, AlertVerb, Provider};
@@ -31,6 +31,10 @@ use crate::store::SharedState;
 use crate::workspace::{self, Affiliation};
 
 /// How long a thread's alert is remembered: as long as its alias is.
+/// How long what the bot did to an alert is remembered, to tell it from
+/// others' doing in webhooks that cannot say.
+const DONE_HERE_WINDOW: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
 const CARD_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// The same person doing the same thing to the same alert within this acts once
 /// (a double click, Slack delivering a click again).
@@ -128,6 +132,10 @@ pub struct AlertThreads {
     /// [`DELIVERY_WINDOW`]), by key: bounded in time and in size.
     recent_actions: Cache<String, ()>,
     recent_deliveries: Cache<String, ()>,
+    /// What the bot itself did to an alert lately (`alias` and the change),
+    /// so that a provider whose webhooks cannot tell (PagerDuty's) does not
+    /// have it said twice in the thread.
+    done_here: Cache<String, ()>,
     /// The same, and the cards, across replicas (`STATE_URL`).
     shared: Arc<SharedState>,
     /// Proves an alias is one the bot made.
@@ -180,6 +188,10 @@ impl AlertThreads {
                 .build(),
             recent_deliveries: Cache::builder()
                 .time_to_live(DELIVERY_WINDOW)
+                .max_capacity(10_000)
+                .build(),
+            done_here: Cache::builder()
+                .time_to_live(DONE_HERE_WINDOW)
                 .max_capacity(10_000)
                 .build(),
         }
@@ -393,6 +405,56 @@ impl AlertThreads {
         }
     }
 
+    /// Reflects a delivery that names its alert and who acted by the
+    /// provider's ids (PagerDuty's): the alias and the people's emails looked
+    /// up, then as any delivery. What the bot itself did moments ago is not
+    /// said again.
+    pub async fn reflect_event(&self, event: &IncidentEvent) -> Reflected {
+        let alias = match &event.alias {
+            Some(alias) => alias.clone(),
+            None => match self.provider.alias_of(&event.incident).await {
+                Ok(Some(alias)) => alias,
+                Ok(None) => return Reflected::NotOurs,
+                Err(error) => {
+                    tracing::warn!(%error, "could not look up the incident of a webhook delivery");
+                    return Reflected::Unchanged;
+                }
+            },
+        };
+        if self.aliases.place_of(&alias).is_none() {
+            return Reflected::NotOurs;
+        }
+        let email = |id: Option<String>| async move {
+            let id = id?;
+            self.provider.email_of(&id).await.ok().flatten()
+        };
+        let by = email(event.actor.clone())
+            .await
+            .unwrap_or_else(|| event.actor_name.clone());
+        let (change, kind) = match &event.change {
+            AlertChange::Assigned(user) => (
+                AlertChange::Assigned(
+                    email(Some(user.clone()))
+                        .await
+                        .unwrap_or_else(|| user.clone()),
+                ),
+                "assigned",
+            ),
+            AlertChange::Acknowledged => (AlertChange::Acknowledged, "acknowledged"),
+            AlertChange::Closed => (AlertChange::Closed, "closed"),
+            other => (other.clone(), ""),
+        };
+        let from_bot = !kind.is_empty() && self.done_here.contains_key(&format!("{alias}\n{kind}"));
+        self.reflect(&AlertUpdate {
+            alias,
+            change,
+            by,
+            from_bot,
+            updated_at: event.updated_at,
+        })
+        .await
+    }
+
     /// Acts on the alert as the Slack user `actor` names, when they may: of
     /// this workspace (or its organisation, or an allowed team), and no guest
     /// unless guests may.
@@ -473,6 +535,16 @@ impl AlertThreads {
         match done {
             Ok(()) => {
                 tracing::info!(action = action.as_str(), "alert action done");
+                let changes: &[&str] = match action {
+                    AlertAction::Acknowledge => &["acknowledged"],
+                    AlertAction::Take => &["acknowledged", "assigned"],
+                    AlertAction::Close => &["closed"],
+                };
+                for change in changes {
+                    self.done_here
+                        .insert(format!("{alias}\n{change}"), ())
+                        .await;
+                }
                 Acted::Done(match action {
                     AlertAction::Acknowledge => AlertStatus::Acknowledged {
                         by: mention,

@@ -12,7 +12,8 @@ use crate::metrics::Metrics;
 use crate::model::{HomeBlock, HomeTab, Person};
 use crate::outbound::{RestError, RetryPolicy, Timeouts};
 use crate::providers::{
-    ActingUser, ActionError, AlertVerb, JsmClient, JsmConfig, OpsGenieClient, Provider,
+    ActingUser, ActionError, AlertVerb, JsmClient, JsmConfig, OpsGenieClient, PagerDutyClient,
+    PagerDutyConfig, Provider,
 };
 use crate::slack::{SlackApi, SlackError};
 use crate::store::SharedState;
@@ -172,6 +173,7 @@ pub async fn run(config: &ServeConfig, other_region_url: Option<Url>) -> Report 
                 })
         }
         SourceConfig::Jsm(jsm) => check_jsm(jsm, config.timeouts, &mut report).await,
+        SourceConfig::PagerDuty(pd) => check_pagerduty(pd, config, &mut report).await,
     };
     match (slack_works, on_call) {
         (Some(scopes), Some(people)) => check_people(config, people, &scopes, &mut report).await,
@@ -224,6 +226,12 @@ async fn check_alerts(config: &ServeConfig, report: &mut Report) {
             &config.webhooks.jsm,
             "JSM_WEBHOOK_TOKEN",
         ),
+        SourceConfig::PagerDuty(_) => (
+            "PagerDuty",
+            "PAGERDUTY_ROUTING_KEY must be an Events API v2 integration key",
+            &config.webhooks.pagerduty,
+            "PAGERDUTY_WEBHOOK_SECRET",
+        ),
     };
     let team = alerts
         .team
@@ -241,8 +249,13 @@ async fn check_alerts(config: &ServeConfig, report: &mut Report) {
     let route = match &config.source {
         SourceConfig::OpsGenie(_) => "/opsgenie/webhook",
         SourceConfig::Jsm(_) => "/jsm/webhook",
+        SourceConfig::PagerDuty(_) => "/pagerduty/webhook",
     };
     match webhook {
+        Some(_) if system == "PagerDuty" => report.ok(format!(
+            "Alerts, both ways: {variable} is set, so POST {route} takes a v3 webhook \
+             subscription's deliveries, signed with that secret"
+        )),
         Some(_) => report.ok(format!(
             "Alerts, both ways: {variable} is set, so POST {route} takes {system}'s Webhook \
              integration (custom header Authorization: Bearer <the token>)"
@@ -267,6 +280,11 @@ async fn check_alert_actions(config: &ServeConfig, system: &str, report: &mut Re
         .map(|client| Provider::OpsGenie(Box::new(client.with_retry_policy(RetryPolicy::none())))),
         SourceConfig::Jsm(jsm) => JsmClient::new(jsm.clone(), config.timeouts)
             .map(|client| Provider::Jsm(Box::new(client.with_retry_policy(RetryPolicy::none())))),
+        SourceConfig::PagerDuty(pd) => {
+            PagerDutyClient::new(pd.clone(), config.timeouts).map(|client| {
+                Provider::PagerDuty(Box::new(client.with_retry_policy(RetryPolicy::none())))
+            })
+        }
     };
     let Ok(provider) = provider else {
         // Said already by the on-call check.
@@ -451,6 +469,52 @@ async fn check_opsgenie(
         }
     ));
     Some(emails)
+}
+
+/// The people on call, when PagerDuty answers: the token, the schedule (its id
+/// when it was named), then who is on it now.
+async fn check_pagerduty(
+    pd: &PagerDutyConfig,
+    config: &ServeConfig,
+    report: &mut Report,
+) -> Option<Vec<Person>> {
+    let client = match PagerDutyClient::new(pd.clone(), config.timeouts) {
+        Ok(client) => client.with_retry_policy(RetryPolicy::none()),
+        Err(error) => {
+            report.fail(format!("PagerDuty: {error}"));
+            return None;
+        }
+    };
+    let schedule = &pd.schedule;
+    match client.schedule_id(schedule).await {
+        Ok(id) if id == *schedule => report.ok(format!("PagerDuty: schedule {id} answers")),
+        Ok(id) => report.ok(format!("PagerDuty: schedule `{schedule}` is {id}")),
+        Err(error) => {
+            report.fail(format!("PagerDuty: {error}"));
+            return None;
+        }
+    }
+    match client.on_call_people(schedule).await {
+        Ok(people) => {
+            report.ok(format!(
+                "PagerDuty: on call now (the final schedule): {}",
+                if people.is_empty() {
+                    "nobody".to_owned()
+                } else {
+                    people
+                        .iter()
+                        .map(|person| person.email.clone().unwrap_or_else(|| person.name.clone()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            ));
+            Some(people)
+        }
+        Err(error) => {
+            report.fail(format!("PagerDuty: the on-call lookup failed: {error}"));
+            None
+        }
+    }
 }
 
 /// The people on call, when JSM answers: cloud id, schedule id, then the lookup.

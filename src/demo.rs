@@ -13,14 +13,15 @@ use crate::config::{
 };
 use crate::edge::Inbox;
 use crate::outbound::{BackoffPolicy, Timeouts};
-use crate::providers::JsmConfig;
+use crate::providers::{JsmConfig, PagerDutyConfig};
 use crate::startup::{self, StartupError};
 use oncall_bot_simulator::events::{
     alert_webhook, app_home_opened, app_mention, direct_message, home_button, ButtonClick,
     EventsEndpoint, FilledForm,
 };
 use oncall_bot_simulator::{
-    AlertBook, JsmSite, OpsGenieAccount, Post, SimRotation, SimShift, SlackWorkspace,
+    AlertBook, JsmSite, OpsGenieAccount, PagerDutyAccount, PdShift, Post, SimRotation, SimShift,
+    SlackWorkspace,
 };
 
 const BOT_TOKEN: &str = "xoxb-demo-bot-token";
@@ -30,6 +31,9 @@ const WEBHOOK_TOKEN: &str = "demo-webhook-token";
 const JSM_EMAIL: &str = "ops-bot@demo.example";
 const JSM_TOKEN: &str = "demo-atlassian-token";
 const SCHEDULE: &str = "SRE_schedule";
+const PD_SCHEDULE_ID: &str = "PSRE001";
+const PD_TOKEN: &str = "demo-pagerduty-token";
+const PD_ROUTING_KEY: &str = "demo-pagerduty-routing-key-0001";
 const BOT_USER: &str = "U0OPS";
 /// What the printed curl line says to the bot.
 const CURL_TEXT: &str = "hello from curl";
@@ -62,10 +66,11 @@ pub enum DemoError {
     Url(String),
 }
 
-/// The simulated on-call system: OpsGenie, or JSM Operations.
+/// The simulated on-call system: OpsGenie, JSM Operations, or PagerDuty.
 pub enum SimulatedSource {
     OpsGenie(OpsGenieAccount),
     Jsm(JsmSite),
+    PagerDuty(PagerDutyAccount),
 }
 
 impl SimulatedSource {
@@ -73,13 +78,31 @@ impl SimulatedSource {
         match self {
             Self::OpsGenie(_) => "OpsGenie",
             Self::Jsm(_) => "JSM Operations",
+            Self::PagerDuty(_) => "PagerDuty",
         }
     }
 
+    /// The alerts received, as OpsGenie's bodies say them (PagerDuty's events
+    /// read into the same fields: severity, summary, dedup key, details).
     fn alerts(&self) -> Vec<serde_json::Value> {
         match self {
             Self::OpsGenie(opsgenie) => opsgenie.alerts(),
             Self::Jsm(jsm) => jsm.alerts(),
+            Self::PagerDuty(pagerduty) => pagerduty
+                .events()
+                .into_iter()
+                .map(|event| {
+                    serde_json::json!({
+                        "priority": format!(
+                            "severity {}",
+                            event["payload"]["severity"].as_str().unwrap_or_default()
+                        ),
+                        "message": event["payload"]["summary"],
+                        "alias": event["dedup_key"],
+                        "description": event["payload"]["custom_details"]["description"],
+                    })
+                })
+                .collect(),
         }
     }
 
@@ -88,6 +111,7 @@ impl SimulatedSource {
         match self {
             Self::OpsGenie(opsgenie) => opsgenie.overrides(),
             Self::Jsm(jsm) => jsm.overrides(),
+            Self::PagerDuty(pagerduty) => pagerduty.overrides(),
         }
     }
 
@@ -126,6 +150,18 @@ impl SimulatedSource {
                     ],
                 );
             }
+            Self::PagerDuty(pagerduty) => {
+                // One person at a time on PagerDuty's final schedule: dana now.
+                let shifts = backup
+                    .iter()
+                    .map(|(who, from, to)| PdShift {
+                        user: format!("PUSR{}", who.to_uppercase()),
+                        from: *from,
+                        to: *to,
+                    })
+                    .collect();
+                pagerduty.set_schedule(PD_SCHEDULE_ID, SCHEDULE, shifts);
+            }
             Self::Jsm(jsm) => {
                 jsm.add_user("acc-dana", "Dana", Some("dana@demo.example"));
                 jsm.add_user("acc-erin", "Erin", Some("erin@demo.example"));
@@ -157,6 +193,7 @@ impl SimulatedSource {
         match self {
             Self::OpsGenie(opsgenie) => opsgenie.alert_book(),
             Self::Jsm(jsm) => jsm.alert_book(),
+            Self::PagerDuty(pagerduty) => pagerduty.alert_book(),
         }
     }
 
@@ -165,6 +202,7 @@ impl SimulatedSource {
         match self {
             Self::OpsGenie(_) => "/opsgenie/webhook",
             Self::Jsm(_) => "/jsm/webhook",
+            Self::PagerDuty(_) => "/pagerduty/webhook",
         }
     }
 }
@@ -198,6 +236,41 @@ impl Demo {
                     api_url: url(opsgenie.url())?,
                 });
                 (SimulatedSource::OpsGenie(opsgenie), source)
+            }
+            ProviderKind::Pagerduty => {
+                let pagerduty = PagerDutyAccount::start(PD_TOKEN, PD_ROUTING_KEY).await;
+                for (email, _, name) in PEOPLE {
+                    let id = format!("PUSR{}", name.to_uppercase());
+                    pagerduty.add_user(&id, name, email);
+                }
+                let now = std::time::SystemTime::now();
+                let hour = Duration::from_secs(3600);
+                // The final schedule: alice now, bob from tomorrow.
+                pagerduty.set_schedule(
+                    PD_SCHEDULE_ID,
+                    SCHEDULE,
+                    vec![
+                        PdShift {
+                            user: "PUSRALICE".into(),
+                            from: now - hour,
+                            to: now + hour * 24,
+                        },
+                        PdShift {
+                            user: "PUSRBOB".into(),
+                            from: now + hour * 24,
+                            to: now + hour * 24 * 8,
+                        },
+                    ],
+                );
+                let source = SourceConfig::PagerDuty(PagerDutyConfig {
+                    api_url: url(pagerduty.url())?,
+                    events_url: url(pagerduty.url())?,
+                    api_token: PD_TOKEN.into(),
+                    schedule: SCHEDULE.into(),
+                    routing_key: Some(PD_ROUTING_KEY.into()),
+                    escalation_policy: None,
+                });
+                (SimulatedSource::PagerDuty(pagerduty), source)
             }
             ProviderKind::Jsm => {
                 let jsm = JsmSite::start("demo-cloud", JSM_EMAIL, JSM_TOKEN, OPSGENIE_KEY).await;
@@ -235,6 +308,7 @@ impl Demo {
             webhooks: WebhookTokens {
                 opsgenie: Some(WEBHOOK_TOKEN.into()),
                 jsm: Some(WEBHOOK_TOKEN.into()),
+                pagerduty: Some(WEBHOOK_TOKEN.into()),
             },
             state: None,
             announcements: vec![crate::handovers::AnnounceSpec {
@@ -371,6 +445,11 @@ impl Demo {
             return Err(DemoError::Refused(status));
         }
         self.inbox.wait_idle().await;
+        if let SimulatedSource::PagerDuty(pagerduty) = &self.source {
+            return self
+                .both_ways_on_pagerduty(out, &answer, &alias, pagerduty)
+                .await;
+        }
         for action in &self.source.alert_book().actions()[before..] {
             let owner = action.body["owner"]["username"]
                 .as_str()
@@ -416,6 +495,71 @@ impl Demo {
                 .status()
                 .as_u16();
             if status != 200 {
+                return Err(DemoError::Refused(status));
+            }
+            self.inbox.wait_idle().await;
+            let posts = self.slack.posts().split_off(before);
+            self.replies(out, &posts);
+        }
+        self.status_line(out, &answer.ts);
+        Ok(())
+    }
+
+    /// The rest of [`Self::both_ways`] on PagerDuty: the incident as the click
+    /// left it, then a note and the resolve coming back as signed v3 webhooks.
+    async fn both_ways_on_pagerduty(
+        &self,
+        out: &mut Vec<String>,
+        answer: &Post,
+        alias: &str,
+        pagerduty: &PagerDutyAccount,
+    ) -> Result<(), DemoError> {
+        if let Some((id, status, assignee)) = pagerduty.incident(alias) {
+            out.push(format!(
+                "    → PagerDuty: incident {id} is {status}, assigned to {} (From: bob@demo.example)",
+                assignee.unwrap_or_else(|| "nobody".to_owned())
+            ));
+        }
+        self.status_line(out, &answer.ts);
+        let note = oncall_bot_simulator::pagerduty::webhook_body(
+            pagerduty,
+            "incident.annotated",
+            alias,
+            Some("PUSRALICE"),
+            "2030-01-15T09:05:00Z",
+            Some("Rolling back the 14:02 deploy"),
+        );
+        pagerduty.set_incident_status(alias, "resolved");
+        let resolved = oncall_bot_simulator::pagerduty::webhook_body(
+            pagerduty,
+            "incident.resolved",
+            alias,
+            Some("PUSRALICE"),
+            "2030-01-15T09:10:00Z",
+            None,
+        );
+        for (n, (what, body)) in [("adds a note", note), ("resolves the incident", resolved)]
+            .into_iter()
+            .enumerate()
+        {
+            out.push(format!(
+                "PagerDuty alice {what} (its webhook tells the bot)"
+            ));
+            let before = self.slack.posts().len();
+            let status = reqwest::Client::new()
+                .post(format!("{}/pagerduty/webhook", self.address))
+                .header(
+                    "x-pagerduty-signature",
+                    oncall_bot_simulator::pagerduty::webhook_signature(WEBHOOK_TOKEN, &body),
+                )
+                .header("x-webhook-id", format!("demo-{n}"))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await?
+                .status()
+                .as_u16();
+            if status != 202 {
                 return Err(DemoError::Refused(status));
             }
             self.inbox.wait_idle().await;
@@ -653,8 +797,12 @@ impl Demo {
     /// Plays the conversation; returns the transcript, a line each.
     pub async fn play(&self) -> Result<Vec<String>, DemoError> {
         let mut out = Vec::new();
+        let on_call = match self.source {
+            SimulatedSource::PagerDuty(_) => "alice on call (one person at a time), bob next",
+            _ => "alice and bob on call",
+        };
         out.push(format!(
-            "Simulated workspace: #support, the bot @ops, and Dana. {} schedule {SCHEDULE}: alice and bob on call.",
+            "Simulated workspace: #support, the bot @ops, and Dana. {} schedule {SCHEDULE}: {on_call}.",
             self.source.name()
         ));
         out.push(String::new());

@@ -409,6 +409,23 @@ pub enum AlertChange {
     Closed,
 }
 
+/// A webhook delivery that names its alert and who acted by the provider's
+/// own ids (PagerDuty's): looked up before it is reflected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentEvent {
+    /// The provider's id of the alert.
+    pub incident: String,
+    /// The alert's key (the bot's alias), when the delivery carries it.
+    pub alias: Option<String>,
+    /// What happened; an assignment names the provider's user id.
+    pub change: AlertChange,
+    /// Who acted, by the provider's user id; `None` for automation.
+    pub actor: Option<String>,
+    pub actor_name: String,
+    /// When it happened, in nanoseconds since the epoch.
+    pub updated_at: u128,
+}
+
 /// One delivery of the provider's outgoing webhook about an alert.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertUpdate {

@@ -213,12 +213,17 @@ impl RetryPolicy {
 /// retry at all (no policy's deadline is that long).
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
-/// A `Retry-After` header in seconds, capped at [`MAX_RETRY_AFTER`].
+/// A `Retry-After` header in seconds, else PagerDuty's `ratelimit-reset`
+/// (seconds until the limit resets), capped at [`MAX_RETRY_AFTER`].
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.trim().parse::<u64>().ok())
+    [reqwest::header::RETRY_AFTER.as_str(), "ratelimit-reset"]
+        .iter()
+        .find_map(|name| {
+            headers
+                .get(*name)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.trim().parse::<u64>().ok())
+        })
         .map(|seconds| Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
 }
 
@@ -292,7 +297,7 @@ pub struct Credential {
 }
 
 /// A failed REST call, sorted by what the caller can do about it.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum RestError {
     #[error("{system} refused {credential} (HTTP {status}): {advice}")]
     Unauthorized {
@@ -596,6 +601,17 @@ struct ErrorBody {
     message: String,
     #[serde(default)]
     error_messages: Vec<String>,
+    /// PagerDuty's: `{"error": {"message": …, "errors": […]}}`.
+    #[serde(default)]
+    error: Option<NestedError>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct NestedError {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    errors: Vec<String>,
 }
 
 /// One REST system behind one HTTP client: JSON answers, retries by policy,
@@ -734,10 +750,14 @@ impl RestClient {
         // Only the documented message field, cut short: never the raw body, which
         // may be a proxy's page carrying anything.
         let body = response.json::<ErrorBody>().await.unwrap_or_default();
-        let message = cut_short(if body.message.is_empty() {
-            body.error_messages.join("; ")
-        } else {
-            body.message
+        let message = cut_short(match body.error {
+            Some(nested) if body.message.is_empty() => std::iter::once(nested.message)
+                .chain(nested.errors)
+                .filter(|part| !part.is_empty())
+                .collect::<Vec<_>>()
+                .join(": "),
+            _ if body.message.is_empty() => body.error_messages.join("; "),
+            _ => body.message,
         });
         let status = status.as_u16();
         Err(match status {

@@ -21,7 +21,7 @@ use crate::metrics::Metrics;
 use crate::oncall::OnCallDirectory;
 use crate::outbound::{BackoffPolicy, RestError, Timeouts};
 use crate::overrides::{Announcement, Overrides};
-use crate::providers::{JsmClient, OpsGenieClient, Provider};
+use crate::providers::{JsmClient, OpsGenieClient, PagerDutyClient, Provider};
 use crate::slack::signature::SignatureVerifier;
 use crate::slack::{SlackApi, SlackError};
 use crate::store::{SharedState, StoreError};
@@ -122,6 +122,14 @@ fn provider(
             JsmClient::new(jsm.clone(), timeouts)
                 .map_err(|cause| StartupError::Provider {
                     provider: "JSM",
+                    cause,
+                })?
+                .with_metrics(Arc::clone(metrics)),
+        )),
+        SourceConfig::PagerDuty(pd) => Provider::PagerDuty(Box::new(
+            PagerDutyClient::new(pd.clone(), timeouts)
+                .map_err(|cause| StartupError::Provider {
+                    provider: "PagerDuty",
                     cause,
                 })?
                 .with_metrics(Arc::clone(metrics)),
@@ -449,6 +457,7 @@ pub fn summary(config: &ServeConfig, bound: std::net::SocketAddr) -> String {
     let provider = match &config.source {
         SourceConfig::OpsGenie(_) => "OpsGenie",
         SourceConfig::Jsm(_) => "JSM Operations",
+        SourceConfig::PagerDuty(_) => "PagerDuty",
     };
     let events = match (&config.signing_secret, &config.app_token) {
         (Some(_), Some(_)) => "over Socket Mode and the Events API (/slack/events)",

@@ -49,6 +49,13 @@ const VARIABLES: &[&str] = &[
     "ALERT_ALIAS_SECRET",
     "OPSGENIE_WEBHOOK_TOKEN",
     "JSM_WEBHOOK_TOKEN",
+    "PAGERDUTY_WEBHOOK_SECRET",
+    "PAGERDUTY_API_TOKEN",
+    "PAGERDUTY_SCHEDULE",
+    "PAGERDUTY_REGION",
+    "PAGERDUTY_API_URL",
+    "PAGERDUTY_EVENTS_URL",
+    "PAGERDUTY_ROUTING_KEY",
     "STATE_URL",
     "STATE_PREFIX",
     "USERGROUP_SYNC_INTERVAL",
@@ -131,7 +138,7 @@ fn jsm(env: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)
 fn jsm_settings(config: &ServeConfig) -> &oncall_bot::providers::JsmConfig {
     match &config.source {
         SourceConfig::Jsm(jsm) => jsm,
-        SourceConfig::OpsGenie(_) => panic!("JSM expected"),
+        SourceConfig::OpsGenie(_) | SourceConfig::PagerDuty(_) => panic!("JSM expected"),
     }
 }
 
@@ -342,7 +349,7 @@ fn the_region_picks_the_opsgenie_url_and_the_url_overrides_it() {
     let url = |env: &[(&'static str, &'static str)]| match serve(&with(env)).expect("valid").source
     {
         SourceConfig::OpsGenie(opsgenie) => opsgenie.api_url.to_string(),
-        SourceConfig::Jsm(_) => panic!("OpsGenie expected"),
+        SourceConfig::Jsm(_) | SourceConfig::PagerDuty(_) => panic!("OpsGenie expected"),
     };
     assert_eq!(
         url(&[("OPSGENIE_REGION", "eu")]),
@@ -494,7 +501,84 @@ fn the_log_format_and_the_provider_are_read() {
         !plain.colour(),
         "NO_COLOR turns colour off, terminal or not"
     );
-    assert!(parse(&["serve"], &with(&[("ONCALL_PROVIDER", "pagerduty")])).is_err());
+    assert!(parse(&["serve"], &with(&[("ONCALL_PROVIDER", "victorops")])).is_err());
+}
+
+#[test]
+fn pagerduty_reads_its_token_schedule_region_and_urls_and_names_what_is_missing() {
+    let pagerduty = |env: &[(&'static str, &'static str)]| {
+        let mut all = vec![
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+            ("SLACK_SIGNING_SECRET", "secret"),
+            ("ONCALL_PROVIDER", "pagerduty"),
+        ];
+        all.extend_from_slice(env);
+        serve(&all)
+    };
+    let error = serve_error(&[
+        ("SLACK_BOT_TOKEN", "xoxb-1"),
+        ("SLACK_SIGNING_SECRET", "secret"),
+        ("ONCALL_PROVIDER", "PagerDuty"),
+    ]);
+    assert!(
+        error.contains("PAGERDUTY_API_TOKEN") && error.contains("PAGERDUTY_SCHEDULE"),
+        "{error}"
+    );
+    let config = pagerduty(&[
+        ("PAGERDUTY_API_TOKEN", "pd-token"),
+        ("PAGERDUTY_SCHEDULE", "PSRE001"),
+        ("PAGERDUTY_REGION", "eu"),
+    ])
+    .expect("valid");
+    let SourceConfig::PagerDuty(pd) = &config.source else {
+        panic!("PagerDuty expected");
+    };
+    assert_eq!(pd.api_url.as_str(), "https://api.eu.pagerduty.com/");
+    assert_eq!(pd.events_url.as_str(), "https://events.eu.pagerduty.com/");
+    assert_eq!(pd.schedule, "PSRE001");
+    assert!(
+        !format!("{pd:?}").contains("pd-token"),
+        "the token never in Debug"
+    );
+    let local = pagerduty(&[
+        ("PAGERDUTY_API_TOKEN", "pd-token"),
+        ("PAGERDUTY_SCHEDULE", "SRE"),
+        ("PAGERDUTY_API_URL", "http://127.0.0.1:9/"),
+    ])
+    .expect("loopback over plain HTTP is fine");
+    let SourceConfig::PagerDuty(pd) = &local.source else {
+        panic!("PagerDuty expected");
+    };
+    assert_eq!(pd.api_url.as_str(), "http://127.0.0.1:9/");
+    assert!(pagerduty(&[
+        ("PAGERDUTY_API_TOKEN", "pd-token"),
+        ("PAGERDUTY_SCHEDULE", "SRE"),
+        ("PAGERDUTY_API_URL", "http://pd.example.com/"),
+    ])
+    .is_err());
+    let error = serve_error(&[
+        ("SLACK_BOT_TOKEN", "xoxb-1"),
+        ("SLACK_SIGNING_SECRET", "secret"),
+        ("ONCALL_PROVIDER", "pagerduty"),
+        ("PAGERDUTY_API_TOKEN", "pd-token"),
+        ("PAGERDUTY_SCHEDULE", "SRE"),
+        ("ALERT_MODE", "every"),
+    ]);
+    assert!(error.contains("PAGERDUTY_ROUTING_KEY"), "{error}");
+    let error = serve_error(&[
+        ("SLACK_BOT_TOKEN", "xoxb-1"),
+        ("SLACK_SIGNING_SECRET", "secret"),
+        ("ONCALL_PROVIDER", "pagerduty"),
+        ("PAGERDUTY_API_TOKEN", "pd-token"),
+        ("PAGERDUTY_SCHEDULE", "SRE"),
+        ("PAGERDUTY_ROUTING_KEY", "rk"),
+        ("ALERT_MODE", "every"),
+        ("ALERT_TEAM", "payments"),
+    ]);
+    assert!(
+        error.contains("ALERT_TEAM") && error.contains("PagerDuty"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! A simulated Slack workspace, OpsGenie account and JSM site on loopback: stateful fakes
+//! A simulated Slack workspace, OpsGenie account, JSM site and PagerDuty
+//! account on loopback: stateful fakes
 //! that answer like the real APIs (status codes, `ok: false` errors, envelopes)
 //! and remember what the bot did. The integration tests, the load benchmark and
 //! `oncall-bot demo` all run against these; tests mount extra wiremock mocks on
@@ -9,12 +10,14 @@ pub mod events;
 mod jsm;
 mod opsgenie;
 pub mod overrides;
+pub mod pagerduty;
 mod slack;
 mod socket_mode;
 
 pub use alert_book::{AlertActionRecord, AlertBook, SimAlertState};
 pub use jsm::JsmSite;
 pub use opsgenie::{OpsGenieAccount, SimRotation, SimShift};
+pub use pagerduty::{PagerDutyAccount, PdShift};
 pub use slack::{Ephemeral, Post, SlackWorkspace, Update, UserGroup};
 pub use socket_mode::{ConnectionRecord, SocketModeServer};
 

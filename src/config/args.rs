@@ -230,19 +230,47 @@ pub struct SlackArgs {
 pub enum ProviderKind {
     Opsgenie,
     Jsm,
+    Pagerduty,
 }
 
 /// Where on-call answers (and alerts) come from.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "On-call provider")]
 pub struct SourceArgs {
-    /// `opsgenie`, or `jsm` for Jira Service Management Operations.
+    /// `opsgenie`, `jsm` for Jira Service Management Operations, or
+    /// `pagerduty`.
     #[arg(long, env = "ONCALL_PROVIDER", value_enum, ignore_case = true, default_value_t = ProviderKind::Opsgenie)]
     pub oncall_provider: ProviderKind,
     #[command(flatten)]
     pub opsgenie: OpsGenieArgs,
     #[command(flatten)]
     pub jsm: JsmArgs,
+    #[command(flatten)]
+    pub pagerduty: PagerDutyArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PagerDutyArgs {
+    /// A PagerDuty REST API key (read access; write access to act on incidents
+    /// and make overrides). Required with ONCALL_PROVIDER=pagerduty.
+    #[arg(long, env = "PAGERDUTY_API_TOKEN", hide_env_values = true, value_parser = parse_secret)]
+    pub pagerduty_api_token: Option<SecretString>,
+    /// The default schedule: its id (PABC123) or its exact name.
+    #[arg(long, env = "PAGERDUTY_SCHEDULE")]
+    pub pagerduty_schedule: Option<String>,
+    /// Where the PagerDuty account lives.
+    #[arg(long, env = "PAGERDUTY_REGION", value_enum, ignore_case = true, default_value_t = Region::Us)]
+    pub pagerduty_region: Region,
+    /// Overrides the region's REST API base URL (tests, proxies).
+    #[arg(long, env = "PAGERDUTY_API_URL", value_parser = parse_http_url)]
+    pub pagerduty_api_url: Option<Url>,
+    /// Overrides the region's Events API base URL (tests, proxies).
+    #[arg(long, env = "PAGERDUTY_EVENTS_URL", value_parser = parse_http_url)]
+    pub pagerduty_events_url: Option<Url>,
+    /// An Events API v2 integration key: incidents are raised on its service.
+    /// Required with alerts on PagerDuty.
+    #[arg(long, env = "PAGERDUTY_ROUTING_KEY", hide_env_values = true, value_parser = parse_secret)]
+    pub pagerduty_routing_key: Option<SecretString>,
 }
 
 #[derive(Debug, Args)]
@@ -355,6 +383,10 @@ pub struct WebhookArgs {
     /// integration.
     #[arg(long, env = "JSM_WEBHOOK_TOKEN", hide_env_values = true, value_parser = parse_secret)]
     pub jsm_webhook_token: Option<SecretString>,
+    /// Turns on `POST /pagerduty/webhook`: a v3 webhook subscription's signing
+    /// secret (deliveries are checked against `X-PagerDuty-Signature`).
+    #[arg(long, env = "PAGERDUTY_WEBHOOK_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    pub pagerduty_webhook_secret: Option<SecretString>,
 }
 
 /// Where several replicas share their state (`serve` and `check`).

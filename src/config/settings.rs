@@ -22,6 +22,10 @@ use crate::outbound::{BackoffPolicy, Timeouts};
 use crate::overrides::TakeCallPolicies;
 use crate::providers::jsm::JsmConfig;
 use crate::providers::opsgenie::{EU_API_URL, US_API_URL};
+use crate::providers::pagerduty::{
+    PagerDutyConfig, EU_API_URL as PD_EU_API_URL, EU_EVENTS_URL as PD_EU_EVENTS_URL,
+    US_API_URL as PD_US_API_URL, US_EVENTS_URL as PD_US_EVENTS_URL,
+};
 use crate::routing::Routing;
 use crate::store::StateConfig;
 use crate::usergroup_sync::{UserGroupRef, UserGroupSpec};
@@ -80,6 +84,7 @@ pub const SOCKET_RECONNECT: BackoffPolicy = BackoffPolicy {
 pub enum SourceConfig {
     OpsGenie(OpsGenieConfig),
     Jsm(JsmConfig),
+    PagerDuty(PagerDutyConfig),
 }
 
 impl SourceConfig {
@@ -88,6 +93,7 @@ impl SourceConfig {
         match self {
             Self::OpsGenie(config) => &config.schedule,
             Self::Jsm(config) => &config.schedule,
+            Self::PagerDuty(config) => &config.schedule,
         }
     }
 }
@@ -129,7 +135,7 @@ impl SourceArgs {
     pub fn other_region_url(&self) -> Option<Url> {
         match self.oncall_provider {
             ProviderKind::Opsgenie => self.opsgenie.other_region_url(),
-            ProviderKind::Jsm => None,
+            ProviderKind::Jsm | ProviderKind::Pagerduty => None,
         }
     }
 
@@ -147,6 +153,51 @@ impl SourceArgs {
                 .opsgenie
                 .config(file_schedule, required)?
                 .map(SourceConfig::OpsGenie)),
+            ProviderKind::Pagerduty => {
+                let pd = self.pagerduty;
+                let api_token = required.take(pd.pagerduty_api_token, "PAGERDUTY_API_TOKEN");
+                let schedule = required.take(
+                    pd.pagerduty_schedule
+                        .or(file_schedule)
+                        .filter(|name| !name.trim().is_empty()),
+                    "PAGERDUTY_SCHEDULE",
+                );
+                let routing_key = pd.pagerduty_routing_key;
+                if alerts && routing_key.is_none() {
+                    required.missing.push("PAGERDUTY_ROUTING_KEY");
+                }
+                let (api_default, events_default) = match pd.pagerduty_region {
+                    Region::Us => (PD_US_API_URL, PD_US_EVENTS_URL),
+                    Region::Eu => (PD_EU_API_URL, PD_EU_EVENTS_URL),
+                };
+                let default = |url: &str| {
+                    parse_http_url(url).map_err(|_| ConfigError::PlainHttp {
+                        variable: "PAGERDUTY_REGION",
+                        url: url.to_owned(),
+                    })
+                };
+                let api_url = encrypted(
+                    "PAGERDUTY_API_URL",
+                    pd.pagerduty_api_url
+                        .map_or_else(|| default(api_default), Ok)?,
+                )?;
+                let events_url = encrypted(
+                    "PAGERDUTY_EVENTS_URL",
+                    pd.pagerduty_events_url
+                        .map_or_else(|| default(events_default), Ok)?,
+                )?;
+                let (Some(api_token), Some(schedule)) = (api_token, schedule) else {
+                    return Ok(None);
+                };
+                Ok(Some(SourceConfig::PagerDuty(PagerDutyConfig {
+                    api_url,
+                    events_url,
+                    api_token,
+                    schedule,
+                    routing_key,
+                    escalation_policy: None,
+                })))
+            }
             ProviderKind::Jsm => {
                 let jsm = self.jsm;
                 let site_url = required.take(jsm.jsm_site_url, "JSM_SITE_URL");
@@ -249,6 +300,12 @@ pub enum ConfigError {
     /// Not echoed: the URL may carry a password.
     #[error("STATE_URL is not a Redis URL: {0}; write redis://host:6379/0, or rediss://… for TLS")]
     StateUrl(&'static str),
+    #[error("{variable} has no meaning on {provider}: {why}")]
+    NotForProvider {
+        variable: &'static str,
+        provider: &'static str,
+        why: &'static str,
+    },
 }
 
 /// `STATE_URL`, checked without ever repeating it (it may carry a password).
@@ -399,6 +456,7 @@ impl ServeConfig {
         let secret = self.alias_secret.as_ref().unwrap_or(match &self.source {
             SourceConfig::OpsGenie(opsgenie) => &opsgenie.api_key,
             SourceConfig::Jsm(jsm) => jsm.integration_key.as_ref().unwrap_or(&jsm.api_token),
+            SourceConfig::PagerDuty(pd) => pd.routing_key.as_ref().unwrap_or(&pd.api_token),
         });
         AliasKey::from_secret(secret)
     }
@@ -410,6 +468,8 @@ impl ServeConfig {
 pub struct WebhookTokens {
     pub opsgenie: Option<SecretString>,
     pub jsm: Option<SecretString>,
+    /// PagerDuty's v3 signing secret.
+    pub pagerduty: Option<SecretString>,
 }
 
 /// Everything `sync-usergroup` needs, checked.
@@ -532,6 +592,16 @@ impl AppArgs {
         let mut required = Required::default();
         let slack = self.slack.config(&mut required)?;
         let alerts = self.alerts.config();
+        if self.source.oncall_provider == ProviderKind::Pagerduty
+            && alerts.as_ref().is_some_and(|alerts| alerts.team.is_some())
+        {
+            return Err(ConfigError::NotForProvider {
+                variable: "ALERT_TEAM",
+                provider: "PagerDuty",
+                why: "an incident goes to the service of PAGERDUTY_ROUTING_KEY and its \
+                      escalation policy; remove ALERT_TEAM",
+            });
+        }
         let state = state_config(self.state)?;
         let source = self.source.config(
             file.default_schedule.clone(),
@@ -572,6 +642,7 @@ impl AppArgs {
             webhooks: WebhookTokens {
                 opsgenie: self.webhooks.opsgenie_webhook_token,
                 jsm: self.webhooks.jsm_webhook_token,
+                pagerduty: self.webhooks.pagerduty_webhook_secret,
             },
             state,
             announcements,

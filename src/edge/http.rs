@@ -17,6 +17,7 @@ use subtle::ConstantTimeEq;
 use super::inbox::{Inbox, Reply};
 use super::socket_mode::LinkStatus;
 use crate::config::WebhookTokens;
+use crate::providers::pagerduty::webhook::{parse_incident_event, signature_matches};
 use crate::providers::webhook::{parse_alert_update, WebhookError};
 use crate::slack::commands::command_of_form;
 use crate::slack::events::Envelope;
@@ -84,6 +85,7 @@ pub fn app(state: HttpState) -> Router {
         .route("/slack/commands", post(slack_commands))
         .route("/opsgenie/webhook", post(opsgenie_webhook))
         .route("/jsm/webhook", post(jsm_webhook))
+        .route("/pagerduty/webhook", post(pagerduty_webhook))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -345,6 +347,64 @@ async fn opsgenie_webhook(State(state): State<HttpState>, request: Request) -> R
 async fn jsm_webhook(State(state): State<HttpState>, request: Request) -> Response {
     let token = state.webhooks.jsm.clone();
     alert_webhook(&state, token.as_ref(), "JSM_WEBHOOK_TOKEN", request).await
+}
+
+/// PagerDuty's v3 webhook: authentic when an `X-PagerDuty-Signature` entry is
+/// the HMAC of the raw body under `PAGERDUTY_WEBHOOK_SECRET` (checked before
+/// anything is parsed; 400 without the header, 401 when none matches), then
+/// acknowledged and reflected after the 2xx, each `X-Webhook-Id` once.
+async fn pagerduty_webhook(State(state): State<HttpState>, request: Request) -> Response {
+    let Some(secret) = state.webhooks.pagerduty.clone() else {
+        return (
+            StatusCode::NOT_FOUND,
+            "this webhook is off: set PAGERDUTY_WEBHOOK_SECRET to turn it on\n",
+        )
+            .into_response();
+    };
+    let (parts, body) = request.into_parts();
+    let header_value = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    let Some(signature) = header_value("x-pagerduty-signature") else {
+        tracing::warn!("refused a PagerDuty delivery: no signature");
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let webhook_id = header_value("x-webhook-id");
+    let body = match read_body(&state, &parts, body).await {
+        Ok(body) => body,
+        Err(answer) => return answer,
+    };
+    if !signature_matches(secret.expose_secret().as_bytes(), &signature, &body) {
+        tracing::warn!("refused a PagerDuty delivery: no signature matches");
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    match parse_incident_event(&body) {
+        Ok(event) => {
+            if !state
+                .inbox
+                .accept_incident_event(event, webhook_id.as_deref())
+            {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy: too much work in flight; deliver it again\n",
+                )
+                    .into_response();
+            }
+        }
+        Err(WebhookError::OtherAction(action)) => {
+            state.inbox.metrics().alert_webhook("other_action");
+            tracing::debug!(%action, "webhook event not reflected");
+        }
+        Err(error @ WebhookError::Malformed(_)) => {
+            tracing::warn!(%error, "refused a PagerDuty delivery");
+            return StatusCode::BAD_REQUEST.into_response();
+        }
+    }
+    StatusCode::ACCEPTED.into_response()
 }
 
 /// A provider's outgoing webhook: `Authorization: Bearer <token>` compared in

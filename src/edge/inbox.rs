@@ -17,8 +17,8 @@ use super::recent::RecentKeys;
 use crate::bot::{Bot, FormErrors};
 use crate::metrics::Metrics;
 use crate::model::{
-    AlertUpdate, BotIdentity, Click, FormField, FormOpening, FormSubmission, OverrideButton,
-    OverrideClick, Request, SlashCommand,
+    AlertUpdate, BotIdentity, Click, FormField, FormOpening, FormSubmission, IncidentEvent,
+    OverrideButton, OverrideClick, Request, SlashCommand,
 };
 use crate::overrides::{Confirmation, Said, UndoClick};
 use crate::slack::events::{Envelope, Inbound};
@@ -890,6 +890,44 @@ impl Inbox {
             span,
             async move {
                 let reflected = threads.reflect(&update).await;
+                metrics.alert_webhook(reflected.as_str());
+                tracing::info!(reflected = reflected.as_str(), "alert webhook handled");
+            },
+            async {},
+        );
+        true
+    }
+
+    /// One delivery of a webhook that names its alert by the provider's id
+    /// (PagerDuty's v3): dropped when its `webhook_id` came before (deliveries
+    /// are at least once), else looked up and reflected after the 2xx. `false`
+    /// when there is no room (the door answers 503, and it comes again).
+    pub fn accept_incident_event(&self, event: IncidentEvent, webhook_id: Option<&str>) -> bool {
+        let Some(threads) = self.inner.bot.alert_threads().cloned() else {
+            tracing::info!("an alert webhook, but alerts are off; ignored");
+            return true;
+        };
+        if let Some(id) = webhook_id {
+            let key = ("webhook", id);
+            let mut books = self.books();
+            if books.seen.contains(&key, Instant::now()) {
+                self.inner.metrics.alert_webhook("repeated");
+                return true;
+            }
+            books.seen.insert(&key, Instant::now());
+        }
+        let Some(slot) = self.admit("a webhook delivery".to_owned()) else {
+            self.inner.metrics.alert_webhook("shed");
+            return false;
+        };
+        let metrics = Arc::clone(&self.inner.metrics);
+        let span = tracing::info_span!("alert_webhook", incident = %event.incident);
+        self.spawn_in(
+            slot,
+            "alert_webhook",
+            span,
+            async move {
+                let reflected = Box::pin(threads.reflect_event(&event)).await;
                 metrics.alert_webhook(reflected.as_str());
                 tracing::info!(reflected = reflected.as_str(), "alert webhook handled");
             },

@@ -942,6 +942,12 @@ fn rotations_phrase(rotations: &[RotationRef]) -> String {
         .collect();
     match names.as_slice() {
         [] => String::new(),
+        // PagerDuty's final schedule: an override there covers every layer.
+        [_] if rotations[0].id.is_none()
+            && rotations[0].name == crate::providers::pagerduty::FINAL_SCHEDULE =>
+        {
+            " (the whole schedule, every layer of it)".to_owned()
+        }
         [one] => format!(" (rotation {one})"),
         [rest @ .., last] => format!(" (rotations {} and {last})", rest.join(", ")),
     }

@@ -12,6 +12,7 @@ mod alert_actions;
 mod alert_body;
 pub mod jsm;
 pub mod opsgenie;
+pub mod pagerduty;
 mod timeline;
 pub mod webhook;
 
@@ -23,14 +24,20 @@ use crate::outbound::{RestError, Retryable};
 pub use alert_actions::{ActingUser, ActionError, AlertVerb};
 pub use jsm::{JsmClient, JsmConfig, JsmError};
 pub use opsgenie::OpsGenieClient;
+pub use pagerduty::{PagerDutyClient, PagerDutyConfig, PagerDutyError};
 
 /// A failed provider call.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
     #[error(transparent)]
     Rest(#[from] RestError),
+    /// A failure several callers waited on (a cached lookup's).
+    #[error(transparent)]
+    Shared(std::sync::Arc<RestError>),
     #[error(transparent)]
     Jsm(#[from] JsmError),
+    #[error(transparent)]
+    PagerDuty(#[from] PagerDutyError),
 }
 
 impl ProviderError {
@@ -38,7 +45,8 @@ impl ProviderError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Rest(error) => error.retry_hint().is_some(),
-            Self::Jsm(_) => false,
+            Self::Shared(error) => error.retry_hint().is_some(),
+            Self::Jsm(_) | Self::PagerDuty(_) => false,
         }
     }
 }
@@ -50,6 +58,7 @@ impl ProviderError {
 pub enum Provider {
     OpsGenie(Box<OpsGenieClient>),
     Jsm(Box<JsmClient>),
+    PagerDuty(Box<PagerDutyClient>),
 }
 
 impl Provider {
@@ -58,6 +67,7 @@ impl Provider {
         match self {
             Self::OpsGenie(_) => "OpsGenie",
             Self::Jsm(_) => "JSM Operations",
+            Self::PagerDuty(_) => "PagerDuty",
         }
     }
 
@@ -71,6 +81,7 @@ impl Provider {
                 .map(|email| Person::with_email(email))
                 .collect(),
             Self::Jsm(client) => client.on_call_people(schedule).await?,
+            Self::PagerDuty(client) => client.on_call_people(schedule).await?,
         })
     }
 
@@ -88,6 +99,7 @@ impl Provider {
                 .map(|email| Person::with_email(email))
                 .collect(),
             Self::Jsm(client) => client.on_call_people_at(schedule, at).await?,
+            Self::PagerDuty(client) => client.on_call_people_at(schedule, at).await?,
         })
     }
 
@@ -101,6 +113,7 @@ impl Provider {
         match self {
             Self::OpsGenie(client) => Ok(client.plan(schedule, from, until).await?),
             Self::Jsm(client) => client.plan(schedule, from, until).await,
+            Self::PagerDuty(client) => client.plan(schedule, from, until).await,
         }
     }
 
@@ -109,6 +122,7 @@ impl Provider {
         Ok(match self {
             Self::OpsGenie(client) => client.create_alert(alert).await?,
             Self::Jsm(client) => client.create_alert(alert).await?,
+            Self::PagerDuty(client) => client.create_alert(alert).await?,
         })
     }
 
@@ -118,6 +132,7 @@ impl Provider {
         match self {
             Self::OpsGenie(client) => client.create_override(request).await,
             Self::Jsm(client) => client.create_override(request).await,
+            Self::PagerDuty(client) => client.create_override(request).await,
         }
     }
 
@@ -131,6 +146,7 @@ impl Provider {
         match self {
             Self::OpsGenie(client) => client.find_override(request).await,
             Self::Jsm(client) => client.find_override(request).await,
+            Self::PagerDuty(client) => client.find_override(request).await,
         }
     }
 
@@ -139,6 +155,25 @@ impl Provider {
         match self {
             Self::OpsGenie(client) => client.delete_override(schedule, alias).await,
             Self::Jsm(client) => client.delete_override(schedule, alias).await,
+            Self::PagerDuty(client) => client.delete_override(schedule, alias).await,
+        }
+    }
+
+    /// The alias of the alert the provider knows by `id`, for webhooks that
+    /// name it so (PagerDuty's notes); `None` where the webhooks carry it.
+    pub async fn alias_of(&self, id: &str) -> Result<Option<String>, ProviderError> {
+        match self {
+            Self::PagerDuty(client) => Ok(client.incident_key(id).await?),
+            Self::OpsGenie(_) | Self::Jsm(_) => Ok(None),
+        }
+    }
+
+    /// The email of the person the provider knows by `id` (PagerDuty's
+    /// webhooks name people so).
+    pub async fn email_of(&self, id: &str) -> Result<Option<String>, ProviderError> {
+        match self {
+            Self::PagerDuty(client) => Ok(client.person(id).await?.email),
+            Self::OpsGenie(_) | Self::Jsm(_) => Ok(None),
         }
     }
 
@@ -153,6 +188,7 @@ impl Provider {
         match self {
             Self::OpsGenie(client) => client.act_on_alert(alias, verb, by).await,
             Self::Jsm(client) => client.act_on_alert(alias, verb, by).await,
+            Self::PagerDuty(client) => client.act_on_alert(alias, verb, by).await,
         }
     }
 }

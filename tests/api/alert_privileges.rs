@@ -27,6 +27,7 @@ async fn spawn_two_way_in_organisation(
         config.webhooks = WebhookTokens {
             opsgenie: Some(WEBHOOK_TOKEN.into()),
             jsm: Some(WEBHOOK_TOKEN.into()),
+            pagerduty: None,
         };
     })
     .await
@@ -190,6 +191,7 @@ async fn the_bots_own_alias_is_reflected_after_a_restart_without_shared_state() 
             config.webhooks = WebhookTokens {
                 opsgenie: Some(WEBHOOK_TOKEN.into()),
                 jsm: Some(WEBHOOK_TOKEN.into()),
+                pagerduty: None,
             };
         };
         let app = spawn_app_on_with_workspace(upstream, two_way).await;

@@ -68,6 +68,7 @@ async fn no_text_from_a_provider_or_a_person_reaches_slack_unescaped() {
             config.webhooks = WebhookTokens {
                 opsgenie: Some(WEBHOOK_TOKEN.into()),
                 jsm: Some(WEBHOOK_TOKEN.into()),
+                pagerduty: None,
             };
             config.topics = vec![TopicSpec {
                 channel: "C0TOPIC".into(),

@@ -525,7 +525,9 @@ pub fn fixture(name: &str) -> String {
 pub fn opsgenie_of(config: &mut ServeConfig) -> &mut OpsGenieConfig {
     match &mut config.source {
         SourceConfig::OpsGenie(opsgenie) => opsgenie,
-        SourceConfig::Jsm(_) => panic!("the harness configures OpsGenie"),
+        SourceConfig::Jsm(_) | SourceConfig::PagerDuty(_) => {
+            panic!("the harness configures OpsGenie")
+        }
     }
 }
 

@@ -24,6 +24,7 @@ pub(crate) async fn spawn_two_way(upstream: Upstream) -> TestApp {
         config.webhooks = WebhookTokens {
             opsgenie: Some(WEBHOOK_TOKEN.into()),
             jsm: Some(WEBHOOK_TOKEN.into()),
+            pagerduty: None,
         };
     })
     .await

@@ -577,7 +577,11 @@ impl JsmClient {
 fn refusal_or_failure(error: ProviderError) -> crate::providers::ActionError {
     match error {
         ProviderError::Rest(error) => crate::providers::ActionError::Failed(error),
+        ProviderError::Shared(error) => crate::providers::ActionError::Failed((*error).clone()),
         ProviderError::Jsm(error) => crate::providers::ActionError::Refused(error.to_string()),
+        ProviderError::PagerDuty(error) => {
+            crate::providers::ActionError::Refused(error.to_string())
+        }
     }
 }
 

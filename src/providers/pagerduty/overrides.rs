@@ -1,0 +1,198 @@
+//! Schedule overrides: `POST /schedules/{id}/overrides`, answered 201 with a
+//! status per override (so a 201 does not say it was made: each one's status
+//! and errors are read). A PagerDuty override covers the whole schedule, every
+//! layer under it; the bot's rotation choice does not narrow it.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::client::{PagerDutyClient, API_TOKEN};
+use crate::model::OverrideRequest;
+use crate::outbound::RestError;
+use crate::providers::alert_actions::ActionError;
+
+#[derive(Debug, Deserialize)]
+struct Made {
+    /// Its own status: 201 when made.
+    status: Option<u16>,
+    #[serde(default)]
+    errors: Vec<String>,
+    #[serde(rename = "override")]
+    made: Option<OverrideBody>,
+}
+
+#[derive(Debug, Deserialize)]
+struct OverrideBody {
+    id: Option<String>,
+    #[serde(default)]
+    start: String,
+    #[serde(default)]
+    end: String,
+    user: Option<UserRef>,
+}
+
+#[derive(Debug, Deserialize)]
+struct UserRef {
+    id: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct OverridesPage {
+    #[serde(default)]
+    overrides: Vec<OverrideBody>,
+}
+
+fn refusal(error: RestError) -> ActionError {
+    match error {
+        RestError::Unauthorized { .. } => ActionError::Refused(
+            "PagerDuty does not let the bot's API key change schedules (it needs write access)"
+                .to_owned(),
+        ),
+        RestError::NotFound { message, .. } | RestError::Rejected { message, .. } => {
+            ActionError::Refused(message)
+        }
+        other => ActionError::Failed(other),
+    }
+}
+
+impl PagerDutyClient {
+    /// The PagerDuty user the override is for, by their email.
+    async fn override_user(&self, request: &OverrideRequest) -> Result<String, ActionError> {
+        if let Some(id) = request
+            .who
+            .account_id
+            .as_deref()
+            .filter(|id| !id.contains('@'))
+        {
+            return Ok(id.to_owned());
+        }
+        let email = request.who.email.as_deref().unwrap_or(&request.who.name);
+        self.user_id_by_email(email)
+            .await
+            .map_err(refusal)?
+            .ok_or_else(|| {
+                ActionError::Refused(format!("PagerDuty has no user with the email {email}"))
+            })
+    }
+
+    /// Makes the override; returns its id. Sent once (a write); after an
+    /// answer that may hide a landing, read back by person and span.
+    pub async fn create_override(&self, request: &OverrideRequest) -> Result<String, ActionError> {
+        let schedule = self
+            .schedule_id(&request.schedule)
+            .await
+            .map_err(|error| ActionError::Refused(error.to_string()))?;
+        let user = self.override_user(request).await?;
+        let body = json!({"overrides": [{
+            "start": crate::outbound::rfc3339(request.from),
+            "end": crate::outbound::rfc3339(request.until),
+            "user": {"id": user, "type": "user_reference"},
+        }]});
+        let url = self
+            .rest()
+            .url(
+                &self.config().api_url,
+                &["schedules", &schedule, "overrides"],
+            )
+            .map_err(ActionError::Failed)?;
+        let answer: Result<Vec<Made>, RestError> = self
+            .rest()
+            .write("override", API_TOKEN, |http| {
+                self.authorized(http.post(url.clone())).json(&body)
+            })
+            .await;
+        match answer {
+            Ok(made) => {
+                let Some(first) = made.into_iter().next() else {
+                    return Err(ActionError::Refused(
+                        "PagerDuty answered without the override".to_owned(),
+                    ));
+                };
+                match (first.status, first.made.and_then(|made| made.id)) {
+                    (Some(201) | None, Some(id)) if first.errors.is_empty() => Ok(id),
+                    _ => Err(ActionError::Refused(if first.errors.is_empty() {
+                        "PagerDuty did not make the override".to_owned()
+                    } else {
+                        format!(
+                            "PagerDuty did not make the override: {}",
+                            first.errors.join("; ")
+                        )
+                    })),
+                }
+            }
+            Err(error) if error.may_have_landed() => match self.find_override(request).await? {
+                Some(id) => Ok(id),
+                None => Err(ActionError::Failed(error)),
+            },
+            Err(error) => Err(refusal(error)),
+        }
+    }
+
+    /// The id of an override of `request`'s person over its span, when the
+    /// schedule holds one.
+    pub async fn find_override(
+        &self,
+        request: &OverrideRequest,
+    ) -> Result<Option<String>, ActionError> {
+        let schedule = self
+            .schedule_id(&request.schedule)
+            .await
+            .map_err(|error| ActionError::Refused(error.to_string()))?;
+        let user = self.override_user(request).await?;
+        let page: OverridesPage = self
+            .get(
+                "overrides",
+                &["schedules", &schedule, "overrides"],
+                &[
+                    ("since", crate::outbound::rfc3339(request.from)),
+                    ("until", crate::outbound::rfc3339(request.until)),
+                ],
+            )
+            .await
+            .map_err(refusal)?;
+        let same = |time: &str, wanted: std::time::SystemTime| {
+            humantime::parse_rfc3339_weak(time).is_ok_and(|time| {
+                let gap = time
+                    .duration_since(wanted)
+                    .or_else(|_| wanted.duration_since(time))
+                    .unwrap_or_default();
+                gap < std::time::Duration::from_secs(60)
+            })
+        };
+        Ok(page
+            .overrides
+            .into_iter()
+            .find(|found| {
+                found.user.as_ref().is_some_and(|who| who.id == user)
+                    && same(&found.start, request.from)
+                    && same(&found.end, request.until)
+            })
+            .and_then(|found| found.id))
+    }
+
+    /// Deletes the override with this id (`DELETE
+    /// /schedules/{id}/overrides/{override_id}`); one already gone is fine.
+    pub async fn delete_override(&self, schedule: &str, id: &str) -> Result<(), ActionError> {
+        let schedule = self
+            .schedule_id(schedule)
+            .await
+            .map_err(|error| ActionError::Refused(error.to_string()))?;
+        let url = self
+            .rest()
+            .url(
+                &self.config().api_url,
+                &["schedules", &schedule, "overrides", id],
+            )
+            .map_err(ActionError::Failed)?;
+        let deleted: Result<serde_json::Value, RestError> = self
+            .rest()
+            .write("override_delete", API_TOKEN, |http| {
+                self.authorized(http.delete(url.clone()))
+            })
+            .await;
+        match deleted {
+            Ok(_) | Err(RestError::NotFound { .. }) => Ok(()),
+            Err(error) => Err(refusal(error)),
+        }
+    }
+}

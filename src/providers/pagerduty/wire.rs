@@ -1,0 +1,65 @@
+//! PagerDuty's REST answers, as far as the bot reads them. Lenient: unknown
+//! fields are ignored, optional ones may be missing or null.
+
+use serde::Deserialize;
+
+/// A page of a classic-paginated list: `limit`, `offset`, `more`.
+#[derive(Debug, Deserialize)]
+pub(super) struct SchedulesPage {
+    #[serde(default)]
+    pub schedules: Vec<ScheduleSummary>,
+    #[serde(default)]
+    pub more: bool,
+    /// The page size the API used (it may cap what was asked).
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ScheduleSummary {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ScheduleAnswer {
+    pub schedule: Schedule,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct Schedule {
+    pub final_schedule: Option<SubSchedule>,
+    pub overrides_subschedule: Option<SubSchedule>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct SubSchedule {
+    #[serde(default)]
+    pub rendered_schedule_entries: Vec<Entry>,
+}
+
+/// One stretch of the schedule: who, from when, until when.
+#[derive(Debug, Deserialize)]
+pub(super) struct Entry {
+    pub user: Option<Reference>,
+    pub start: String,
+    pub end: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(super) struct Reference {
+    pub id: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct UserAnswer {
+    pub user: User,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct User {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    pub email: Option<String>,
+}
