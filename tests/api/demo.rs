@@ -210,3 +210,33 @@ async fn the_demo_runs_against_jsm_operations_too() {
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn the_demo_runs_against_pagerduty_too() {
+    let output = demo()
+        .args(["--provider", "pagerduty"])
+        .env("ALERT_ON_MENTION", "true")
+        .output()
+        .await
+        .expect("the demo runs");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for line in [
+        "Simulated workspace: #support, the bot @ops, and Dana. PagerDuty schedule SRE_schedule: alice on call (one person at a time), bob next.",
+        "                       I also raised a P4 alert in PagerDuty.",
+        "PagerDuty received a severity info alert: \"Dana asked for help in Slack: the checkout page returns 502s, can someone look?\"",
+        "    → PagerDuty: incident PINC001 is acknowledged, assigned to PUSRBOB (From: bob@demo.example)",
+        "    ↳ ops (in thread): Note from @alice: Rolling back the 14:02 deploy",
+        "    ↳ ops (in thread): @alice closed it in PagerDuty.",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?}:\n{stdout}");
+    }
+    assert!(
+        stdout.contains("(the whole schedule, every layer of it)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with("PagerDuty now holds 1 override(s) made by the bot.\n"),
+        "{stdout}"
+    );
+}

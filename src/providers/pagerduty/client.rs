@@ -31,6 +31,11 @@ const PAGE_SIZE: usize = 100;
 const MAX_PAGES: usize = 20;
 /// How long a person's email is remembered.
 const USER_TTL: Duration = Duration::from_secs(60 * 60);
+/// How far the window asked of PagerDuty reaches before and past the one a
+/// caller wants, so that the shifts at its edges are not cut.
+const MARGIN_BEFORE: Duration = Duration::from_secs(24 * 60 * 60);
+const MARGIN_AFTER: Duration = Duration::from_secs(14 * 24 * 60 * 60);
+
 /// The final schedule's rotation, as the answers name it.
 pub const FINAL_SCHEDULE: &str = "final schedule";
 
@@ -305,14 +310,18 @@ impl PagerDutyClient {
             .map_err(|error: Arc<RestError>| ProviderError::Shared(error))
     }
 
-    /// The final schedule over `from` .. `until`, as one rotation.
+    /// The final schedule over `from` .. `until`, as one rotation. PagerDuty
+    /// cuts the entries at the window's edges, so the window asked for reaches
+    /// a day before and two weeks past: a shift's start and end are its own.
     pub async fn plan(
         &self,
         schedule: &str,
         from: SystemTime,
         until: SystemTime,
     ) -> Result<Vec<RotationPlan>, ProviderError> {
-        let entries = self.final_entries(schedule, from, until).await?;
+        let since = from.checked_sub(MARGIN_BEFORE).unwrap_or(from);
+        let to = until.checked_add(MARGIN_AFTER).unwrap_or(until);
+        let entries = self.final_entries(schedule, since, to).await?;
         let mut shifts = Vec::with_capacity(entries.len());
         for (entry, is_override) in entries {
             let Some(user) = entry.user else {

@@ -196,3 +196,80 @@ impl PagerDutyClient {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Person;
+    use crate::outbound::Timeouts;
+    use crate::providers::pagerduty::PagerDutyConfig;
+    use std::time::{Duration, SystemTime};
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    async fn client(server: &MockServer) -> PagerDutyClient {
+        PagerDutyClient::new(
+            PagerDutyConfig {
+                api_url: server.uri().parse().expect("a URL"),
+                events_url: server.uri().parse().expect("a URL"),
+                api_token: "t".into(),
+                schedule: "PSRE001".into(),
+                routing_key: None,
+                escalation_policy: None,
+            },
+            Timeouts::default(),
+        )
+        .expect("a client")
+    }
+
+    fn request() -> OverrideRequest {
+        let from = SystemTime::UNIX_EPOCH + Duration::from_secs(2_000_000_000);
+        OverrideRequest {
+            schedule: "PSRE001".into(),
+            who: Person {
+                email: Some("bob@corp.example".into()),
+                name: "Bob".into(),
+                account_id: Some("PUSRBOB".into()),
+            },
+            from,
+            until: from + Duration::from_secs(3600),
+            rotations: Vec::new(),
+            alias: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_201_whose_override_has_a_status_of_400_is_a_refusal_in_pagerdutys_words() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/schedules/PSRE001"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(serde_json::json!({"schedule": {}})),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/schedules/PSRE001/overrides"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!([
+                {"status": 400, "errors": ["Override must end after its start"],
+                 "override": {"start": "x", "end": "y", "user": {"id": "PUSRBOB"}}}
+            ])))
+            .mount(&server)
+            .await;
+        let refused = client(&server).await.create_override(&request()).await;
+        assert!(
+            matches!(&refused, Err(ActionError::Refused(reason)) if reason.ends_with("Override must end after its start")),
+            "{refused:?}"
+        );
+        Mock::given(method("POST"))
+            .and(path("/schedules/PSRE001/overrides"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!([
+                {"status": 201, "errors": [], "override": {"id": "POVR1", "start": "x", "end": "y"}}
+            ])))
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        let made = client(&server).await.create_override(&request()).await;
+        assert_eq!(made.ok().as_deref(), Some("POVR1"));
+    }
+}
