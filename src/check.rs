@@ -494,10 +494,24 @@ async fn check_pagerduty(
             return None;
         }
     }
+    // Every other schedule named is found too, as the bot finds them at start.
+    for other in config.schedules() {
+        if other == schedule.as_str() {
+            continue;
+        }
+        match client.schedule_id(other).await {
+            Ok(id) => report.ok(format!("PagerDuty: schedule `{other}` is {id}")),
+            Err(error) => report.fail(format!("PagerDuty: {error}")),
+        }
+    }
+    let answered_by = match pd.escalation_policies.get(schedule) {
+        Some(policy) => format!("the levels of escalation policy {policy}"),
+        None => "the final schedule".to_owned(),
+    };
     match client.on_call_people(schedule).await {
         Ok(people) => {
             report.ok(format!(
-                "PagerDuty: on call now (the final schedule): {}",
+                "PagerDuty: on call now ({answered_by}): {}",
                 if people.is_empty() {
                     "nobody".to_owned()
                 } else {

@@ -268,7 +268,7 @@ impl Demo {
                     api_token: PD_TOKEN.into(),
                     schedule: SCHEDULE.into(),
                     routing_key: Some(PD_ROUTING_KEY.into()),
-                    escalation_policy: None,
+                    escalation_policies: Default::default(),
                 });
                 (SimulatedSource::PagerDuty(pagerduty), source)
             }

@@ -211,6 +211,19 @@ pub struct Shift {
     pub is_override: bool,
 }
 
+impl Shift {
+    /// The end given to a shift that has none: someone an escalation level
+    /// names directly is on call there always (2100-01-01, past any window).
+    pub fn open_end() -> SystemTime {
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(4_102_444_800)
+    }
+
+    /// Whether the shift has no end of its own.
+    pub fn is_open_ended(&self) -> bool {
+        self.until >= Self::open_end()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Priority {
     P1,

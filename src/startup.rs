@@ -138,6 +138,25 @@ fn provider(
     Ok(Arc::new(provider))
 }
 
+/// PagerDuty's schedules are named by id or by exact name: each name is found
+/// once at start, so that a typo is said at once rather than at the first
+/// question. In the background: PagerDuty being down does not stop the bot,
+/// and a name not found now is looked for again when it is asked about.
+fn find_schedules_at_start(provider: &Arc<Provider>, config: &ServeConfig) {
+    if !matches!(**provider, Provider::PagerDuty(_)) {
+        return;
+    }
+    let provider = Arc::clone(provider);
+    let schedules: Vec<String> = config.schedules().into_iter().map(str::to_owned).collect();
+    tokio::spawn(async move {
+        for schedule in schedules {
+            if let Err(error) = provider.find_schedule(&schedule).await {
+                tracing::error!(%schedule, %error, "a configured schedule was not found");
+            }
+        }
+    });
+}
+
 /// The on-call directory for `provider`, with every explicit Slack mapping: email
 /// overrides, and account-id overrides (JSM_ACCOUNT_OVERRIDES, and the config
 /// file's keys that are not emails).
@@ -216,6 +235,7 @@ pub async fn build(config: &ServeConfig) -> Result<Services, StartupError> {
         None => SharedState::local(Arc::clone(&metrics)),
     });
     let provider = provider(&config.source, config.timeouts, &metrics)?;
+    find_schedules_at_start(&provider, config);
     let directory = Arc::new(
         directory(
             Arc::clone(&provider),

@@ -56,6 +56,7 @@ const VARIABLES: &[&str] = &[
     "PAGERDUTY_API_URL",
     "PAGERDUTY_EVENTS_URL",
     "PAGERDUTY_ROUTING_KEY",
+    "PAGERDUTY_ESCALATION_POLICY",
     "STATE_URL",
     "STATE_PREFIX",
     "USERGROUP_SYNC_INTERVAL",
@@ -577,6 +578,51 @@ fn pagerduty_reads_its_token_schedule_region_and_urls_and_names_what_is_missing(
     ]);
     assert!(
         error.contains("ALERT_TEAM") && error.contains("PagerDuty"),
+        "{error}"
+    );
+}
+
+#[test]
+fn escalation_policies_are_pagerdutys_and_its_teams_name_their_schedules() {
+    let leak = |text: String| -> &'static str { Box::leak(text.into_boxed_str()) };
+    let pd = |file: &'static str, policy: Option<&'static str>| {
+        let mut env = vec![
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+            ("SLACK_SIGNING_SECRET", "secret"),
+            ("ONCALL_PROVIDER", "pagerduty"),
+            ("PAGERDUTY_API_TOKEN", "pd-token"),
+            ("PAGERDUTY_SCHEDULE", "PSRE001"),
+            ("ONCALL_CONFIG", file),
+        ];
+        env.extend(policy.map(|policy| ("PAGERDUTY_ESCALATION_POLICY", policy)));
+        env
+    };
+    let named = leak(config_file(
+        "pd-teams",
+        "[[team]]\nname = \"payments\"\nschedule = \"Payments primary\"\n\
+         escalation_policy = \"PEPPAY1\"\n",
+    ));
+    let config = serve(&pd(named, Some("PEPSRE1"))).expect("valid");
+    let SourceConfig::PagerDuty(pagerduty) = &config.source else {
+        panic!("PagerDuty expected");
+    };
+    assert_eq!(
+        pagerduty
+            .escalation_policies
+            .iter()
+            .map(|(schedule, policy)| (schedule.as_str(), policy.as_str()))
+            .collect::<Vec<_>>(),
+        [("PSRE001", "PEPSRE1"), ("Payments primary", "PEPPAY1")]
+    );
+    let unnamed = leak(config_file("pd-unnamed", "[[team]]\nname = \"payments\"\n"));
+    let error = serve_error(&pd(unnamed, None));
+    assert!(
+        error.contains("team `payments`") && error.contains("names its schedule"),
+        "{error}"
+    );
+    let error = serve_error(&with(&[("ONCALL_CONFIG", named)]));
+    assert!(
+        error.contains("team `payments`") && error.contains("escalation_policy is PagerDuty's"),
         "{error}"
     );
 }

@@ -17,7 +17,7 @@ mod socket_mode;
 pub use alert_book::{AlertActionRecord, AlertBook, SimAlertState};
 pub use jsm::JsmSite;
 pub use opsgenie::{OpsGenieAccount, SimRotation, SimShift};
-pub use pagerduty::{PagerDutyAccount, PdShift};
+pub use pagerduty::{PagerDutyAccount, PdShift, PdTarget};
 pub use slack::{Ephemeral, Post, SlackWorkspace, Update, UserGroup};
 pub use socket_mode::{ConnectionRecord, SocketModeServer};
 

@@ -48,6 +48,14 @@ struct Schedule {
     overrides: Vec<PdOverride>,
 }
 
+/// Who one level of an escalation policy reaches: a schedule's person on
+/// call, or a person always.
+#[derive(Debug, Clone)]
+pub enum PdTarget {
+    Schedule(String),
+    User(String),
+}
+
 #[derive(Debug, Clone)]
 struct Incident {
     id: String,
@@ -63,6 +71,8 @@ struct State {
     routing_key: String,
     users: BTreeMap<String, User>,
     schedules: BTreeMap<String, Schedule>,
+    /// Escalation policy id → its levels, the first first.
+    policies: BTreeMap<String, Vec<Vec<PdTarget>>>,
     incidents: Vec<Incident>,
     events: Vec<Value>,
     override_bodies: Vec<Value>,
@@ -186,6 +196,11 @@ impl PagerDutyAccount {
         let schedule = state.schedules.entry(id.to_owned()).or_default();
         schedule.name = name.to_owned();
         schedule.shifts = shifts;
+    }
+
+    /// Adds (or replaces) an escalation policy: each level's targets.
+    pub fn set_escalation_policy(&self, id: &str, levels: Vec<Vec<PdTarget>>) {
+        lock(&self.state).policies.insert(id.to_owned(), levels);
     }
 
     /// Lists hold at most `limit` items a page.
@@ -581,8 +596,7 @@ impl Respond for Endpoint {
                 let answer = incident_json(incident);
                 ResponseTemplate::new(200).set_body_json(json!({"incident": answer}))
             }
-            "oncalls" => ResponseTemplate::new(200)
-                .set_body_json(json!({"oncalls": [], "limit": 25, "offset": 0, "more": false})),
+            "oncalls" => oncalls(&state, request, &query),
             _ => ResponseTemplate::new(404),
         }
     }
@@ -646,6 +660,67 @@ fn enqueue(state: &mut State, request: &Request) -> ResponseTemplate {
     state.book.raised(&key);
     ResponseTemplate::new(202).set_body_json(json!({
         "status": "success", "message": "Event processed", "dedup_key": key
+    }))
+}
+
+/// `GET /oncalls` for the escalation policies named: each level's people over
+/// the window, a schedule's as its final schedule renders them (start and end
+/// cut at the window), a person targeted directly with no start or end (always
+/// on call), paginated like every list.
+fn oncalls(state: &State, request: &Request, query: &BTreeMap<String, String>) -> ResponseTemplate {
+    let policies: Vec<String> = request
+        .url
+        .query_pairs()
+        .filter(|(name, _)| name == "escalation_policy_ids[]")
+        .map(|(_, value)| value.into_owned())
+        .collect();
+    let since = parse_date(query.get("since").map(String::as_str)).unwrap_or_else(SystemTime::now);
+    let until = parse_date(query.get("until").map(String::as_str)).unwrap_or(since);
+    let limit = query
+        .get("limit")
+        .and_then(|limit| limit.parse::<usize>().ok())
+        .unwrap_or(25)
+        .min(state.page_limit);
+    let offset = query
+        .get("offset")
+        .and_then(|offset| offset.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut all = Vec::new();
+    for (policy, levels) in &state.policies {
+        if !policies.is_empty() && !policies.contains(policy) {
+            continue;
+        }
+        let policy_ref = json!({"id": policy, "type": "escalation_policy_reference"});
+        for (index, targets) in levels.iter().enumerate() {
+            for target in targets {
+                match target {
+                    PdTarget::User(user) => all.push(json!({
+                        "escalation_policy": policy_ref, "escalation_level": index + 1,
+                        "user": user_reference(user, state.users.get(user)),
+                        "schedule": null, "start": null, "end": null
+                    })),
+                    PdTarget::Schedule(id) => {
+                        let Some(schedule) = state.schedules.get(id) else {
+                            continue;
+                        };
+                        let (finals, _) = render(schedule, since, until.max(since), &state.users);
+                        for entry in finals {
+                            all.push(json!({
+                                "escalation_policy": policy_ref, "escalation_level": index + 1,
+                                "user": entry["user"],
+                                "schedule": {"id": id, "type": "schedule_reference", "summary": schedule.name},
+                                "start": entry["start"], "end": entry["end"]
+                            }));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let page: Vec<Value> = all.iter().skip(offset).take(limit).cloned().collect();
+    let more = offset + page.len() < all.len();
+    ResponseTemplate::new(200).set_body_json(json!({
+        "oncalls": page, "limit": limit, "offset": offset, "more": more, "total": null
     }))
 }
 

@@ -84,11 +84,15 @@ pub fn on_call_text(
             .iter()
             .map(|shift| {
                 let marker = if shift.is_override { " (override)" } else { "" };
-                format!(
-                    "{}{marker} until {}",
-                    name(&shift.person),
-                    slack_date(shift.until)
-                )
+                if shift.is_open_ended() {
+                    format!("{}{marker}", name(&shift.person))
+                } else {
+                    format!(
+                        "{}{marker} until {}",
+                        name(&shift.person),
+                        slack_date(shift.until)
+                    )
+                }
             })
             .collect::<Vec<_>>()
             .join(", ")

@@ -271,6 +271,10 @@ pub struct PagerDutyArgs {
     /// Required with alerts on PagerDuty.
     #[arg(long, env = "PAGERDUTY_ROUTING_KEY", hide_env_values = true, value_parser = parse_secret)]
     pub pagerduty_routing_key: Option<SecretString>,
+    /// The escalation policy (its id) whose levels answer for the default
+    /// schedule: primary, secondary… Without it, the schedule's one person.
+    #[arg(long, env = "PAGERDUTY_ESCALATION_POLICY")]
+    pub pagerduty_escalation_policy: Option<String>,
 }
 
 #[derive(Debug, Args)]

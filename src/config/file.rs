@@ -33,6 +33,10 @@ pub struct FileSettings {
     /// Who may take the call, and for how long: the top level's, and each
     /// team's schedule's.
     pub take_call: TakeCallPolicies,
+    /// The teams' `escalation_policy` (PagerDuty's): (team, schedule, policy).
+    pub escalation_policies: Vec<(String, String, String)>,
+    /// The teams that name no schedule (OpsGenie's `<name>_schedule` then).
+    pub teams_without_schedule: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +95,7 @@ struct TeamEntry {
     take_call: Option<bool>,
     take_call_allowed: Option<Vec<Spanned<String>>>,
     take_call_max: Option<Spanned<String>>,
+    escalation_policy: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -172,6 +177,8 @@ pub fn parse(path: &Path, text: &str) -> Result<FileSettings, FileError> {
     };
     let mut teams: Vec<Team> = Vec::new();
     let mut announcements = Vec::new();
+    let mut escalation_policies = Vec::new();
+    let mut teams_without_schedule = Vec::new();
     for entry in &file.teams {
         let name = entry.name.get_ref().trim();
         if name.is_empty() || name.contains(char::is_whitespace) {
@@ -200,6 +207,19 @@ pub fn parse(path: &Path, text: &str) -> Result<FileSettings, FileError> {
             .schedule
             .clone()
             .unwrap_or_else(|| format!("{name}_schedule"));
+        if entry.schedule.is_none() {
+            teams_without_schedule.push(name.to_owned());
+        }
+        if let Some(policy) = &entry.escalation_policy {
+            let id = policy.get_ref().trim();
+            if id.is_empty() {
+                return Err(invalid(
+                    policy.span().start,
+                    "team.escalation_policy must be an escalation policy's id".to_owned(),
+                ));
+            }
+            escalation_policies.push((name.to_owned(), schedule.clone(), id.to_owned()));
+        }
         let channel = entry
             .announce_channel
             .as_ref()
@@ -355,6 +375,8 @@ pub fn parse(path: &Path, text: &str) -> Result<FileSettings, FileError> {
         announcements,
         topics,
         take_call,
+        escalation_policies,
+        teams_without_schedule,
     })
 }
 
@@ -558,7 +580,7 @@ always = ["ULEAD"]
     fn errors_name_the_file_the_line_and_the_key() {
         assert_eq!(
             error_of("[[team]]\nname = \"payments\"\nschedul = \"x\"\n"),
-            "oncall.toml:3:1: unknown field `schedul`, expected one of `name`, `aliases`, `schedule`, `announce_channel`, `remind_before`, `take_call`, `take_call_allowed`, `take_call_max`"
+            "oncall.toml:3:1: unknown field `schedul`, expected one of `name`, `aliases`, `schedule`, `announce_channel`, `remind_before`, `take_call`, `take_call_allowed`, `take_call_max`, `escalation_policy`"
         );
         assert_eq!(
             error_of(

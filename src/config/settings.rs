@@ -2,7 +2,7 @@
 //! with, built from the command line ([`super::args`]) and the config file
 //! ([`super::file`]), with every required value present.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -144,10 +144,26 @@ impl SourceArgs {
     /// set goes to `required`; `None` then.
     fn config(
         self,
-        file_schedule: Option<String>,
+        file: &FileSettings,
         alerts: bool,
         required: &mut Required,
     ) -> Result<Option<SourceConfig>, ConfigError> {
+        let file_schedule = file.default_schedule.clone();
+        if self.oncall_provider != ProviderKind::Pagerduty {
+            if let Some((team, _, _)) = file.escalation_policies.first() {
+                return Err(ConfigError::TeamSetting {
+                    team: team.clone(),
+                    why: "escalation_policy is PagerDuty's (ONCALL_PROVIDER=pagerduty); on \
+                          OpsGenie and JSM a schedule's rotations are its levels",
+                });
+            }
+        } else if let Some(team) = file.teams_without_schedule.first() {
+            return Err(ConfigError::TeamSetting {
+                team: team.clone(),
+                why: "on PagerDuty each team names its schedule (`schedule = \"PABC123\"` or \
+                      its exact name); the `<name>_schedule` default is OpsGenie's",
+            });
+        }
         match self.oncall_provider {
             ProviderKind::Opsgenie => Ok(self
                 .opsgenie
@@ -189,13 +205,25 @@ impl SourceArgs {
                 let (Some(api_token), Some(schedule)) = (api_token, schedule) else {
                     return Ok(None);
                 };
+                let mut escalation_policies: BTreeMap<String, String> = file
+                    .escalation_policies
+                    .iter()
+                    .map(|(_, schedule, policy)| (schedule.clone(), policy.clone()))
+                    .collect();
+                if let Some(policy) = pd
+                    .pagerduty_escalation_policy
+                    .map(|policy| policy.trim().to_owned())
+                    .filter(|policy| !policy.is_empty())
+                {
+                    escalation_policies.insert(schedule.clone(), policy);
+                }
                 Ok(Some(SourceConfig::PagerDuty(PagerDutyConfig {
                     api_url,
                     events_url,
                     api_token,
                     schedule,
                     routing_key,
-                    escalation_policy: None,
+                    escalation_policies,
                 })))
             }
             ProviderKind::Jsm => {
@@ -300,6 +328,8 @@ pub enum ConfigError {
     /// Not echoed: the URL may carry a password.
     #[error("STATE_URL is not a Redis URL: {0}; write redis://host:6379/0, or rediss://… for TLS")]
     StateUrl(&'static str),
+    #[error("ONCALL_CONFIG: team `{team}`: {why}")]
+    TeamSetting { team: String, why: &'static str },
     #[error("{variable} has no meaning on {provider}: {why}")]
     NotForProvider {
         variable: &'static str,
@@ -460,6 +490,26 @@ impl ServeConfig {
         });
         AliasKey::from_secret(secret)
     }
+
+    /// Every schedule the configuration names: the default, the teams', the
+    /// user groups', the announcements' and the topics'.
+    pub fn schedules(&self) -> std::collections::BTreeSet<&str> {
+        std::iter::once(self.source.default_schedule())
+            .chain(
+                self.routing
+                    .teams()
+                    .iter()
+                    .map(|team| team.schedule.as_str()),
+            )
+            .chain(
+                self.usergroups
+                    .iter()
+                    .flat_map(|group| group.schedules.iter().map(String::as_str)),
+            )
+            .chain(self.announcements.iter().map(|spec| spec.schedule.as_str()))
+            .chain(self.topics.iter().map(|spec| spec.schedule.as_str()))
+            .collect()
+    }
 }
 
 /// The bearer tokens of the providers' outgoing webhooks; a route without its
@@ -488,9 +538,7 @@ impl SyncArgs {
         let file = load_file(self.oncall_config.as_ref())?;
         let mut required = Required::default();
         let slack = self.slack.config(&mut required)?;
-        let source = self
-            .source
-            .config(file.default_schedule.clone(), false, &mut required)?;
+        let source = self.source.config(&file, false, &mut required)?;
         let usergroups = match &source {
             Some(source) => user_groups(self.slack_usergroup, source.default_schedule(), &file),
             None => Vec::new(),
@@ -603,11 +651,7 @@ impl AppArgs {
             });
         }
         let state = state_config(self.state)?;
-        let source = self.source.config(
-            file.default_schedule.clone(),
-            alerts.is_some(),
-            &mut required,
-        )?;
+        let source = self.source.config(&file, alerts.is_some(), &mut required)?;
         if self.slack_signing_secret.is_none() && self.slack_app_token.is_none() {
             required
                 .missing

@@ -117,6 +117,15 @@ impl Provider {
         }
     }
 
+    /// Finds `schedule` where the provider names schedules by id or by name
+    /// (PagerDuty): the id is remembered. Elsewhere there is nothing to find.
+    pub async fn find_schedule(&self, schedule: &str) -> Result<(), ProviderError> {
+        match self {
+            Self::PagerDuty(client) => client.schedule_id(schedule).await.map(drop),
+            Self::OpsGenie(_) | Self::Jsm(_) => Ok(()),
+        }
+    }
+
     /// Creates `alert`; returns the provider's request id.
     pub async fn create_alert(&self, alert: &Alert) -> Result<String, ProviderError> {
         Ok(match self {

@@ -15,7 +15,7 @@ use oncall_bot::config::{ServeConfig, SourceConfig};
 use oncall_bot::providers::PagerDutyConfig;
 use oncall_bot_simulator::events::{app_mention, ButtonClick};
 use oncall_bot_simulator::pagerduty::{webhook_body, webhook_signature};
-use oncall_bot_simulator::{PagerDutyAccount, PdShift, SlackWorkspace};
+use oncall_bot_simulator::{PagerDutyAccount, PdShift, PdTarget, SlackWorkspace};
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -60,7 +60,7 @@ fn pagerduty_config(pagerduty: &PagerDutyAccount, schedule: &str) -> PagerDutyCo
         api_token: PD_TOKEN.into(),
         schedule: schedule.to_owned(),
         routing_key: Some(ROUTING_KEY.into()),
-        escalation_policy: None,
+        escalation_policies: Default::default(),
     }
 }
 
@@ -172,6 +172,123 @@ async fn a_schedule_named_is_found_past_the_first_page_and_a_429_is_waited_out()
         .filter(|request| request.url.path() == "/schedules")
         .count();
     assert!(pages >= 6, "{pages} pages read");
+}
+
+#[tokio::test]
+async fn with_an_escalation_policy_each_level_is_answered_from_oncalls_past_one_page() {
+    let pagerduty = start_pagerduty().await;
+    pagerduty.set_schedule(
+        "PSEC001",
+        "SRE secondary",
+        vec![PdShift {
+            user: "PUSRBOB".into(),
+            from: crate::in_time::hours(-2),
+            to: crate::in_time::hours(3),
+        }],
+    );
+    // Level 1: the SRE schedule (Alice, then Bob); level 2: the secondary
+    // schedule (Bob) and Carol named directly, always on at that level.
+    pagerduty.set_escalation_policy(
+        "PEPSRE1",
+        vec![
+            vec![PdTarget::Schedule(SCHEDULE_ID.into())],
+            vec![
+                PdTarget::Schedule("PSEC001".into()),
+                PdTarget::User("PUSRCAR".into()),
+            ],
+        ],
+    );
+    pagerduty.set_page_limit(1);
+    let mut config = pagerduty_config(&pagerduty, SCHEDULE);
+    config
+        .escalation_policies
+        .insert(SCHEDULE.into(), "PEPSRE1".into());
+    let app = spawn_app_with(|serve| serve.source = SourceConfig::PagerDuty(config)).await;
+    let answer = app
+        .answer_to(&mention("Ev1", "C1", "1.1", "<@UBOT> who is on call?"))
+        .await;
+    assert_eq!(
+        answer,
+        format!(
+            "On call for *SRE_schedule* right now:\n\
+             • primary (SRE_schedule): <@UALICE> until {}; next: <@UBOB>\n\
+             • secondary (level 2): <@UCAROL>, <@UBOB> until {}",
+            slack_date(tomorrow(11)),
+            slack_date(crate::in_time::hours(3)),
+        )
+    );
+    let oncalls: Vec<_> = recorded(pagerduty.server())
+        .await
+        .into_iter()
+        .filter(|request| request.url.path() == "/oncalls")
+        .collect();
+    assert!(
+        oncalls.iter().any(|request| request
+            .url
+            .query_pairs()
+            .any(|(k, v)| k == "offset" && v != "0")),
+        "paged past the first page"
+    );
+    assert!(oncalls.iter().all(|request| request
+        .url
+        .query_pairs()
+        .any(|(k, v)| k == "escalation_policy_ids[]" && v == "PEPSRE1")));
+}
+
+#[tokio::test]
+async fn a_teams_schedule_named_is_found_at_start_and_answers_for_the_team() {
+    let pagerduty = start_pagerduty().await;
+    pagerduty.set_schedule(
+        "PPAY001",
+        "Payments primary",
+        vec![PdShift {
+            user: "PUSRCAR".into(),
+            from: crate::in_time::hours(-1),
+            to: crate::in_time::hours(5),
+        }],
+    );
+    let config = pagerduty_config(&pagerduty, SCHEDULE_ID);
+    let app = spawn_app_with(|serve| {
+        serve.source = SourceConfig::PagerDuty(config);
+        serve.routing = oncall_bot::routing::Routing::new(
+            vec![oncall_bot::routing::Team {
+                name: "payments".into(),
+                aliases: vec![],
+                schedule: "Payments primary".into(),
+            }],
+            &[],
+        )
+        .expect("routing");
+    })
+    .await;
+    let searches = || async {
+        recorded(pagerduty.server())
+            .await
+            .iter()
+            .filter(|request| {
+                request.url.path() == "/schedules"
+                    && request
+                        .url
+                        .query_pairs()
+                        .any(|(k, v)| k == "query" && v == "Payments primary")
+            })
+            .count()
+    };
+    for _ in 0..50 {
+        if searches().await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(searches().await, 1, "found at start, before any question");
+    let answer = app
+        .answer_to(&mention("Ev1", "C1", "1.1", "<@UBOT> payments is down"))
+        .await;
+    assert!(
+        answer.starts_with("On call for *Payments primary* right now: <@UCAROL> until"),
+        "{answer}"
+    );
+    assert_eq!(searches().await, 1, "the id remembered");
 }
 
 #[tokio::test]
@@ -567,8 +684,19 @@ async fn every_request_the_bot_sends_is_one_the_contract_declares_with_its_requi
         .expect("the events spec"),
     )
     .expect("JSON");
-    let (app, pagerduty) = spawn_pd(|_, config| announcing(config)).await;
-    // Answers, an alert, a click, and an override.
+    let (app, pagerduty) = spawn_pd(|_, config| {
+        announcing(config);
+        if let SourceConfig::PagerDuty(pd) = &mut config.source {
+            pd.escalation_policies
+                .insert(SCHEDULE.into(), "PEPSRE1".into());
+        }
+    })
+    .await;
+    pagerduty.set_escalation_policy(
+        "PEPSRE1",
+        vec![vec![PdTarget::Schedule(SCHEDULE_ID.into())]],
+    );
+    // Answers (by escalation level), an alert, a click, and an override.
     app.answer_to(&mention(
         "Ev1",
         "C1",
@@ -599,6 +727,12 @@ async fn every_request_the_bot_sends_is_one_the_contract_declares_with_its_requi
     };
     let requests = recorded(pagerduty.server()).await;
     assert!(requests.len() >= 5);
+    assert!(
+        requests
+            .iter()
+            .any(|request| request.url.path() == "/oncalls"),
+        "the levels were read"
+    );
     for request in &requests {
         let path = request.url.path();
         if path == "/v2/enqueue" {
@@ -622,12 +756,21 @@ async fn every_request_the_bot_sends_is_one_the_contract_declares_with_its_requi
         let method = request.method.as_str();
         let operation = spec_operation(&spec, method, path)
             .unwrap_or_else(|| panic!("{method} {path} is not in the contract"));
-        for declared in operation["parameters"]
+        let declared: Vec<Value> = operation["parameters"]
             .as_array()
             .into_iter()
             .flatten()
             .map(parameter)
-        {
+            .collect();
+        for (sent, _) in request.url.query_pairs() {
+            assert!(
+                declared
+                    .iter()
+                    .any(|parameter| parameter["in"] == "query" && parameter["name"] == *sent),
+                "{method} {path}: the query {sent} is not declared"
+            );
+        }
+        for declared in declared {
             let name = declared["name"].as_str().unwrap_or_default();
             let required = declared["required"] == true;
             if !required || name == "Content-Type" && method == "GET" {

@@ -2,7 +2,7 @@
 //! over a window (one person at a time: a higher layer hides a lower one and
 //! overrides hide all), people by id with their emails (cached).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -10,7 +10,7 @@ use moka::future::Cache;
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::wire::{Entry, ScheduleAnswer, SchedulesPage, UserAnswer};
+use super::wire::{Entry, Oncall, OncallsPage, ScheduleAnswer, SchedulesPage, UserAnswer};
 use crate::metrics::Metrics;
 use crate::model::{Person, RotationPlan, Shift};
 use crate::outbound::{Credential, RestClient, RestError, RetryPolicy, System, Timeouts};
@@ -73,8 +73,10 @@ pub struct PagerDutyConfig {
     pub schedule: String,
     /// An Events API v2 integration key, for alerts.
     pub routing_key: Option<SecretString>,
-    /// The escalation policy whose levels are primary, secondary…
-    pub escalation_policy: Option<String>,
+    /// Schedule (as configured: id or name) → the escalation policy whose
+    /// levels answer for it, primary, secondary…: PAGERDUTY_ESCALATION_POLICY
+    /// for the default schedule, a team's `escalation_policy` for its own.
+    pub escalation_policies: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for PagerDutyConfig {
@@ -83,7 +85,7 @@ impl std::fmt::Debug for PagerDutyConfig {
             .field("api_url", &self.api_url.as_str())
             .field("events_url", &self.events_url.as_str())
             .field("schedule", &self.schedule)
-            .field("escalation_policy", &self.escalation_policy)
+            .field("escalation_policies", &self.escalation_policies)
             .finish_non_exhaustive()
     }
 }
@@ -310,9 +312,11 @@ impl PagerDutyClient {
             .map_err(|error: Arc<RestError>| ProviderError::Shared(error))
     }
 
-    /// The final schedule over `from` .. `until`, as one rotation. PagerDuty
-    /// cuts the entries at the window's edges, so the window asked for reaches
-    /// a day before and two weeks past: a shift's start and end are its own.
+    /// The final schedule over `from` .. `until`, as one rotation; or, when
+    /// an escalation policy answers for `schedule`, one rotation per level.
+    /// PagerDuty cuts the entries at the window's edges, so the window asked
+    /// for reaches a day before and two weeks past: a shift's start and end are
+    /// its own.
     pub async fn plan(
         &self,
         schedule: &str,
@@ -321,6 +325,9 @@ impl PagerDutyClient {
     ) -> Result<Vec<RotationPlan>, ProviderError> {
         let since = from.checked_sub(MARGIN_BEFORE).unwrap_or(from);
         let to = until.checked_add(MARGIN_AFTER).unwrap_or(until);
+        if let Some(policy) = self.config.escalation_policies.get(schedule) {
+            return self.levels(policy, (since, to), (from, until)).await;
+        }
         let entries = self.final_entries(schedule, since, to).await?;
         let mut shifts = Vec::with_capacity(entries.len());
         for (entry, is_override) in entries {
@@ -349,6 +356,93 @@ impl PagerDutyClient {
             name: FINAL_SCHEDULE.to_owned(),
             shifts,
         }])
+    }
+
+    /// Each level of `policy` as a rotation, from `/oncalls` over `asked`
+    /// (paged), keeping the shifts that meet `wanted`. A level is named after
+    /// its one schedule, else "level N"; someone a level names directly is on
+    /// call there always (an open-ended shift).
+    async fn levels(
+        &self,
+        policy: &str,
+        asked: (SystemTime, SystemTime),
+        wanted: (SystemTime, SystemTime),
+    ) -> Result<Vec<RotationPlan>, ProviderError> {
+        let mut oncalls: Vec<Oncall> = Vec::new();
+        let mut offset = 0;
+        for _ in 0..MAX_PAGES {
+            let page: OncallsPage = self
+                .get(
+                    "oncalls",
+                    &["oncalls"],
+                    &[
+                        ("escalation_policy_ids[]", policy.to_owned()),
+                        ("since", crate::outbound::rfc3339(asked.0)),
+                        ("until", crate::outbound::rfc3339(asked.1)),
+                        ("limit", PAGE_SIZE.to_string()),
+                        ("offset", offset.to_string()),
+                    ],
+                )
+                .await?;
+            let read = page.oncalls.len();
+            oncalls.extend(page.oncalls);
+            if !page.more || read == 0 {
+                break;
+            }
+            offset += page.limit.unwrap_or(read).max(1);
+        }
+        let mut levels: BTreeMap<u32, (Vec<String>, Vec<Shift>)> = BTreeMap::new();
+        for oncall in oncalls {
+            let Some(user) = oncall.user else {
+                continue;
+            };
+            let edge = |text: Option<&String>, open: SystemTime| match text {
+                None => Some(open),
+                Some(text) => humantime::parse_rfc3339_weak(text).ok(),
+            };
+            let (Some(starts), Some(ends)) = (
+                edge(oncall.start.as_ref(), SystemTime::UNIX_EPOCH),
+                edge(oncall.end.as_ref(), Shift::open_end()),
+            ) else {
+                continue;
+            };
+            if ends <= wanted.0 || starts >= wanted.1 {
+                continue;
+            }
+            let (names, shifts) = levels.entry(oncall.escalation_level).or_default();
+            // Named after its schedule only when all of it comes from one.
+            let source = oncall.schedule.map(|s| s.summary).unwrap_or_default();
+            if !names.contains(&source) {
+                names.push(source);
+            }
+            let person = self.person(&user.id).await?;
+            // Someone on at a level through two schedules is named once.
+            if !shifts
+                .iter()
+                .any(|shift| shift.person == person && shift.starts == starts)
+            {
+                shifts.push(Shift {
+                    person,
+                    starts,
+                    until: ends,
+                    is_override: false,
+                });
+            }
+        }
+        Ok(levels
+            .into_iter()
+            .map(|(level, (names, mut shifts))| {
+                shifts.sort_by_key(|shift| shift.starts);
+                RotationPlan {
+                    id: None,
+                    name: match names.as_slice() {
+                        [only] if !only.is_empty() => only.clone(),
+                        _ => format!("level {level}"),
+                    },
+                    shifts,
+                }
+            })
+            .collect())
     }
 
     /// Who is on call at `at`: the final schedule's person then.

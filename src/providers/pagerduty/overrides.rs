@@ -215,7 +215,7 @@ mod tests {
                 api_token: "t".into(),
                 schedule: "PSRE001".into(),
                 routing_key: None,
-                escalation_policy: None,
+                escalation_policies: Default::default(),
             },
             Timeouts::default(),
         )

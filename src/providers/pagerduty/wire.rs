@@ -63,3 +63,31 @@ pub(super) struct User {
     pub name: String,
     pub email: Option<String>,
 }
+
+/// A page of `/oncalls`.
+#[derive(Debug, Deserialize)]
+pub(super) struct OncallsPage {
+    #[serde(default)]
+    pub oncalls: Vec<Oncall>,
+    #[serde(default)]
+    pub more: bool,
+    pub limit: Option<usize>,
+}
+
+/// One person on call at one level of an escalation policy: through a schedule
+/// from `start` to `end`, or always (no start, no end) when the level names
+/// them directly.
+#[derive(Debug, Deserialize)]
+pub(super) struct Oncall {
+    pub escalation_level: u32,
+    pub user: Option<Reference>,
+    pub schedule: Option<Summary>,
+    pub start: Option<String>,
+    pub end: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(super) struct Summary {
+    #[serde(default)]
+    pub summary: String,
+}
