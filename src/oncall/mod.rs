@@ -229,6 +229,10 @@ impl OnCallDirectory {
     /// The rotations come from the schedule's timeline, the same cached read
     /// the Home tab and "when am I on?" use.
     async fn ask_provider(&self, schedule: &str) -> Result<OnCall, ProviderError> {
+        if self.provider.on_call_is_the_timeline() {
+            // Boxed, as the timeline below: not inlined into every answer's future.
+            return Box::pin(self.ask_timeline(schedule)).await;
+        }
         // Boxed: the timeline's read nests a cache lookup in this one's, and the
         // two futures inline would be a large one on every answer's stack.
         let (people, timeline) = tokio::join!(
@@ -252,6 +256,40 @@ impl OnCallDirectory {
         Ok(OnCall {
             schedule: schedule.to_owned(),
             people: people?,
+            rotations,
+        })
+    }
+
+    /// Who is on call for `schedule` where that is the timeline's people now
+    /// (PagerDuty): one read, kept as the timeline too.
+    async fn ask_timeline(&self, schedule: &str) -> Result<OnCall, ProviderError> {
+        let from = SystemTime::now();
+        let until = from + TIMELINE_AHEAD;
+        let timeline = self
+            .timelines
+            .refresh(schedule, async {
+                Ok(Timeline {
+                    plans: self.provider.plan(schedule, from, until).await?,
+                    from,
+                    until,
+                })
+            })
+            .await?;
+        let now = SystemTime::now();
+        let rotations: Vec<_> = timeline
+            .plans
+            .iter()
+            .map(|plan| plan.clone().at(now))
+            .collect();
+        let mut people = Vec::new();
+        for shift in rotations.iter().flat_map(|rotation| &rotation.current) {
+            if !people.contains(&shift.person) {
+                people.push(shift.person.clone());
+            }
+        }
+        Ok(OnCall {
+            schedule: schedule.to_owned(),
+            people,
             rotations,
         })
     }

@@ -117,6 +117,14 @@ impl Provider {
         }
     }
 
+    /// Whether who is on call is exactly who the schedule's timeline has on
+    /// now (PagerDuty: the final schedule, or the levels), so that one read
+    /// answers both. OpsGenie and JSM name on-call people (escalations, no
+    /// rotation) that no rotation shows.
+    pub fn on_call_is_the_timeline(&self) -> bool {
+        matches!(self, Self::PagerDuty(_))
+    }
+
     /// Finds `schedule` where the provider names schedules by id or by name
     /// (PagerDuty): the id is remembered. Elsewhere there is nothing to find.
     pub async fn find_schedule(&self, schedule: &str) -> Result<(), ProviderError> {

@@ -118,6 +118,9 @@ async fn the_first_allowed_click_covers_the_asker_in_their_rotation_once_and_oth
                 assert_eq!(bodies[0]["responder"]["id"], "acc-bob");
                 assert_eq!(bodies[0]["rotationIds"], serde_json::json!(["rotation-0"]));
             }
+            Upstream::PagerDuty => {
+                unreachable!("run on OpsGenie and JSM (PagerDuty's in pagerduty.rs)")
+            }
         }
         let covered = app.cover_post();
         assert!(

@@ -8,13 +8,15 @@ use oncall_bot::config::{OpsGenieConfig, ServeConfig, SlackConfig, SourceConfig,
 use oncall_bot::edge::Inbox;
 use oncall_bot::outbound::BackoffPolicy;
 use oncall_bot::outbound::Timeouts;
-use oncall_bot::providers::JsmConfig;
+use oncall_bot::providers::{JsmConfig, PagerDutyConfig};
 use oncall_bot::routing::Routing;
 pub use oncall_bot::slack::signature::unix_now;
 use oncall_bot::slack::signature::SignatureVerifier;
 use oncall_bot::startup;
 use oncall_bot::usergroup_sync::{UserGroupRef, UserGroupSpec};
-use oncall_bot_simulator::{events, JsmSite, OpsGenieAccount, Post, SlackWorkspace};
+use oncall_bot_simulator::{
+    events, JsmSite, OpsGenieAccount, PagerDutyAccount, PdShift, Post, SlackWorkspace,
+};
 use serde_json::json;
 use tokio::net::TcpListener;
 use wiremock::matchers::{header, method, path, path_regex, query_param};
@@ -47,6 +49,8 @@ pub struct TestApp {
     pub opsgenie: OpsGenieAccount,
     /// The JSM site, when the app answers from JSM Operations.
     pub jsm: Option<JsmSite>,
+    /// The PagerDuty account, when the app answers from PagerDuty.
+    pub pagerduty: Option<PagerDutyAccount>,
     pub inbox: Inbox,
     pub http: reqwest::Client,
 }
@@ -57,9 +61,14 @@ pub struct TestApp {
 pub enum Upstream {
     OpsGenie,
     Jsm,
+    PagerDuty,
 }
 
 pub const UPSTREAMS: [Upstream; 2] = [Upstream::OpsGenie, Upstream::Jsm];
+
+/// Every provider: the tests whose setup and expectations hold on PagerDuty
+/// as well (one person per schedule there) run once per entry of this.
+pub const ALL_UPSTREAMS: [Upstream; 3] = [Upstream::OpsGenie, Upstream::Jsm, Upstream::PagerDuty];
 
 impl Upstream {
     /// The system's name as the bot says it.
@@ -67,6 +76,28 @@ impl Upstream {
         match self {
             Self::OpsGenie => "OpsGenie",
             Self::Jsm => "JSM Operations",
+            Self::PagerDuty => "PagerDuty",
+        }
+    }
+
+    /// Who the harness's simulation has on call for `SCHEDULE`, as a fresh
+    /// answer names them: Alice and Bob on OpsGenie and JSM; on PagerDuty the
+    /// final schedule's one person, with until when and who is next.
+    pub fn on_call_now(self) -> String {
+        match self {
+            Self::OpsGenie | Self::Jsm => "<@UALICE>, <@UBOB>".to_owned(),
+            Self::PagerDuty => format!(
+                "<@UALICE> until {}; next: <@UBOB>",
+                oncall_bot::bot::slack_date(tomorrow(11))
+            ),
+        }
+    }
+
+    /// The `call` label of its on-call reads in `/metrics`.
+    pub fn on_call_call(self) -> &'static str {
+        match self {
+            Self::OpsGenie | Self::Jsm => "on_calls",
+            Self::PagerDuty => "schedule",
         }
     }
 
@@ -75,6 +106,7 @@ impl Upstream {
         match self {
             Self::OpsGenie => "opsgenie",
             Self::Jsm => "jsm",
+            Self::PagerDuty => "pagerduty",
         }
     }
 }
@@ -83,6 +115,20 @@ pub const JSM_CLOUD_ID: &str = "0f1e2d3c-cloud";
 pub const JSM_EMAIL: &str = "ops-bot@corp.example";
 pub const JSM_TOKEN: &str = "atlassian-api-token";
 pub const JSM_INTEGRATION_KEY: &str = "jsm-integration-key";
+
+/// The hour `from_now` hours from the start of this hour.
+pub fn hours(from_now: i64) -> std::time::SystemTime {
+    let now = unix_now();
+    let hour = now - now % 3600;
+    std::time::SystemTime::UNIX_EPOCH + Duration::from_secs((hour + from_now * 3600) as u64)
+}
+
+/// Tomorrow (UTC) at `hour`:00.
+pub fn tomorrow(hour: i64) -> std::time::SystemTime {
+    let now = unix_now();
+    let midnight = now - now % 86_400 + 86_400;
+    std::time::SystemTime::UNIX_EPOCH + Duration::from_secs((midnight + hour * 3600) as u64)
+}
 
 /// The simulated JSM site: Alice and Bob on call for `SCHEDULE` (by account
 /// id), Carol for payments, Erin with a hidden email.
@@ -107,6 +153,51 @@ pub fn jsm_config(jsm: &JsmSite) -> JsmConfig {
         schedule: SCHEDULE.into(),
         integration_key: Some(JSM_INTEGRATION_KEY.into()),
         account_overrides: HashMap::new(),
+    }
+}
+
+pub const PD_TOKEN: &str = "pd-test-token";
+pub const PD_ROUTING_KEY: &str = "pd-test-routing-key-0000000000001";
+pub const PD_WEBHOOK_SECRET: &str = "pd-test-webhook-secret";
+/// `SCHEDULE`'s id in the simulated PagerDuty account.
+pub const PD_SCHEDULE_ID: &str = "PSRE001";
+
+/// The simulated PagerDuty account: Alice, Bob and Carol; `SCHEDULE` (its id
+/// `PD_SCHEDULE_ID`): Alice until tomorrow 11:00, then Bob for a day.
+pub async fn start_pagerduty() -> PagerDutyAccount {
+    crate::logs::install();
+    let pagerduty = PagerDutyAccount::start(PD_TOKEN, PD_ROUTING_KEY).await;
+    for (id, name, email) in [
+        ("PUSRALI", "Alice Anders", "alice@corp.example"),
+        ("PUSRBOB", "Bob Brown", "bob@corp.example"),
+        ("PUSRCAR", "Carol Clark", "carol@corp.example"),
+    ] {
+        pagerduty.add_user(id, name, email);
+    }
+    let shift = |user: &str, from, to| PdShift {
+        user: user.into(),
+        from,
+        to,
+    };
+    pagerduty.set_schedule(
+        PD_SCHEDULE_ID,
+        SCHEDULE,
+        vec![
+            shift("PUSRALI", hours(-1), tomorrow(11)),
+            shift("PUSRBOB", tomorrow(11), tomorrow(35)),
+        ],
+    );
+    pagerduty
+}
+
+pub fn pagerduty_config(pagerduty: &PagerDutyAccount, schedule: &str) -> PagerDutyConfig {
+    PagerDutyConfig {
+        api_url: pagerduty.url().parse().expect("a URL"),
+        events_url: pagerduty.url().parse().expect("a URL"),
+        api_token: PD_TOKEN.into(),
+        schedule: schedule.to_owned(),
+        routing_key: Some(PD_ROUTING_KEY.into()),
+        escalation_policies: Default::default(),
     }
 }
 
@@ -249,35 +340,61 @@ pub async fn spawn_app_on_with_workspace(
     let slack = start_slack().await;
     let opsgenie = start_opsgenie().await;
     let jsm = match upstream {
-        Upstream::OpsGenie => None,
         Upstream::Jsm => Some(start_jsm().await),
+        Upstream::OpsGenie | Upstream::PagerDuty => None,
     };
-    serve_on(slack, opsgenie, jsm, adjust).await
+    let pagerduty = match upstream {
+        Upstream::PagerDuty => Some(start_pagerduty().await),
+        Upstream::OpsGenie | Upstream::Jsm => None,
+    };
+    serve_on(
+        Upstreams {
+            slack,
+            opsgenie,
+            jsm,
+            pagerduty,
+        },
+        adjust,
+    )
+    .await
+}
+
+/// The simulations an app runs against.
+struct Upstreams {
+    slack: SlackWorkspace,
+    opsgenie: OpsGenieAccount,
+    jsm: Option<JsmSite>,
+    pagerduty: Option<PagerDutyAccount>,
 }
 
 /// The app's configuration for these simulations: JSM's when there is a JSM
-/// site, else OpsGenie's.
-fn config_for(
-    slack: &SlackWorkspace,
-    opsgenie: &OpsGenieAccount,
-    jsm: Option<&JsmSite>,
-) -> ServeConfig {
-    let mut config = test_config(slack, opsgenie);
-    if let Some(jsm) = jsm {
+/// site, PagerDuty's (with its webhook secret) when there is a PagerDuty
+/// account, else OpsGenie's.
+fn config_for(upstreams: &Upstreams) -> ServeConfig {
+    let mut config = test_config(&upstreams.slack, &upstreams.opsgenie);
+    if let Some(jsm) = &upstreams.jsm {
         config.source = SourceConfig::Jsm(jsm_config(jsm));
+    }
+    if let Some(pagerduty) = &upstreams.pagerduty {
+        config.source = SourceConfig::PagerDuty(pagerduty_config(pagerduty, SCHEDULE));
+        config.webhooks.pagerduty = Some(PD_WEBHOOK_SECRET.into());
     }
     config
 }
 
 /// The app serving on a loopback port against these simulations.
 async fn serve_on(
-    slack: SlackWorkspace,
-    opsgenie: OpsGenieAccount,
-    jsm: Option<JsmSite>,
+    upstreams: Upstreams,
     adjust: impl FnOnce(&SlackWorkspace, &mut ServeConfig),
 ) -> TestApp {
-    let mut config = config_for(&slack, &opsgenie, jsm.as_ref());
-    adjust(&slack, &mut config);
+    let mut config = config_for(&upstreams);
+    adjust(&upstreams.slack, &mut config);
+    let Upstreams {
+        slack,
+        opsgenie,
+        jsm,
+        pagerduty,
+    } = upstreams;
     let services = startup::build(&config).await.expect("the app starts");
     let inbox = services.inbox.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
@@ -288,6 +405,7 @@ async fn serve_on(
         slack,
         opsgenie,
         jsm,
+        pagerduty,
         inbox,
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -302,7 +420,16 @@ impl TestApp {
     /// the first one's was.
     pub async fn restart(self, adjust: impl FnOnce(&SlackWorkspace, &mut ServeConfig)) -> TestApp {
         self.settle().await;
-        serve_on(self.slack, self.opsgenie, self.jsm, adjust).await
+        serve_on(
+            Upstreams {
+                slack: self.slack,
+                opsgenie: self.opsgenie,
+                jsm: self.jsm,
+                pagerduty: self.pagerduty,
+            },
+            adjust,
+        )
+        .await
     }
 }
 
@@ -417,17 +544,19 @@ impl TestApp {
 
     /// Which on-call system the app answers from.
     pub fn upstream(&self) -> Upstream {
-        match self.jsm {
-            Some(_) => Upstream::Jsm,
-            None => Upstream::OpsGenie,
+        match (&self.jsm, &self.pagerduty) {
+            (Some(_), _) => Upstream::Jsm,
+            (None, Some(_)) => Upstream::PagerDuty,
+            (None, None) => Upstream::OpsGenie,
         }
     }
 
     /// The fake of the on-call system the app answers from.
     pub fn upstream_server(&self) -> &MockServer {
-        match &self.jsm {
-            Some(jsm) => jsm.server(),
-            None => self.opsgenie.server(),
+        match (&self.jsm, &self.pagerduty) {
+            (Some(jsm), _) => jsm.server(),
+            (None, Some(pagerduty)) => pagerduty.server(),
+            (None, None) => self.opsgenie.server(),
         }
     }
 
@@ -437,15 +566,32 @@ impl TestApp {
         match self.upstream() {
             Upstream::OpsGenie => on_call_request(),
             Upstream::Jsm => Mock::given(method("GET")).and(path_regex(r"/on-calls$")),
+            // PagerDuty answers who is on call from the schedule itself.
+            Upstream::PagerDuty => Mock::given(method("GET"))
+                .and(path(format!("/schedules/{PD_SCHEDULE_ID}")))
+                .and(wiremock::matchers::query_param_is_missing("query")),
         }
     }
 
     /// How many on-call lookups reached the on-call system, whichever it is.
+    /// On PagerDuty, the schedule's reads (one answers who is on now, and is
+    /// the timeline too).
     pub async fn upstream_on_call_lookups(&self) -> usize {
+        let lookup = match self.upstream() {
+            Upstream::PagerDuty => format!("/schedules/{PD_SCHEDULE_ID}"),
+            Upstream::OpsGenie | Upstream::Jsm => String::new(),
+        };
         recorded(self.upstream_server())
             .await
             .iter()
-            .filter(|request| request.url.path().ends_with("/on-calls"))
+            .filter(|request| {
+                let path = request.url.path();
+                if lookup.is_empty() {
+                    path.ends_with("/on-calls")
+                } else {
+                    path == lookup
+                }
+            })
             .count()
     }
 

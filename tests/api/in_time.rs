@@ -12,14 +12,7 @@ use oncall_bot_simulator::{SimRotation, SimShift};
 use crate::helpers::*;
 
 /// Whole hours from a whole hour, so that the timeline's seconds match.
-pub(crate) fn hours(from_now: i64) -> SystemTime {
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs() as i64;
-    let hour = now - now % 3600;
-    SystemTime::UNIX_EPOCH + Duration::from_secs((hour + from_now * 3600) as u64)
-}
+pub(crate) use crate::helpers::hours;
 
 fn shift(email: &str, from: i64, to: i64) -> SimShift {
     SimShift {

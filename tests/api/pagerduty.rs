@@ -12,7 +12,6 @@ use std::time::{Duration, SystemTime};
 use oncall_bot::alerting::AlertPolicy;
 use oncall_bot::bot::slack_date;
 use oncall_bot::config::{ServeConfig, SourceConfig};
-use oncall_bot::providers::PagerDutyConfig;
 use oncall_bot_simulator::events::{app_mention, ButtonClick};
 use oncall_bot_simulator::pagerduty::{webhook_body, webhook_signature};
 use oncall_bot_simulator::{PagerDutyAccount, PdShift, PdTarget, SlackWorkspace};
@@ -21,48 +20,8 @@ use serde_json::Value;
 use crate::helpers::*;
 use crate::take_call::{announcing, tomorrow, ONCALL_CHANNEL};
 
-const PD_TOKEN: &str = "pd-test-token";
-const ROUTING_KEY: &str = "pd-test-routing-key-0000000000001";
-const WEBHOOK_SECRET: &str = "pd-test-webhook-secret";
-const SCHEDULE_ID: &str = "PSRE001";
-
-/// The simulated account: Alice, Bob and Carol; SRE_schedule (by name, its id
-/// PSRE001): Alice until tomorrow 11:00, then Bob for a day.
-async fn start_pagerduty() -> PagerDutyAccount {
-    let pagerduty = PagerDutyAccount::start(PD_TOKEN, ROUTING_KEY).await;
-    for (id, name, email) in [
-        ("PUSRALI", "Alice Anders", "alice@corp.example"),
-        ("PUSRBOB", "Bob Brown", "bob@corp.example"),
-        ("PUSRCAR", "Carol Clark", "carol@corp.example"),
-    ] {
-        pagerduty.add_user(id, name, email);
-    }
-    let shift = |user: &str, from: SystemTime, to: SystemTime| PdShift {
-        user: user.into(),
-        from,
-        to,
-    };
-    pagerduty.set_schedule(
-        SCHEDULE_ID,
-        SCHEDULE,
-        vec![
-            shift("PUSRALI", crate::in_time::hours(-1), tomorrow(11)),
-            shift("PUSRBOB", tomorrow(11), tomorrow(35)),
-        ],
-    );
-    pagerduty
-}
-
-fn pagerduty_config(pagerduty: &PagerDutyAccount, schedule: &str) -> PagerDutyConfig {
-    PagerDutyConfig {
-        api_url: pagerduty.url().parse().expect("a URL"),
-        events_url: pagerduty.url().parse().expect("a URL"),
-        api_token: PD_TOKEN.into(),
-        schedule: schedule.to_owned(),
-        routing_key: Some(ROUTING_KEY.into()),
-        escalation_policies: Default::default(),
-    }
-}
+const WEBHOOK_SECRET: &str = PD_WEBHOOK_SECRET;
+const SCHEDULE_ID: &str = PD_SCHEDULE_ID;
 
 /// The app answering from PagerDuty, alerts on, its webhook route on.
 async fn spawn_pd(

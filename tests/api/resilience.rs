@@ -1,5 +1,5 @@
-//! Answering while the on-call system (OpsGenie or JSM) or Slack misbehave. Every
-//! test about the on-call system runs once per provider.
+//! Answering while the on-call system (OpsGenie, JSM or PagerDuty) or Slack
+//! misbehave. Every test about the on-call system runs once per provider.
 
 use std::time::Duration;
 
@@ -35,7 +35,7 @@ async fn ask(app: &TestApp, event: &str, ts: &str) -> String {
 
 #[tokio::test]
 async fn a_hung_or_failing_source_gets_the_last_good_answer_with_its_age() {
-    for upstream in UPSTREAMS {
+    for upstream in ALL_UPSTREAMS {
         for (case, failure) in [
             (
                 "timeout",
@@ -48,7 +48,11 @@ async fn a_hung_or_failing_source_gets_the_last_good_answer_with_its_age() {
             let app = spawn_impatient_app(upstream, QUICK_BACKOFF).await;
             let fresh = ask(&app, "Ev1", "1.1").await;
             assert_eq!(
-                fresh, "On call for *SRE_schedule* right now: <@UALICE>, <@UBOB>",
+                fresh,
+                format!(
+                    "On call for *SRE_schedule* right now: {}",
+                    upstream.on_call_now()
+                ),
                 "{case}"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -60,8 +64,9 @@ async fn a_hung_or_failing_source_gets_the_last_good_answer_with_its_age() {
             assert_eq!(
                 stale,
                 format!(
-                    "{} is not answering; this is who was on call for *SRE_schedule* less than a minute ago: <@UALICE>, <@UBOB>",
-                    upstream.name()
+                    "{} is not answering; this is who was on call for *SRE_schedule* less than a minute ago: {}",
+                    upstream.name(),
+                    upstream.on_call_now()
                 ),
                 "{case}"
             );
@@ -71,7 +76,7 @@ async fn a_hung_or_failing_source_gets_the_last_good_answer_with_its_age() {
 
 #[tokio::test]
 async fn with_nothing_cached_a_failing_source_gets_the_neutral_sentence() {
-    for upstream in UPSTREAMS {
+    for upstream in ALL_UPSTREAMS {
         for (case, failure) in [
             (
                 "timeout",
@@ -95,7 +100,7 @@ async fn with_nothing_cached_a_failing_source_gets_the_neutral_sentence() {
 
 #[tokio::test]
 async fn a_burst_during_an_outage_makes_one_upstream_try_per_backoff_window() {
-    for upstream in UPSTREAMS {
+    for upstream in ALL_UPSTREAMS {
         burst_during_an_outage(upstream).await;
     }
 }
@@ -193,7 +198,7 @@ async fn a_rate_limited_reply_is_retried_and_posted_exactly_once() {
 
 #[tokio::test]
 async fn readiness_stays_up_through_an_outage_which_shows_in_the_text_and_gauge() {
-    for upstream in UPSTREAMS {
+    for upstream in ALL_UPSTREAMS {
         readyz_follows(upstream).await;
     }
 }
@@ -241,7 +246,7 @@ async fn readyz_follows(upstream: Upstream) {
 
 #[tokio::test]
 async fn metrics_count_events_replies_calls_and_latencies_as_they_flow() {
-    for upstream in UPSTREAMS {
+    for upstream in ALL_UPSTREAMS {
         metrics_flow(upstream).await;
     }
 }
@@ -273,8 +278,9 @@ async fn metrics_flow(upstream: Upstream) {
         r#"oncall_bot_slack_events_total{type="unknown",outcome="rejected_signature"} 1"#,
         r#"oncall_bot_replies_total{outcome="posted"} 2"#,
         format!(
-            r#"oncall_bot_source_calls_total{{source="{}",call="on_calls",outcome="ok"}} 1"#,
-            upstream.label()
+            r#"oncall_bot_source_calls_total{{source="{}",call="{}",outcome="ok"}} 1"#,
+            upstream.label(),
+            upstream.on_call_call()
         )
         .as_str(),
         r#"oncall_bot_oncall_cache_lookups_total{result="miss"} 1"#,

@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use jiff::Timestamp;
 use oncall_bot::bot::slack_date;
 use oncall_bot::config::ServeConfig;
 use oncall_bot::handovers::AnnounceSpec;
@@ -25,20 +24,7 @@ use crate::in_time::hours;
 pub(crate) const ONCALL_CHANNEL: &str = "C0ONCALL";
 
 /// Tomorrow at `hour` (UTC; hours past 23 run into the day after).
-pub(crate) fn tomorrow(hour: i64) -> SystemTime {
-    let day = Timestamp::now()
-        .in_tz("UTC")
-        .expect("UTC")
-        .date()
-        .checked_add(jiff::ToSpan::days(1))
-        .expect("a date");
-    let midnight = day
-        .to_datetime(jiff::civil::Time::midnight())
-        .in_tz("UTC")
-        .expect("UTC")
-        .timestamp();
-    SystemTime::try_from(midnight).expect("a time") + Duration::from_secs(hour as u64 * 3600)
-}
+pub(crate) use crate::helpers::tomorrow;
 
 /// Weekly: Alice from an hour ago until tomorrow 11:00, then Bob for a day.
 /// Backup: Carol throughout.
@@ -253,6 +239,9 @@ async fn a_rotation_member_takes_the_call_for_their_rotation_only_and_the_second
                     serde_json::json!({"type": "user", "id": "acc-bob"})
                 );
                 assert_eq!(bodies[0]["rotationIds"], serde_json::json!(["rotation-0"]));
+            }
+            Upstream::PagerDuty => {
+                unreachable!("run on OpsGenie and JSM (PagerDuty's in pagerduty.rs)")
             }
         }
         assert_eq!(bodies[0]["startDate"], date(tomorrow(9)));

@@ -265,7 +265,7 @@ async fn a_config_file_error_stops_start_up_naming_file_line_and_key() {
     assert_eq!(
         stderr.trim(),
         format!(
-            "error: {}:3:1: unknown field `schedul`, expected one of `name`, `aliases`, `schedule`, `announce_channel`, `remind_before`, `take_call`, `take_call_allowed`, `take_call_max`",
+            "error: {}:3:1: unknown field `schedul`, expected one of `name`, `aliases`, `schedule`, `announce_channel`, `remind_before`, `take_call`, `take_call_allowed`, `take_call_max`, `escalation_policy`",
             path.display()
         )
     );

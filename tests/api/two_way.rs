@@ -33,9 +33,10 @@ pub(crate) async fn spawn_two_way(upstream: Upstream) -> TestApp {
 impl TestApp {
     /// The alerts and actions of the on-call system the app answers from.
     pub(crate) fn book(&self) -> AlertBook {
-        match &self.jsm {
-            Some(jsm) => jsm.alert_book(),
-            None => self.opsgenie.alert_book(),
+        match (&self.jsm, &self.pagerduty) {
+            (Some(jsm), _) => jsm.alert_book(),
+            (None, Some(pagerduty)) => pagerduty.alert_book(),
+            (None, None) => self.opsgenie.alert_book(),
         }
     }
 
@@ -44,6 +45,7 @@ impl TestApp {
         match self.upstream() {
             Upstream::OpsGenie => "/opsgenie/webhook",
             Upstream::Jsm => "/jsm/webhook",
+            Upstream::PagerDuty => "/pagerduty/webhook",
         }
     }
 
