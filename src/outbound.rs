@@ -751,11 +751,18 @@ impl RestClient {
         // may be a proxy's page carrying anything.
         let body = response.json::<ErrorBody>().await.unwrap_or_default();
         let message = cut_short(match body.error {
-            Some(nested) if body.message.is_empty() => std::iter::once(nested.message)
-                .chain(nested.errors)
-                .filter(|part| !part.is_empty())
-                .collect::<Vec<_>>()
-                .join(": "),
+            // The cause once: PagerDuty often repeats its message in `errors`.
+            Some(nested) if body.message.is_empty() => {
+                let mut parts: Vec<String> = Vec::new();
+                for part in std::iter::once(nested.message).chain(nested.errors) {
+                    if !part.is_empty()
+                        && !parts.iter().any(|seen| seen.eq_ignore_ascii_case(&part))
+                    {
+                        parts.push(part);
+                    }
+                }
+                parts.join(": ")
+            }
             _ if body.message.is_empty() => body.error_messages.join("; "),
             _ => body.message,
         });

@@ -21,6 +21,9 @@ pub struct AlertActionRecord {
     pub alias: String,
     /// `acknowledge`, `close`, `assign` or `notes`.
     pub action: String,
+    /// Who acted: the body's `user` (OpsGenie, JSM), the `From` header
+    /// (PagerDuty).
+    pub by: String,
     pub body: Value,
 }
 
@@ -136,6 +139,24 @@ impl AlertBook {
         simulate(server, alerts, alert).await;
     }
 
+    /// Whether the alert under `alias` was closed (by a test, or an action).
+    pub(crate) fn is_closed(&self, alias: &str) -> bool {
+        lock(&self.book)
+            .alerts
+            .get(alias)
+            .is_some_and(|alert| alert.closed)
+    }
+
+    /// Records an action a provider with its own incident store took (the
+    /// simulated PagerDuty), keeps the alert's state in step, and gives the
+    /// status to answer with instead, when [`Self::act_then_answer`] set one.
+    pub(crate) fn acted(&self, record: AlertActionRecord, state: SimAlertState) -> Option<u16> {
+        let mut book = lock(&self.book);
+        book.alerts.insert(record.alias.clone(), state);
+        book.actions.push(record);
+        book.next_answer.take()
+    }
+
     /// Makes the next action on an alert happen, but answers it with
     /// `status` (a proxy's 502, a timeout's 504): the bot cannot know it
     /// landed.
@@ -230,6 +251,7 @@ impl Respond for Route {
                 book.actions.push(AlertActionRecord {
                     alias: alias.clone(),
                     action: action.clone(),
+                    by: body["user"].as_str().unwrap_or_default().to_owned(),
                     body: body.clone(),
                 });
                 book.next += 1;

@@ -258,6 +258,32 @@ impl PagerDutyAccount {
             })
     }
 
+    /// An incident opened under `key` by something else than the bot (another
+    /// integration, someone in PagerDuty's UI).
+    pub fn open_incident(&self, key: &str, title: &str) {
+        let mut state = lock(&self.state);
+        state.next_id += 1;
+        let id = format!("PINC{:03}", state.next_id);
+        state.incidents.push(Incident {
+            id,
+            key: key.to_owned(),
+            status: "triggered".to_owned(),
+            title: title.to_owned(),
+            assignee: None,
+        });
+    }
+
+    /// Someone reassigns the incident in PagerDuty itself (to nobody: `None`).
+    pub fn set_incident_assignee(&self, key: &str, user: Option<&str>) {
+        if let Some(incident) = lock(&self.state)
+            .incidents
+            .iter_mut()
+            .find(|incident| incident.key == key)
+        {
+            incident.assignee = user.map(str::to_owned);
+        }
+    }
+
     /// Someone acts on the incident in PagerDuty itself.
     pub fn set_incident_status(&self, key: &str, status: &str) {
         if let Some(incident) = lock(&self.state)
@@ -568,6 +594,12 @@ impl Respond for Endpoint {
                     return error(400, "Invalid Input Provided", &["the body is not JSON"]);
                 };
                 let known: Vec<String> = state.users.keys().cloned().collect();
+                let emails: BTreeMap<String, String> = state
+                    .users
+                    .iter()
+                    .map(|(id, user)| (id.clone(), user.email.clone()))
+                    .collect();
+                let book = state.book.clone();
                 let Some(incident) = state
                     .incidents
                     .iter_mut()
@@ -575,15 +607,21 @@ impl Respond for Endpoint {
                 else {
                     return error(404, "Not Found", &[]);
                 };
-                if incident.status == "resolved" {
+                // Resolved here, or closed by a test through the shared book.
+                if incident.status == "resolved" || book.is_closed(&incident.key) {
+                    incident.status = "resolved".to_owned();
                     return error(
                         400,
                         "Incident Already Resolved",
                         &["Incident Already Resolved"],
                     );
                 }
+                let mut action = "acknowledge";
                 if let Some(status) = body["incident"]["status"].as_str() {
                     incident.status = status.to_owned();
+                    if status == "resolved" {
+                        action = "close";
+                    }
                 }
                 if let Some(assignee) =
                     body["incident"]["assignments"][0]["assignee"]["id"].as_str()
@@ -592,8 +630,26 @@ impl Respond for Endpoint {
                         return error(400, "Invalid Input Provided", &["Assignee not found"]);
                     }
                     incident.assignee = Some(assignee.to_owned());
+                    action = "assign";
                 }
+                let mirrored = crate::SimAlertState {
+                    acknowledged: incident.status == "acknowledged",
+                    closed: incident.status == "resolved",
+                    owner: incident
+                        .assignee
+                        .as_ref()
+                        .and_then(|id| emails.get(id).cloned()),
+                };
                 let answer = incident_json(incident);
+                let record = crate::AlertActionRecord {
+                    alias: incident.key.clone(),
+                    action: action.to_owned(),
+                    by: from.to_lowercase(),
+                    body,
+                };
+                if let Some(status) = book.acted(record, mirrored) {
+                    return ResponseTemplate::new(status);
+                }
                 ResponseTemplate::new(200).set_body_json(json!({"incident": answer}))
             }
             "oncalls" => oncalls(&state, request, &query),

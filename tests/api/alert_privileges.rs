@@ -6,14 +6,20 @@
 
 use oncall_bot::alerting::AlertPolicy;
 use oncall_bot::config::WebhookTokens;
-use oncall_bot_simulator::events::{self, alert_webhook};
-use serde_json::json;
+use oncall_bot_simulator::events;
 
 use crate::helpers::*;
-use crate::two_way::{card, click_on, raise, spawn_two_way, ALIAS, THREAD, WEBHOOK_TOKEN};
+use crate::two_way::{
+    card, click_on, raise, spawn_two_way, Happened, ALIAS, THREAD, WEBHOOK_TOKEN,
+};
 
 /// A newer delivery time than any the tests raise with.
 const LATER: u128 = 1_795_460_100_000_000_000;
+
+/// `LATER` in seconds.
+fn later() -> u64 {
+    u64::try_from(LATER / 1_000_000_000).expect("a time")
+}
 
 async fn spawn_two_way_in_organisation(
     upstream: Upstream,
@@ -148,7 +154,7 @@ async fn people_of_alert_allowed_teams_may_act_as_they_may_page() {
 
 #[tokio::test]
 async fn a_webhook_for_an_alias_shaped_like_the_bots_but_not_tagged_by_it_posts_nothing() {
-    for upstream in UPSTREAMS {
+    for upstream in ALL_UPSTREAMS {
         let app = spawn_two_way(upstream).await;
         raise(&app).await;
         let (place, tag) = ALIAS.rsplit_once('-').expect("tagged");
@@ -163,15 +169,21 @@ async fn a_webhook_for_an_alias_shaped_like_the_bots_but_not_tagged_by_it_posts_
             "slack-GPRIVATE-1795460000.000100".to_owned(),
             format!("{place}-{flipped}"),
         ] {
-            let note = alert_webhook(
-                "AddNote",
+            // On PagerDuty a note names only its incident: one opened under
+            // that key by something else, looked up by the bot.
+            if let Some(pagerduty) = &app.pagerduty {
+                pagerduty.open_incident(&alias, "not the bot's");
+            }
+            let note = app.told(
+                Happened::Note("Log in again at https://evil.example"),
                 &alias,
                 "mallory@evil.example",
-                LATER,
-                "",
-                json!({"note": "Log in again at https://evil.example"}),
+                later(),
             );
-            assert_eq!(app.webhook(Some(WEBHOOK_TOKEN), &note).await, 200);
+            assert_eq!(
+                app.webhook(Some(WEBHOOK_TOKEN), &note).await,
+                app.accepted()
+            );
         }
         assert_eq!(app.replies().len(), 1, "{upstream:?}: only the answer");
         assert!(app.slack.updates().is_empty());
@@ -182,7 +194,7 @@ async fn a_webhook_for_an_alias_shaped_like_the_bots_but_not_tagged_by_it_posts_
 
 #[tokio::test]
 async fn the_bots_own_alias_is_reflected_after_a_restart_without_shared_state() {
-    for upstream in UPSTREAMS {
+    for upstream in ALL_UPSTREAMS {
         // The alias key derived from the provider's key, as in production.
         let two_way = |_: &oncall_bot_simulator::SlackWorkspace,
                        config: &mut oncall_bot::config::ServeConfig| {
@@ -191,7 +203,7 @@ async fn the_bots_own_alias_is_reflected_after_a_restart_without_shared_state() 
             config.webhooks = WebhookTokens {
                 opsgenie: Some(WEBHOOK_TOKEN.into()),
                 jsm: Some(WEBHOOK_TOKEN.into()),
-                pagerduty: None,
+                pagerduty: Some(PD_WEBHOOK_SECRET.into()),
             };
         };
         let app = spawn_app_on_with_workspace(upstream, two_way).await;
@@ -204,21 +216,23 @@ async fn the_bots_own_alias_is_reflected_after_a_restart_without_shared_state() 
         ))
         .await;
         app.settle().await;
-        let alerts = match &app.jsm {
-            Some(jsm) => jsm.alerts(),
-            None => app.opsgenie.alerts(),
+        let alias = match (&app.jsm, &app.pagerduty) {
+            (Some(jsm), _) => jsm.alerts()[0]["alias"].clone(),
+            (None, Some(pagerduty)) => pagerduty.events()[0]["dedup_key"].clone(),
+            (None, None) => app.opsgenie.alerts()[0]["alias"].clone(),
         };
-        let alias = alerts[0]["alias"].as_str().expect("an alias").to_owned();
+        let alias = alias.as_str().expect("an alias").to_owned();
         let app = app.restart(two_way).await;
-        let note = alert_webhook(
-            "AddNote",
+        let note = app.told(
+            Happened::Note("Rolling back"),
             &alias,
             "bob@corp.example",
-            LATER,
-            "",
-            json!({"note": "Rolling back"}),
+            later(),
         );
-        assert_eq!(app.webhook(Some(WEBHOOK_TOKEN), &note).await, 200);
+        assert_eq!(
+            app.webhook(Some(WEBHOOK_TOKEN), &note).await,
+            app.accepted()
+        );
         let reply = app.replies().last().cloned().expect("the note");
         assert_eq!(
             reply.text, "Note from <@UBOB>: Rolling back",
@@ -230,7 +244,7 @@ async fn the_bots_own_alias_is_reflected_after_a_restart_without_shared_state() 
 
 #[tokio::test]
 async fn an_alert_action_answered_502_yet_taken_is_read_back_shown_and_sent_once() {
-    for upstream in UPSTREAMS {
+    for upstream in ALL_UPSTREAMS {
         let app = spawn_two_way(upstream).await;
         let answer = raise(&app).await;
         app.book().act_then_answer(502);

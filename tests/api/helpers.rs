@@ -171,6 +171,7 @@ pub async fn start_pagerduty() -> PagerDutyAccount {
         ("PUSRALI", "Alice Anders", "alice@corp.example"),
         ("PUSRBOB", "Bob Brown", "bob@corp.example"),
         ("PUSRCAR", "Carol Clark", "carol@corp.example"),
+        ("PUSRZED", "Zed Outside", "zed@elsewhere.example"),
     ] {
         pagerduty.add_user(id, name, email);
     }

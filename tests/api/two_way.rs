@@ -1,10 +1,12 @@
 //! Two-way alerts: the buttons and text commands in a help request's thread act
 //! on its alert as the person who asked, and the provider's webhook flows back
-//! into the thread. Every flow runs against OpsGenie and JSM Operations.
+//! into the thread. Every flow runs against OpsGenie, JSM Operations and
+//! PagerDuty (its incidents keyed by the alias, its v3 webhooks signed).
 
 use oncall_bot::alerting::AlertPolicy;
 use oncall_bot::config::WebhookTokens;
 use oncall_bot_simulator::events::{self, alert_webhook, ButtonClick, EventsEndpoint};
+use oncall_bot_simulator::pagerduty::{webhook_body, webhook_signature};
 use oncall_bot_simulator::{AlertActionRecord, AlertBook, Post};
 use serde_json::{json, Value};
 
@@ -24,10 +26,31 @@ pub(crate) async fn spawn_two_way(upstream: Upstream) -> TestApp {
         config.webhooks = WebhookTokens {
             opsgenie: Some(WEBHOOK_TOKEN.into()),
             jsm: Some(WEBHOOK_TOKEN.into()),
-            pagerduty: None,
+            pagerduty: Some(PD_WEBHOOK_SECRET.into()),
         };
     })
     .await
+}
+
+/// What happened to an alert in the provider, as its webhook tells it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Happened<'a> {
+    Acknowledged,
+    Closed,
+    Note(&'a str),
+    /// Its owner is now the person with this email.
+    Owner(&'a str),
+}
+
+/// A person's PagerDuty user id in the harness's account, by email.
+fn pd_user(email: &str) -> Option<&'static str> {
+    match email {
+        "alice@corp.example" => Some("PUSRALI"),
+        "bob@corp.example" => Some("PUSRBOB"),
+        "carol@corp.example" => Some("PUSRCAR"),
+        "zed@elsewhere.example" => Some("PUSRZED"),
+        _ => None,
+    }
 }
 
 impl TestApp {
@@ -49,14 +72,31 @@ impl TestApp {
         }
     }
 
+    /// Delivers `body` to the provider's webhook route: with `token` as the
+    /// bearer token (OpsGenie, JSM); on PagerDuty signed with the harness's
+    /// secret when `token` is the right one, with `token` itself as the
+    /// secret otherwise, unsigned without one (its delivery id the body's).
     pub(crate) async fn webhook(&self, token: Option<&str>, body: &str) -> u16 {
         let mut request = self
             .http
             .post(format!("{}{}", self.address, self.webhook_route()))
             .header("content-type", "application/json")
             .body(body.to_owned());
-        if let Some(token) = token {
-            request = request.header("authorization", format!("Bearer {token}"));
+        match (self.upstream(), token) {
+            (_, None) => {}
+            (Upstream::PagerDuty, Some(token)) => {
+                let secret = if token == WEBHOOK_TOKEN {
+                    PD_WEBHOOK_SECRET
+                } else {
+                    token
+                };
+                request = request
+                    .header("x-pagerduty-signature", webhook_signature(secret, body))
+                    .header("x-webhook-id", format!("{:x}", md5ish(body)));
+            }
+            (Upstream::OpsGenie | Upstream::Jsm, Some(token)) => {
+                request = request.header("authorization", format!("Bearer {token}"));
+            }
         }
         let status = request.send().await.expect("the app answers").status();
         self.settle().await;
@@ -70,6 +110,42 @@ impl TestApp {
             .expect("the app answers");
         self.settle().await;
         status
+    }
+
+    /// What the webhook route answers a delivery it took: PagerDuty's 202.
+    pub(crate) fn accepted(&self) -> u16 {
+        match self.upstream() {
+            Upstream::PagerDuty => 202,
+            Upstream::OpsGenie | Upstream::Jsm => 200,
+        }
+    }
+
+    /// The provider's webhook body saying that `by` (an email) did `what` to
+    /// the alert under `alias` at `at` (Unix seconds).
+    pub(crate) fn told(&self, what: Happened<'_>, alias: &str, by: &str, at: u64) -> String {
+        let Some(pagerduty) = &self.pagerduty else {
+            let (action, extra) = match what {
+                Happened::Acknowledged => ("Acknowledge", json!({})),
+                Happened::Closed => ("Close", json!({})),
+                Happened::Note(note) => ("AddNote", json!({"note": note})),
+                Happened::Owner(owner) => ("AssignOwnership", json!({"owner": owner})),
+            };
+            return alert_webhook(action, alias, by, u128::from(at) * 1_000_000_000, "", extra);
+        };
+        let (event, note) = match what {
+            Happened::Acknowledged => ("incident.acknowledged", None),
+            Happened::Closed => ("incident.resolved", None),
+            Happened::Note(note) => ("incident.annotated", Some(note)),
+            Happened::Owner(owner) => {
+                pagerduty.set_incident_assignee(alias, pd_user(owner));
+                ("incident.reassigned", None)
+            }
+        };
+        let occurred_at = humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(at),
+        )
+        .to_string();
+        webhook_body(pagerduty, event, alias, pd_user(by), &occurred_at, note)
     }
 
     /// The answer carrying the alert's card, as it reads now.
@@ -128,18 +204,35 @@ pub(crate) fn card(post: &Post) -> (String, Vec<String>) {
     (status, buttons)
 }
 
-fn action(record: &AlertActionRecord) -> (&str, &str, &str, &str) {
+/// An action as (alias, verb, who).
+fn action(record: &AlertActionRecord) -> (&str, &str, &str) {
     (
         record.alias.as_str(),
         record.action.as_str(),
-        record.body["user"].as_str().unwrap_or_default(),
-        record.body["source"].as_str().unwrap_or_default(),
+        record.by.as_str(),
     )
+}
+
+/// A stable delivery id for a body: the same delivery sent again keeps it.
+fn md5ish(body: &str) -> u64 {
+    body.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// What the provider received says it came from the bot, on Slack's behalf:
+/// OpsGenie's and JSM's `source` and `note`; PagerDuty's `From` is the person,
+/// and the incident's own log says the API key's integration.
+fn from_the_bot(upstream: Upstream, record: &AlertActionRecord) {
+    if upstream == Upstream::PagerDuty {
+        return;
+    }
+    assert_eq!(record.body["source"], "oncall-bot", "{upstream:?}");
 }
 
 #[tokio::test]
 async fn each_button_acts_as_the_clicker_then_the_answer_shows_the_new_state() {
-    for upstream in UPSTREAMS {
+    for upstream in ALL_UPSTREAMS {
         let app = spawn_two_way(upstream).await;
         let answer = raise(&app).await;
         assert!(card(&answer).0.ends_with(STATUS_OPEN), "{upstream:?}");
@@ -152,17 +245,15 @@ async fn each_button_acts_as_the_clicker_then_the_answer_shows_the_new_state() {
         let actions = app.book().actions();
         assert_eq!(
             actions.iter().map(action).collect::<Vec<_>>(),
-            [(
-                ALIAS.as_str(),
-                "acknowledge",
-                "alice@corp.example",
-                "oncall-bot"
-            )],
+            [(ALIAS.as_str(), "acknowledge", "alice@corp.example")],
             "{upstream:?}"
         );
-        assert!(actions[0].body["note"]
-            .as_str()
-            .is_some_and(|note| note.contains("from Slack")));
+        from_the_bot(upstream, &actions[0]);
+        if upstream != Upstream::PagerDuty {
+            assert!(actions[0].body["note"]
+                .as_str()
+                .is_some_and(|note| note.contains("from Slack")));
+        }
         let (status, buttons) = card(&app.answer());
         assert!(
             status.starts_with("Acknowledged by <@UALICE> at <!date^"),
@@ -179,19 +270,20 @@ async fn each_button_acts_as_the_clicker_then_the_answer_shows_the_new_state() {
         assert_eq!(
             actions[1..].iter().map(action).collect::<Vec<_>>(),
             [
-                (
-                    ALIAS.as_str(),
-                    "acknowledge",
-                    "bob@corp.example",
-                    "oncall-bot"
-                ),
-                (ALIAS.as_str(), "assign", "bob@corp.example", "oncall-bot"),
+                (ALIAS.as_str(), "acknowledge", "bob@corp.example"),
+                (ALIAS.as_str(), "assign", "bob@corp.example"),
             ]
         );
-        assert_eq!(
-            actions[2].body["owner"],
-            json!({"type": "user", "username": "bob@corp.example"})
-        );
+        match upstream {
+            Upstream::PagerDuty => assert_eq!(
+                actions[2].body["incident"]["assignments"][0]["assignee"]["id"],
+                "PUSRBOB"
+            ),
+            Upstream::OpsGenie | Upstream::Jsm => assert_eq!(
+                actions[2].body["owner"],
+                json!({"type": "user", "username": "bob@corp.example"})
+            ),
+        }
         assert_eq!(card(&app.answer()).0, "Taken by <@UBOB>");
 
         let answer = app.answer();
@@ -201,7 +293,7 @@ async fn each_button_acts_as_the_clicker_then_the_answer_shows_the_new_state() {
         );
         assert_eq!(
             app.book().actions().last().map(action),
-            Some((ALIAS.as_str(), "close", "carol@corp.example", "oncall-bot"))
+            Some((ALIAS.as_str(), "close", "carol@corp.example"))
         );
         let (status, buttons) = card(&app.answer());
         assert_eq!(status, "Closed by <@UCAROL>");
@@ -221,7 +313,7 @@ async fn each_button_acts_as_the_clicker_then_the_answer_shows_the_new_state() {
 
 #[tokio::test]
 async fn a_refused_action_is_told_to_the_clicker_alone_and_changes_nothing() {
-    for upstream in UPSTREAMS {
+    for upstream in ALL_UPSTREAMS {
         let app = spawn_two_way(upstream).await;
         let answer = raise(&app).await;
         // Closed in the provider's own UI meanwhile.
@@ -232,10 +324,14 @@ async fn a_refused_action_is_told_to_the_clicker_alone_and_changes_nothing() {
         assert_eq!(ephemerals.len(), 1, "{upstream:?}");
         assert_eq!(ephemerals[0].user, "UALICE");
         assert_eq!(ephemerals[0].thread_ts.as_deref(), Some(THREAD));
+        let why = match upstream {
+            Upstream::PagerDuty => "Incident Already Resolved",
+            Upstream::OpsGenie | Upstream::Jsm => "Alert is already closed",
+        };
         assert_eq!(
             ephemerals[0].text,
             format!(
-                "{} did not acknowledge the alert: Alert is already closed. Nothing changed.",
+                "{} did not acknowledge the alert: {why}. Nothing changed.",
                 upstream.name()
             )
         );
@@ -329,7 +425,7 @@ async fn a_forged_or_unsigned_interaction_is_refused_with_401_and_does_nothing()
 
 #[tokio::test]
 async fn ack_take_and_resolved_in_the_thread_do_what_the_buttons_do() {
-    for upstream in UPSTREAMS {
+    for upstream in ALL_UPSTREAMS {
         let app = spawn_two_way(upstream).await;
         raise(&app).await;
         let say = |event: &str, user: &str, ts: &str, text: &str| {
@@ -343,12 +439,7 @@ async fn ack_take_and_resolved_in_the_thread_do_what_the_buttons_do() {
         app.settle().await;
         assert_eq!(
             app.book().actions().iter().map(action).collect::<Vec<_>>(),
-            [(
-                ALIAS.as_str(),
-                "acknowledge",
-                "alice@corp.example",
-                "oncall-bot"
-            )],
+            [(ALIAS.as_str(), "acknowledge", "alice@corp.example")],
             "{upstream:?}"
         );
         let (status, _) = card(&app.answer());
@@ -394,6 +485,11 @@ async fn a_text_command_outside_an_alert_thread_acts_on_nothing() {
     );
 }
 
+/// Whole seconds of a time in nanoseconds.
+fn seconds(nanos: u128) -> u64 {
+    u64::try_from(nanos / 1_000_000_000).expect("a time")
+}
+
 /// Nanoseconds, as OpsGenie's `updatedAt`.
 const T1: u128 = 1_795_460_100_000_000_000;
 const T2: u128 = 1_795_460_200_000_000_000;
@@ -402,7 +498,7 @@ const T4: u128 = 1_795_460_400_000_000_000;
 
 #[tokio::test]
 async fn webhook_actions_show_in_the_thread_once_and_in_the_order_they_happened() {
-    for upstream in UPSTREAMS {
+    for upstream in ALL_UPSTREAMS {
         let app = spawn_two_way(upstream).await;
         raise(&app).await;
         let system = upstream.name();
@@ -414,61 +510,54 @@ async fn webhook_actions_show_in_the_thread_once_and_in_the_order_they_happened(
                 .collect()
         };
 
-        let acknowledged = alert_webhook(
-            "Acknowledge",
+        let acknowledged = app.told(
+            Happened::Acknowledged,
             ALIAS.as_str(),
             "carol@corp.example",
-            T1,
-            "",
-            json!({}),
+            seconds(T1),
         );
-        assert_eq!(app.webhook(token, &acknowledged).await, 200);
+        assert_eq!(app.webhook(token, &acknowledged).await, app.accepted());
         let (status, buttons) = card(&app.answer());
         assert!(
             status.starts_with("Acknowledged by <@UCAROL> at <!date^1795460100^"),
-            "{status}"
+            "{upstream:?}: {status}"
         );
         assert_eq!(buttons, ["Take it", "Close"]);
         assert_eq!(news(1), [format!("<@UCAROL> acknowledged it in {system}.")]);
 
         // Delivered again: nothing new.
-        assert_eq!(app.webhook(token, &acknowledged).await, 200);
+        assert_eq!(app.webhook(token, &acknowledged).await, app.accepted());
         assert_eq!(app.replies().len(), 2, "{upstream:?}");
         assert_eq!(app.slack.updates().len(), 1);
 
-        let note = alert_webhook(
-            "AddNote",
+        let note = app.told(
+            Happened::Note("Rolling back <!channel> *now*"),
             ALIAS.as_str(),
             "bob@corp.example",
-            T2,
-            "",
-            json!({"note": "Rolling back <!channel> *now*"}),
+            seconds(T2),
         );
         app.webhook(token, &note).await;
         app.webhook(token, &note).await;
         assert_eq!(
             news(2),
-            ["Note from <@UBOB>: Rolling back &lt;!channel&gt; *now*"]
+            ["Note from <@UBOB>: Rolling back &lt;!channel&gt; *now*"],
+            "{upstream:?}"
         );
 
         // The close (T4) arrives before an earlier hand-over (T3): the thread
         // keeps showing the close.
-        let closed = alert_webhook(
-            "Close",
+        let closed = app.told(
+            Happened::Closed,
             ALIAS.as_str(),
             "bob@corp.example",
-            T4,
-            "",
-            json!({}),
+            seconds(T4),
         );
         app.webhook(token, &closed).await;
-        let assigned = alert_webhook(
-            "AssignOwnership",
+        let assigned = app.told(
+            Happened::Owner("zed@elsewhere.example"),
             ALIAS.as_str(),
             "carol@corp.example",
-            T3,
-            "",
-            json!({"owner": "zed@elsewhere.example"}),
+            seconds(T3),
         );
         app.webhook(token, &assigned).await;
         let (status, buttons) = card(&app.answer());
@@ -561,18 +650,21 @@ async fn the_bots_own_actions_coming_back_add_no_reply() {
 
 #[tokio::test]
 async fn a_wrong_or_missing_webhook_token_is_refused_and_nothing_is_posted() {
-    for upstream in UPSTREAMS {
+    for upstream in ALL_UPSTREAMS {
         let app = spawn_two_way(upstream).await;
         raise(&app).await;
-        let note = alert_webhook(
-            "AddNote",
+        let note = app.told(
+            Happened::Note("hi"),
             ALIAS.as_str(),
             "bob@corp.example",
-            T1,
-            "",
-            json!({"note": "hi"}),
+            seconds(T1),
         );
-        assert_eq!(app.webhook(None, &note).await, 401, "{upstream:?}");
+        // PagerDuty answers a delivery with no signature at all 400.
+        let unsigned = match upstream {
+            Upstream::PagerDuty => 400,
+            Upstream::OpsGenie | Upstream::Jsm => 401,
+        };
+        assert_eq!(app.webhook(None, &note).await, unsigned, "{upstream:?}");
         assert_eq!(app.webhook(Some("wrong-token"), &note).await, 401);
         assert_eq!(
             app.webhook(Some(&format!("{WEBHOOK_TOKEN}x")), &note).await,
