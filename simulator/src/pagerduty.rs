@@ -80,6 +80,8 @@ struct State {
     page_limit: usize,
     /// The next this many calls are answered 429.
     throttled: u32,
+    /// The status the next override request is answered with, once it is made.
+    next_override_answer: Option<u16>,
     next_id: u64,
     book: AlertBook,
 }
@@ -221,6 +223,26 @@ impl PagerDutyAccount {
     /// The override bodies received.
     pub fn overrides(&self) -> Vec<Value> {
         lock(&self.state).override_bodies.clone()
+    }
+
+    /// Makes the next override, but answers its request with `status` (a
+    /// proxy's 502): the bot cannot know it landed.
+    pub fn make_next_override_then_answer(&self, status: u16) {
+        lock(&self.state).next_override_answer = Some(status);
+    }
+
+    /// The overrides every schedule holds now: (schedule id, override id,
+    /// user id, from, to).
+    pub fn every_live_override(&self) -> Vec<(String, String, String, SystemTime, SystemTime)> {
+        lock(&self.state)
+            .schedules
+            .iter()
+            .flat_map(|(schedule, held)| {
+                held.overrides
+                    .iter()
+                    .map(|o| (schedule.clone(), o.id.clone(), o.user.clone(), o.from, o.to))
+            })
+            .collect()
     }
 
     /// The overrides `schedule` holds now: (id, user id, from, to).
@@ -517,6 +539,9 @@ impl Respond for Endpoint {
                             "errors": ["Override must have a valid user and end after it starts"],
                             "override": asked})),
                     }
+                }
+                if let Some(status) = state.next_override_answer.take() {
+                    return ResponseTemplate::new(status);
                 }
                 ResponseTemplate::new(201).set_body_json(Value::Array(answers))
             }

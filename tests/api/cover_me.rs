@@ -2,7 +2,7 @@
 //! click by someone the take-the-call policy allows makes exactly one override,
 //! in the asker's rotation; later and refused clicks are answered privately;
 //! the asker may withdraw it; one open when its span starts is marked not
-//! covered. Against OpsGenie and JSM.
+//! covered. Against OpsGenie, JSM and PagerDuty.
 
 use oncall_bot_simulator::events::ButtonClick;
 use oncall_bot_simulator::Post;
@@ -44,7 +44,7 @@ fn buttons(post: &Post) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn the_first_allowed_click_covers_the_asker_in_their_rotation_once_and_others_are_told() {
-    for upstream in UPSTREAMS {
+    for upstream in ALL_UPSTREAMS {
         let app = spawn_taking(upstream, |_, config| announcing(config)).await;
         let thread = "1700000000.000100";
         let asked = app
@@ -119,7 +119,8 @@ async fn the_first_allowed_click_covers_the_asker_in_their_rotation_once_and_oth
                 assert_eq!(bodies[0]["rotationIds"], serde_json::json!(["rotation-0"]));
             }
             Upstream::PagerDuty => {
-                unreachable!("run on OpsGenie and JSM (PagerDuty's in pagerduty.rs)")
+                assert_eq!(bodies[0]["overrides"][0]["user"]["id"], "PUSRBOB");
+                assert_eq!(app.live_overrides()[0].rotations, ["PWEEKLY"]);
             }
         }
         let covered = app.cover_post();

@@ -2,18 +2,19 @@
 //! the longest span, off per team, widened by `take_call_allowed`), the
 //! override limited to the taker's rotation, the announcement and the DMs, Undo,
 //! two askers in one thread, and `/oncall take call` end to end. Against the
-//! simulated OpsGenie and JSM alike where both apply.
+//! simulated OpsGenie, JSM and PagerDuty alike where they apply (on PagerDuty
+//! the rotations are an escalation policy's levels, each one schedule).
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use oncall_bot::bot::slack_date;
-use oncall_bot::config::ServeConfig;
+use oncall_bot::config::{ServeConfig, SourceConfig};
 use oncall_bot::handovers::AnnounceSpec;
 use oncall_bot::overrides::TakeCallPolicy;
 use oncall_bot_simulator::events::{self, app_mention, ButtonClick, EventsEndpoint};
 use oncall_bot_simulator::overrides::SimOverride;
-use oncall_bot_simulator::{Post, SimRotation, SimShift, SlackWorkspace};
+use oncall_bot_simulator::{PdShift, PdTarget, Post, SimRotation, SimShift, SlackWorkspace};
 use serde_json::Value;
 use wiremock::Mock;
 
@@ -26,9 +27,44 @@ pub(crate) const ONCALL_CHANNEL: &str = "C0ONCALL";
 /// Tomorrow at `hour` (UTC; hours past 23 run into the day after).
 pub(crate) use crate::helpers::tomorrow;
 
+/// PagerDuty's escalation policy standing for the rotations below.
+const PD_POLICY: &str = "PEPSRE1";
+/// Its levels' schedules.
+const PD_WEEKLY: &str = "PWEEKLY";
+const PD_BACKUP: &str = "PBACKUP";
+
 /// Weekly: Alice from an hour ago until tomorrow 11:00, then Bob for a day.
-/// Backup: Carol throughout.
+/// Backup: Carol throughout. On PagerDuty, the levels 1 and 2 of the default
+/// schedule's escalation policy, each a schedule.
 fn set_rotations(app: &TestApp) {
+    if let Some(pagerduty) = &app.pagerduty {
+        let shift = |user: &str, from, to| PdShift {
+            user: user.into(),
+            from,
+            to,
+        };
+        pagerduty.set_schedule(
+            PD_WEEKLY,
+            "Weekly",
+            vec![
+                shift("PUSRALI", hours(-1), tomorrow(11)),
+                shift("PUSRBOB", tomorrow(11), tomorrow(35)),
+            ],
+        );
+        pagerduty.set_schedule(
+            PD_BACKUP,
+            "Backup",
+            vec![shift("PUSRCAR", hours(-1), tomorrow(35))],
+        );
+        pagerduty.set_escalation_policy(
+            PD_POLICY,
+            vec![
+                vec![PdTarget::Schedule(PD_WEEKLY.into())],
+                vec![PdTarget::Schedule(PD_BACKUP.into())],
+            ],
+        );
+        return;
+    }
     match &app.jsm {
         None => {
             let shift = |email: &str, from: SystemTime, to: SystemTime| SimShift {
@@ -87,6 +123,11 @@ pub(crate) async fn spawn_taking(
         slack.add_person("erin@corp.example", "UERIN");
         slack.add_person("dan@partner.example", "UDAN");
         slack.set_home_of("UDAN", "TPARTNER", None);
+        if let SourceConfig::PagerDuty(pagerduty) = &mut config.source {
+            pagerduty
+                .escalation_policies
+                .insert(SCHEDULE.into(), PD_POLICY.into());
+        }
         adjust(slack, config);
     })
     .await;
@@ -148,18 +189,52 @@ impl TestApp {
         self.settle().await;
     }
 
+    /// The overrides made and not deleted; on PagerDuty on any schedule
+    /// (alias: the schedule and the override's id; rotations: the schedule).
     pub(crate) fn live_overrides(&self) -> Vec<SimOverride> {
-        match &self.jsm {
-            Some(jsm) => jsm.live_overrides(SCHEDULE),
-            None => self.opsgenie.live_overrides(SCHEDULE),
+        match (&self.jsm, &self.pagerduty) {
+            (Some(jsm), _) => jsm.live_overrides(SCHEDULE),
+            (None, Some(pagerduty)) => pagerduty
+                .every_live_override()
+                .into_iter()
+                .map(|(schedule, id, user, from, to)| SimOverride {
+                    alias: format!("{schedule}:{id}"),
+                    user,
+                    from,
+                    to,
+                    rotations: vec![schedule],
+                })
+                .collect(),
+            (None, None) => self.opsgenie.live_overrides(SCHEDULE),
         }
     }
 
     pub(crate) fn override_bodies(&self) -> Vec<Value> {
-        match &self.jsm {
-            Some(jsm) => jsm.overrides(),
-            None => self.opsgenie.overrides(),
+        match (&self.jsm, &self.pagerduty) {
+            (Some(jsm), _) => jsm.overrides(),
+            (None, Some(pagerduty)) => pagerduty.overrides(),
+            (None, None) => self.opsgenie.overrides(),
         }
+    }
+
+    /// The next override is made but its request answered `status`.
+    pub(crate) fn make_next_override_then_answer(&self, status: u16) {
+        match (&self.jsm, &self.pagerduty) {
+            (Some(jsm), _) => jsm.make_next_override_then_answer(status),
+            (None, Some(pagerduty)) => pagerduty.make_next_override_then_answer(status),
+            (None, None) => self.opsgenie.make_next_override_then_answer(status),
+        }
+    }
+}
+
+/// The span an override request asked for: (start, end) as sent.
+pub(crate) fn override_span(upstream: Upstream, body: &Value) -> (Value, Value) {
+    match upstream {
+        Upstream::PagerDuty => (
+            body["overrides"][0]["start"].clone(),
+            body["overrides"][0]["end"].clone(),
+        ),
+        Upstream::OpsGenie | Upstream::Jsm => (body["startDate"].clone(), body["endDate"].clone()),
     }
 }
 
@@ -186,7 +261,7 @@ fn date(time: SystemTime) -> String {
 
 #[tokio::test]
 async fn a_rotation_member_takes_the_call_for_their_rotation_only_and_the_secondary_stays() {
-    for upstream in UPSTREAMS {
+    for upstream in ALL_UPSTREAMS {
         let app = spawn_taking(upstream, |_, _| {}).await;
         let thread = "1700000000.000100";
         let question = app
@@ -241,11 +316,15 @@ async fn a_rotation_member_takes_the_call_for_their_rotation_only_and_the_second
                 assert_eq!(bodies[0]["rotationIds"], serde_json::json!(["rotation-0"]));
             }
             Upstream::PagerDuty => {
-                unreachable!("run on OpsGenie and JSM (PagerDuty's in pagerduty.rs)")
+                assert_eq!(bodies[0]["overrides"][0]["user"]["id"], "PUSRBOB");
+                // Made on the Weekly level's own schedule: Backup stays.
+                assert_eq!(app.live_overrides()[0].rotations, [PD_WEEKLY]);
             }
         }
-        assert_eq!(bodies[0]["startDate"], date(tomorrow(9)));
-        assert_eq!(bodies[0]["endDate"], date(tomorrow(13)));
+        assert_eq!(
+            override_span(upstream, &bodies[0]),
+            (date(tomorrow(9)).into(), date(tomorrow(13)).into())
+        );
         app.wait_for_metrics(&[
             r#"oncall_bot_overrides_total{outcome="asked"} 1"#,
             r#"oncall_bot_overrides_total{outcome="made"} 1"#,
@@ -256,7 +335,7 @@ async fn a_rotation_member_takes_the_call_for_their_rotation_only_and_the_second
 
 #[tokio::test]
 async fn an_override_covering_now_shows_at_once_with_the_backup_still_on_call() {
-    for upstream in UPSTREAMS {
+    for upstream in ALL_UPSTREAMS {
         let app = spawn_taking(upstream, |_, _| {}).await;
         let before = app.ask_in_thread("UCAROL", "1.1", "who?").await;
         assert!(before.text.contains("<@UALICE>"), "{}", before.text);
@@ -269,10 +348,15 @@ async fn an_override_covering_now_shows_at_once_with_the_backup_still_on_call() 
         app.reply("1700000000.000100", "UBOB", "1700000000.000200", "yes")
             .await;
         let after = app.ask_in_thread("UCAROL", "1.2", "who now?").await;
+        // PagerDuty's levels (from /oncalls) do not say what is an override.
+        let marker = match upstream {
+            Upstream::PagerDuty => "",
+            Upstream::OpsGenie | Upstream::Jsm => " (override)",
+        };
         assert!(
             after
                 .text
-                .contains("• primary (Weekly): <@UBOB> (override) until")
+                .contains(&format!("• primary (Weekly): <@UBOB>{marker} until"))
                 && after.text.contains("• secondary (Backup): <@UCAROL> until"),
             "{upstream:?}: the cached answer was dropped, and the secondary stays: {}",
             after.text
@@ -282,7 +366,7 @@ async fn an_override_covering_now_shows_at_once_with_the_backup_still_on_call() 
 
 #[tokio::test]
 async fn the_outsider_the_guest_the_stranger_and_the_long_span_are_refused_creating_nothing() {
-    for upstream in UPSTREAMS {
+    for upstream in ALL_UPSTREAMS {
         let app = spawn_taking(upstream, |slack, _| slack.make_guest("UCAROL", false)).await;
         let outsider = events::from_team(
             &app_mention(
@@ -445,7 +529,7 @@ async fn a_jsm_person_known_only_through_jsm_account_overrides_takes_the_call() 
 
 #[tokio::test]
 async fn the_override_is_announced_each_person_replaced_is_told_and_undo_removes_it() {
-    for upstream in UPSTREAMS {
+    for upstream in ALL_UPSTREAMS {
         let app = spawn_taking(upstream, |_, config| announcing(config)).await;
         let thread = "1700000000.000100";
         app.ask_in_thread("UBOB", thread, "take call tomorrow 09:00-13:00")
@@ -686,12 +770,9 @@ async fn slash_take_call_confirms_through_the_clicks_response_url() {
 
 #[tokio::test]
 async fn an_override_answered_502_yet_made_is_read_back_not_made_twice() {
-    for upstream in UPSTREAMS {
+    for upstream in ALL_UPSTREAMS {
         let app = spawn_taking(upstream, |_, _| {}).await;
-        match &app.jsm {
-            Some(jsm) => jsm.make_next_override_then_answer(502),
-            None => app.opsgenie.make_next_override_then_answer(502),
-        }
+        app.make_next_override_then_answer(502);
         let thread = "1700000000.000100";
         app.ask_in_thread("UBOB", thread, "take call tomorrow 09:00-13:00")
             .await;

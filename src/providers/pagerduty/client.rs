@@ -36,6 +36,10 @@ const USER_TTL: Duration = Duration::from_secs(60 * 60);
 const MARGIN_BEFORE: Duration = Duration::from_secs(24 * 60 * 60);
 const MARGIN_AFTER: Duration = Duration::from_secs(14 * 24 * 60 * 60);
 
+/// One escalation level as it is read: its sources (schedule id and name;
+/// empty for someone the level names directly), and its shifts.
+type Level = (Vec<(String, String)>, Vec<Shift>);
+
 /// The final schedule's rotation, as the answers name it.
 pub const FINAL_SCHEDULE: &str = "final schedule";
 
@@ -391,7 +395,7 @@ impl PagerDutyClient {
             }
             offset += page.limit.unwrap_or(read).max(1);
         }
-        let mut levels: BTreeMap<u32, (Vec<String>, Vec<Shift>)> = BTreeMap::new();
+        let mut levels: BTreeMap<u32, Level> = BTreeMap::new();
         for oncall in oncalls {
             let Some(user) = oncall.user else {
                 continue;
@@ -410,8 +414,10 @@ impl PagerDutyClient {
                 continue;
             }
             let (names, shifts) = levels.entry(oncall.escalation_level).or_default();
-            // Named after its schedule only when all of it comes from one.
-            let source = oncall.schedule.map(|s| s.summary).unwrap_or_default();
+            let source = oncall
+                .schedule
+                .map(|s| (s.id, s.summary))
+                .unwrap_or_default();
             if !names.contains(&source) {
                 names.push(source);
             }
@@ -433,14 +439,20 @@ impl PagerDutyClient {
             .into_iter()
             .map(|(level, (names, mut shifts))| {
                 shifts.sort_by_key(|shift| shift.starts);
-                RotationPlan {
-                    id: None,
-                    name: match names.as_slice() {
-                        [only] if !only.is_empty() => only.clone(),
-                        _ => format!("level {level}"),
-                    },
-                    shifts,
-                }
+                // Named after its schedule, and overridden there, only when
+                // all of it comes from one.
+                let (id, name) = match names.as_slice() {
+                    [(id, name)] if !id.is_empty() => (
+                        Some(id.clone()),
+                        if name.is_empty() {
+                            id.clone()
+                        } else {
+                            name.clone()
+                        },
+                    ),
+                    _ => (None, format!("level {level}")),
+                };
+                RotationPlan { id, name, shifts }
             })
             .collect())
     }

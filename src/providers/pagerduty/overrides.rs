@@ -1,7 +1,9 @@
 //! Schedule overrides: `POST /schedules/{id}/overrides`, answered 201 with a
 //! status per override (so a 201 does not say it was made: each one's status
 //! and errors are read). A PagerDuty override covers the whole schedule, every
-//! layer under it; the bot's rotation choice does not narrow it.
+//! layer under it; the bot's rotation choice does not narrow it. With an
+//! escalation policy, a level that is one schedule is a rotation whose id is
+//! that schedule's: taking the call there overrides that schedule.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -55,7 +57,35 @@ fn refusal(error: RestError) -> ActionError {
     }
 }
 
+/// The override's id as the bot keeps it: with the schedule it was made on
+/// when that is a level's own schedule (`PSEC001:POVR1`), so that it is read
+/// back and deleted there.
+fn kept_id(target: &str, default: &str, id: String) -> String {
+    if target == default {
+        id
+    } else {
+        format!("{target}:{id}")
+    }
+}
+
 impl PagerDutyClient {
+    /// The schedule an override of `request` is made on: the one rotation's
+    /// own schedule (an escalation level's), else the request's schedule.
+    async fn override_target(
+        &self,
+        request: &OverrideRequest,
+    ) -> Result<(String, String), ActionError> {
+        let default = self
+            .schedule_id(&request.schedule)
+            .await
+            .map_err(|error| ActionError::Refused(error.to_string()))?;
+        let target = match request.rotations.as_slice() {
+            [only] => only.id.clone().unwrap_or_else(|| default.clone()),
+            _ => default.clone(),
+        };
+        Ok((target, default))
+    }
+
     /// The PagerDuty user the override is for, by their email.
     async fn override_user(&self, request: &OverrideRequest) -> Result<String, ActionError> {
         if let Some(id) = request
@@ -78,10 +108,7 @@ impl PagerDutyClient {
     /// Makes the override; returns its id. Sent once (a write); after an
     /// answer that may hide a landing, read back by person and span.
     pub async fn create_override(&self, request: &OverrideRequest) -> Result<String, ActionError> {
-        let schedule = self
-            .schedule_id(&request.schedule)
-            .await
-            .map_err(|error| ActionError::Refused(error.to_string()))?;
+        let (schedule, default) = self.override_target(request).await?;
         let user = self.override_user(request).await?;
         let body = json!({"overrides": [{
             "start": crate::outbound::rfc3339(request.from),
@@ -109,7 +136,9 @@ impl PagerDutyClient {
                     ));
                 };
                 match (first.status, first.made.and_then(|made| made.id)) {
-                    (Some(201) | None, Some(id)) if first.errors.is_empty() => Ok(id),
+                    (Some(201) | None, Some(id)) if first.errors.is_empty() => {
+                        Ok(kept_id(&schedule, &default, id))
+                    }
                     _ => Err(ActionError::Refused(if first.errors.is_empty() {
                         "PagerDuty did not make the override".to_owned()
                     } else {
@@ -134,10 +163,7 @@ impl PagerDutyClient {
         &self,
         request: &OverrideRequest,
     ) -> Result<Option<String>, ActionError> {
-        let schedule = self
-            .schedule_id(&request.schedule)
-            .await
-            .map_err(|error| ActionError::Refused(error.to_string()))?;
+        let (schedule, default) = self.override_target(request).await?;
         let user = self.override_user(request).await?;
         let page: OverridesPage = self
             .get(
@@ -167,16 +193,23 @@ impl PagerDutyClient {
                     && same(&found.start, request.from)
                     && same(&found.end, request.until)
             })
-            .and_then(|found| found.id))
+            .and_then(|found| found.id)
+            .map(|id| kept_id(&schedule, &default, id)))
     }
 
     /// Deletes the override with this id (`DELETE
-    /// /schedules/{id}/overrides/{override_id}`); one already gone is fine.
+    /// /schedules/{id}/overrides/{override_id}`, on the level's schedule when
+    /// the id names one); one already gone is fine.
     pub async fn delete_override(&self, schedule: &str, id: &str) -> Result<(), ActionError> {
-        let schedule = self
-            .schedule_id(schedule)
-            .await
-            .map_err(|error| ActionError::Refused(error.to_string()))?;
+        let (schedule, id) = match id.split_once(':') {
+            Some((level_schedule, id)) => (level_schedule.to_owned(), id),
+            None => (
+                self.schedule_id(schedule)
+                    .await
+                    .map_err(|error| ActionError::Refused(error.to_string()))?,
+                id,
+            ),
+        };
         let url = self
             .rest()
             .url(

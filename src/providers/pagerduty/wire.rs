@@ -89,5 +89,7 @@ pub(super) struct Oncall {
 #[derive(Debug, Clone, Deserialize)]
 pub(super) struct Summary {
     #[serde(default)]
+    pub id: String,
+    #[serde(default)]
     pub summary: String,
 }
