@@ -331,7 +331,13 @@ fn full_text(
             "nobody now".to_owned()
         } else {
             on.iter()
-                .map(|shift| format!("{} until {}", name(&shift.person), slack_date(shift.until)))
+                .map(|shift| {
+                    if shift.is_open_ended() {
+                        name(&shift.person)
+                    } else {
+                        format!("{} until {}", name(&shift.person), slack_date(shift.until))
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -345,11 +351,16 @@ fn full_text(
                 )
             })
             .unwrap_or_default();
-        text.push_str(&format!(
-            "\n• {} ({}): {now}{next}",
-            role(index),
-            escape(rotation)
-        ));
+        // One rotation (PagerDuty's final schedule, say) has no roles to tell.
+        if state.rotations.len() == 1 {
+            text.push_str(&format!("\nOn call: {now}{next}"));
+        } else {
+            text.push_str(&format!(
+                "\n• {} ({}): {now}{next}",
+                role(index),
+                escape(rotation)
+            ));
+        }
     }
     if state.rotations.len() > ROTATIONS_SHOWN {
         text.push_str(&format!(

@@ -1,5 +1,5 @@
 //! The App Home tab and its forms, through the real router and the simulated
-//! workspace, for OpsGenie and JSM: the tab published on `app_home_opened`
+//! workspace, for OpsGenie, JSM and PagerDuty: the tab published on `app_home_opened`
 //! with each team's people, who is next and the viewer's own shifts; one
 //! provider read per schedule however many open it at once; 40 teams within
 //! Slack's 100 blocks; a form opened with the click's trigger, checked before
@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use oncall_bot::bot::slack_date;
 use oncall_bot::config::file;
 use oncall_bot_simulator::events::{self, EventsEndpoint, FilledForm};
-use oncall_bot_simulator::{Post, SlackWorkspace};
+use oncall_bot_simulator::{PdShift, Post, SlackWorkspace};
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -76,6 +76,43 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Carol on call for Payments_schedule: on PagerDuty its final schedule
+    /// (JSM's site has her there from the start).
+    fn carol_on_payments(&self) {
+        match &self.pagerduty {
+            Some(pagerduty) => pagerduty.set_schedule(
+                "PPAY001",
+                "Payments_schedule",
+                vec![PdShift {
+                    user: "PUSRCAR".into(),
+                    from: hours(-1),
+                    to: tomorrow(35),
+                }],
+            ),
+            None => self
+                .opsgenie
+                .set_on_call("Payments_schedule", &["carol@corp.example"]),
+        }
+    }
+
+    /// The reads of a schedule's timeline: OpsGenie's and JSM's `/timeline`,
+    /// PagerDuty's levels (`/oncalls`) and final schedules over a window.
+    async fn timeline_reads(&self) -> usize {
+        recorded(self.upstream_server())
+            .await
+            .iter()
+            .filter(|request| {
+                let path = request.url.path();
+                path.ends_with("/timeline")
+                    || path == "/oncalls"
+                    || (path.starts_with("/schedules/")
+                        && request.url.query_pairs().any(|(key, _)| key == "since"))
+            })
+            .count()
+    }
+}
+
 /// A moment in Unix seconds, as a date picker gives it.
 fn seconds(time: SystemTime) -> i64 {
     time.duration_since(SystemTime::UNIX_EPOCH)
@@ -91,7 +128,7 @@ fn errors(body: &str) -> Value {
 
 #[tokio::test]
 async fn the_home_tab_shows_who_is_on_and_next_per_rotation_and_the_viewers_shifts() {
-    for upstream in UPSTREAMS {
+    for upstream in ALL_UPSTREAMS {
         let app = spawn_taking(upstream, |_, _| {}).await;
         let home = app.open_home("UALICE", "EvHome1").await;
         let (t11, t35) = (slack_date(tomorrow(11)), slack_date(tomorrow(35)));
@@ -135,8 +172,7 @@ fn texts_of(view: &Value) -> Vec<String> {
 async fn spawn_with_teams(upstream: Upstream, toml: &str) -> TestApp {
     let teams = file::parse(std::path::Path::new("oncall.toml"), toml).expect("valid");
     let app = spawn_taking(upstream, |_, config| config.routing = teams.routing).await;
-    app.opsgenie
-        .set_on_call("Payments_schedule", &["carol@corp.example"]);
+    app.carol_on_payments();
     app
 }
 
@@ -157,7 +193,7 @@ schedule = "Payments_schedule"
 
 #[tokio::test]
 async fn a_burst_of_openings_costs_one_timeline_read_per_schedule() {
-    for upstream in UPSTREAMS {
+    for upstream in ALL_UPSTREAMS {
         let teams = file::parse(std::path::Path::new("oncall.toml"), TWO_SCHEDULES).expect("valid");
         let viewers: Vec<String> = (0..20).map(|n| format!("UVIEWER{n:02}")).collect();
         let app = spawn_taking(upstream, |slack, config| {
@@ -167,8 +203,7 @@ async fn a_burst_of_openings_costs_one_timeline_read_per_schedule() {
             }
         })
         .await;
-        app.opsgenie
-            .set_on_call("Payments_schedule", &["carol@corp.example"]);
+        app.carol_on_payments();
         let endpoint = EventsEndpoint::new(&app.address, SIGNING_SECRET);
         // Twenty people open the tab at once, and Carol four times.
         let openers = viewers
@@ -191,12 +226,11 @@ async fn a_burst_of_openings_costs_one_timeline_read_per_schedule() {
             21,
             "one per person: Carol's repeats within seconds are one, {upstream:?}"
         );
-        let timeline_reads = recorded(app.upstream_server())
-            .await
-            .iter()
-            .filter(|request| request.url.path().ends_with("/timeline"))
-            .count();
-        assert_eq!(timeline_reads, 2, "one per schedule, {upstream:?}");
+        assert_eq!(
+            app.timeline_reads().await,
+            2,
+            "one per schedule, {upstream:?}"
+        );
         let database = texts(&app.slack.home_of("UCAROL").expect("Carol's tab"));
         assert!(
             database.iter().any(|text| text
@@ -223,7 +257,7 @@ fn forty_teams() -> String {
 
 #[tokio::test]
 async fn forty_teams_fit_in_one_view_the_viewers_own_in_full_and_first() {
-    for upstream in UPSTREAMS {
+    for upstream in ALL_UPSTREAMS {
         let app = spawn_with_teams(upstream, &forty_teams()).await;
         let home = app.open_home("UALICE", "EvForty").await;
         let blocks = home["blocks"].as_array().expect("blocks");
@@ -254,7 +288,7 @@ async fn forty_teams_fit_in_one_view_the_viewers_own_in_full_and_first() {
 
 #[tokio::test]
 async fn a_home_button_opens_its_form_with_the_clicks_trigger_and_the_viewers_team_chosen() {
-    for upstream in UPSTREAMS {
+    for upstream in ALL_UPSTREAMS {
         let app = spawn_with_teams(upstream, TWO_SCHEDULES).await;
         // The button is on her Home tab, whose timelines the cache holds.
         app.open_home("UCAROL", "EvFormHome").await;
@@ -305,7 +339,7 @@ async fn a_home_button_opens_its_form_with_the_clicks_trigger_and_the_viewers_te
 
 #[tokio::test]
 async fn a_form_is_checked_before_the_ack_and_what_is_wrong_shows_beside_its_field() {
-    for upstream in UPSTREAMS {
+    for upstream in ALL_UPSTREAMS {
         let app = spawn_taking(upstream, |_, config| announcing(config)).await;
         let base = FilledForm {
             user: "UALICE",
@@ -430,7 +464,7 @@ async fn cover_from_the_home_tab_needs_a_channel_to_ask_in() {
 
 #[tokio::test]
 async fn a_right_form_closes_and_becomes_the_request_answered_by_dm() {
-    for upstream in UPSTREAMS {
+    for upstream in ALL_UPSTREAMS {
         let app = spawn_taking(upstream, |slack: &SlackWorkspace, config| {
             slack.make_guest("UERIN", false);
             announcing(config);

@@ -563,7 +563,7 @@ async fn the_home_tab_shows_the_final_schedule_and_the_viewers_shifts() {
     );
     assert_eq!(
         texts[6],
-        format!("*SRE_schedule*\n• primary (final schedule): <@UALICE> until {t11}; next <@UBOB> from {t11}")
+        format!("*SRE_schedule*\nOn call: <@UALICE> until {t11}; next <@UBOB> from {t11}")
     );
 }
 
