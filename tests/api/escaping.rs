@@ -10,14 +10,14 @@ use oncall_bot::alerting::AlertPolicy;
 use oncall_bot::config::WebhookTokens;
 use oncall_bot::handovers::TopicSpec;
 use oncall_bot_simulator::events::{self, alert_webhook, app_mention};
-use oncall_bot_simulator::{SimRotation, SimShift};
+use oncall_bot_simulator::{PdShift, PdTarget, SimRotation, SimShift};
 use serde_json::json;
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::*;
 use crate::in_time::hours;
-use crate::two_way::{click_on, raise, ALIAS, THREAD, WEBHOOK_TOKEN};
+use crate::two_way::{click_on, raise, Happened, ALIAS, THREAD, WEBHOOK_TOKEN};
 
 /// What must never reach Slack as it is.
 const HOSTILE: [&str; 4] = ["<!channel>", "<!here>", "<@U0X>", "<https://x|y>"];
@@ -62,14 +62,19 @@ async fn assert_nothing_unescaped(app: &TestApp, upstream: Upstream) {
 
 #[tokio::test]
 async fn no_text_from_a_provider_or_a_person_reaches_slack_unescaped() {
-    for upstream in UPSTREAMS {
+    for upstream in ALL_UPSTREAMS {
         let app = spawn_app_on_with_workspace(upstream, |_, config| {
             config.alerts = Some(AlertPolicy::default());
             config.webhooks = WebhookTokens {
                 opsgenie: Some(WEBHOOK_TOKEN.into()),
                 jsm: Some(WEBHOOK_TOKEN.into()),
-                pagerduty: None,
+                pagerduty: Some(PD_WEBHOOK_SECRET.into()),
             };
+            if let oncall_bot::config::SourceConfig::PagerDuty(pagerduty) = &mut config.source {
+                pagerduty
+                    .escalation_policies
+                    .insert(SCHEDULE.into(), "PEPHOST".into());
+            }
             config.topics = vec![TopicSpec {
                 channel: "C0TOPIC".into(),
                 schedule: SCHEDULE.into(),
@@ -79,8 +84,35 @@ async fn no_text_from_a_provider_or_a_person_reaches_slack_unescaped() {
         .await;
         let name = hostile();
         // People and rotations named by the provider.
-        match &app.jsm {
-            None => {
+        match (&app.jsm, &app.pagerduty) {
+            (None, Some(pagerduty)) => {
+                // A person whose name and email are hostile, and levels named
+                // after hostile schedules.
+                pagerduty.add_user("PUSRMAL", &name, &format!("{name}@evil.example"));
+                let shift = |user: &str, from: i64, to: i64| PdShift {
+                    user: user.into(),
+                    from: hours(from),
+                    to: hours(to),
+                };
+                pagerduty.set_schedule(
+                    "PHOST01",
+                    &name,
+                    vec![shift("PUSRMAL", -1, 5), shift("PUSRBOB", 5, 29)],
+                );
+                pagerduty.set_schedule(
+                    "PHOST02",
+                    &format!("{name} backup"),
+                    vec![shift("PUSRBOB", -1, 29)],
+                );
+                pagerduty.set_escalation_policy(
+                    "PEPHOST",
+                    vec![
+                        vec![PdTarget::Schedule("PHOST01".into())],
+                        vec![PdTarget::Schedule("PHOST02".into())],
+                    ],
+                );
+            }
+            (None, None) => {
                 let shift = |email: &str, from: i64, to: i64| SimShift {
                     email: email.into(),
                     from: hours(from),
@@ -101,7 +133,7 @@ async fn no_text_from_a_provider_or_a_person_reaches_slack_unescaped() {
                     ],
                 );
             }
-            Some(jsm) => {
+            (Some(jsm), _) => {
                 jsm.add_user("acc-mallory", &name, None);
                 jsm.set_on_call(SCHEDULE, &["acc-mallory", "acc-bob"]);
                 jsm.set_rotations(
@@ -151,39 +183,69 @@ async fn no_text_from_a_provider_or_a_person_reaches_slack_unescaped() {
         assert_eq!(app.slash("UBOB", &format!("{name} on {name}")).await, 200);
 
         // The webhook: a note, an owner, an escalation, by a hostile name.
-        for (index, (action, extra)) in [
-            ("AddNote", json!({"note": name})),
-            ("AssignOwnership", json!({"owner": name})),
-            ("Escalate", json!({"escalationName": name})),
-            ("Acknowledge", json!({})),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let body = alert_webhook(
-                action,
-                ALIAS.as_str(),
-                &name,
-                1_795_460_100_000_000_000 + index as u128,
-                "",
-                extra,
-            );
-            assert_eq!(app.webhook(Some(WEBHOOK_TOKEN), &body).await, 200);
+        if upstream == Upstream::PagerDuty {
+            // PagerDuty's: by Mallory, a note, Mallory made the assignee.
+            let mallory = "mallory@evil.example";
+            for (index, what) in [
+                Happened::Note(&name),
+                Happened::Owner(mallory),
+                Happened::Acknowledged,
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let body = app.told(what, ALIAS.as_str(), mallory, 1_795_460_100 + index as u64);
+                assert_eq!(
+                    app.webhook(Some(WEBHOOK_TOKEN), &body).await,
+                    app.accepted()
+                );
+            }
+        } else {
+            for (index, (action, extra)) in [
+                ("AddNote", json!({"note": name})),
+                ("AssignOwnership", json!({"owner": name})),
+                ("Escalate", json!({"escalationName": name})),
+                ("Acknowledge", json!({})),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let body = alert_webhook(
+                    action,
+                    ALIAS.as_str(),
+                    &name,
+                    1_795_460_100_000_000_000 + index as u128,
+                    "",
+                    extra,
+                );
+                assert_eq!(app.webhook(Some(WEBHOOK_TOKEN), &body).await, 200);
+            }
         }
 
         // The provider's refusals, in its own words.
+        let refusal = match upstream {
+            Upstream::PagerDuty => {
+                json!({"error": {"message": name, "code": 2001, "errors": [name]}})
+            }
+            Upstream::OpsGenie | Upstream::Jsm => json!({
+                "message": name, "errorMessages": [name], "took": 0.0, "requestId": "x"
+            }),
+        };
         Mock::given(method("POST"))
             .and(path_regex(r"/close$"))
-            .respond_with(ResponseTemplate::new(422).set_body_json(json!({
-                "message": name, "took": 0.0, "requestId": "x"
-            })))
+            .respond_with(ResponseTemplate::new(422).set_body_json(refusal.clone()))
+            .mount(app.upstream_server())
+            .await;
+        Mock::given(method("PUT"))
+            .and(path_regex(r"^/incidents/"))
+            .respond_with(ResponseTemplate::new(400).set_body_json(refusal.clone()))
+            .with_priority(1)
             .mount(app.upstream_server())
             .await;
         Mock::given(method("POST"))
             .and(path_regex(r"/overrides$"))
-            .respond_with(ResponseTemplate::new(422).set_body_json(json!({
-                "message": name, "errorMessages": [name], "took": 0.0, "requestId": "x"
-            })))
+            .respond_with(ResponseTemplate::new(422).set_body_json(refusal))
+            .with_priority(1)
             .mount(app.upstream_server())
             .await;
         let answer = app.answer();

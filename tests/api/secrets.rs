@@ -82,7 +82,7 @@ async fn no_secret_appears_in_debug_logs_of_a_full_conversation() {
 async fn upstream_error_bodies_never_reach_the_logs() {
     const CANARY: &str = "CANARY-body-4f1d";
     let (logs, _guard) = CapturedLogs::start();
-    for upstream in UPSTREAMS {
+    for upstream in ALL_UPSTREAMS {
         let app = spawn_app_on(upstream, |config| {
             config.alerts = Some(AlertPolicy {
                 priority: Priority::P4,
@@ -97,7 +97,7 @@ async fn upstream_error_bodies_never_reach_the_logs() {
             .mount(app.upstream_server())
             .await;
         wiremock::Mock::given(wiremock::matchers::method("POST"))
-            .and(wiremock::matchers::path_regex("/alerts$"))
+            .and(wiremock::matchers::path_regex("(/alerts|/v2/enqueue)$"))
             .respond_with(wiremock::ResponseTemplate::new(200).set_body_string(page.clone()))
             .mount(app.upstream_server())
             .await;
@@ -142,4 +142,56 @@ async fn a_post_whose_2xx_answer_is_unreadable_is_posted_once_and_said_to_be_unc
     );
     assert!(!logged.contains("it is lost"), "{logged}");
     assert!(!logged.contains("CANARY"), "{logged}");
+}
+
+/// The same on PagerDuty: its REST token, its routing key and its webhook
+/// secret, through an answer, an incident, a button, a signed and a forged
+/// delivery, and a 401 from its API.
+#[tokio::test]
+async fn no_pagerduty_secret_appears_in_debug_logs() {
+    let (logs, _guard) = CapturedLogs::start();
+    let app = crate::two_way::spawn_two_way(Upstream::PagerDuty).await;
+    let answer = crate::two_way::raise(&app).await;
+    app.click(&crate::two_way::click_on(
+        &answer,
+        "UALICE",
+        "alert_acknowledge",
+    ))
+    .await;
+    let note = app.told(
+        crate::two_way::Happened::Note("looking"),
+        crate::two_way::ALIAS.as_str(),
+        "bob@corp.example",
+        1_795_460_100,
+    );
+    app.webhook(Some(crate::two_way::WEBHOOK_TOKEN), &note)
+        .await;
+    app.webhook(Some("a-wrong-secret-of-someone"), &note).await;
+    wiremock::Mock::given(wiremock::matchers::path_regex("^/schedules/"))
+        .respond_with(wiremock::ResponseTemplate::new(401).set_body_string(PD_TOKEN))
+        .with_priority(1)
+        .mount(app.upstream_server())
+        .await;
+    app.deliver(&mention("Ev2", "C1", "1.2", "<@UBOT> cache clear"))
+        .await;
+    app.deliver(&mention("Ev3", "C1", "1.3", "<@UBOT> anyone?"))
+        .await;
+    app.settle().await;
+    assert!(app.replies().len() >= 4, "{:?}", app.replies());
+    let logged = logs.text();
+    assert!(logged.contains("answered"), "logs were captured: {logged}");
+    for secret in [
+        PD_TOKEN,
+        PD_ROUTING_KEY,
+        PD_WEBHOOK_SECRET,
+        "a-wrong-secret-of-someone",
+        ALIAS_SECRET,
+        BOT_TOKEN,
+        SIGNING_SECRET,
+    ] {
+        assert!(
+            !logged.contains(secret),
+            "{secret} leaked into the logs:\n{logged}"
+        );
+    }
 }

@@ -49,6 +49,9 @@ fn pd_user(email: &str) -> Option<&'static str> {
         "bob@corp.example" => Some("PUSRBOB"),
         "carol@corp.example" => Some("PUSRCAR"),
         "zed@elsewhere.example" => Some("PUSRZED"),
+        // The escaping sweep's hostile person (their email in PagerDuty is
+        // hostile too).
+        "mallory@evil.example" => Some("PUSRMAL"),
         _ => None,
     }
 }
