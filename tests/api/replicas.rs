@@ -1074,3 +1074,124 @@ async fn a_claim_left_by_an_earlier_version_counts_as_done() {
         Some(oncall_bot::store::Work::Done)
     );
 }
+
+/// Two replicas answering from the simulated PagerDuty, alerts and its
+/// webhook on, sharing one Redis.
+async fn spawn_replicas_on_pagerduty(
+    adjust: impl Fn(&mut ServeConfig),
+) -> (Replicas, oncall_bot_simulator::PagerDutyAccount) {
+    let pagerduty = start_pagerduty().await;
+    let config = pagerduty_config(&pagerduty, SCHEDULE);
+    let replicas = spawn_replicas(|serve| {
+        serve.source = oncall_bot::config::SourceConfig::PagerDuty(config.clone());
+        serve.alerts = Some(AlertPolicy::default());
+        serve.webhooks.pagerduty = Some(PD_WEBHOOK_SECRET.into());
+        adjust(serve);
+    })
+    .await;
+    (replicas, pagerduty)
+}
+
+#[tokio::test]
+async fn on_pagerduty_two_replicas_page_once_follow_the_thread_and_take_the_call_once() {
+    use oncall_bot_simulator::events::{app_mention, ButtonClick, EventsEndpoint};
+    use oncall_bot_simulator::pagerduty::{webhook_body, webhook_signature};
+    let (replicas, pagerduty) = spawn_replicas_on_pagerduty(|config| {
+        config.announce_interval = Duration::from_secs(3600);
+    })
+    .await;
+    let thread = "1795460000.000100";
+    let alias = alias_for("C1", thread, thread);
+    // The same message under two event ids, one on each replica.
+    for (replica, event) in [(&replicas.a, "Ev1"), (&replicas.b, "Ev2")] {
+        replica
+            .deliver(
+                &mention(event, "C1", thread, "<@UBOT> checkout is down"),
+                None,
+            )
+            .await;
+    }
+    assert_eq!(replicas.slack.posts().len(), 1, "one answer");
+    assert_eq!(pagerduty.events().len(), 1, "one trigger");
+    assert_eq!(pagerduty.alert_book().pages(&alias), 1, "paged once");
+    let answer = replicas.slack.posts().remove(0);
+
+    // PagerDuty delivers the acknowledgement to B, then the same delivery to A.
+    pagerduty.set_incident_status(&alias, "acknowledged");
+    let body = webhook_body(
+        &pagerduty,
+        "incident.acknowledged",
+        &alias,
+        Some("PUSRCAR"),
+        "2026-12-07T10:00:00Z",
+        None,
+    );
+    for replica in [&replicas.b, &replicas.a] {
+        let status = reqwest::Client::new()
+            .post(format!("{}/pagerduty/webhook", replica.address))
+            .header("content-type", "application/json")
+            .header("x-webhook-id", "delivery-1")
+            .header(
+                "x-pagerduty-signature",
+                webhook_signature(PD_WEBHOOK_SECRET, &body),
+            )
+            .body(body.clone())
+            .send()
+            .await
+            .expect("answers")
+            .status();
+        assert_eq!(status.as_u16(), 202);
+        replica.inbox.wait_idle().await;
+    }
+    let updated = replicas.slack.message(&answer.ts).expect("the answer");
+    assert!(
+        updated.text.contains("Acknowledged by <@UCAROL>"),
+        "B updated A's answer in place: {}",
+        updated.text
+    );
+    assert_eq!(replicas.slack.posts().len(), 2, "one reply, not two");
+
+    // The same Close click on both replicas resolves it once.
+    let click = ButtonClick::on(&updated, "UBOB", "alert_close", &alias);
+    for replica in [&replicas.a, &replicas.b] {
+        let endpoint = EventsEndpoint::new(&replica.address, SIGNING_SECRET);
+        assert_eq!(endpoint.click(&click).await.expect("answers"), 200);
+        replica.inbox.wait_idle().await;
+    }
+    let closes = pagerduty
+        .alert_book()
+        .actions()
+        .into_iter()
+        .filter(|record| record.action == "close")
+        .count();
+    assert_eq!(closes, 1);
+
+    // Taking the call asked on A and confirmed on B and on A: one override.
+    let take = "1795460100.000100";
+    replicas
+        .a
+        .deliver(
+            &app_mention(
+                "Ev3",
+                "C1",
+                "UBOB",
+                take,
+                "<@UBOT> take call tomorrow 09:00-10:00",
+            ),
+            None,
+        )
+        .await;
+    let question = replicas.slack.posts().pop().expect("A asks");
+    let request = question.blocks.as_ref().expect("a button")[1]["elements"][0]["value"]
+        .as_str()
+        .expect("the request's id")
+        .to_owned();
+    let confirm = ButtonClick::on(&question, "UBOB", "take_call_confirm", &request);
+    for replica in [&replicas.b, &replicas.a] {
+        let endpoint = EventsEndpoint::new(&replica.address, SIGNING_SECRET);
+        assert_eq!(endpoint.click(&confirm).await.expect("answers"), 200);
+        replica.inbox.wait_idle().await;
+    }
+    assert_eq!(pagerduty.overrides().len(), 1, "made once");
+    assert_eq!(pagerduty.live_overrides(PD_SCHEDULE_ID).len(), 1);
+}
