@@ -40,6 +40,11 @@ const CARD_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// (a double click, Slack delivering a click again).
 const SAME_ACTION_WINDOW: Duration = Duration::from_secs(30);
 /// A webhook delivery seen within this is not reflected again.
+/// Said to someone whose Slack profile shows no email when they act on an
+/// alert: the provider knows people by email.
+const NO_EMAIL_TEXT: &str = "I act on alerts as you, by the email of your Slack profile, and it \
+                             shows none; nothing changed.";
+
 const DELIVERY_WINDOW: Duration = Duration::from_secs(60 * 60);
 /// A note longer than this is cut in the thread (the full note is in the alert).
 const MAX_NOTE_CHARS: usize = 1_000;
@@ -493,7 +498,12 @@ impl AlertThreads {
             );
             return Acted::Repeated;
         }
-        let acting = person.email.clone().unwrap_or_else(|| person.name.clone());
+        // The provider is told who acted by their email (PagerDuty acts as
+        // them through `From`): a display name anyone can set is never used.
+        let Some(acting) = person.email.clone() else {
+            tracing::info!(%user, "someone without an email in Slack asked to act on an alert; refused");
+            return Acted::Refused(NO_EMAIL_TEXT.to_owned());
+        };
         let note = format!("{} from Slack through oncall-bot", action.label());
         let by = ActingUser {
             user: &acting,
@@ -510,26 +520,20 @@ impl AlertThreads {
                     .act_on_alert(alias, AlertVerb::Close, by)
                     .await
             }
-            AlertAction::Take => match &person.email {
-                None => Err(ActionError::Refused(
-                    "your Slack profile shows no email, so the alert cannot be assigned to you"
-                        .to_owned(),
-                )),
-                Some(email) => {
-                    match self
-                        .provider
-                        .act_on_alert(alias, AlertVerb::Acknowledge, by)
-                        .await
-                    {
-                        Ok(()) => {
-                            self.provider
-                                .act_on_alert(alias, AlertVerb::Assign { owner: email }, by)
-                                .await
-                        }
-                        Err(error) => Err(error),
+            AlertAction::Take => {
+                match self
+                    .provider
+                    .act_on_alert(alias, AlertVerb::Acknowledge, by)
+                    .await
+                {
+                    Ok(()) => {
+                        self.provider
+                            .act_on_alert(alias, AlertVerb::Assign { owner: &acting }, by)
+                            .await
                     }
+                    Err(error) => Err(error),
                 }
-            },
+            }
         };
         let mention = format!("<@{user}>");
         match done {

@@ -426,6 +426,9 @@ pub enum AlertChange {
 /// own ids (PagerDuty's): looked up before it is reflected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncidentEvent {
+    /// The event's own id, inside the signed body: a delivery sent again
+    /// under a new delivery id is still the same event.
+    pub event_id: Option<String>,
     /// The provider's id of the alert.
     pub incident: String,
     /// The alert's key (the bot's alias), when the delivery carries it.

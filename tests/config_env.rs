@@ -580,6 +580,21 @@ fn pagerduty_reads_its_token_schedule_region_and_urls_and_names_what_is_missing(
         error.contains("ALERT_TEAM") && error.contains("PagerDuty"),
         "{error}"
     );
+    // The aliases' tag is keyed by the REST key, never by the routing key
+    // (which PagerDuty shows in the service's settings).
+    let tagged = |routing_key: &'static str, token: &'static str| {
+        pagerduty(&[
+            ("PAGERDUTY_API_TOKEN", token),
+            ("PAGERDUTY_SCHEDULE", "SRE"),
+            ("PAGERDUTY_ROUTING_KEY", routing_key),
+            ("ALERT_MODE", "every"),
+        ])
+        .expect("valid")
+        .alias_key()
+        .alias_for("C1", "1.1", "1.1")
+    };
+    assert_eq!(tagged("rk-one", "pd-token"), tagged("rk-two", "pd-token"));
+    assert_ne!(tagged("rk-one", "pd-token"), tagged("rk-one", "pd-other"));
 }
 
 #[test]

@@ -92,8 +92,15 @@ pub struct PagerDutyAccount {
     state: Arc<Mutex<State>>,
 }
 
+/// A time as PagerDuty writes it: in the schedule's zone (here always
+/// UTC-05:00, as for a schedule in New York in winter), not in UTC.
 fn date(time: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(time).to_string()
+    let local = time
+        .checked_sub(std::time::Duration::from_secs(5 * 3600))
+        .unwrap_or(time);
+    humantime::format_rfc3339_seconds(local)
+        .to_string()
+        .replace('Z', "-05:00")
 }
 
 fn parse_date(text: Option<&str>) -> Option<SystemTime> {
@@ -371,7 +378,7 @@ pub fn webhook_body(
         })
     };
     json!({"event": {
-        "id": format!("01{:016x}", rand_id(occurred_at)), "event_type": event_type,
+        "id": format!("01{:016x}", rand_id(&format!("{event_type}\n{key}\n{occurred_at}\n{note:?}\n{agent:?}"))), "event_type": event_type,
         "resource_type": if event_type == "incident.annotated" { "incident_note" } else { "incident" },
         "occurred_at": occurred_at, "agent": agent, "client": null, "data": data
     }})

@@ -124,7 +124,7 @@ impl Bot {
         let names = self.names(&people).await;
         let line = |on: &[&Shift]| {
             on.iter()
-                .map(|shift| format!("{} until {}", names[&shift.person], slack_date(shift.until)))
+                .map(|shift| format!("{}{}", names[&shift.person], until_text(shift)))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -182,12 +182,12 @@ impl Bot {
                         let name = &names[&shift.person];
                         let marker = if shift.is_override { " (override)" } else { "" };
                         if n == 0 && shift.starts <= from {
-                            format!("{name}{marker} until {}", slack_date(shift.until))
+                            format!("{name}{marker}{}", until_text(shift))
                         } else {
                             format!(
-                                "{name}{marker} from {} until {}",
+                                "{name}{marker} from {}{}",
                                 slack_date(shift.starts),
-                                slack_date(shift.until)
+                                until_text(shift)
                             )
                         }
                     })
@@ -336,14 +336,28 @@ pub(super) fn shift_lines(mut shifts: Vec<MyShift>, now: SystemTime) -> String {
             } else {
                 slack_date(shift.starts)
             };
+            let to = if shift.is_open_ended() {
+                " onwards".to_owned()
+            } else {
+                format!(" to {}", slack_date(shift.until))
+            };
             format!(
-                "\n• *{}* ({}): {from} to {}",
+                "\n• *{}* ({}): {from}{to}",
                 escape(schedule),
                 escape(rotation),
-                slack_date(shift.until)
             )
         })
         .collect()
+}
+
+/// " until <date>", or nothing for someone on call with no end (an escalation
+/// level that names them directly).
+fn until_text(shift: &Shift) -> String {
+    if shift.is_open_ended() {
+        String::new()
+    } else {
+        format!(" until {}", slack_date(shift.until))
+    }
 }
 
 /// A jiff timestamp as the rest of the bot keeps time. Every time the parser

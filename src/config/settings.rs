@@ -480,13 +480,15 @@ pub struct ServeConfig {
 
 impl ServeConfig {
     /// The key the alerts' aliases are tagged with: from `ALERT_ALIAS_SECRET`,
-    /// else from the provider's key, which every replica shares (rotating that
+    /// else from the provider's key (PagerDuty's REST key), which every replica shares (rotating that
     /// key makes the webhooks ignore alerts raised before).
     pub fn alias_key(&self) -> AliasKey {
         let secret = self.alias_secret.as_ref().unwrap_or(match &self.source {
             SourceConfig::OpsGenie(opsgenie) => &opsgenie.api_key,
             SourceConfig::Jsm(jsm) => jsm.integration_key.as_ref().unwrap_or(&jsm.api_token),
-            SourceConfig::PagerDuty(pd) => pd.routing_key.as_ref().unwrap_or(&pd.api_token),
+            // The REST key, not the routing key: integration keys are shown
+            // in the service's settings and copied into monitoring configs.
+            SourceConfig::PagerDuty(pd) => &pd.api_token,
         });
         AliasKey::from_secret(secret)
     }

@@ -907,19 +907,31 @@ impl Inbox {
             tracing::info!("an alert webhook, but alerts are off; ignored");
             return true;
         };
-        if let Some(id) = webhook_id {
-            let key = ("webhook", id);
-            let mut books = self.books();
-            if books.seen.contains(&key, Instant::now()) {
-                self.inner.metrics.alert_webhook("repeated");
-                return true;
-            }
-            books.seen.insert(&key, Instant::now());
+        // Seen by its delivery id, or by the event's own id (signed, so that
+        // a body sent again under a fresh delivery id is known too).
+        let keys: Vec<(&str, &str)> = webhook_id
+            .map(|id| ("webhook", id))
+            .into_iter()
+            .chain(event.event_id.as_deref().map(|id| ("event", id)))
+            .collect();
+        if keys
+            .iter()
+            .any(|key| self.books().seen.contains(key, Instant::now()))
+        {
+            self.inner.metrics.alert_webhook("repeated");
+            return true;
         }
         let Some(slot) = self.admit("a webhook delivery".to_owned()) else {
+            // Not marked seen: the delivery answered 503 comes again.
             self.inner.metrics.alert_webhook("shed");
             return false;
         };
+        {
+            let mut books = self.books();
+            for key in &keys {
+                books.seen.insert(key, Instant::now());
+            }
+        }
         let metrics = Arc::clone(&self.inner.metrics);
         let span = tracing::info_span!("alert_webhook", incident = %event.incident);
         self.spawn_in(

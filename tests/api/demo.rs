@@ -138,8 +138,18 @@ async fn next_line(lines: &mut Lines) -> String {
 
 #[tokio::test]
 async fn demo_serve_prints_a_curl_line_that_gets_an_answer() {
+    demo_serve_answers(&[]).await;
+}
+
+#[tokio::test]
+async fn demo_serve_runs_against_pagerduty_too() {
+    demo_serve_answers(&["--provider", "pagerduty"]).await;
+}
+
+async fn demo_serve_answers(provider: &[&str]) {
     let mut child = demo()
         .arg("--serve")
+        .args(provider)
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()

@@ -176,6 +176,26 @@ async fn with_an_escalation_policy_each_level_is_answered_from_oncalls_past_one_
             slack_date(crate::in_time::hours(3)),
         )
     );
+    // Carol, named by level 2 directly, has no end in any answer.
+    let mine = app
+        .answer_to(&direct_message("Ev2", "UCAROL", "1.2", "when am I on?"))
+        .await;
+    assert_eq!(
+        mine,
+        "Your shifts in the next 4 weeks:\n• *SRE_schedule* (level 2): now onwards"
+    );
+    let at = app
+        .answer_to(&mention(
+            "Ev3",
+            "C1",
+            "1.3",
+            "<@UBOT> who is on call tomorrow 12:00",
+        ))
+        .await;
+    assert!(
+        at.contains("<@UCAROL>") && !at.contains("2100"),
+        "no end of the world: {at}"
+    );
     let oncalls: Vec<_> = recorded(pagerduty.server())
         .await
         .into_iter()
@@ -437,6 +457,89 @@ async fn signed_webhooks_come_back_into_the_thread_once_and_unsigned_ones_do_not
         202
     );
     assert_eq!(app.replies().len(), before);
+}
+
+#[tokio::test]
+async fn a_delivery_shed_when_busy_is_taken_when_it_comes_again_and_a_resent_body_is_dropped() {
+    let (app, pagerduty) = spawn_pd(|_, config| config.max_in_flight = 1).await;
+    app.answer_to(&mention(
+        "Ev1",
+        "C1",
+        "1700000000.000100",
+        "<@UBOT> checkout is down",
+    ))
+    .await;
+    let alias = alias_for("C1", "1700000000.000100", "1700000000.000100");
+    pagerduty.set_incident_status(&alias, "acknowledged");
+    let acknowledged = webhook_body(
+        &pagerduty,
+        "incident.acknowledged",
+        &alias,
+        Some("PUSRALI"),
+        "2030-01-15T09:01:00Z",
+        None,
+    );
+    // Another help request holds the one slot: its incident is slow to raise.
+    wiremock::Mock::given(wiremock::matchers::path("/v2/enqueue"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(202)
+                .set_body_json(serde_json::json!({"status": "success", "dedup_key": "k"}))
+                .set_delay(Duration::from_millis(1_500)),
+        )
+        .with_priority(1)
+        .mount(pagerduty.server())
+        .await;
+    let busy = {
+        let (address, http) = (app.address.clone(), app.http.clone());
+        let body = mention("Ev2", "C1", "1700000000.000200", "<@UBOT> payments down");
+        let (timestamp, signature) = sign(&body, unix_now());
+        tokio::spawn(async move {
+            http.post(format!("{address}/slack/events"))
+                .header("content-type", "application/json")
+                .header("x-slack-request-timestamp", timestamp)
+                .header("x-slack-signature", signature)
+                .body(body)
+                .send()
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = app
+        .http
+        .post(format!("{}/pagerduty/webhook", app.address))
+        .header("content-type", "application/json")
+        .header("x-webhook-id", "w-busy")
+        .header(
+            "x-pagerduty-signature",
+            webhook_signature(WEBHOOK_SECRET, &acknowledged),
+        )
+        .body(acknowledged.clone())
+        .send()
+        .await
+        .expect("answered")
+        .status()
+        .as_u16();
+    assert_eq!(status, 503, "shed while the slot is held");
+    let _ = busy.await;
+    app.settle().await;
+    // PagerDuty delivers it again under the same id: taken this time.
+    assert_eq!(
+        deliver_webhook(&app, &acknowledged, Some(WEBHOOK_SECRET), "w-busy").await,
+        202
+    );
+    assert_eq!(
+        app.replies().last().map(|post| post.text.clone()),
+        Some("<@UALICE> acknowledged it in PagerDuty.".to_owned())
+    );
+    // The same signed body under a fresh delivery id: the same event, dropped.
+    let posts = app.replies().len();
+    assert_eq!(
+        deliver_webhook(&app, &acknowledged, Some(WEBHOOK_SECRET), "w-fresh").await,
+        202
+    );
+    assert_eq!(app.replies().len(), posts);
+    app.wait_for_metrics(&[r#"oncall_bot_alert_webhooks_total{outcome="repeated"} 1"#])
+        .await;
 }
 
 #[tokio::test]

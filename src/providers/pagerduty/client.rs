@@ -158,12 +158,22 @@ impl PagerDutyClient {
     }
 
     /// The token and the API version, as PagerDuty takes them.
+    /// The token's header is marked sensitive, so that no `Debug` of a request
+    /// shows it.
     pub(super) fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let request = match reqwest::header::HeaderValue::from_str(&format!(
+            "Token token={}",
+            self.config.api_token.expose_secret()
+        )) {
+            Ok(mut token) => {
+                token.set_sensitive(true);
+                request.header(reqwest::header::AUTHORIZATION, token)
+            }
+            // A token no header can carry: sent without it, refused as a 401
+            // that names PAGERDUTY_API_TOKEN.
+            Err(_) => request,
+        };
         request
-            .header(
-                reqwest::header::AUTHORIZATION,
-                format!("Token token={}", self.config.api_token.expose_secret()),
-            )
             .header(reqwest::header::ACCEPT, ACCEPT)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
     }
@@ -220,6 +230,7 @@ impl PagerDutyClient {
     async fn schedule_named(&self, name: &str) -> Result<String, ProviderError> {
         let mut found = Vec::new();
         let mut offset = 0;
+        let mut complete = false;
         for _ in 0..MAX_PAGES {
             let page: SchedulesPage = self
                 .get(
@@ -240,9 +251,16 @@ impl PagerDutyClient {
                     .map(|schedule| schedule.id),
             );
             if !page.more || read == 0 {
+                complete = true;
                 break;
             }
             offset += page.limit.unwrap_or(read).max(1);
+        }
+        if !complete {
+            tracing::warn!(
+                pages = MAX_PAGES,
+                "PagerDuty's schedules past the page cap were not read"
+            );
         }
         match found.as_slice() {
             [id] => Ok(id.clone()),
@@ -270,13 +288,15 @@ impl PagerDutyClient {
                 ],
             )
             .await?;
-        let overrides: Vec<(String, String, String)> = answer
+        // Times compared as times: the texts may carry different offsets.
+        let time = super::wire::time;
+        let overrides: Vec<(String, SystemTime, SystemTime)> = answer
             .schedule
             .overrides_subschedule
             .map(|sub| sub.rendered_schedule_entries)
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|entry| Some((entry.user?.id, entry.start, entry.end)))
+            .filter_map(|entry| Some((entry.user?.id, time(&entry.start)?, time(&entry.end)?)))
             .collect();
         Ok(answer
             .schedule
@@ -285,9 +305,10 @@ impl PagerDutyClient {
             .unwrap_or_default()
             .into_iter()
             .map(|entry| {
-                let overridden = entry.user.as_ref().is_some_and(|user| {
+                let span = time(&entry.start).zip(time(&entry.end));
+                let overridden = entry.user.as_ref().zip(span).is_some_and(|(user, span)| {
                     overrides.iter().any(|(who, start, end)| {
-                        *who == user.id && *start <= entry.start && *end >= entry.end
+                        *who == user.id && *start <= span.0 && *end >= span.1
                     })
                 });
                 (entry, overridden)
@@ -338,9 +359,9 @@ impl PagerDutyClient {
             let Some(user) = entry.user else {
                 continue;
             };
-            let (Ok(starts), Ok(ends)) = (
-                humantime::parse_rfc3339_weak(&entry.start),
-                humantime::parse_rfc3339_weak(&entry.end),
+            let (Some(starts), Some(ends)) = (
+                super::wire::time(&entry.start),
+                super::wire::time(&entry.end),
             ) else {
                 continue;
             };
@@ -374,6 +395,7 @@ impl PagerDutyClient {
     ) -> Result<Vec<RotationPlan>, ProviderError> {
         let mut oncalls: Vec<Oncall> = Vec::new();
         let mut offset = 0;
+        let mut complete = false;
         for _ in 0..MAX_PAGES {
             let page: OncallsPage = self
                 .get(
@@ -391,9 +413,17 @@ impl PagerDutyClient {
             let read = page.oncalls.len();
             oncalls.extend(page.oncalls);
             if !page.more || read == 0 {
+                complete = true;
                 break;
             }
             offset += page.limit.unwrap_or(read).max(1);
+        }
+        if !complete {
+            tracing::warn!(
+                pages = MAX_PAGES,
+                %policy,
+                "PagerDuty's on-calls past the page cap were not read; the levels may be incomplete"
+            );
         }
         let mut levels: BTreeMap<u32, Level> = BTreeMap::new();
         for oncall in oncalls {
@@ -402,7 +432,7 @@ impl PagerDutyClient {
             };
             let edge = |text: Option<&String>, open: SystemTime| match text {
                 None => Some(open),
-                Some(text) => humantime::parse_rfc3339_weak(text).ok(),
+                Some(text) => super::wire::time(text),
             };
             let (Some(starts), Some(ends)) = (
                 edge(oncall.start.as_ref(), SystemTime::UNIX_EPOCH),

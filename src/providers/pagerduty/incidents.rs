@@ -111,7 +111,9 @@ impl PagerDutyClient {
         })
     }
 
-    /// The incident raised under `key` (the bot's alias).
+    /// The incident raised under `key` (the bot's alias): the open one when
+    /// the key was raised again after a resolve, else the latest (PagerDuty
+    /// lists them oldest first).
     async fn incident_by_key(&self, key: &str) -> Result<Option<IncidentSummary>, RestError> {
         let page: IncidentsPage = self
             .get(
@@ -123,7 +125,14 @@ impl PagerDutyClient {
                 ],
             )
             .await?;
-        Ok(page.incidents.into_iter().next())
+        let mut incidents = page.incidents;
+        let open = incidents
+            .iter()
+            .rposition(|incident| incident.status != "resolved");
+        Ok(match open {
+            Some(at) => Some(incidents.swap_remove(at)),
+            None => incidents.pop(),
+        })
     }
 
     /// The key (the bot's alias) of the incident with this id.
@@ -258,5 +267,54 @@ mod tests {
         .map(severity)
         .collect();
         assert_eq!(mapped, ["critical", "error", "warning", "info", "info"]);
+    }
+
+    #[tokio::test]
+    async fn a_key_raised_again_after_a_resolve_is_acted_on_in_its_open_incident() {
+        use wiremock::matchers::{method, path};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/incidents"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "incidents": [
+                    {"id": "PINC1", "status": "resolved"},
+                    {"id": "PINC2", "status": "triggered"},
+                    {"id": "PINC3", "status": "resolved"}
+                ]
+            })))
+            .mount(&server)
+            .await;
+        Mock::given(method("PUT"))
+            .and(path("/incidents/PINC2"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                serde_json::json!({"incident": {"id": "PINC2", "status": "acknowledged"}}),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let client = crate::providers::PagerDutyClient::new(
+            crate::providers::PagerDutyConfig {
+                api_url: server.uri().parse().expect("a URL"),
+                events_url: server.uri().parse().expect("a URL"),
+                api_token: "t".into(),
+                schedule: "PSRE001".into(),
+                routing_key: None,
+                escalation_policies: Default::default(),
+            },
+            crate::outbound::Timeouts::default(),
+        )
+        .expect("a client");
+        let acted = client
+            .act_on_alert(
+                "key",
+                AlertVerb::Acknowledge,
+                ActingUser {
+                    user: "bob@corp.example",
+                    note: "",
+                },
+            )
+            .await;
+        assert!(acted.is_ok(), "{acted:?}");
     }
 }

@@ -79,11 +79,30 @@ impl PagerDutyClient {
             .schedule_id(&request.schedule)
             .await
             .map_err(|error| ActionError::Refused(error.to_string()))?;
-        let target = match request.rotations.as_slice() {
-            [only] => only.id.clone().unwrap_or_else(|| default.clone()),
-            _ => default.clone(),
-        };
-        Ok((target, default))
+        if !self
+            .config()
+            .escalation_policies
+            .contains_key(&request.schedule)
+        {
+            return Ok((default.clone(), default));
+        }
+        // Levels: only the one level's own schedule, never the team's default
+        // one, whose person the taker may not be replacing.
+        match request.rotations.as_slice() {
+            [only] => match &only.id {
+                Some(level_schedule) => Ok((level_schedule.clone(), default)),
+                None => Err(ActionError::Refused(format!(
+                    "{} is not one PagerDuty schedule, so I cannot make an override there; \
+                     make it in PagerDuty",
+                    only.name
+                ))),
+            },
+            _ => Err(ActionError::Refused(
+                "you are on several levels of the escalation policy, and a PagerDuty override \
+                 goes on one schedule; make it in PagerDuty"
+                    .to_owned(),
+            )),
+        }
     }
 
     /// The PagerDuty user the override is for, by their email.
@@ -96,7 +115,13 @@ impl PagerDutyClient {
         {
             return Ok(id.to_owned());
         }
-        let email = request.who.email.as_deref().unwrap_or(&request.who.name);
+        // By email only: a display name is anyone's to set.
+        let Some(email) = request.who.email.as_deref() else {
+            return Err(ActionError::Refused(
+                "PagerDuty knows people by email, and this person's Slack profile shows none"
+                    .to_owned(),
+            ));
+        };
         self.user_id_by_email(email)
             .await
             .map_err(refusal)?
@@ -177,7 +202,7 @@ impl PagerDutyClient {
             .await
             .map_err(refusal)?;
         let same = |time: &str, wanted: std::time::SystemTime| {
-            humantime::parse_rfc3339_weak(time).is_ok_and(|time| {
+            super::wire::time(time).is_some_and(|time| {
                 let gap = time
                     .duration_since(wanted)
                     .or_else(|_| wanted.duration_since(time))
@@ -268,6 +293,67 @@ mod tests {
             until: from + Duration::from_secs(3600),
             rotations: Vec::new(),
             alias: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn with_levels_an_override_goes_on_the_takers_level_schedule_or_nowhere() {
+        use crate::model::RotationRef;
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/schedules/PSRE001"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(serde_json::json!({"schedule": {}})),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/schedules/PSEC001/overrides"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!([
+                {"status": 201, "errors": [], "override": {"id": "POVR9", "start": "x", "end": "y"}}
+            ])))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let levels = PagerDutyClient::new(
+            PagerDutyConfig {
+                escalation_policies: [("PSRE001".to_owned(), "PEP1".to_owned())].into(),
+                ..client(&server).await.config().clone()
+            },
+            Timeouts::default(),
+        )
+        .expect("a client");
+        let level = |id: Option<&str>, name: &str| RotationRef {
+            id: id.map(str::to_owned),
+            name: name.to_owned(),
+        };
+        let on = |rotations: Vec<RotationRef>| OverrideRequest {
+            rotations,
+            ..request()
+        };
+        let made = levels
+            .create_override(&on(vec![level(Some("PSEC001"), "Secondary")]))
+            .await;
+        assert_eq!(
+            made.ok().as_deref(),
+            Some("PSEC001:POVR9"),
+            "kept with its schedule"
+        );
+        for refused in [
+            on(Vec::new()),
+            on(vec![level(None, "level 2")]),
+            on(vec![
+                level(Some("PSEC001"), "A"),
+                level(Some("PSEC002"), "B"),
+            ]),
+        ] {
+            assert!(
+                matches!(
+                    levels.create_override(&refused).await,
+                    Err(ActionError::Refused(_))
+                ),
+                "never the team's default schedule"
+            );
         }
     }
 

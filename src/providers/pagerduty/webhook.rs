@@ -9,21 +9,29 @@ use sha2::Sha256;
 use crate::model::{AlertChange, IncidentEvent};
 use crate::providers::webhook::WebhookError;
 
+/// At most this many signature entries are looked at: PagerDuty sends one per
+/// active secret (two during a rotation); a header with thousands must not
+/// cost a hash each.
+const MAX_SIGNATURES: usize = 8;
+
 /// Whether any `v1=` entry of `header` is the HMAC-SHA256 of `body` under
-/// `secret`, compared in constant time. Entries of another version, or not
-/// hex, are skipped.
+/// `secret`, compared in constant time. The body is hashed once; entries of
+/// another version, not hex or not 32 bytes long are skipped, and only the
+/// first [`MAX_SIGNATURES`] `v1=` entries count.
 pub fn signature_matches(secret: &[u8], header: &str, body: &[u8]) -> bool {
+    let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(secret) else {
+        return false;
+    };
+    mac.update(body);
+    // Each entry is checked on a clone of the state that hashed the body: only
+    // the finalisation is repeated, and the crate compares in constant time.
     header
         .split(',')
         .filter_map(|entry| entry.trim().strip_prefix("v1="))
+        .take(MAX_SIGNATURES)
         .filter_map(|hex_mac| hex::decode(hex_mac).ok())
-        .any(|presented| {
-            let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(secret) else {
-                return false;
-            };
-            mac.update(body);
-            mac.verify_slice(&presented).is_ok()
-        })
+        .filter(|presented| presented.len() == 32)
+        .any(|presented| mac.clone().verify_slice(&presented).is_ok())
 }
 
 #[derive(Deserialize)]
@@ -33,6 +41,8 @@ struct Delivery {
 
 #[derive(Deserialize)]
 struct Event {
+    #[serde(default)]
+    id: String,
     #[serde(default)]
     event_type: String,
     #[serde(default)]
@@ -101,11 +111,11 @@ pub fn parse_incident_event(body: &[u8]) -> Result<IncidentEvent, WebhookError> 
             "a delivery without its incident".to_owned(),
         ));
     }
-    let updated_at = humantime::parse_rfc3339_weak(&event.occurred_at)
-        .ok()
+    let updated_at = super::wire::time(&event.occurred_at)
         .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |since| since.as_nanos());
     Ok(IncidentEvent {
+        event_id: Some(event.id).filter(|id| !id.is_empty()),
         incident,
         alias: data.incident_key.filter(|key| !key.is_empty()),
         change,
@@ -129,6 +139,23 @@ mod tests {
             env!("CARGO_MANIFEST_DIR")
         );
         std::fs::read(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
+    }
+
+    #[test]
+    fn only_the_first_few_signature_entries_are_tried() {
+        let body = b"{}";
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(b"k").expect("a key");
+        mac.update(body);
+        let right = format!("v1={}", hex::encode(mac.finalize().into_bytes()));
+        let wrong = format!("v1={}", "ab".repeat(32));
+        let early = format!("{wrong},{wrong},{right}");
+        assert!(signature_matches(b"k", &early, body));
+        let buried = format!("{},{right}", vec![wrong.as_str(); 1000].join(","));
+        assert!(
+            !signature_matches(b"k", &buried, body),
+            "a header of a thousand entries is not hashed a thousand times"
+        );
+        assert!(!signature_matches(b"k", "v1=abc, v1=zz, v0=00", body));
     }
 
     #[test]

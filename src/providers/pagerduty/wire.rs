@@ -93,3 +93,12 @@ pub(super) struct Summary {
     #[serde(default)]
     pub summary: String,
 }
+
+/// A time as PagerDuty writes it: RFC 3339 in the schedule's or the account's
+/// time zone (`2015-11-09T08:00:00-05:00`), not only in UTC. jiff reads any
+/// offset; humantime, used for the bot's own UTC times, reads only `Z`.
+pub(super) fn time(text: &str) -> Option<std::time::SystemTime> {
+    text.parse::<jiff::Timestamp>()
+        .ok()
+        .and_then(|at| std::time::SystemTime::try_from(at).ok())
+}
