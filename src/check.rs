@@ -290,6 +290,16 @@ async fn check_alert_actions(config: &ServeConfig, system: &str, report: &mut Re
         // Said already by the on-call check.
         return;
     };
+    if matches!(provider, Provider::PagerDuty(_)) {
+        // PagerDuty answers a missing incident the same to a read-only key and
+        // to a full one: only a write would tell, and a write is not a check.
+        report.warn(format!(
+            "Alerts: not tested whether the key may act on {system} incidents (only a write \
+             would tell): use a REST key with write access for the buttons and \
+             `@ops ack|take|close`"
+        ));
+        return;
+    }
     let by = ActingUser {
         user: "oncall-bot check",
         note: "oncall-bot check: can this key act on alerts? (no alert has this alias)",
@@ -471,6 +481,16 @@ async fn check_opsgenie(
     Some(emails)
 }
 
+/// A PagerDuty error as a check line, naming PagerDuty once.
+fn pagerduty_said(error: &dyn std::fmt::Display) -> String {
+    let text = error.to_string();
+    if text.starts_with("PagerDuty") {
+        text
+    } else {
+        format!("PagerDuty: {text}")
+    }
+}
+
 /// The people on call, when PagerDuty answers: the token, the schedule (its id
 /// when it was named), then who is on it now.
 async fn check_pagerduty(
@@ -481,7 +501,7 @@ async fn check_pagerduty(
     let client = match PagerDutyClient::new(pd.clone(), config.timeouts) {
         Ok(client) => client.with_retry_policy(RetryPolicy::none()),
         Err(error) => {
-            report.fail(format!("PagerDuty: {error}"));
+            report.fail(pagerduty_said(&error));
             return None;
         }
     };
@@ -490,7 +510,7 @@ async fn check_pagerduty(
         Ok(id) if id == *schedule => report.ok(format!("PagerDuty: schedule {id} answers")),
         Ok(id) => report.ok(format!("PagerDuty: schedule `{schedule}` is {id}")),
         Err(error) => {
-            report.fail(format!("PagerDuty: {error}"));
+            report.fail(pagerduty_said(&error));
             return None;
         }
     }
@@ -501,7 +521,7 @@ async fn check_pagerduty(
         }
         match client.schedule_id(other).await {
             Ok(id) => report.ok(format!("PagerDuty: schedule `{other}` is {id}")),
-            Err(error) => report.fail(format!("PagerDuty: {error}")),
+            Err(error) => report.fail(pagerduty_said(&error)),
         }
     }
     let answered_by = match pd.escalation_policies.get(schedule) {
@@ -525,7 +545,7 @@ async fn check_pagerduty(
             Some(people)
         }
         Err(error) => {
-            report.fail(format!("PagerDuty: the on-call lookup failed: {error}"));
+            report.fail(format!("The on-call lookup failed: {error}"));
             None
         }
     }

@@ -514,15 +514,27 @@ fn cut_short(message: String) -> String {
     format!("{kept}…")
 }
 
+/// Where a body failed to read, never what it said: serde's own message
+/// quotes the offending value ("invalid type: string \"…\""), which may be
+/// anything an upstream or a proxy sent.
+fn decode_detail(error: &serde_json::Error) -> String {
+    let kind = match error.classify() {
+        serde_json::error::Category::Io => "unreadable",
+        serde_json::error::Category::Syntax => "not JSON",
+        serde_json::error::Category::Data => "not the JSON expected",
+        serde_json::error::Category::Eof => "cut short",
+    };
+    format!("{kind} at line {}, column {}", error.line(), error.column())
+}
+
 impl RestError {
     fn from_reqwest(system: &'static str, error: reqwest::Error) -> Self {
         if error.is_timeout() {
             Self::Timeout { system }
         } else if error.is_decode() {
-            // serde's message ("expected value at line 1 column 1"), never the body.
             let detail = std::error::Error::source(&error)
-                .map(ToString::to_string)
-                .unwrap_or_else(|| "not the JSON expected".to_owned());
+                .and_then(|source| source.downcast_ref::<serde_json::Error>())
+                .map_or_else(|| "not the JSON expected".to_owned(), decode_detail);
             Self::Decode { system, detail }
         } else if error.is_connect() {
             Self::Unreachable {
@@ -743,7 +755,7 @@ impl RestClient {
             let body: &[u8] = if body.is_empty() { b"null" } else { &body };
             return serde_json::from_slice(body).map_err(|error| RestError::Decode {
                 system,
-                detail: error.to_string(),
+                detail: decode_detail(&error),
             });
         }
         let retry_after = retry_after(response.headers());
@@ -767,6 +779,13 @@ impl RestClient {
             _ => body.message,
         });
         let status = status.as_u16();
+        // A body in no shape the provider documents says nothing: the status
+        // does, so that no refusal reads "…: . Nothing changed."
+        let message = if message.trim().is_empty() {
+            format!("it answered HTTP {status} without a reason")
+        } else {
+            message
+        };
         Err(match status {
             401 | 403 => RestError::Unauthorized {
                 system,
@@ -793,6 +812,21 @@ impl RestClient {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[test]
+    fn a_body_that_does_not_decode_is_described_without_its_values() {
+        for body in [
+            r#"{"data": {"onCallRecipients": "CANARY-4711"}}"#,
+            r#"["CANARY-4711""#,
+            "<html>CANARY-4711</html>",
+        ] {
+            let error = serde_json::from_str::<std::collections::HashMap<String, Vec<u8>>>(body)
+                .expect_err("not the shape");
+            let detail = decode_detail(&error);
+            assert!(!detail.contains("CANARY"), "{detail}");
+            assert!(detail.contains("line 1"), "{detail}");
+        }
+    }
 
     #[derive(Debug)]
     struct Failure(Option<Option<Duration>>);

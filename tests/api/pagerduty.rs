@@ -702,14 +702,40 @@ async fn check_tries_the_token_and_the_schedule_and_never_the_routing_key() {
             .any(|text| text.contains("PAGERDUTY_WEBHOOK_SECRET is not set")),
         "{texts:?}"
     );
+    assert!(
+        texts
+            .iter()
+            .any(|text| text.contains("not tested whether the key may act on PagerDuty incidents")),
+        "a read-only key is not called able to act: {texts:?}"
+    );
     assert!(pagerduty.events().is_empty(), "nobody paged");
-    // A wrong token is said so.
+    assert!(
+        recorded(pagerduty.server())
+            .await
+            .iter()
+            .all(|request| request.method.as_str() == "GET"),
+        "check writes nothing to PagerDuty"
+    );
+    // A wrong token is said so, naming PagerDuty once.
     let mut wrong = config.clone();
     if let SourceConfig::PagerDuty(pd) = &mut wrong.source {
         pd.api_token = "not-the-token".into();
     }
     let report = oncall_bot::check::run(&wrong, None).await;
     assert!(!report.all_ok());
+    let texts: Vec<String> = report.findings.iter().map(ToString::to_string).collect();
+    assert!(
+        texts
+            .iter()
+            .any(|text| text.contains("PAGERDUTY_API_TOKEN")),
+        "{texts:?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .all(|text| !text.contains("PagerDuty: PagerDuty")),
+        "{texts:?}"
+    );
 }
 
 /// The contract's REST spec: the operation a request is, by method and path.

@@ -12,6 +12,7 @@ use super::client::{PagerDutyClient, API_TOKEN};
 use crate::model::OverrideRequest;
 use crate::outbound::RestError;
 use crate::providers::alert_actions::ActionError;
+use crate::providers::ProviderError;
 
 #[derive(Debug, Deserialize)]
 struct Made {
@@ -57,6 +58,16 @@ fn refusal(error: RestError) -> ActionError {
     }
 }
 
+/// Why the schedule could not be found, for the person who asked: an outage
+/// is a failure (said as one, and nothing is claimed about the override), a
+/// key or a schedule PagerDuty refuses is a refusal in words.
+fn schedule_failure(error: ProviderError) -> ActionError {
+    match error {
+        ProviderError::Rest(error) => refusal(error),
+        other => ActionError::Refused(other.to_string()),
+    }
+}
+
 /// The override's id as the bot keeps it: with the schedule it was made on
 /// when that is a level's own schedule (`PSEC001:POVR1`), so that it is read
 /// back and deleted there.
@@ -78,7 +89,7 @@ impl PagerDutyClient {
         let default = self
             .schedule_id(&request.schedule)
             .await
-            .map_err(|error| ActionError::Refused(error.to_string()))?;
+            .map_err(schedule_failure)?;
         if !self
             .config()
             .escalation_policies
@@ -229,9 +240,7 @@ impl PagerDutyClient {
         let (schedule, id) = match id.split_once(':') {
             Some((level_schedule, id)) => (level_schedule.to_owned(), id),
             None => (
-                self.schedule_id(schedule)
-                    .await
-                    .map_err(|error| ActionError::Refused(error.to_string()))?,
+                self.schedule_id(schedule).await.map_err(schedule_failure)?,
                 id,
             ),
         };
@@ -293,6 +302,45 @@ mod tests {
             until: from + Duration::from_secs(3600),
             rotations: Vec::new(),
             alias: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_outage_is_a_failure_and_a_bodiless_refusal_says_its_status() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/schedules/PSRE001"))
+            .respond_with(ResponseTemplate::new(503))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        let down = client(&server)
+            .await
+            .with_retry_policy(crate::outbound::RetryPolicy::none())
+            .create_override(&request())
+            .await;
+        assert!(
+            matches!(down, Err(ActionError::Failed(_))),
+            "an outage is not PagerDuty saying no: {down:?}"
+        );
+        Mock::given(method("GET"))
+            .and(path("/schedules/PSRE001"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(serde_json::json!({"schedule": {}})),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/schedules/PSRE001/overrides"))
+            .respond_with(ResponseTemplate::new(400).set_body_string("<html>proxy</html>"))
+            .mount(&server)
+            .await;
+        let refused = client(&server).await.create_override(&request()).await;
+        match refused {
+            Err(ActionError::Refused(reason)) => {
+                assert_eq!(reason, "it answered HTTP 400 without a reason")
+            }
+            other => panic!("{other:?}"),
         }
     }
 
