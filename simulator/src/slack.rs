@@ -61,6 +61,8 @@ struct State {
     posts: Vec<Post>,
     /// Slack user id → IANA time zone, as profiles set it.
     time_zones: std::collections::HashMap<String, String>,
+    /// People whose profile hides their email, with the display name they set.
+    hidden_emails: std::collections::HashMap<String, String>,
     updates: Vec<Update>,
     ephemerals: Vec<Ephemeral>,
     /// Bodies posted to the slash commands' `response_url`.
@@ -161,6 +163,7 @@ impl SlackWorkspace {
             user_groups_need_user_token: false,
             posts: Vec::new(),
             time_zones: std::collections::HashMap::new(),
+            hidden_emails: std::collections::HashMap::new(),
             updates: Vec::new(),
             ephemerals: Vec::new(),
             command_responses: Vec::new(),
@@ -309,6 +312,14 @@ impl SlackWorkspace {
         lock(&self.state)
             .people
             .push((email.to_owned(), user.to_owned()));
+    }
+
+    /// Hides `user`'s email from their profile (`users.info`), which then
+    /// shows only the display name they chose, whatever it is.
+    pub fn hide_email_of(&self, user: &str, display_name: &str) {
+        lock(&self.state)
+            .hidden_emails
+            .insert(user.to_owned(), display_name.to_owned());
     }
 
     /// Makes `user` a person of the workspace `team` (and organisation
@@ -674,12 +685,20 @@ impl Respond for Method {
                             Some(team) => (team, affiliation.enterprise),
                             None => ("TSIM".to_owned(), state.enterprise.clone()),
                         };
+                        let profile = match state.hidden_emails.get(id) {
+                            Some(display_name) => {
+                                json!({"display_name": display_name, "real_name": real_name})
+                            }
+                            None => {
+                                json!({"display_name": "", "real_name": real_name, "email": email})
+                            }
+                        };
                         let mut user = json!({
                             "id": id, "team_id": team, "name": handle, "real_name": real_name,
                             "tz": tz,
                             "is_restricted": affiliation.restricted,
                             "is_ultra_restricted": affiliation.ultra_restricted,
-                            "profile": {"display_name": "", "real_name": real_name, "email": email}
+                            "profile": profile
                         });
                         if let Some(enterprise) = enterprise {
                             user["enterprise_user"] =

@@ -345,6 +345,37 @@ async fn a_refused_action_is_told_to_the_clicker_alone_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn someone_without_an_email_in_slack_cannot_act_under_a_display_name() {
+    for upstream in ALL_UPSTREAMS {
+        let app = spawn_two_way(upstream).await;
+        // Mallory hides her email and calls herself Alice's address.
+        app.slack.add_person("mallory@corp.example", "UMAL");
+        app.slack.hide_email_of("UMAL", "alice@corp.example");
+        let answer = raise(&app).await;
+        for action in ["alert_acknowledge", "alert_close"] {
+            assert_eq!(app.click(&click_on(&answer, "UMAL", action)).await, 200);
+        }
+        assert!(
+            app.book().actions().is_empty(),
+            "{upstream:?}: nothing sent"
+        );
+        assert!(app.slack.updates().is_empty());
+        let told: Vec<_> = app
+            .slack
+            .ephemerals()
+            .into_iter()
+            .map(|told| (told.user, told.text))
+            .collect();
+        assert!(
+            !told.is_empty()
+                && told.iter().all(|(user, text)| user == "UMAL"
+                    && text.contains("by the email of your Slack profile")),
+            "{upstream:?}: {told:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn an_alias_nobody_raised_is_refused_in_words() {
     let app = spawn_two_way(Upstream::OpsGenie).await;
     let answer = raise(&app).await;
