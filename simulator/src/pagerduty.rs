@@ -448,26 +448,13 @@ impl Respond for Endpoint {
                     .cloned()
                     .unwrap_or_default()
                     .to_lowercase();
-                let limit = query
-                    .get("limit")
-                    .and_then(|limit| limit.parse::<usize>().ok())
-                    .unwrap_or(25)
-                    .min(state.page_limit);
-                let offset = query
-                    .get("offset")
-                    .and_then(|offset| offset.parse::<usize>().ok())
-                    .unwrap_or(0);
                 let matching: Vec<Value> = state
                     .schedules
                     .iter()
                     .filter(|(_, schedule)| schedule.name.to_lowercase().contains(&wanted))
                     .map(|(id, schedule)| json!({"id": id, "name": schedule.name, "type": "schedule"}))
                     .collect();
-                let page: Vec<Value> = matching.iter().skip(offset).take(limit).cloned().collect();
-                let more = offset + page.len() < matching.len();
-                ResponseTemplate::new(200).set_body_json(json!({
-                    "schedules": page, "limit": limit, "offset": offset, "more": more, "total": null
-                }))
+                paged("schedules", &matching, &query, state.page_limit)
             }
             "schedule" => {
                 let id = segment(1);
@@ -764,15 +751,6 @@ fn oncalls(state: &State, request: &Request, query: &BTreeMap<String, String>) -
         .collect();
     let since = parse_date(query.get("since").map(String::as_str)).unwrap_or_else(SystemTime::now);
     let until = parse_date(query.get("until").map(String::as_str)).unwrap_or(since);
-    let limit = query
-        .get("limit")
-        .and_then(|limit| limit.parse::<usize>().ok())
-        .unwrap_or(25)
-        .min(state.page_limit);
-    let offset = query
-        .get("offset")
-        .and_then(|offset| offset.parse::<usize>().ok())
-        .unwrap_or(0);
     let mut all = Vec::new();
     for (policy, levels) in &state.policies {
         if !policies.is_empty() && !policies.contains(policy) {
@@ -805,10 +783,25 @@ fn oncalls(state: &State, request: &Request, query: &BTreeMap<String, String>) -
             }
         }
     }
+    paged("oncalls", &all, query, state.page_limit)
+}
+
+/// One page of a classic-paginated list, as PagerDuty answers it: at most the
+/// `limit` asked (25 by default) and the account's page size, from `offset`,
+/// with `more` and the `limit` used.
+fn paged(
+    name: &str,
+    all: &[Value],
+    query: &BTreeMap<String, String>,
+    page_limit: usize,
+) -> ResponseTemplate {
+    let number = |key: &str| query.get(key).and_then(|value| value.parse::<usize>().ok());
+    let limit = number("limit").unwrap_or(25).min(page_limit);
+    let offset = number("offset").unwrap_or(0);
     let page: Vec<Value> = all.iter().skip(offset).take(limit).cloned().collect();
     let more = offset + page.len() < all.len();
     ResponseTemplate::new(200).set_body_json(json!({
-        "oncalls": page, "limit": limit, "offset": offset, "more": more, "total": null
+        name: page, "limit": limit, "offset": offset, "more": more, "total": null
     }))
 }
 

@@ -504,21 +504,7 @@ async fn a_delivery_shed_when_busy_is_taken_when_it_comes_again_and_a_resent_bod
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let status = app
-        .http
-        .post(format!("{}/pagerduty/webhook", app.address))
-        .header("content-type", "application/json")
-        .header("x-webhook-id", "w-busy")
-        .header(
-            "x-pagerduty-signature",
-            webhook_signature(WEBHOOK_SECRET, &acknowledged),
-        )
-        .body(acknowledged.clone())
-        .send()
-        .await
-        .expect("answered")
-        .status()
-        .as_u16();
+    let status = deliver_webhook(&app, &acknowledged, Some(WEBHOOK_SECRET), "w-busy").await;
     assert_eq!(status, 503, "shed while the slot is held");
     let _ = busy.await;
     app.settle().await;

@@ -10,7 +10,7 @@ use moka::future::Cache;
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::wire::{Entry, Oncall, OncallsPage, ScheduleAnswer, SchedulesPage, UserAnswer};
+use super::wire::{Entry, Oncall, OncallsPage, Page, ScheduleAnswer, SchedulesPage, UserAnswer};
 use crate::metrics::Metrics;
 use crate::model::{Person, RotationPlan, Shift};
 use crate::outbound::{Credential, RestClient, RestError, RetryPolicy, System, Timeouts};
@@ -197,6 +197,38 @@ impl PagerDutyClient {
             .await
     }
 
+    /// Every item of a classic-paginated list (`limit`, `offset`, `more`),
+    /// page by page with the `limit` PagerDuty answers with, at most
+    /// [`MAX_PAGES`]; a list cut there is logged and what was read is used.
+    async fn every_page<P: Page>(
+        &self,
+        call: &'static str,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<Vec<P::Item>, RestError> {
+        let mut items = Vec::new();
+        let mut offset = 0;
+        for _ in 0..MAX_PAGES {
+            let mut asked = query.to_vec();
+            asked.push(("limit", PAGE_SIZE.to_string()));
+            asked.push(("offset", offset.to_string()));
+            let page: P = self.get(call, segments, &asked).await?;
+            let (read, more, limit) = page.into_parts();
+            let count = read.len();
+            items.extend(read);
+            if !more || count == 0 {
+                return Ok(items);
+            }
+            offset += limit.unwrap_or(count).max(1);
+        }
+        tracing::warn!(
+            pages = MAX_PAGES,
+            call,
+            "PagerDuty's list past the page cap was not read; what was read is used"
+        );
+        Ok(items)
+    }
+
     /// The schedule's id: `key` itself when PagerDuty knows it as one, else
     /// the one schedule with exactly that name. Found once, then remembered.
     pub async fn schedule_id(&self, key: &str) -> Result<String, ProviderError> {
@@ -228,40 +260,13 @@ impl PagerDutyClient {
 
     /// The one schedule named exactly `name`, paging through `?query=`.
     async fn schedule_named(&self, name: &str) -> Result<String, ProviderError> {
-        let mut found = Vec::new();
-        let mut offset = 0;
-        let mut complete = false;
-        for _ in 0..MAX_PAGES {
-            let page: SchedulesPage = self
-                .get(
-                    "schedules",
-                    &["schedules"],
-                    &[
-                        ("query", name.to_owned()),
-                        ("limit", PAGE_SIZE.to_string()),
-                        ("offset", offset.to_string()),
-                    ],
-                )
-                .await?;
-            let read = page.schedules.len();
-            found.extend(
-                page.schedules
-                    .into_iter()
-                    .filter(|schedule| schedule.name == name)
-                    .map(|schedule| schedule.id),
-            );
-            if !page.more || read == 0 {
-                complete = true;
-                break;
-            }
-            offset += page.limit.unwrap_or(read).max(1);
-        }
-        if !complete {
-            tracing::warn!(
-                pages = MAX_PAGES,
-                "PagerDuty's schedules past the page cap were not read"
-            );
-        }
+        let found: Vec<String> = self
+            .every_page::<SchedulesPage>("schedules", &["schedules"], &[("query", name.to_owned())])
+            .await?
+            .into_iter()
+            .filter(|schedule| schedule.name == name)
+            .map(|schedule| schedule.id)
+            .collect();
         match found.as_slice() {
             [id] => Ok(id.clone()),
             [] => Err(PagerDutyError::UnknownSchedule(name.to_owned()).into()),
@@ -393,38 +398,17 @@ impl PagerDutyClient {
         asked: (SystemTime, SystemTime),
         wanted: (SystemTime, SystemTime),
     ) -> Result<Vec<RotationPlan>, ProviderError> {
-        let mut oncalls: Vec<Oncall> = Vec::new();
-        let mut offset = 0;
-        let mut complete = false;
-        for _ in 0..MAX_PAGES {
-            let page: OncallsPage = self
-                .get(
-                    "oncalls",
-                    &["oncalls"],
-                    &[
-                        ("escalation_policy_ids[]", policy.to_owned()),
-                        ("since", crate::outbound::rfc3339(asked.0)),
-                        ("until", crate::outbound::rfc3339(asked.1)),
-                        ("limit", PAGE_SIZE.to_string()),
-                        ("offset", offset.to_string()),
-                    ],
-                )
-                .await?;
-            let read = page.oncalls.len();
-            oncalls.extend(page.oncalls);
-            if !page.more || read == 0 {
-                complete = true;
-                break;
-            }
-            offset += page.limit.unwrap_or(read).max(1);
-        }
-        if !complete {
-            tracing::warn!(
-                pages = MAX_PAGES,
-                %policy,
-                "PagerDuty's on-calls past the page cap were not read; the levels may be incomplete"
-            );
-        }
+        let oncalls: Vec<Oncall> = self
+            .every_page::<OncallsPage>(
+                "oncalls",
+                &["oncalls"],
+                &[
+                    ("escalation_policy_ids[]", policy.to_owned()),
+                    ("since", crate::outbound::rfc3339(asked.0)),
+                    ("until", crate::outbound::rfc3339(asked.1)),
+                ],
+            )
+            .await?;
         let mut levels: BTreeMap<u32, Level> = BTreeMap::new();
         for oncall in oncalls {
             let Some(user) = oncall.user else {

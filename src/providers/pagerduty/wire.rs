@@ -3,7 +3,28 @@
 
 use serde::Deserialize;
 
-/// A page of a classic-paginated list: `limit`, `offset`, `more`.
+/// A page of a classic-paginated list: its items, `more`, and the `limit`
+/// the API used (it may cap what was asked).
+pub(super) trait Page: serde::de::DeserializeOwned {
+    type Item;
+    fn into_parts(self) -> (Vec<Self::Item>, bool, Option<usize>);
+}
+
+impl Page for SchedulesPage {
+    type Item = ScheduleSummary;
+    fn into_parts(self) -> (Vec<ScheduleSummary>, bool, Option<usize>) {
+        (self.schedules, self.more, self.limit)
+    }
+}
+
+impl Page for OncallsPage {
+    type Item = Oncall;
+    fn into_parts(self) -> (Vec<Oncall>, bool, Option<usize>) {
+        (self.oncalls, self.more, self.limit)
+    }
+}
+
+/// A page of `/schedules`.
 #[derive(Debug, Deserialize)]
 pub(super) struct SchedulesPage {
     #[serde(default)]
