@@ -289,6 +289,17 @@ mod tests {
         .expect("a client")
     }
 
+    /// The server knows PSRE001 as a schedule's id.
+    async fn known_schedule(server: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path("/schedules/PSRE001"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(serde_json::json!({"schedule": {}})),
+            )
+            .mount(server)
+            .await;
+    }
+
     fn request() -> OverrideRequest {
         let from = SystemTime::UNIX_EPOCH + Duration::from_secs(2_000_000_000);
         OverrideRequest {
@@ -323,13 +334,7 @@ mod tests {
             matches!(down, Err(ActionError::Failed(_))),
             "an outage is not PagerDuty saying no: {down:?}"
         );
-        Mock::given(method("GET"))
-            .and(path("/schedules/PSRE001"))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_json(serde_json::json!({"schedule": {}})),
-            )
-            .mount(&server)
-            .await;
+        known_schedule(&server).await;
         Mock::given(method("POST"))
             .and(path("/schedules/PSRE001/overrides"))
             .respond_with(ResponseTemplate::new(400).set_body_string("<html>proxy</html>"))
@@ -348,13 +353,7 @@ mod tests {
     async fn with_levels_an_override_goes_on_the_takers_level_schedule_or_nowhere() {
         use crate::model::RotationRef;
         let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path("/schedules/PSRE001"))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_json(serde_json::json!({"schedule": {}})),
-            )
-            .mount(&server)
-            .await;
+        known_schedule(&server).await;
         Mock::given(method("POST"))
             .and(path("/schedules/PSEC001/overrides"))
             .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!([
@@ -408,13 +407,7 @@ mod tests {
     #[tokio::test]
     async fn a_201_whose_override_has_a_status_of_400_is_a_refusal_in_pagerdutys_words() {
         let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path("/schedules/PSRE001"))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_json(serde_json::json!({"schedule": {}})),
-            )
-            .mount(&server)
-            .await;
+        known_schedule(&server).await;
         Mock::given(method("POST"))
             .and(path("/schedules/PSRE001/overrides"))
             .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!([
