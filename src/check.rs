@@ -524,6 +524,14 @@ async fn check_pagerduty(
             Err(error) => report.fail(pagerduty_said(&error)),
         }
     }
+    for (for_schedule, policy) in &pd.escalation_policies {
+        match client.escalation_policy_name(policy).await {
+            Ok(name) => report.ok(format!(
+                "PagerDuty: escalation policy {policy} ({name}) answers for `{for_schedule}`"
+            )),
+            Err(error) => report.fail(pagerduty_said(&error)),
+        }
+    }
     let answered_by = match pd.escalation_policies.get(schedule) {
         Some(policy) => format!("the levels of escalation policy {policy}"),
         None => "the final schedule".to_owned(),

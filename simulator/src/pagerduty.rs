@@ -126,7 +126,7 @@ impl PagerDutyAccount {
             ..State::default()
         }));
         let server = MockServer::start().await;
-        let routes: [(&'static str, wiremock::MockBuilder); 12] = [
+        let routes: [(&'static str, wiremock::MockBuilder); 13] = [
             (
                 "schedules",
                 Mock::given(method("GET")).and(path("/schedules")),
@@ -170,6 +170,10 @@ impl PagerDutyAccount {
                 Mock::given(method("POST")).and(path("/v2/enqueue")),
             ),
             ("oncalls", Mock::given(method("GET")).and(path("/oncalls"))),
+            (
+                "escalation_policy",
+                Mock::given(method("GET")).and(path_regex(r"^/escalation_policies/[^/]+$")),
+            ),
         ];
         for (kind, route) in routes {
             let state = Arc::clone(&state);
@@ -672,6 +676,17 @@ impl Respond for Endpoint {
                 ResponseTemplate::new(200).set_body_json(json!({"incident": answer}))
             }
             "oncalls" => oncalls(&state, request, &query),
+            "escalation_policy" => {
+                let id = segment(1);
+                match state.policies.get(&id) {
+                    Some(levels) => ResponseTemplate::new(200).set_body_json(json!({
+                        "escalation_policy": {"id": id, "type": "escalation_policy",
+                            "name": format!("{id} policy"), "num_loops": 0,
+                            "escalation_rules": levels.iter().map(|_| json!({"escalation_delay_in_minutes": 30})).collect::<Vec<_>>()}
+                    })),
+                    None => error(404, "Not Found", &[]),
+                }
+            }
             _ => ResponseTemplate::new(404),
         }
     }

@@ -700,6 +700,31 @@ async fn check_tries_the_token_and_the_schedule_and_never_the_routing_key() {
             .all(|request| request.method.as_str() == "GET"),
         "check writes nothing to PagerDuty"
     );
+    // An escalation policy is found, or said to be unknown.
+    pagerduty.set_escalation_policy(
+        "PEPSRE1",
+        vec![vec![PdTarget::Schedule(SCHEDULE_ID.into())]],
+    );
+    for (policy, words) in [
+        (
+            "PEPSRE1",
+            "ok   PagerDuty: escalation policy PEPSRE1 (PEPSRE1 policy) answers for `SRE_schedule`",
+        ),
+        (
+            "PEPNONE",
+            "PagerDuty has no escalation policy with the id `PEPNONE`",
+        ),
+    ] {
+        let mut levels = config.clone();
+        if let SourceConfig::PagerDuty(pd) = &mut levels.source {
+            pd.escalation_policies
+                .insert(SCHEDULE.into(), policy.into());
+        }
+        let report = oncall_bot::check::run(&levels, None).await;
+        let texts: Vec<String> = report.findings.iter().map(ToString::to_string).collect();
+        assert!(said(&texts, words), "{texts:?}");
+        assert_eq!(report.all_ok(), policy == "PEPSRE1", "{texts:?}");
+    }
     // A wrong token is said so, naming PagerDuty once.
     let mut wrong = config.clone();
     if let SourceConfig::PagerDuty(pd) = &mut wrong.source {

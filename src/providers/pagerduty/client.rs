@@ -65,6 +65,8 @@ pub enum PagerDutyError {
         "incidents through PagerDuty need PAGERDUTY_ROUTING_KEY (an Events API v2 integration key)"
     )]
     NoRoutingKey,
+    #[error("PagerDuty has no escalation policy with the id `{0}` (check PAGERDUTY_ESCALATION_POLICY or the team's escalation_policy)")]
+    UnknownEscalationPolicy(String),
 }
 
 /// How the bot reaches PagerDuty.
@@ -195,6 +197,30 @@ impl PagerDutyClient {
                 self.authorized(http.get(url.clone()))
             })
             .await
+    }
+
+    /// The escalation policy's name, when PagerDuty knows the id (for
+    /// `check`): an unknown one would otherwise answer "nobody on call".
+    pub async fn escalation_policy_name(&self, id: &str) -> Result<String, ProviderError> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            escalation_policy: Named,
+        }
+        #[derive(serde::Deserialize)]
+        struct Named {
+            #[serde(default)]
+            name: String,
+        }
+        let answer: Result<Answer, RestError> = self
+            .get("escalation_policy", &["escalation_policies", id], &[])
+            .await;
+        match answer {
+            Ok(answer) => Ok(answer.escalation_policy.name),
+            Err(RestError::NotFound { .. }) => {
+                Err(PagerDutyError::UnknownEscalationPolicy(id.to_owned()).into())
+            }
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Every item of a classic-paginated list (`limit`, `offset`, `more`),
