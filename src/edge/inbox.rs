@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::FutureExt;
 use tokio_util::task::TaskTracker;
@@ -23,6 +23,11 @@ use crate::model::{
 use crate::overrides::{Confirmation, Said, UndoClick};
 use crate::slack::events::{Envelope, Inbound};
 use crate::store::{Phase, SharedState, Work};
+
+/// How old an incident event (PagerDuty's) may be when it arrives: no older
+/// than the hour in which the alert threads remember each delivery, so that a
+/// signed body sent again is either remembered there or too old here.
+const INCIDENT_EVENT_MAX_AGE: Duration = Duration::from_secs(60 * 60);
 
 /// How long a message is remembered as answered. Slack retries
 /// within about five minutes; this covers every retry with room to spare.
@@ -907,6 +912,21 @@ impl Inbox {
             tracing::info!("an alert webhook, but alerts are off; ignored");
             return true;
         };
+        // PagerDuty's signature covers no time: the event's own (signed)
+        // time bounds a replay. Within the hour the deliveries' dedupe drops
+        // it; past it, this does.
+        let age = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos())
+            .saturating_sub(event.updated_at);
+        if age > INCIDENT_EVENT_MAX_AGE.as_nanos() {
+            self.inner.metrics.alert_webhook("too_old");
+            tracing::info!(
+                incident = %event.incident,
+                "an incident event over an hour old (or with no time); ignored"
+            );
+            return true;
+        }
         // Seen by its delivery id, or by the event's own id (signed, so that
         // a body sent again under a fresh delivery id is known too).
         let keys: Vec<(&str, &str)> = webhook_id

@@ -529,6 +529,51 @@ async fn a_delivery_shed_when_busy_is_taken_when_it_comes_again_and_a_resent_bod
 }
 
 #[tokio::test]
+async fn an_event_over_an_hour_old_is_ignored_so_that_a_signed_body_cannot_be_replayed_later() {
+    let (app, pagerduty) = spawn_pd(|_, _| {}).await;
+    app.answer_to(&mention(
+        "Ev1",
+        "C1",
+        "1700000000.000100",
+        "<@UBOT> checkout is down",
+    ))
+    .await;
+    let alias = alias_for("C1", "1700000000.000100", "1700000000.000100");
+    let posts = app.replies().len();
+    let at = |ago: u64| {
+        humantime::format_rfc3339_seconds(SystemTime::now() - Duration::from_secs(ago)).to_string()
+    };
+    let old = webhook_body(
+        &pagerduty,
+        "incident.annotated",
+        &alias,
+        Some("PUSRBOB"),
+        &at(2 * 3600),
+        Some("captured two hours ago"),
+    );
+    assert_eq!(
+        deliver_webhook(&app, &old, Some(WEBHOOK_SECRET), "w-old").await,
+        202
+    );
+    assert_eq!(app.replies().len(), posts, "nothing said");
+    app.wait_for_metrics(&[r#"oncall_bot_alert_webhooks_total{outcome="too_old"} 1"#])
+        .await;
+    let recent = webhook_body(
+        &pagerduty,
+        "incident.annotated",
+        &alias,
+        Some("PUSRBOB"),
+        &at(50 * 60),
+        Some("fifty minutes ago"),
+    );
+    deliver_webhook(&app, &recent, Some(WEBHOOK_SECRET), "w-recent").await;
+    assert_eq!(
+        app.replies().last().map(|post| post.text.clone()),
+        Some("Note from <@UBOB>: fifty minutes ago".to_owned())
+    );
+}
+
+#[tokio::test]
 async fn the_bots_own_action_coming_back_is_not_said_twice() {
     let (app, pagerduty) = spawn_pd(|_, _| {}).await;
     app.answer_to(&mention(

@@ -1123,7 +1123,7 @@ async fn on_pagerduty_two_replicas_page_once_follow_the_thread_and_take_the_call
         "incident.acknowledged",
         &alias,
         Some("PUSRCAR"),
-        "2026-12-07T10:00:00Z",
+        &humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         None,
     );
     for replica in [&replicas.b, &replicas.a] {
