@@ -484,24 +484,37 @@ impl Demo {
             out.push(format!(
                 "{system}  alice {what} (its webhook tells the bot)"
             ));
-            let before = self.slack.posts().len();
-            let status = reqwest::Client::new()
+            let delivery = reqwest::Client::new()
                 .post(format!("{}{}", self.address, self.source.webhook_route()))
                 .header("authorization", format!("Bearer {WEBHOOK_TOKEN}"))
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await?
-                .status()
-                .as_u16();
-            if status != 200 {
-                return Err(DemoError::Refused(status));
-            }
-            self.inbox.wait_idle().await;
-            let posts = self.slack.posts().split_off(before);
-            self.replies(out, &posts);
+                .body(body);
+            self.deliver_webhook(out, delivery, 200).await?;
         }
         self.status_line(out, &answer.ts);
+        Ok(())
+    }
+
+    /// Sends a provider's webhook delivery (`taken`: the status it must get),
+    /// then shows what the bot said in the thread.
+    async fn deliver_webhook(
+        &self,
+        out: &mut Vec<String>,
+        delivery: reqwest::RequestBuilder,
+        taken: u16,
+    ) -> Result<(), DemoError> {
+        let before = self.slack.posts().len();
+        let status = delivery
+            .header("content-type", "application/json")
+            .send()
+            .await?
+            .status()
+            .as_u16();
+        if status != taken {
+            return Err(DemoError::Refused(status));
+        }
+        self.inbox.wait_idle().await;
+        let posts = self.slack.posts().split_off(before);
+        self.replies(out, &posts);
         Ok(())
     }
 
@@ -545,26 +558,15 @@ impl Demo {
             out.push(format!(
                 "PagerDuty alice {what} (its webhook tells the bot)"
             ));
-            let before = self.slack.posts().len();
-            let status = reqwest::Client::new()
+            let delivery = reqwest::Client::new()
                 .post(format!("{}/pagerduty/webhook", self.address))
                 .header(
                     "x-pagerduty-signature",
                     oncall_bot_simulator::pagerduty::webhook_signature(WEBHOOK_TOKEN, &body),
                 )
                 .header("x-webhook-id", format!("demo-{n}"))
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await?
-                .status()
-                .as_u16();
-            if status != 202 {
-                return Err(DemoError::Refused(status));
-            }
-            self.inbox.wait_idle().await;
-            let posts = self.slack.posts().split_off(before);
-            self.replies(out, &posts);
+                .body(body);
+            self.deliver_webhook(out, delivery, 202).await?;
         }
         self.status_line(out, &answer.ts);
         Ok(())

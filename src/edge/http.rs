@@ -382,12 +382,31 @@ async fn pagerduty_webhook(State(state): State<HttpState>, request: Request) -> 
         tracing::warn!("refused a PagerDuty delivery: no signature matches");
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    match parse_incident_event(&body) {
-        Ok(event) => {
-            if !state
+    hand_on_delivery(
+        &state,
+        parse_incident_event(&body),
+        |event| {
+            state
                 .inbox
                 .accept_incident_event(event, webhook_id.as_deref())
-            {
+        },
+        StatusCode::ACCEPTED,
+    )
+}
+
+/// A read webhook delivery handed on to the inbox, answered as its provider
+/// expects: `taken` (what it does not reflect too, so that it is not
+/// retried), 503 when there is no room (it comes again), 400 for a body that
+/// is no delivery.
+fn hand_on_delivery<T>(
+    state: &HttpState,
+    read: Result<T, WebhookError>,
+    accept: impl FnOnce(T) -> bool,
+    taken: StatusCode,
+) -> Response {
+    match read {
+        Ok(delivery) => {
+            if !accept(delivery) {
                 return (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "busy: too much work in flight; deliver it again\n",
@@ -397,14 +416,14 @@ async fn pagerduty_webhook(State(state): State<HttpState>, request: Request) -> 
         }
         Err(WebhookError::OtherAction(action)) => {
             state.inbox.metrics().alert_webhook("other_action");
-            tracing::debug!(%action, "webhook event not reflected");
+            tracing::debug!(%action, "webhook delivery not reflected");
         }
         Err(error @ WebhookError::Malformed(_)) => {
-            tracing::warn!(%error, "refused a PagerDuty delivery");
+            tracing::warn!(%error, "refused a webhook delivery");
             return StatusCode::BAD_REQUEST.into_response();
         }
     }
-    StatusCode::ACCEPTED.into_response()
+    taken.into_response()
 }
 
 /// A provider's outgoing webhook: `Authorization: Bearer <token>` compared in
@@ -439,26 +458,12 @@ async fn alert_webhook(
         Ok(body) => body,
         Err(answer) => return answer,
     };
-    match parse_alert_update(&body) {
-        Ok(update) => {
-            if !state.inbox.accept_alert_update(update) {
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "busy: too much work in flight; deliver it again\n",
-                )
-                    .into_response();
-            }
-        }
-        Err(WebhookError::OtherAction(action)) => {
-            state.inbox.metrics().alert_webhook("other_action");
-            tracing::debug!(%action, "webhook action not reflected");
-        }
-        Err(error @ WebhookError::Malformed(_)) => {
-            tracing::warn!(%error, "refused a webhook delivery");
-            return StatusCode::BAD_REQUEST.into_response();
-        }
-    }
-    StatusCode::OK.into_response()
+    hand_on_delivery(
+        state,
+        parse_alert_update(&body),
+        |update| state.inbox.accept_alert_update(update),
+        StatusCode::OK,
+    )
 }
 
 fn refuse(

@@ -230,6 +230,16 @@ impl Inbox {
         self.books().in_flight.len()
     }
 
+    /// What a message's answer says in its thread when its work panicked.
+    fn sorry_in_thread(&self, request: &Request) -> impl Future<Output = ()> + Send + 'static {
+        let (bot, request) = (Arc::clone(&self.inner.bot), request.clone());
+        async move {
+            let _ = bot
+                .say_in_thread(&request.channel, &request.thread_ts, PANIC_TEXT)
+                .await;
+        }
+    }
+
     /// Runs `work` on the tracker in its `slot`: a panic is caught, logged as
     /// an error in the work's span, counted (`task_panics_total{kind}`), and
     /// `on_panic` runs (to tell the person something went wrong); the slot is
@@ -454,14 +464,7 @@ impl Inbox {
         let too_late = deadline.saturating_duration_since(Instant::now()) < LATE_CLAIM;
         let (done, outcome) = tokio::sync::oneshot::channel();
         let inbox = self.clone();
-        let on_panic = {
-            let (bot, request) = (Arc::clone(&self.inner.bot), request.clone());
-            async move {
-                let _ = bot
-                    .say_in_thread(&request.channel, &request.thread_ts, PANIC_TEXT)
-                    .await;
-            }
-        };
+        let on_panic = self.sorry_in_thread(&request);
         self.spawn_in(
             slot,
             "answer",
@@ -1014,14 +1017,7 @@ impl Inbox {
             slot
         };
         let inbox = self.clone();
-        let on_panic = {
-            let (bot, request) = (Arc::clone(&self.inner.bot), request.clone());
-            async move {
-                let _ = bot
-                    .say_in_thread(&request.channel, &request.thread_ts, PANIC_TEXT)
-                    .await;
-            }
-        };
+        let on_panic = self.sorry_in_thread(&request);
         self.spawn_in(
             slot,
             "answer",

@@ -39,6 +39,19 @@ async fn spawn_pd(
     (app, pagerduty)
 }
 
+/// A help request at the top of a new thread (alerts on: it raises an
+/// incident); the incident's key, the alias.
+async fn raise_incident(app: &TestApp) -> String {
+    app.answer_to(&mention(
+        "Ev1",
+        "C1",
+        "1700000000.000100",
+        "<@UBOT> checkout is down",
+    ))
+    .await;
+    alias_for("C1", "1700000000.000100", "1700000000.000100")
+}
+
 /// Posts a v3 delivery to the bot, signed with `secret` (none: no header).
 async fn deliver_webhook(app: &TestApp, body: &str, secret: Option<&str>, id: &str) -> u16 {
     let mut request = app
@@ -325,14 +338,7 @@ async fn an_alert_is_an_incident_keyed_by_the_alias_and_pages_once() {
 #[tokio::test]
 async fn buttons_act_as_the_clicker_and_pagerdutys_refusals_are_theirs_alone() {
     let (app, pagerduty) = spawn_pd(|_, _| {}).await;
-    app.answer_to(&mention(
-        "Ev1",
-        "C1",
-        "1700000000.000100",
-        "<@UBOT> checkout is down",
-    ))
-    .await;
-    let alias = alias_for("C1", "1700000000.000100", "1700000000.000100");
+    let alias = raise_incident(&app).await;
     let answer = app.replies().pop().expect("the answer");
     app.press(&ButtonClick::on(&answer, "UBOB", "alert_take", &alias))
         .await;
@@ -382,14 +388,7 @@ async fn buttons_act_as_the_clicker_and_pagerdutys_refusals_are_theirs_alone() {
 #[tokio::test]
 async fn signed_webhooks_come_back_into_the_thread_once_and_unsigned_ones_do_nothing() {
     let (app, pagerduty) = spawn_pd(|_, _| {}).await;
-    app.answer_to(&mention(
-        "Ev1",
-        "C1",
-        "1700000000.000100",
-        "<@UBOT> checkout is down",
-    ))
-    .await;
-    let alias = alias_for("C1", "1700000000.000100", "1700000000.000100");
+    let alias = raise_incident(&app).await;
     let posts = app.replies().len();
     pagerduty.set_incident_status(&alias, "acknowledged");
     let acknowledged = webhook_body(
@@ -442,6 +441,28 @@ async fn signed_webhooks_come_back_into_the_thread_once_and_unsigned_ones_do_not
         app.replies().pop().map(|post| post.text),
         Some("Note from <@UBOB>: Rolled back &lt;!channel&gt;".to_owned())
     );
+    // A second note on the same incident: its key is not looked up again.
+    let second = webhook_body(
+        &pagerduty,
+        "incident.annotated",
+        &alias,
+        Some("PUSRBOB"),
+        "2030-01-15T09:05:30Z",
+        Some("Monitoring"),
+    );
+    deliver_webhook(&app, &second, Some(WEBHOOK_SECRET), "w2b").await;
+    assert_eq!(
+        app.replies().pop().map(|post| post.text),
+        Some("Note from <@UBOB>: Monitoring".to_owned())
+    );
+    let lookups = recorded(pagerduty.server())
+        .await
+        .iter()
+        .filter(|request| {
+            request.method.as_str() == "GET" && request.url.path().starts_with("/incidents/")
+        })
+        .count();
+    assert_eq!(lookups, 1, "the incident's key is kept");
     // An incident this bot did not raise: answered, ignored.
     let foreign = webhook_body(
         &pagerduty,
@@ -462,14 +483,7 @@ async fn signed_webhooks_come_back_into_the_thread_once_and_unsigned_ones_do_not
 #[tokio::test]
 async fn a_delivery_shed_when_busy_is_taken_when_it_comes_again_and_a_resent_body_is_dropped() {
     let (app, pagerduty) = spawn_pd(|_, config| config.max_in_flight = 1).await;
-    app.answer_to(&mention(
-        "Ev1",
-        "C1",
-        "1700000000.000100",
-        "<@UBOT> checkout is down",
-    ))
-    .await;
-    let alias = alias_for("C1", "1700000000.000100", "1700000000.000100");
+    let alias = raise_incident(&app).await;
     pagerduty.set_incident_status(&alias, "acknowledged");
     let acknowledged = webhook_body(
         &pagerduty,
@@ -531,14 +545,7 @@ async fn a_delivery_shed_when_busy_is_taken_when_it_comes_again_and_a_resent_bod
 #[tokio::test]
 async fn an_event_over_an_hour_old_is_ignored_so_that_a_signed_body_cannot_be_replayed_later() {
     let (app, pagerduty) = spawn_pd(|_, _| {}).await;
-    app.answer_to(&mention(
-        "Ev1",
-        "C1",
-        "1700000000.000100",
-        "<@UBOT> checkout is down",
-    ))
-    .await;
-    let alias = alias_for("C1", "1700000000.000100", "1700000000.000100");
+    let alias = raise_incident(&app).await;
     let posts = app.replies().len();
     let at = |ago: u64| {
         humantime::format_rfc3339_seconds(SystemTime::now() - Duration::from_secs(ago)).to_string()
@@ -576,14 +583,7 @@ async fn an_event_over_an_hour_old_is_ignored_so_that_a_signed_body_cannot_be_re
 #[tokio::test]
 async fn the_bots_own_action_coming_back_is_not_said_twice() {
     let (app, pagerduty) = spawn_pd(|_, _| {}).await;
-    app.answer_to(&mention(
-        "Ev1",
-        "C1",
-        "1700000000.000100",
-        "<@UBOT> checkout is down",
-    ))
-    .await;
-    let alias = alias_for("C1", "1700000000.000100", "1700000000.000100");
+    let alias = raise_incident(&app).await;
     let answer = app.replies().pop().expect("the answer");
     app.press(&ButtonClick::on(
         &answer,
@@ -834,14 +834,7 @@ async fn every_request_the_bot_sends_is_one_the_contract_declares_with_its_requi
         vec![vec![PdTarget::Schedule(SCHEDULE_ID.into())]],
     );
     // Answers (by escalation level), an alert, a click, and an override.
-    app.answer_to(&mention(
-        "Ev1",
-        "C1",
-        "1700000000.000100",
-        "<@UBOT> checkout is down",
-    ))
-    .await;
-    let alias = alias_for("C1", "1700000000.000100", "1700000000.000100");
+    let alias = raise_incident(&app).await;
     let answer = app.replies().pop().expect("the answer");
     app.press(&ButtonClick::on(&answer, "UBOB", "alert_take", &alias))
         .await;

@@ -66,6 +66,17 @@ impl Replica {
         status.as_u16()
     }
 
+    /// A signed button click, answered 200 and handled.
+    async fn click(&self, click: &oncall_bot_simulator::events::ButtonClick<'_>) {
+        let status =
+            oncall_bot_simulator::events::EventsEndpoint::new(&self.address, SIGNING_SECRET)
+                .click(click)
+                .await
+                .expect("the replica answers");
+        assert_eq!(status, 200);
+        self.inbox.wait_idle().await;
+    }
+
     /// A signed event, delivered and answered.
     pub async fn deliver_event(&self, body: &str) -> u16 {
         self.deliver(body, None).await
@@ -542,10 +553,7 @@ async fn an_alerts_thread_follows_it_whichever_replica_the_webhook_or_the_click_
     let click =
         oncall_bot_simulator::events::ButtonClick::on(&updated, "UBOB", "alert_close", alias);
     for replica in [&replicas.a, &replicas.b] {
-        let endpoint =
-            oncall_bot_simulator::events::EventsEndpoint::new(&replica.address, SIGNING_SECRET);
-        assert_eq!(endpoint.click(&click).await.expect("answers"), 200);
-        replica.inbox.wait_idle().await;
+        replica.click(&click).await;
     }
     let closes = replicas
         .opsgenie
@@ -603,7 +611,7 @@ async fn a_slow_redis_is_cut_short_by_the_stores_bound_and_the_event_still_answe
 
 #[tokio::test]
 async fn a_confirm_landing_on_the_other_replica_takes_the_call_once_and_both_answer_fresh() {
-    use oncall_bot_simulator::events::{in_thread, ButtonClick, EventsEndpoint};
+    use oncall_bot_simulator::events::{in_thread, ButtonClick};
     use oncall_bot_simulator::{SimRotation, SimShift};
     let replicas = spawn_replicas(|_| {}).await;
     let shift = |email: &str, from: i64, to: i64| SimShift {
@@ -648,12 +656,7 @@ async fn a_confirm_landing_on_the_other_replica_takes_the_call_once_and_both_ans
     // The Confirm lands on B, which did not ask: it finds the request in Redis.
     let click = ButtonClick::on(&question, "UBOB", "take_call_confirm", &request);
     for replica in [&replicas.b, &replicas.a] {
-        let status = EventsEndpoint::new(&replica.address, SIGNING_SECRET)
-            .click(&click)
-            .await
-            .expect("answers");
-        assert_eq!(status, 200);
-        replica.inbox.wait_idle().await;
+        replica.click(&click).await;
     }
     assert_eq!(replicas.opsgenie.overrides().len(), 1, "made once");
     assert!(replicas.slack.posts().iter().any(|post| post
@@ -1094,7 +1097,7 @@ async fn spawn_replicas_on_pagerduty(
 
 #[tokio::test]
 async fn on_pagerduty_two_replicas_page_once_follow_the_thread_and_take_the_call_once() {
-    use oncall_bot_simulator::events::{app_mention, ButtonClick, EventsEndpoint};
+    use oncall_bot_simulator::events::{app_mention, ButtonClick};
     use oncall_bot_simulator::pagerduty::{webhook_body, webhook_signature};
     let (replicas, pagerduty) = spawn_replicas_on_pagerduty(|config| {
         config.announce_interval = Duration::from_secs(3600);
@@ -1154,9 +1157,7 @@ async fn on_pagerduty_two_replicas_page_once_follow_the_thread_and_take_the_call
     // The same Close click on both replicas resolves it once.
     let click = ButtonClick::on(&updated, "UBOB", "alert_close", &alias);
     for replica in [&replicas.a, &replicas.b] {
-        let endpoint = EventsEndpoint::new(&replica.address, SIGNING_SECRET);
-        assert_eq!(endpoint.click(&click).await.expect("answers"), 200);
-        replica.inbox.wait_idle().await;
+        replica.click(&click).await;
     }
     let closes = pagerduty
         .alert_book()
@@ -1188,9 +1189,7 @@ async fn on_pagerduty_two_replicas_page_once_follow_the_thread_and_take_the_call
         .to_owned();
     let confirm = ButtonClick::on(&question, "UBOB", "take_call_confirm", &request);
     for replica in [&replicas.b, &replicas.a] {
-        let endpoint = EventsEndpoint::new(&replica.address, SIGNING_SECRET);
-        assert_eq!(endpoint.click(&confirm).await.expect("answers"), 200);
-        replica.inbox.wait_idle().await;
+        replica.click(&confirm).await;
     }
     assert_eq!(pagerduty.overrides().len(), 1, "made once");
     assert_eq!(pagerduty.live_overrides(PD_SCHEDULE_ID).len(), 1);

@@ -105,6 +105,9 @@ pub struct PagerDutyClient {
     schedules: Arc<Mutex<HashMap<String, String>>>,
     /// User id → the person.
     users: Cache<String, Person>,
+    /// Incident id → its key (the bot's alias, or another's): a note's
+    /// delivery names only its incident, and an incident's key never changes.
+    incident_keys: Cache<String, Option<String>>,
 }
 
 impl std::fmt::Debug for PagerDutyClient {
@@ -138,6 +141,10 @@ impl PagerDutyClient {
                 .time_to_live(USER_TTL)
                 .max_capacity(10_000)
                 .build(),
+            incident_keys: Cache::builder()
+                .time_to_live(USER_TTL)
+                .max_capacity(10_000)
+                .build(),
         })
     }
 
@@ -153,6 +160,10 @@ impl PagerDutyClient {
 
     pub fn config(&self) -> &PagerDutyConfig {
         &self.config
+    }
+
+    pub(super) fn incident_keys(&self) -> &Cache<String, Option<String>> {
+        &self.incident_keys
     }
 
     pub(super) fn rest(&self) -> &RestClient {

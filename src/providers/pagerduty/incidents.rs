@@ -135,8 +135,9 @@ impl PagerDutyClient {
         })
     }
 
-    /// The key (the bot's alias) of the incident with this id.
-    pub async fn incident_key(&self, id: &str) -> Result<Option<String>, RestError> {
+    /// The key (the bot's alias) of the incident with this id: looked up once
+    /// (concurrent deliveries about it wait on the one lookup), then kept.
+    pub async fn incident_key(&self, id: &str) -> Result<Option<String>, ProviderError> {
         #[derive(Deserialize)]
         struct Answer {
             incident: Keyed,
@@ -145,8 +146,14 @@ impl PagerDutyClient {
         struct Keyed {
             incident_key: Option<String>,
         }
-        let answer: Answer = self.get("incident", &["incidents", id], &[]).await?;
-        Ok(answer.incident.incident_key)
+        let fetch = async {
+            let answer: Answer = self.get("incident", &["incidents", id], &[]).await?;
+            Ok::<_, RestError>(answer.incident.incident_key)
+        };
+        self.incident_keys()
+            .try_get_with_by_ref(id, fetch)
+            .await
+            .map_err(ProviderError::Shared)
     }
 
     /// The PagerDuty user with exactly this email.
@@ -170,15 +177,11 @@ impl PagerDutyClient {
         verb: AlertVerb<'_>,
         by: ActingUser<'_>,
     ) -> Result<(), ActionError> {
-        let refusal = |error: RestError| match error {
-            RestError::Unauthorized { .. } => ActionError::Refused(
-                "PagerDuty does not let the bot's API key act on incidents (it needs write access)"
-                    .to_owned(),
-            ),
-            RestError::NotFound { message, .. } | RestError::Rejected { message, .. } => {
-                ActionError::Refused(message)
-            }
-            other => ActionError::Failed(other),
+        let refusal = |error: RestError| {
+            ActionError::from_rest_or_forbidden(
+                error,
+                "PagerDuty does not let the bot's API key act on incidents (it needs write access)",
+            )
         };
         let incident = self
             .incident_by_key(alias)

@@ -46,16 +46,10 @@ struct OverridesPage {
 }
 
 fn refusal(error: RestError) -> ActionError {
-    match error {
-        RestError::Unauthorized { .. } => ActionError::Refused(
-            "PagerDuty does not let the bot's API key change schedules (it needs write access)"
-                .to_owned(),
-        ),
-        RestError::NotFound { message, .. } | RestError::Rejected { message, .. } => {
-            ActionError::Refused(message)
-        }
-        other => ActionError::Failed(other),
-    }
+    ActionError::from_rest_or_forbidden(
+        error,
+        "PagerDuty does not let the bot's API key change schedules (it needs write access)",
+    )
 }
 
 /// Why the schedule could not be found, for the person who asked: an outage
